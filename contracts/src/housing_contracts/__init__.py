@@ -1,0 +1,1 @@
+"""housing-contracts: the California-housing data contract shared by producer and consumer."""

@@ -1,0 +1,27 @@
+"""The published dataset's identity: name, version, URI and columns.
+
+Standard library only, so that DAG files can import these constants at parse time.
+"""
+
+from __future__ import annotations
+
+CONTRACT_NAME = "california_housing"
+CONTRACT_VERSION = "1.0.0"
+#: The major version is part of the URI: a breaking change gets a new URI, so v1 consumers never break.
+CONTRACT_MAJOR = int(CONTRACT_VERSION.split(".")[0])
+
+DATASET_URI = f"s3://lake/{CONTRACT_NAME}/v{CONTRACT_MAJOR}"
+ASSET_NAME = f"{CONTRACT_NAME}_v{CONTRACT_MAJOR}"
+
+FEATURE_COLUMNS: tuple[str, ...] = (
+    "MedInc",
+    "HouseAge",
+    "AveRooms",
+    "AveBedrms",
+    "Population",
+    "AveOccup",
+    "Latitude",
+    "Longitude",
+)
+TARGET_COLUMN = "MedHouseVal"
+COLUMNS: tuple[str, ...] = (*FEATURE_COLUMNS, TARGET_COLUMN)

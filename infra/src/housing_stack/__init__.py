@@ -1,0 +1,1 @@
+"""Runs the joint housing-handoff stack natively."""
