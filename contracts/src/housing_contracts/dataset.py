@@ -5,6 +5,8 @@ Standard library only, so that DAG files can import these constants at parse tim
 
 from __future__ import annotations
 
+import os
+
 CONTRACT_NAME = "california_housing"
 CONTRACT_VERSION = "1.0.0"
 #: The major version is part of the URI: a breaking change gets a new URI, so v1 consumers never break.
@@ -25,3 +27,11 @@ FEATURE_COLUMNS: tuple[str, ...] = (
 )
 TARGET_COLUMN = "MedHouseVal"
 COLUMNS: tuple[str, ...] = (*FEATURE_COLUMNS, TARGET_COLUMN)
+
+#: Environment variable that points tasks at another location of the same dataset (tests, benchmarks).
+DATASET_URI_ENV = "HOUSING_DATASET_URI"
+
+
+def dataset_uri() -> str:
+    """The URI tasks read and write: ``$HOUSING_DATASET_URI`` if set, else :data:`DATASET_URI`."""
+    return os.environ.get(DATASET_URI_ENV) or DATASET_URI
