@@ -1,1 +1,105 @@
-"""housing-contracts: the California-housing data contract shared by producer and consumer."""
+"""housing-contracts: the California-housing data contract shared by producer and consumer.
+
+The dataset constants are imported eagerly (standard library only, safe at DAG parse time); everything
+else is loaded on first use, so ``import housing_contracts`` imports neither pandas, pandera nor Airflow.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from housing_contracts.dataset import (
+    ASSET_NAME,
+    COLUMNS,
+    CONTRACT_MAJOR,
+    CONTRACT_NAME,
+    CONTRACT_VERSION,
+    DATASET_URI,
+    DATASET_URI_ENV,
+    FEATURE_COLUMNS,
+    TARGET_COLUMN,
+    dataset_uri,
+)
+
+if TYPE_CHECKING:
+    from housing_contracts.errors import (
+        ContractError,
+        ContractViolation,
+        IncompatibleContractError,
+        SnapshotIntegrityError,
+        SnapshotNotFoundError,
+    )
+    from housing_contracts.manifest import Manifest
+    from housing_contracts.report import CheckFailure, ValidationReport
+    from housing_contracts.schema import CaliforniaHousing, validate
+    from housing_contracts.snapshots import (
+        PublishResult,
+        Snapshot,
+        latest_snapshot,
+        list_snapshots,
+        publish,
+        read_snapshot,
+    )
+
+#: public name -> module that defines it (imported on first attribute access)
+_LAZY = {
+    "CaliforniaHousing": "schema",
+    "validate": "schema",
+    "ValidationReport": "report",
+    "CheckFailure": "report",
+    "Manifest": "manifest",
+    "publish": "snapshots",
+    "PublishResult": "snapshots",
+    "list_snapshots": "snapshots",
+    "latest_snapshot": "snapshots",
+    "read_snapshot": "snapshots",
+    "Snapshot": "snapshots",
+    "ContractError": "errors",
+    "ContractViolation": "errors",
+    "SnapshotIntegrityError": "errors",
+    "IncompatibleContractError": "errors",
+    "SnapshotNotFoundError": "errors",
+}
+
+__all__ = [
+    "ASSET_NAME",
+    "COLUMNS",
+    "CONTRACT_MAJOR",
+    "CONTRACT_NAME",
+    "CONTRACT_VERSION",
+    "DATASET_URI",
+    "DATASET_URI_ENV",
+    "FEATURE_COLUMNS",
+    "TARGET_COLUMN",
+    "CaliforniaHousing",
+    "CheckFailure",
+    "ContractError",
+    "ContractViolation",
+    "IncompatibleContractError",
+    "Manifest",
+    "PublishResult",
+    "Snapshot",
+    "SnapshotIntegrityError",
+    "SnapshotNotFoundError",
+    "ValidationReport",
+    "dataset_uri",
+    "latest_snapshot",
+    "list_snapshots",
+    "publish",
+    "read_snapshot",
+    "validate",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'housing_contracts' has no attribute {name!r}")
+    value = getattr(import_module(f"housing_contracts.{module}"), name)
+    globals()[name] = value  # cache: later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

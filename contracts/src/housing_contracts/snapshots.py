@@ -1,0 +1,327 @@
+"""Immutable snapshots of the dataset: publish (producer), list / latest / read (consumer).
+
+Layout: ``<uri>/snapshots/<snapshot_id>/part-00000.parquet`` ... then ``_manifest.json``, written last
+as the commit marker. A folder without a manifest does not exist for readers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from housing_contracts.dataset import COLUMNS, CONTRACT_MAJOR, CONTRACT_NAME, CONTRACT_VERSION, DATASET_URI
+from housing_contracts.errors import IncompatibleContractError, SnapshotIntegrityError, SnapshotNotFoundError
+from housing_contracts.fingerprint import ContentHasher, content_fingerprint, schema_fingerprint
+from housing_contracts.manifest import MANIFEST_NAME, ColumnStats, ContractRef, Manifest, ManifestFile
+from housing_contracts.schema import validate
+from housing_contracts.storage import HashingWriter, copy_verified, ensure_dir, resolve, write_atomic
+
+SNAPSHOTS_DIR = "snapshots"
+#: Rows per Parquet row group: the unit of bounded-memory reads and writes (~9 MB of float64 per group).
+ROW_GROUP_ROWS = 131_072
+#: Rows per Parquet file; bigger frames are split into part-00000, part-00001, ...
+FILE_ROWS = 32 * ROW_GROUP_ROWS
+
+_ID_TIME_FORMAT = "%Y%m%dT%H%M%S.%fZ"
+SNAPSHOT_ID_PATTERN = re.compile(r"^\d{8}T\d{6}\.\d{6}Z-[0-9a-f]{8}$")
+_ARROW_SCHEMA = pa.schema([pa.field(column, pa.float64(), nullable=False) for column in COLUMNS])
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """The outcome of :func:`publish`."""
+
+    manifest: Manifest
+    created: bool  # False: the newest snapshot already held this content, nothing was written
+    snapshot_uri: str
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A verified, validated snapshot read back into memory."""
+
+    frame: pd.DataFrame
+    manifest: Manifest
+
+
+def new_snapshot_id(now: datetime | None = None, *, after: str | None = None) -> tuple[str, datetime]:
+    """A fresh snapshot id and its creation time; later than ``after`` even if the clock is not."""
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    if after is not None:
+        previous = snapshot_time(after)
+        if now <= previous:
+            now = previous + timedelta(microseconds=1)
+    return f"{now.strftime(_ID_TIME_FORMAT)}-{secrets.token_hex(4)}", now
+
+
+def snapshot_time(snapshot_id: str) -> datetime:
+    """The UTC creation time encoded in a snapshot id."""
+    if not SNAPSHOT_ID_PATTERN.match(snapshot_id):
+        raise ValueError(f"not a snapshot id: {snapshot_id!r} (expected YYYYMMDDTHHMMSS.ffffffZ-<8 hex>)")
+    return datetime.strptime(snapshot_id.split("-")[0], _ID_TIME_FORMAT).replace(tzinfo=UTC)
+
+
+def split_snapshot_uri(uri: str) -> tuple[str, str] | None:
+    """``(<dataset uri>, <snapshot id>)`` if ``uri`` names one snapshot (``…/snapshots/<id>``), else None."""
+    head, sep, tail = str(uri).rstrip("/").rpartition(f"/{SNAPSHOTS_DIR}/")
+    if sep and SNAPSHOT_ID_PATTERN.match(tail):
+        return head, tail
+    return None
+
+
+# --------------------------------------------------------------------------------------------- listing
+
+
+def _committed_ids(fs: Any, root: str) -> list[str]:
+    """Ids of the committed snapshots under ``root``, oldest first."""
+    fs.invalidate_cache(root)  # s3fs caches listings; a poller must see new snapshots
+    pattern = f"{root}/{SNAPSHOTS_DIR}/*/{MANIFEST_NAME}"
+    ids = {path.rstrip("/").split("/")[-2] for path in fs.glob(pattern)}
+    return sorted(i for i in ids if SNAPSHOT_ID_PATTERN.match(i))
+
+
+def _read_manifest(fs: Any, root: str, snapshot_id: str) -> Manifest:
+    path = f"{root}/{SNAPSHOTS_DIR}/{snapshot_id}/{MANIFEST_NAME}"
+    try:
+        manifest = Manifest.from_json(fs.cat_file(path))
+    except FileNotFoundError:
+        raise SnapshotNotFoundError(f"snapshot {snapshot_id} has no {MANIFEST_NAME} at {path}") from None
+    except SnapshotIntegrityError as exc:
+        raise SnapshotIntegrityError(f"snapshot {snapshot_id}: {exc}") from None
+    if manifest.snapshot_id != snapshot_id:
+        raise SnapshotIntegrityError(
+            f"snapshot {snapshot_id}: manifest names snapshot_id {manifest.snapshot_id!r}, "
+            "expected the folder name"
+        )
+    return manifest
+
+
+def list_snapshots(
+    uri: str = DATASET_URI, *, storage_options: dict[str, Any] | None = None
+) -> list[Manifest]:
+    """Manifests of every committed snapshot under ``uri``, oldest first."""
+    fs, root = resolve(uri, storage_options)
+    return [_read_manifest(fs, root, snapshot_id) for snapshot_id in _committed_ids(fs, root)]
+
+
+def latest_snapshot(
+    uri: str = DATASET_URI, *, storage_options: dict[str, Any] | None = None
+) -> Manifest | None:
+    """The newest committed snapshot's manifest, or None if nothing was published yet."""
+    fs, root = resolve(uri, storage_options)
+    ids = _committed_ids(fs, root)
+    return _read_manifest(fs, root, ids[-1]) if ids else None
+
+
+# ---------------------------------------------------------------------------------------------- publish
+
+
+def publish(
+    df: pd.DataFrame,
+    uri: str = DATASET_URI,
+    *,
+    producer: dict[str, Any] | None = None,
+    extras: dict[str, Any] | None = None,
+    storage_options: dict[str, Any] | None = None,
+) -> PublishResult:
+    """Validate ``df`` and publish it as a new immutable snapshot under ``uri``.
+
+    Raises :class:`~housing_contracts.ContractViolation` (nothing written) if ``df`` breaks the contract.
+    Idempotent: if the newest committed snapshot has the same content fingerprint, nothing is written and
+    its manifest is returned with ``created=False``. Data files are written first, in bounded row groups,
+    and ``_manifest.json`` last.
+    """
+    validate(df)
+    producer = dict(producer or {})
+    extras = dict(extras or {})
+    for name, value in (("producer", producer), ("extras", extras)):
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"publish(): {name} must be JSON-serialisable: {exc}") from None
+
+    uri = str(uri).rstrip("/")
+    fs, root = resolve(uri, storage_options)
+    fingerprint = content_fingerprint(df)
+    ids = _committed_ids(fs, root)
+    newest = _read_manifest(fs, root, ids[-1]) if ids else None
+    if newest is not None and newest.content_fingerprint == fingerprint:
+        return PublishResult(manifest=newest, created=False, snapshot_uri=newest.snapshot_uri)
+
+    snapshot_id, created_at = new_snapshot_id(after=ids[-1] if ids else None)
+    folder = f"{root}/{SNAPSHOTS_DIR}/{snapshot_id}"
+    ensure_dir(fs, folder)
+    try:
+        files = _write_parts(fs, folder, df)
+    except BaseException:
+        # No manifest yet, so the folder is invisible anyway; remove the debris where we still can.
+        _remove_quietly(fs, folder)
+        raise
+    manifest = Manifest(
+        contract=ContractRef(CONTRACT_NAME, CONTRACT_VERSION),
+        schema_fingerprint=schema_fingerprint(),
+        dataset_uri=uri,
+        snapshot_id=snapshot_id,
+        created_at=created_at,
+        producer=producer,
+        row_count=len(df),
+        files=files,
+        content_fingerprint=fingerprint,
+        stats=_column_stats(df),
+        extras=extras,
+    )
+    # The commit. If this raises, the PUT may still have landed, so the data files must stay.
+    _write_manifest(fs, folder, manifest)
+    return PublishResult(manifest=manifest, created=True, snapshot_uri=manifest.snapshot_uri)
+
+
+def _write_parts(fs: Any, folder: str, df: pd.DataFrame) -> tuple[ManifestFile, ...]:
+    arrays = {column: df[column].to_numpy() for column in COLUMNS}
+    files = []
+    for part, start in enumerate(range(0, max(len(df), 1), FILE_ROWS)):
+        stop = min(start + FILE_ROWS, len(df))
+        name = f"part-{part:05d}.parquet"
+        with fs.open(f"{folder}/{name}", "wb") as sink:
+            hashing = HashingWriter(sink)
+            with pq.ParquetWriter(hashing, _ARROW_SCHEMA, compression="zstd") as writer:
+                for low in range(start, stop, ROW_GROUP_ROWS):
+                    high = min(low + ROW_GROUP_ROWS, stop)
+                    batch = pa.record_batch(
+                        [pa.array(arrays[column][low:high]) for column in COLUMNS], schema=_ARROW_SCHEMA
+                    )
+                    writer.write_batch(batch, row_group_size=ROW_GROUP_ROWS)
+        files.append(ManifestFile(path=name, size=hashing.size, sha256=hashing.sha256))
+    return tuple(files)
+
+
+def _write_manifest(fs: Any, folder: str, manifest: Manifest) -> None:
+    write_atomic(fs, f"{folder}/{MANIFEST_NAME}", manifest.to_json().encode())
+
+
+def _column_stats(df: pd.DataFrame) -> dict[str, ColumnStats]:
+    stats = {}
+    for column in COLUMNS:
+        values = df[column].to_numpy()
+        stats[column] = ColumnStats(
+            min=float(np.nanmin(values)),
+            max=float(np.nanmax(values)),
+            mean=float(np.nanmean(values)),
+            null_count=int(np.isnan(values).sum()),
+        )
+    return stats
+
+
+def _remove_quietly(fs: Any, folder: str) -> None:
+    # best effort: an uncommitted folder is invisible to readers anyway
+    with contextlib.suppress(Exception):
+        fs.rm(folder, recursive=True)
+
+
+# ------------------------------------------------------------------------------------------------- read
+
+
+def read_snapshot(
+    uri: str = DATASET_URI,
+    snapshot_id: str | None = None,
+    *,
+    storage_options: dict[str, Any] | None = None,
+) -> Snapshot:
+    """Read, verify and validate one committed snapshot (the newest when ``snapshot_id`` is None).
+
+    Every file is streamed to a local temporary file while its size and sha256 are compared with the
+    manifest; the row count and content fingerprint of what was read are compared too, so a tampered or
+    truncated file, or an edited manifest, is a :class:`SnapshotIntegrityError`, never a wrong frame.
+    """
+    uri = str(uri).rstrip("/")
+    fs, root = resolve(uri, storage_options)
+    if snapshot_id is None:
+        ids = _committed_ids(fs, root)
+        if not ids:
+            raise SnapshotNotFoundError(f"no committed snapshot under {uri}")
+        snapshot_id = ids[-1]
+    elif not SNAPSHOT_ID_PATTERN.match(snapshot_id):
+        raise SnapshotNotFoundError(f"{snapshot_id!r} is not a snapshot id (YYYYMMDDTHHMMSS.ffffffZ-<8 hex>)")
+    manifest = _read_manifest(fs, root, snapshot_id)
+    if manifest.contract.name != CONTRACT_NAME or manifest.contract.major != CONTRACT_MAJOR:
+        raise IncompatibleContractError(
+            f"snapshot {snapshot_id} was written under contract {manifest.contract.name} "
+            f"{manifest.contract.version}; this package reads {CONTRACT_NAME} {CONTRACT_MAJOR}.x"
+        )
+    frame = _read_verified(fs, f"{root}/{SNAPSHOTS_DIR}/{snapshot_id}", manifest)
+    validate(frame)
+    return Snapshot(frame=frame, manifest=manifest)
+
+
+def _read_verified(fs: Any, folder: str, manifest: Manifest) -> pd.DataFrame:
+    sid = manifest.snapshot_id
+    with tempfile.TemporaryDirectory(prefix="housing-snapshot-") as scratch:
+        # Verify every file's bytes before parsing any of them: Parquet is only read from verified copies.
+        local_paths = []
+        for part, entry in enumerate(manifest.files):
+            if "/" in entry.path or "\\" in entry.path or entry.path in ("", ".", ".."):
+                raise SnapshotIntegrityError(
+                    f"snapshot {sid}: file path {entry.path!r} leaves the snapshot folder"
+                )
+            local_path = os.path.join(scratch, f"{part:05d}.parquet")
+            with open(local_path, "wb") as local:
+                try:
+                    size, sha256 = copy_verified(fs, f"{folder}/{entry.path}", local)
+                except FileNotFoundError:
+                    raise SnapshotIntegrityError(f"snapshot {sid}: file {entry.path} is missing") from None
+            if (size, sha256) != (entry.size, entry.sha256):
+                raise SnapshotIntegrityError(
+                    f"snapshot {sid}: file {entry.path} expected size {entry.size} sha256 {entry.sha256}, "
+                    f"found size {size} sha256 {sha256}"
+                )
+            local_paths.append((entry.path, local_path))
+        parquet_files = [(name, _open_parquet(path, name, sid)) for name, path in local_paths]
+        rows = sum(parquet.metadata.num_rows for _, parquet in parquet_files)
+        if rows != manifest.row_count:
+            raise SnapshotIntegrityError(
+                f"snapshot {sid}: manifest row_count {manifest.row_count}, files hold {rows} rows"
+            )
+        arrays = {column: np.empty(rows, dtype=np.float64) for column in COLUMNS}
+        hasher = ContentHasher()
+        offset = 0
+        for _, parquet in parquet_files:
+            # one row group at a time: memory beyond the result stays bounded by a row group
+            for group in range(parquet.num_row_groups):
+                table = parquet.read_row_group(group, columns=list(COLUMNS))
+                stop = offset + table.num_rows
+                for column in COLUMNS:
+                    arrays[column][offset:stop] = table.column(column).to_numpy()
+                hasher.update({column: arrays[column][offset:stop] for column in COLUMNS})
+                offset = stop
+    if hasher.hexdigest() != manifest.content_fingerprint:
+        raise SnapshotIntegrityError(
+            f"snapshot {sid}: content fingerprint of the data {hasher.hexdigest()} differs from the "
+            f"manifest's {manifest.content_fingerprint}"
+        )
+    return pd.DataFrame(arrays, columns=list(COLUMNS), copy=False)
+
+
+def _open_parquet(path: str, name: str, sid: str) -> pq.ParquetFile:
+    """Open a verified local Parquet file and check it has the contract's float64 columns."""
+    try:
+        parquet = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise SnapshotIntegrityError(f"snapshot {sid}: file {name} is not readable Parquet: {exc}") from None
+    found = parquet.schema_arrow
+    if set(found.names) != set(COLUMNS) or any(found.field(c).type != pa.float64() for c in COLUMNS):
+        raise SnapshotIntegrityError(
+            f"snapshot {sid}: file {name} has columns {found.names} of types {found.types}, "
+            f"expected float64 columns {list(COLUMNS)}"
+        )
+    return parquet

@@ -1,0 +1,108 @@
+"""Where snapshots live: an fsspec filesystem and a path, resolved from a URI.
+
+``s3://bucket/prefix`` uses s3fs: ``storage_options`` are passed to it unchanged (``key``, ``secret``,
+``client_kwargs={"endpoint_url": ..., "region_name": ...}``); without them s3fs/botocore read the standard
+AWS environment variables (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_ENDPOINT_URL``,
+``AWS_DEFAULT_REGION``). ``file://`` URIs and plain paths use the local filesystem. So the same code runs
+on SeaweedFS, MinIO, AWS S3 or a folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import IO, Any
+
+import fsspec
+from fsspec import AbstractFileSystem
+from fsspec.implementations.local import LocalFileSystem
+
+#: Chunk size for streaming copies and hashing: bounded memory whatever the file size.
+CHUNK_BYTES = 8 * 1024 * 1024
+
+
+def resolve(uri: str, storage_options: dict[str, Any] | None = None) -> tuple[AbstractFileSystem, str]:
+    """The filesystem for ``uri`` and the path inside it (no trailing slash)."""
+    fs, path = fsspec.core.url_to_fs(str(uri), **(storage_options or {}))
+    return fs, path.rstrip("/")
+
+
+def is_local(fs: AbstractFileSystem) -> bool:
+    """Whether ``fs`` is the local disk (real directories, rename is atomic)."""
+    return isinstance(fs, LocalFileSystem)
+
+
+def ensure_dir(fs: AbstractFileSystem, path: str) -> None:
+    """Create ``path`` where directories are real; object stores have none (and s3fs would try to create
+    the bucket, which a team's identity may not be allowed to do)."""
+    if is_local(fs):
+        fs.makedirs(path, exist_ok=True)
+
+
+def write_atomic(fs: AbstractFileSystem, path: str, data: bytes) -> None:
+    """Write a small file so that readers see either nothing or all of it.
+
+    An S3 PUT is atomic by itself; on a local disk write a temporary sibling and rename it.
+    """
+    if is_local(fs):
+        temporary = f"{path}.tmp-{os.getpid()}-{os.urandom(4).hex()}"
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    else:
+        fs.pipe_file(path, data)
+
+
+class HashingWriter:
+    """A write-only file object that forwards bytes to ``sink`` while counting and hashing them."""
+
+    def __init__(self, sink: IO[bytes]) -> None:
+        self._sink = sink
+        self._sha256 = hashlib.sha256()
+        self.size = 0
+        self.closed = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        view = memoryview(data)
+        self._sha256.update(view)
+        self.size += view.nbytes
+        self._sink.write(view)
+        return view.nbytes
+
+    def tell(self) -> int:
+        return self.size
+
+    def flush(self) -> None:
+        self._sink.flush()
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def readable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        # the sink is owned (and closed) by whoever opened it
+        self.closed = True
+
+    @property
+    def sha256(self) -> str:
+        """Hex sha256 of everything written so far."""
+        return self._sha256.hexdigest()
+
+
+def copy_verified(fs: AbstractFileSystem, path: str, target: IO[bytes]) -> tuple[int, str]:
+    """Stream ``path`` into ``target`` in bounded chunks; return (size, hex sha256) of what was read."""
+    sha256 = hashlib.sha256()
+    size = 0
+    with fs.open(path, "rb") as source:
+        while chunk := source.read(CHUNK_BYTES):
+            sha256.update(chunk)
+            size += len(chunk)
+            target.write(chunk)
+    return size, sha256.hexdigest()

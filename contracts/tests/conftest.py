@@ -1,0 +1,32 @@
+"""Fixtures for the contract's tests: a real S3 server and the real dataset come from housing_stack."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+pytest_plugins = ["housing_stack.pytest_plugin"]
+
+
+@pytest.fixture(scope="session")
+def cleaned_frame(california_housing_frame: pd.DataFrame) -> pd.DataFrame:
+    """The real dataset after the documented cleaning (drop rows above the plausibility caps)."""
+    df = california_housing_frame
+    keep = (df["AveRooms"] <= 50) & (df["AveBedrms"] <= 15) & (df["AveOccup"] <= 20)
+    return df[keep].reset_index(drop=True)
+
+
+@pytest.fixture
+def local_uri(tmp_path: Path) -> str:
+    """A fresh ``file://`` dataset URI in the test's temporary folder."""
+    return (tmp_path / "lake" / "california_housing" / "v1").as_uri()
+
+
+@pytest.fixture
+def frame() -> pd.DataFrame:
+    """A small contract-valid frame (1,000 rows) to break in one place."""
+    from housing_contracts.testing import sample_frame
+
+    return sample_frame(1000, seed=7)

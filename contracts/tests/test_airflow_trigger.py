@@ -1,0 +1,422 @@
+"""SnapshotCommittedTrigger against a real object store and Airflow's real asset state store.
+
+The triggerer is reduced to its shared-stream loop (``TriggerRunner.run_trigger`` around Airflow's own
+``SharedStreamManager``): "persisting" an event appends it to a list standing for the metadata DB's asset
+events, and the persist confirmation goes back to the stream the way the supervisor sends it. The cursor
+lives in Airflow's asset state store end to end (accessor, request handlers, Execution API, metadata DB in
+a temporary SQLite file); only the socket between the trigger runner and its supervisor is replaced by a
+direct call. Restarts are new trigger and manager instances over the same DB.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections.abc import Callable
+from contextlib import suppress
+from datetime import UTC, datetime
+from typing import Any
+
+import fsspec
+import pytest
+from airflow.sdk.execution_time.context import AssetStateStoreAccessor
+from airflow.triggers.shared_stream import SharedStreamManager
+
+from housing_contracts.airflow import (
+    MANIFEST_FILE,
+    SnapshotCommittedTrigger,
+    cursor_key,
+    manifests_from_events,
+)
+from housing_contracts.dataset import ASSET_NAME, DATASET_URI
+
+POLL = 0.1
+#: Upper bound for anything the tests wait for; a guard against hangs, not a measurement.
+WAIT = 60.0
+TRIGGER_ID = 1
+
+
+# --- fixtures -------------------------------------------------------------------------------------------
+
+
+def _configure_orm() -> None:
+    from airflow import settings
+
+    settings.configure_vars()
+    settings.configure_orm()
+
+
+@pytest.fixture(scope="module")
+def metadata_db(tmp_path_factory: pytest.TempPathFactory):
+    """A temporary SQLite Airflow metadata DB holding the dataset Asset, active (as a watched asset is)."""
+    from airflow import settings
+    from airflow.models.asset import AssetActive, AssetModel
+    from airflow.utils.db import initdb
+    from airflow.utils.session import create_session
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('airflow-db') / 'airflow.db'}"
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", url)
+        env.delenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC", raising=False)
+        _configure_orm()
+        initdb()
+        with create_session() as session:
+            asset = AssetModel(name=ASSET_NAME, uri=DATASET_URI)
+            session.add(asset)
+            session.flush()
+            session.add(AssetActive.for_asset(asset))
+        yield url
+        settings.dispose_orm()
+    _configure_orm()
+
+
+class InProcessSupervisor:
+    """Answers the trigger runner's asset state store messages as the triggerer's supervisor does.
+
+    Same request handlers, same in-process Execution API client, same metadata DB; no socket.
+    """
+
+    def __init__(self) -> None:
+        from airflow.api_fastapi.execution_api.app import InProcessExecutionAPI
+        from airflow.sdk.api.client import Client
+
+        self.client = Client(base_url=None, token="", dry_run=True, transport=InProcessExecutionAPI().transport)
+        self.client.base_url = "http://in-process.invalid./"
+
+    def send(self, msg: Any) -> Any:
+        from airflow.sdk.execution_time import request_handlers
+        from airflow.sdk.execution_time.comms import (
+            GetAssetStateStoreByName,
+            OKResponse,
+            SetAssetStateStoreByName,
+        )
+
+        if isinstance(msg, GetAssetStateStoreByName):
+            return request_handlers.handle_get_asset_state_store_by_name(self.client, msg)[0]
+        if isinstance(msg, SetAssetStateStoreByName):
+            request_handlers.handle_set_asset_state_store_by_name(self.client, msg)
+            return OKResponse(ok=True)
+        raise NotImplementedError(f"the test supervisor does not answer {type(msg).__name__}")
+
+    async def asend(self, msg: Any) -> Any:
+        # The real supervisor answers in another process; keep the DB work off the event loop likewise.
+        return await asyncio.to_thread(self.send, msg)
+
+
+@pytest.fixture(scope="module")
+def supervisor(metadata_db: str) -> InProcessSupervisor:
+    return InProcessSupervisor()
+
+
+@pytest.fixture
+def state_store(supervisor: InProcessSupervisor, monkeypatch: pytest.MonkeyPatch) -> AssetStateStoreAccessor:
+    """The dataset Asset's state store, reached the way a trigger reaches it in the triggerer."""
+    from airflow.sdk.execution_time import task_runner
+
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", supervisor, raising=False)
+    return AssetStateStoreAccessor(name=ASSET_NAME)
+
+
+# --- helpers --------------------------------------------------------------------------------------------
+
+
+class Lake:
+    """Commits snapshots the way ``publish`` does: data files first, ``_manifest.json`` last."""
+
+    def __init__(self, uri: str, storage_options: dict[str, Any]) -> None:
+        self.uri = uri
+        self.fs, self.root = fsspec.core.url_to_fs(uri, **storage_options)
+
+    def write_data(self) -> str:
+        """A snapshot folder with its data file but no manifest yet; returns its id."""
+        snapshot_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S.%fZ}-{secrets.token_hex(4)}"
+        self.fs.pipe_file(f"{self.root}/snapshots/{snapshot_id}/part-00000.parquet", b"PAR1 not really")
+        return snapshot_id
+
+    def write_manifest(self, snapshot_id: str) -> dict[str, Any]:
+        manifest = {
+            "contract": {"name": "california_housing", "version": "1.0.0"},
+            "dataset_uri": self.uri,
+            "snapshot_id": snapshot_id,
+            "created_at": datetime.now(UTC).isoformat(),
+            "row_count": 1000,
+            "files": [{"path": "part-00000.parquet", "size": 15, "sha256": "0" * 64}],
+        }
+        self.fs.pipe_file(f"{self.root}/snapshots/{snapshot_id}/{MANIFEST_FILE}", json.dumps(manifest).encode())
+        return manifest
+
+    def commit(self) -> dict[str, Any]:
+        """A committed snapshot; returns its manifest."""
+        return self.write_manifest(self.write_data())
+
+
+class Triggerer:
+    """One triggerer process running the trigger, reduced to its shared-stream loop.
+
+    ``persist`` / ``confirm`` choose how far each fired event gets: stored as an asset event (appended to
+    ``asset_events``, shared across restarts like the metadata DB) and confirmed back to the stream.
+    """
+
+    def __init__(
+        self,
+        trigger: SnapshotCommittedTrigger,
+        asset_events: list[dict[str, Any]],
+        *,
+        persist: bool = True,
+        confirm: bool = True,
+    ) -> None:
+        self.trigger = trigger
+        self.asset_events = asset_events
+        self.persist = persist
+        self.confirm = confirm
+        self.manager = SharedStreamManager(ack_timeout=WAIT)
+        self.fired: list[dict[str, Any]] = []
+        self._task: asyncio.Task | None = None
+
+    async def __aenter__(self) -> Triggerer:
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    async def _run(self) -> None:
+        key = self.trigger.shared_stream_key()
+        raw = self.manager.subscribe(trigger_id=TRIGGER_ID, trigger=self.trigger, key=key)
+        try:
+            async for event in self.trigger.filter_shared_stream(raw):
+                # As TriggerRunner.run_trigger: bind the event to its raw event before anything else.
+                seq = self.manager.bind_pending_event(trigger_id=TRIGGER_ID, key=key)
+                self.fired.append(event.payload)
+                if self.persist:
+                    self.asset_events.append({"from_trigger": True, "payload": event.payload})
+                    if self.confirm and seq is not None:
+                        self.manager.confirm_persisted([seq])
+        finally:
+            await self.manager.unsubscribe(TRIGGER_ID, key)
+
+    async def wait_fired(self, count: int) -> list[dict[str, Any]]:
+        await _wait_until(lambda: len(self.fired) >= count or (self._task is not None and self._task.done()))
+        if self._task is not None and self._task.done():
+            self._task.result()  # surface the trigger's exception
+        return self.fired
+
+    async def stop(self) -> None:
+        """The process goes away: trigger task cancelled, shared streams stopped, nothing else flushed."""
+        if self._task is not None:
+            self._task.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._task
+        await self.manager.stop_all()
+
+
+async def _wait_until(condition: Callable[[], bool]) -> None:
+    async with asyncio.timeout(WAIT):
+        while not condition():
+            await asyncio.sleep(0.02)
+
+
+async def _wait_acked(state_store: AssetStateStoreAccessor, uri: str, snapshot_ids: set[str]) -> None:
+    """Wait until the persisted cursor acknowledges ``snapshot_ids``."""
+    async with asyncio.timeout(WAIT):
+        while not snapshot_ids <= set((await state_store.aget(cursor_key(uri), default={})).get("acked", [])):
+            await asyncio.sleep(0.05)
+
+
+def _ids(manifests: list[dict[str, Any]]) -> list[str]:
+    return [manifest["snapshot_id"] for manifest in manifests]
+
+
+@pytest.fixture
+def lake(lake_uri: str, s3_server: Any) -> Lake:
+    return Lake(lake_uri, s3_server.storage_options)
+
+
+@pytest.fixture
+def make_trigger(lake: Lake, s3_server: Any) -> Callable[..., SnapshotCommittedTrigger]:
+    def make(**kwargs: Any) -> SnapshotCommittedTrigger:
+        options = {"uri": lake.uri, "storage_options": s3_server.storage_options, "poll_interval": POLL}
+        return SnapshotCommittedTrigger(**(options | kwargs))
+
+    return make
+
+
+# --- tests ----------------------------------------------------------------------------------------------
+
+
+def test_fires_once_per_committed_snapshot_with_manifest_payload(lake, make_trigger, state_store):
+    """Each committed snapshot fires exactly one event whose payload is its manifest."""
+
+    async def scenario() -> list[dict[str, Any]]:
+        first, second = lake.commit(), lake.commit()
+        async with Triggerer(make_trigger(start_at="earliest"), []) as triggerer:
+            await triggerer.wait_fired(2)
+            await _wait_acked(state_store, lake.uri, {first["snapshot_id"], second["snapshot_id"]})
+            barrier = lake.commit()  # any re-fire of the first two would come before it
+            return [first, second, barrier], await triggerer.wait_fired(3)
+
+    expected, fired = asyncio.run(scenario())
+    assert fired == expected
+
+
+def test_folder_without_manifest_never_fires(lake, make_trigger, state_store):
+    """A snapshot folder without _manifest.json is invisible to the trigger."""
+
+    async def scenario() -> list[dict[str, Any]]:
+        lake.write_data()
+        async with Triggerer(make_trigger(start_at="earliest"), []) as triggerer:
+            barrier = lake.commit()
+            return [barrier], await triggerer.wait_fired(1)
+
+    expected, fired = asyncio.run(scenario())
+    assert fired == expected
+
+
+def test_snapshot_fires_once_its_manifest_lands(lake, make_trigger, state_store):
+    """A folder that was skipped while manifest-less fires when its manifest is written."""
+
+    async def scenario() -> list[dict[str, Any]]:
+        pending = lake.write_data()
+        async with Triggerer(make_trigger(start_at="earliest"), []) as triggerer:
+            committed = lake.commit()
+            await triggerer.wait_fired(1)
+            await _wait_acked(state_store, lake.uri, {committed["snapshot_id"]})
+            late = lake.write_manifest(pending)
+            return [committed, late], await triggerer.wait_fired(2)
+
+    expected, fired = asyncio.run(scenario())
+    assert fired == expected
+
+
+def test_restart_neither_refires_nor_loses(lake, make_trigger, state_store):
+    """After a restart, acknowledged snapshots stay quiet and one committed while down fires once."""
+
+    async def scenario() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        asset_events: list[dict[str, Any]] = []
+        first, second = lake.commit(), lake.commit()
+        async with Triggerer(make_trigger(start_at="earliest"), asset_events) as before:
+            await before.wait_fired(2)
+            await _wait_acked(state_store, lake.uri, {first["snapshot_id"], second["snapshot_id"]})
+        while_down = lake.commit()
+        async with Triggerer(make_trigger(start_at="earliest"), asset_events) as after:
+            await after.wait_fired(1)
+            barrier = lake.commit()
+            await after.wait_fired(2)
+        return [first, second, while_down, barrier], manifests_from_events(asset_events), asset_events
+
+    expected, delivered, asset_events = asyncio.run(scenario())
+    assert (delivered, len(asset_events)) == (expected, 4)
+
+
+def test_crash_before_persist_redelivers(lake, make_trigger, state_store):
+    """A snapshot fired but not persisted before a crash is delivered again after the restart."""
+
+    async def scenario() -> list[dict[str, Any]]:
+        asset_events: list[dict[str, Any]] = []
+        committed = lake.commit()
+        async with Triggerer(make_trigger(start_at="earliest"), asset_events, persist=False) as crashing:
+            await crashing.wait_fired(1)
+        async with Triggerer(make_trigger(start_at="earliest"), asset_events) as restarted:
+            await restarted.wait_fired(1)
+            await _wait_acked(state_store, lake.uri, {committed["snapshot_id"]})
+        return [committed], asset_events
+
+    expected, asset_events = asyncio.run(scenario())
+    assert [event["payload"] for event in asset_events] == expected
+
+
+def test_crash_between_persist_and_ack_duplicates_harmlessly(lake, make_trigger, state_store):
+    """A crash after persisting but before the ack re-delivers the same manifest, folded by snapshot_id."""
+
+    async def scenario() -> list[dict[str, Any]]:
+        asset_events: list[dict[str, Any]] = []
+        committed = lake.commit()
+        async with Triggerer(make_trigger(start_at="earliest"), asset_events, confirm=False) as crashing:
+            await crashing.wait_fired(1)
+        async with Triggerer(make_trigger(start_at="earliest"), asset_events) as restarted:
+            await restarted.wait_fired(1)
+            await _wait_acked(state_store, lake.uri, {committed["snapshot_id"]})
+        return [committed], asset_events
+
+    expected, asset_events = asyncio.run(scenario())
+    assert (len(asset_events), manifests_from_events(asset_events)) == (2, expected)
+
+
+def test_first_subscription_starts_at_latest_snapshot(lake, make_trigger, state_store):
+    """By default a new subscriber fires the newest existing snapshot, not the older ones."""
+
+    async def scenario() -> list[dict[str, Any]]:
+        lake.commit()
+        newest = lake.commit()
+        async with Triggerer(make_trigger(), []) as triggerer:
+            await triggerer.wait_fired(1)
+            barrier = lake.commit()
+            return [newest, barrier], await triggerer.wait_fired(2)
+
+    expected, fired = asyncio.run(scenario())
+    assert fired == expected
+
+
+def test_first_subscription_can_skip_existing_snapshots(lake, make_trigger, state_store):
+    """With start_at="new" only snapshots committed after subscribing fire."""
+
+    async def scenario() -> list[dict[str, Any]]:
+        lake.commit()
+        async with Triggerer(make_trigger(start_at="new"), []) as triggerer:
+            await _wait_cursor(state_store, lake.uri)
+            fresh = lake.commit()
+            return [fresh], await triggerer.wait_fired(1)
+
+    expected, fired = asyncio.run(scenario())
+    assert fired == expected
+
+
+async def _wait_cursor(state_store: AssetStateStoreAccessor, uri: str) -> None:
+    """Wait until the subscription wrote its first cursor."""
+    async with asyncio.timeout(WAIT):
+        while await state_store.aget(cursor_key(uri), default=None) is None:
+            await asyncio.sleep(0.05)
+
+
+def test_reads_credentials_from_airflow_connection(lake, make_trigger, state_store, s3_server, monkeypatch):
+    """With conn_id the trigger reaches S3 through the Airflow aws connection, resolved at run time."""
+    connection = {
+        "conn_type": "aws",
+        "login": s3_server.access_key,
+        "password": s3_server.secret_key,
+        "extra": {"endpoint_url": s3_server.endpoint_url, "region_name": "us-east-1"},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_LAKE_S3_TRIGGER_TEST", json.dumps(connection))
+
+    async def scenario() -> list[dict[str, Any]]:
+        committed = lake.commit()
+        trigger = make_trigger(conn_id="lake_s3_trigger_test", storage_options=None, start_at="earliest")
+        async with Triggerer(trigger, []) as triggerer:
+            return [committed], await triggerer.wait_fired(1)
+
+    expected, fired = asyncio.run(scenario())
+    assert fired == expected
+
+
+def test_standalone_run_fires_once_per_snapshot(lake, make_trigger, state_store):
+    """The run() fallback (no shared streams) fires each committed snapshot once and keeps the cursor."""
+
+    async def scenario() -> list[dict[str, Any]]:
+        first, second = lake.commit(), lake.commit()
+        trigger = make_trigger(start_at="earliest")
+        trigger.asset_state_store = state_store
+        fired: list[dict[str, Any]] = []
+        events = trigger.run()
+        async with asyncio.timeout(WAIT):
+            async for event in events:
+                fired.append(event.payload)
+                if len(fired) == 2:
+                    barrier = lake.commit()
+                if len(fired) == 3:
+                    break
+        await events.aclose()
+        return [first, second, barrier], fired
+
+    expected, fired = asyncio.run(scenario())
+    assert fired == expected

@@ -1,0 +1,180 @@
+"""
+### housing_producer: publish validated California-housing snapshots to the lake
+
+The data team's producer. Each run reads one source, cleans it by documented rules, validates it
+against the shared contract (`housing_contracts`, v1) and publishes it as an immutable snapshot under
+`s3://lake/california_housing/v1`. The ML team's deployment subscribes to the snapshot asset.
+
+`extract` → `clean` → `validate` → `publish`, then `remove_staging` (teardown).
+
+- **extract**: param `source` = `sklearn` (scikit-learn's dataset, honours `SCIKIT_LEARN_DATA`) or a
+  `file://` / `s3://` URI (or path) of a CSV or Parquet file with the nine contract columns.
+- **clean**: drops duplicates, rows with missing/non-finite values and implausible block groups (the
+  contract's caps); counts per rule go to the log and the manifest. Removing more than
+  `max_drop_share` of the rows fails the run: a source that bad is an incident.
+- **validate**: all contract checks at once; on failure the report (`report.json`) and the offending
+  rows (`rows.parquet`) go to `s3://lake/_quarantine/california_housing/<run>/`, nothing is published.
+- **publish**: atomic and idempotent. A new snapshot emits an asset event whose extra carries the
+  manifest summary; unchanged content publishes nothing and the task is *skipped*, so no asset event is
+  emitted and the consumer does not retrain on identical data.
+
+Frames travel between tasks as Parquet staged under `s3://lake/california_housing/_staging/<run>/`
+(XCom lives in the metadata database; it carries only URIs and counts). Readers only see
+`<dataset>/snapshots/*/_manifest.json`, so staged files are invisible to them, and the teardown deletes
+them when the run ends, whether it published, skipped or quarantined.
+
+Data errors (bad source, cleaning incident, contract violation) fail at once; only storage errors
+(`OSError`, botocore errors) are retried, with exponential backoff. S3 credentials come only from the
+Airflow connection `lake_s3`. Logic lives in `include/housing_data/`; this file only wires it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from airflow.sdk import ExceptionRetryPolicy, Param, RetryAction, RetryRule, dag, task
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from housing_contracts.airflow import dataset_asset
+from include.housing_data import settings
+
+SNAPSHOTS = dataset_asset()
+
+#: Retry only what a retry can fix: storage and network errors. Everything else fails at once.
+STORAGE_RETRY_POLICY = ExceptionRetryPolicy(
+    rules=[
+        RetryRule(
+            exception=[OSError, "botocore.exceptions.BotoCoreError"],
+            action=RetryAction.RETRY,
+            reason="storage error, likely transient",
+        )
+    ],
+    default=RetryAction.FAIL,
+)
+
+
+@contextmanager
+def _data_errors_fail() -> Iterator[None]:
+    """Turn deterministic data errors into AirflowFailException, so they are never retried."""
+    from housing_contracts import ContractError
+    from include.housing_data.clean import CleaningIncident
+    from include.housing_data.extract import SourceError
+    from include.housing_data.producer import Quarantined
+
+    try:
+        yield
+    except (SourceError, CleaningIncident, Quarantined, ContractError) as err:
+        raise AirflowFailException(str(err)) from err
+
+
+def _storage_options() -> dict[str, Any]:
+    from housing_contracts.airflow import storage_options_from_connection
+
+    return storage_options_from_connection(settings.LAKE_CONN_ID)
+
+
+@dag(
+    schedule="@daily",
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=1,
+    doc_md=__doc__,
+    tags=settings.TAGS,
+    default_args={
+        "owner": settings.OWNER,
+        "retries": settings.RETRIES,
+        "retry_delay": settings.RETRY_DELAY,
+        "retry_exponential_backoff": settings.RETRY_EXPONENTIAL_BACKOFF,
+        "max_retry_delay": settings.MAX_RETRY_DELAY,
+        "retry_policy": STORAGE_RETRY_POLICY,
+    },
+    params={
+        "source": Param(
+            settings.DEFAULT_SOURCE,
+            type="string",
+            minLength=1,
+            description="'sklearn', or a file:// or s3:// URI (or path) of a CSV or Parquet file",
+        ),
+        "max_drop_share": Param(
+            settings.DEFAULT_MAX_DROP_SHARE,
+            type="number",
+            minimum=0,
+            maximum=1,
+            description="largest share of rows cleaning may remove before the run fails",
+        ),
+    },
+)
+def housing_producer():
+    @task
+    def extract(params: dict[str, Any] | None = None, run_id: str | None = None) -> dict[str, Any]:
+        """Read the source and stage it as Parquet."""
+        from include.housing_data.producer import extract_step
+
+        with _data_errors_fail():
+            return extract_step(params["source"], run_id=run_id, storage_options=_storage_options())
+
+    @task
+    def clean(
+        extracted: dict[str, Any], params: dict[str, Any] | None = None, run_id: str | None = None
+    ) -> dict[str, Any]:
+        """Apply the cleaning rules; fail if they would remove too many rows."""
+        from include.housing_data.producer import clean_step
+
+        with _data_errors_fail():
+            return clean_step(
+                extracted["staged"],
+                run_id=run_id,
+                max_drop_share=float(params["max_drop_share"]),
+                storage_options=_storage_options(),
+            )
+
+    @task
+    def validate(cleaned: dict[str, Any], run_id: str | None = None) -> dict[str, Any]:
+        """Validate against the contract; quarantine the report and rows on failure."""
+        from include.housing_data.producer import validate_step
+
+        with _data_errors_fail():
+            return validate_step(cleaned["staged"], run_id=run_id, storage_options=_storage_options())
+
+    @task(outlets=[SNAPSHOTS])
+    def publish(
+        validated: dict[str, Any],
+        extracted: dict[str, Any],
+        cleaned: dict[str, Any],
+        dag_run: Any = None,
+        outlet_events: Any = None,
+    ) -> dict[str, Any]:
+        """Publish the snapshot and describe it in the asset event; skip if the content is unchanged."""
+        from include.housing_data.producer import manifest_summary, publish_step
+
+        with _data_errors_fail():
+            result = publish_step(
+                validated["staged"],
+                producer={"dag_id": dag_run.dag_id, "run_id": dag_run.run_id},
+                extras={"cleaning": cleaned["cleaning"], "source": extracted["source"]},
+                storage_options=_storage_options(),
+            )
+        summary = manifest_summary(result.manifest)
+        if not result.created:
+            # A skipped task emits no asset event, so the consumer is not triggered by identical data.
+            raise AirflowSkipException(f"content unchanged since snapshot {summary['snapshot_id']}")
+        outlet_events[SNAPSHOTS].extra = summary
+        return summary
+
+    @task
+    def remove_staging(run_id: str | None = None) -> int:
+        """Delete the frames this run staged."""
+        from include.housing_data.producer import remove_staging_step
+
+        return remove_staging_step(run_id=run_id, storage_options=_storage_options())
+
+    extracted = extract()
+    cleaned = clean(extracted)
+    published = publish(validate(cleaned), extracted, cleaned)
+    published >> remove_staging().as_teardown(setups=extracted)
+
+
+housing_producer()

@@ -1,0 +1,162 @@
+"""Clean: the documented rules that turn a raw frame into one the contract's plausibility caps accept.
+
+Rules run in this order; each removes rows and counts them under its name (the counts go to the task
+log and to the manifest's ``extras["cleaning"]``):
+
+| rule | removes | why |
+|---|---|---|
+| ``duplicates`` | exact duplicate rows (the first copy stays) | a block group is one observation |
+| ``missing_or_non_finite`` | rows with a missing, NaN or ±inf value | the contract requires finite values |
+| ``AveRooms_cap`` | rows above the contract's ``AveRooms`` cap | implausible averages (resorts, ...) |
+| ``AveBedrms_cap`` | rows above the contract's ``AveBedrms`` cap | same |
+| ``AveOccup_cap`` | rows above the contract's ``AveOccup`` cap | same (dormitories, prisons) |
+| ``Population_cap`` | rows above the contract's ``Population`` cap | same |
+| ``bedrooms_exceed_rooms`` | rows with ``AveBedrms > AveRooms`` | a bedroom is a room |
+
+Before the rules every column is cast to float64 (the contract's dtype); extract has already checked
+that each column is numeric. The cap values are read from the contract model (``CaliforniaHousing``),
+so cleaning and contract cannot drift apart. Cleaning never touches values the contract rejects for
+other reasons (coordinates outside California, non-positive income or value, ...): those rows fail
+validation and are quarantined, because they mean the source is wrong, not merely noisy.
+
+If the rules remove more than ``max_drop_share`` of the rows, :func:`clean` raises
+:class:`CleaningIncident`: a source that bad needs a person, not a cleaning job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from housing_contracts import COLUMNS
+from include.housing_data.settings import DEFAULT_MAX_DROP_SHARE
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: Columns whose contract upper bound is a plausibility cap that cleaning enforces (by dropping rows).
+CAPPED_COLUMNS: tuple[str, ...] = ("AveRooms", "AveBedrms", "AveOccup", "Population")
+
+Rule = Callable[["pd.DataFrame"], "pd.DataFrame"]
+
+
+@dataclass(frozen=True)
+class CleaningReport:
+    """What cleaning did to one frame."""
+
+    rows_in: int
+    """Rows before cleaning."""
+    rows_out: int
+    """Rows after cleaning."""
+    removed: dict[str, int] = field(default_factory=dict)
+    """Rows removed by each rule, in the order the rules ran."""
+
+    @property
+    def rows_removed(self) -> int:
+        """Rows removed by all rules together."""
+        return self.rows_in - self.rows_out
+
+    @property
+    def removed_share(self) -> float:
+        """Share of the input rows that cleaning removed (0.0 for an empty input)."""
+        return self.rows_removed / self.rows_in if self.rows_in else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, as stored in the manifest's ``extras["cleaning"]``."""
+        return {**asdict(self), "rows_removed": self.rows_removed, "removed_share": self.removed_share}
+
+
+class CleaningIncident(Exception):
+    """Cleaning would remove more rows than the run allows; ``report`` says which rules did."""
+
+    def __init__(self, report: CleaningReport, max_drop_share: float) -> None:
+        self.report = report
+        self.max_drop_share = max_drop_share
+        super().__init__(
+            f"cleaning would remove {report.rows_removed} of {report.rows_in} rows "
+            f"({report.removed_share:.2%}), expected at most {max_drop_share:.2%}; "
+            f"removed per rule: {report.removed}"
+        )
+
+
+def contract_cap(column: str) -> tuple[float, bool]:
+    """The contract's upper bound on ``column``: ``(value, inclusive)``, read from ``CaliforniaHousing``."""
+    import math
+
+    from housing_contracts.schema import column_bounds
+
+    bounds = column_bounds()
+    if column not in bounds:
+        raise KeyError(f"column {column!r} is not in the contract: expected one of {list(COLUMNS)}")
+    if math.isinf(bounds[column].high):
+        raise LookupError(
+            f"contract column {column!r} has no upper bound: expected one (le, lt or in_range), "
+            "because cleaning enforces it as a plausibility cap"
+        )
+    return bounds[column].high, bounds[column].high_inclusive
+
+
+def enforce_float64(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with every column cast to float64, the contract's dtype."""
+    return frame.astype("float64")
+
+
+def drop_duplicates(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` without exact duplicate rows; the first copy stays."""
+    return frame.loc[~frame.duplicated(keep="first")]
+
+
+def drop_missing_or_non_finite(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` without rows holding a missing, NaN or infinite value."""
+    import numpy as np
+
+    return frame.loc[np.isfinite(frame.to_numpy(dtype="float64")).all(axis=1)]
+
+
+def drop_above_cap(column: str) -> Rule:
+    """A rule that drops the rows whose ``column`` exceeds the contract's cap on it."""
+
+    def rule(frame: pd.DataFrame) -> pd.DataFrame:
+        cap, inclusive = contract_cap(column)
+        above = frame[column] > cap if inclusive else frame[column] >= cap
+        return frame.loc[~above]
+
+    rule.__name__ = f"drop_above_{column}_cap"
+    return rule
+
+
+def drop_bedrooms_exceeding_rooms(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` without rows that average more bedrooms than rooms."""
+    return frame.loc[~(frame["AveBedrms"] > frame["AveRooms"])]
+
+
+def cleaning_rules() -> dict[str, Rule]:
+    """The rules by name, in the order :func:`clean` applies them."""
+    return {
+        "duplicates": drop_duplicates,
+        "missing_or_non_finite": drop_missing_or_non_finite,
+        **{f"{column}_cap": drop_above_cap(column) for column in CAPPED_COLUMNS},
+        "bedrooms_exceed_rooms": drop_bedrooms_exceeding_rooms,
+    }
+
+
+def clean(
+    frame: pd.DataFrame, *, max_drop_share: float = DEFAULT_MAX_DROP_SHARE
+) -> tuple[pd.DataFrame, CleaningReport]:
+    """Apply every rule to ``frame``; return the cleaned frame (fresh index) and what each rule removed.
+
+    Raises :class:`CleaningIncident` if more than ``max_drop_share`` of the rows would go.
+    """
+    if not 0.0 <= max_drop_share <= 1.0:
+        raise ValueError(f"max_drop_share is {max_drop_share!r}: expected a share between 0.0 and 1.0")
+    current = enforce_float64(frame)
+    removed: dict[str, int] = {}
+    for name, rule in cleaning_rules().items():
+        kept = rule(current)
+        removed[name] = len(current) - len(kept)
+        current = kept
+    report = CleaningReport(rows_in=len(frame), rows_out=len(current), removed=removed)
+    if report.removed_share > max_drop_share:
+        raise CleaningIncident(report, max_drop_share)
+    return current.reset_index(drop=True), report

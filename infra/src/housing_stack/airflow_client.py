@@ -1,0 +1,102 @@
+"""A small client for the Airflow 3 REST API: what the demo and the end-to-end test need.
+
+Both deployments use Airflow's simple auth manager; ``POST /auth/token`` trades the stack's
+user and password for a JWT that every ``/api/v2`` call then carries.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+#: Terminal DagRun states.
+FINISHED = frozenset({"success", "failed"})
+
+
+class AirflowError(RuntimeError):
+    """An Airflow REST call failed, or a run did not reach the expected state in time."""
+
+
+@dataclass
+class AirflowClient:
+    """Talks to one Airflow deployment (``base_url`` like ``http://127.0.0.1:8080``)."""
+
+    base_url: str
+    username: str
+    password: str
+    timeout: float = 30.0
+    _token: str | None = field(default=None, init=False, repr=False)
+
+    def _headers(self) -> dict[str, str]:
+        if self._token is None:
+            response = httpx.post(
+                f"{self.base_url}/auth/token",
+                json={"username": self.username, "password": self.password},
+                timeout=self.timeout,
+            )
+            if response.status_code not in (200, 201):
+                raise AirflowError(
+                    f"{self.base_url}: login as {self.username!r} failed: HTTP {response.status_code} "
+                    f"{response.text[:200]}"
+                )
+            self._token = response.json()["access_token"]
+        return {"Authorization": f"Bearer {self._token}"}
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Call ``/api/v2<path>`` and return the decoded JSON body (None for 204)."""
+        response = httpx.request(
+            method, f"{self.base_url}/api/v2{path}", headers=self._headers(), timeout=self.timeout, **kwargs
+        )
+        if response.status_code >= 400:
+            raise AirflowError(
+                f"{method} {self.base_url}/api/v2{path}: HTTP {response.status_code} {response.text[:300]}"
+            )
+        return response.json() if response.content else None
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 120.0) -> dict[str, Any]:
+        """Wait until the DAG processor has parsed ``dag_id``; fail naming its import errors if any."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self.request("GET", f"/dags/{dag_id}")
+            except AirflowError as error:
+                if "HTTP 404" not in str(error):
+                    raise
+            if time.monotonic() > deadline:
+                errors = self.request("GET", "/importErrors").get("import_errors", [])
+                detail = "; ".join(f"{e['filename']}: {e['stack_trace'][-300:]}" for e in errors) or "none"
+                raise AirflowError(
+                    f"{self.base_url}: DAG {dag_id!r} not parsed after {timeout:.0f} s (import errors: {detail})"
+                )
+            time.sleep(1.0)
+
+    def unpause(self, dag_id: str) -> None:
+        self.request("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
+
+    def trigger(self, dag_id: str, conf: dict[str, Any] | None = None) -> str:
+        """Start a manual run now; returns its run id."""
+        body = {"logical_date": None, "conf": conf or {}}
+        return self.request("POST", f"/dags/{dag_id}/dagRuns", json=body)["dag_run_id"]
+
+    def runs(self, dag_id: str) -> list[dict[str, Any]]:
+        """Every run of ``dag_id``, oldest first."""
+        return self.request(
+            "GET", f"/dags/{dag_id}/dagRuns", params={"order_by": "run_after", "limit": 100}
+        )["dag_runs"]
+
+    def run(self, dag_id: str, run_id: str) -> dict[str, Any]:
+        return self.request("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        return self.request("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
+
+    def triggering_events(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        """The asset events that created a run (their ``extra`` carries the trigger's payload)."""
+        return self.request("GET", f"/dags/{dag_id}/dagRuns/{run_id}/upstreamAssetEvents")["asset_events"]
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}"
+        return self.request("GET", path, params={"deserialize": True})["value"]

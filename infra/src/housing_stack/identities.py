@@ -1,0 +1,186 @@
+"""The S3 identities and their permissions, as data.
+
+One definition, rendered both to SeaweedFS's ``-s3.config`` identities JSON (native stack, test fixtures)
+and to MinIO policy JSON (docker-compose). :func:`may` evaluates it in Python so tests can compare a real
+server's answers with what this module says.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import NamedTuple
+
+from housing_contracts.dataset import CONTRACT_NAME, DATASET_URI
+
+from housing_stack.settings import LAKE_BUCKET, MLFLOW_BUCKET
+
+ADMIN = "admin"
+DATA_TEAM = "data-team"
+ML_TEAM = "ml-team"
+
+#: Key prefixes in the lake bucket (see docs/DESIGN.md "Stack facts"). The dataset prefix covers every
+#: contract major version (california_housing/v1, v2, ...).
+DATASET_PREFIX = f"{CONTRACT_NAME}/"
+QUARANTINE_PREFIX = "_quarantine/"
+PREDICTIONS_PREFIX = f"{CONTRACT_NAME}_predictions/"
+
+if not DATASET_URI.startswith(f"s3://{LAKE_BUCKET}/{DATASET_PREFIX}"):
+    raise ValueError(f"DATASET_URI {DATASET_URI} is outside s3://{LAKE_BUCKET}/{DATASET_PREFIX}; update identities")
+
+
+class Access(StrEnum):
+    """What a grant allows; the values are SeaweedFS action names."""
+
+    READ = "Read"
+    WRITE = "Write"  # put, delete, multipart upload
+    LIST = "List"
+
+
+class Credentials(NamedTuple):
+    """An S3 key pair."""
+
+    access_key: str
+    secret_key: str
+
+    @classmethod
+    def generate(cls, access_key: str) -> Credentials:
+        """A key pair with a fresh random secret."""
+        return cls(access_key, secrets.token_urlsafe(24))
+
+
+@dataclass(frozen=True)
+class Grant:
+    """Access to one bucket, or to the keys under one prefix of it."""
+
+    bucket: str
+    access: tuple[Access, ...]
+    prefix: str = ""  # "" = the whole bucket; otherwise ends with "/"
+
+    def covers(self, bucket: str, key: str) -> bool:
+        """Whether ``key`` in ``bucket`` (a key, or a listing prefix) lies inside this grant."""
+        return bucket == self.bucket and key.startswith(self.prefix)
+
+    @property
+    def seaweedfs_resource(self) -> str:
+        """``bucket`` or ``bucket/prefix/*`` (a prefix without ``/*`` matches nothing in SeaweedFS 4.48)."""
+        return f"{self.bucket}/{self.prefix}*" if self.prefix else self.bucket
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A named S3 identity; ``env_prefix`` names its keys in ``.env`` (``<prefix>_AWS_ACCESS_KEY_ID``)."""
+
+    name: str
+    env_prefix: str
+    grants: tuple[Grant, ...] = ()
+    admin: bool = False
+
+    @property
+    def access_key_var(self) -> str:
+        return f"{self.env_prefix}_AWS_ACCESS_KEY_ID"
+
+    @property
+    def secret_key_var(self) -> str:
+        return f"{self.env_prefix}_AWS_SECRET_ACCESS_KEY"
+
+
+_RW_LIST = (Access.READ, Access.WRITE, Access.LIST)
+_R_LIST = (Access.READ, Access.LIST)
+
+IDENTITIES: tuple[Identity, ...] = (
+    Identity(ADMIN, "ADMIN", admin=True),
+    Identity(
+        DATA_TEAM,
+        "DATA_TEAM",
+        grants=(
+            Grant(LAKE_BUCKET, _RW_LIST, DATASET_PREFIX),
+            Grant(LAKE_BUCKET, _RW_LIST, QUARANTINE_PREFIX),
+        ),
+    ),
+    Identity(
+        ML_TEAM,
+        "ML_TEAM",
+        grants=(
+            Grant(LAKE_BUCKET, _R_LIST, DATASET_PREFIX),
+            Grant(LAKE_BUCKET, _RW_LIST, PREDICTIONS_PREFIX),
+            Grant(MLFLOW_BUCKET, _RW_LIST),
+        ),
+    ),
+)
+
+
+def identity(name: str) -> Identity:
+    """The identity called ``name``."""
+    for candidate in IDENTITIES:
+        if candidate.name == name:
+            return candidate
+    raise KeyError(f"unknown S3 identity {name!r}; expected one of {[i.name for i in IDENTITIES]}")
+
+
+def may(name: str, access: Access, bucket: str, key: str = "") -> bool:
+    """Whether identity ``name`` may ``access`` ``key`` in ``bucket`` (for LIST, ``key`` is the prefix)."""
+    who = identity(name)
+    return who.admin or any(access in g.access and g.covers(bucket, key) for g in who.grants)
+
+
+def generate_credentials(names: Iterable[str] | None = None) -> dict[str, Credentials]:
+    """Random credentials per identity (key id = identity name; all identities by default), for test servers."""
+    return {name: Credentials.generate(name) for name in (names or [i.name for i in IDENTITIES])}
+
+
+def credentials_from_settings(settings: Mapping[str, str]) -> dict[str, Credentials]:
+    """Each identity's key pair from ``.env`` values (``ADMIN_AWS_ACCESS_KEY_ID`` etc.)."""
+    return {i.name: Credentials(settings[i.access_key_var], settings[i.secret_key_var]) for i in IDENTITIES}
+
+
+def seaweedfs_config(credentials: Mapping[str, Credentials]) -> dict:
+    """The ``weed -s3.config`` document granting each identity exactly its permissions."""
+    documents = []
+    for who in IDENTITIES:
+        if who.name not in credentials:
+            raise KeyError(f"no credentials for S3 identity {who.name!r}")
+        if who.admin:
+            actions = ["Admin", "Read", "Write", "List", "Tagging"]
+        else:
+            actions = [f"{access}:{g.seaweedfs_resource}" for g in who.grants for access in g.access]
+        key = credentials[who.name]
+        documents.append(
+            {
+                "name": who.name,
+                "credentials": [{"accessKey": key.access_key, "secretKey": key.secret_key}],
+                "actions": actions,
+            }
+        )
+    return {"identities": documents}
+
+
+_MINIO_OBJECT_ACTIONS: dict[Access, tuple[str, ...]] = {
+    Access.READ: ("s3:GetObject",),
+    Access.WRITE: ("s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"),
+}
+
+
+def minio_policy(name: str) -> dict:
+    """The MinIO (IAM-style) policy for a non-admin identity; the admin is MinIO's root user."""
+    who = identity(name)
+    if who.admin:
+        raise ValueError(f"identity {name!r} is the MinIO root user and has no policy")
+    statements: list[dict] = []
+    for grant in who.grants:
+        objects = f"arn:aws:s3:::{grant.bucket}/{grant.prefix}*"
+        for access in grant.access:
+            if access is Access.LIST:
+                statement: dict = {
+                    "Effect": "Allow",
+                    "Action": ["s3:ListBucket"],
+                    "Resource": [f"arn:aws:s3:::{grant.bucket}"],
+                }
+                if grant.prefix:
+                    statement["Condition"] = {"StringLike": {"s3:prefix": [f"{grant.prefix}*"]}}
+            else:
+                statement = {"Effect": "Allow", "Action": list(_MINIO_OBJECT_ACTIONS[access]), "Resource": [objects]}
+            statements.append(statement)
+    return {"Version": "2012-10-17", "Statement": statements}

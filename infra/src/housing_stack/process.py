@@ -1,0 +1,166 @@
+"""A supervised server process: started in its own process group, logged to a file, health-checked,
+stopped with SIGTERM then SIGKILL. Used for every component of the stack and by the test fixtures."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class StackError(RuntimeError):
+    """A component of the stack failed to start, answer or stop."""
+
+
+def http_status(url: str, timeout: float = 2.0) -> int | None:
+    """The HTTP status of GET ``url``, or None when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except (OSError, ValueError):
+        return None
+
+
+def _group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes of process group ``pgid``; zombies of dead parents don't count."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # fields after the parenthesised command: state ppid pgrp ...
+        state, _ppid, pgrp = stat.rsplit(")", 1)[1].split()[:3]
+        if int(pgrp) == pgid and state != "Z":
+            members.append(int(entry.name))
+    return members
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        return [part for part in Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0") if part]
+    except OSError:
+        return []
+
+
+@dataclass
+class ServerProcess:
+    """One long-running component; ``name`` is what errors and ``status`` call it."""
+
+    name: str
+    command: Sequence[str]
+    log_path: Path
+    pid_path: Path | None = None
+    env: Mapping[str, str] | None = None
+    cwd: Path | None = None
+    _popen: subprocess.Popen | None = field(default=None, init=False, repr=False)
+
+    def start(self) -> None:
+        """Spawn the command in a new session (so ``stop`` can signal everything it spawned)."""
+        if self.is_running():
+            return
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self._popen = subprocess.Popen(
+                list(self.command),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=dict(self.env) if self.env is not None else None,
+                cwd=self.cwd,
+                start_new_session=True,
+            )
+        if self.pid_path is not None:
+            self.pid_path.parent.mkdir(parents=True, exist_ok=True)
+            self.pid_path.write_text(json.dumps({"pid": self._popen.pid, "command": list(self.command)}))
+
+    @property
+    def pid(self) -> int | None:
+        """The process (and process group) id, from this object or the pid file; None if not running."""
+        if self._popen is not None:
+            return self._popen.pid if self._popen.poll() is None else None
+        if self.pid_path is None or not self.pid_path.exists():
+            return None
+        try:
+            recorded = json.loads(self.pid_path.read_text())
+        except (OSError, ValueError):
+            return None
+        pid = int(recorded["pid"])
+        # a recycled pid belongs to someone else: only trust it if it still runs our command
+        return pid if _cmdline(pid)[:2] == list(recorded["command"])[:2] else None
+
+    def is_running(self) -> bool:
+        return self.pid is not None
+
+    def exit_code(self) -> int | None:
+        """The exit code if this object started the process and it has exited."""
+        return self._popen.poll() if self._popen is not None else None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM the process group, SIGKILL whatever is left after ``timeout`` seconds."""
+        pgid = self.pid
+        if pgid is None and self._popen is not None:
+            pgid = self._popen.pid  # the leader exited; its children may still run
+        if (
+            pgid is not None
+            and not self._signal_until_gone(pgid, signal.SIGTERM, timeout)
+            and not self._signal_until_gone(pgid, signal.SIGKILL, 10.0)
+        ):
+            raise StackError(f"{self.name} (process group {pgid}) survived SIGKILL")
+        if self._popen is not None:
+            self._popen.poll()
+        if self.pid_path is not None:
+            self.pid_path.unlink(missing_ok=True)
+
+    def _signal_until_gone(self, pgid: int, sig: signal.Signals, timeout: float) -> bool:
+        """Send ``sig`` to the group; True once no live member is left within ``timeout`` seconds."""
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            return True
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._popen is not None:
+                self._popen.poll()  # reap the leader, or it lingers as a zombie
+            if not _group_members(pgid):
+                return True
+            time.sleep(0.1)
+        return False
+
+    def log_tail(self, lines: int = 40) -> str:
+        """The last ``lines`` lines of the log."""
+        try:
+            with self.log_path.open("rb") as log:
+                log.seek(0, os.SEEK_END)
+                log.seek(max(0, log.tell() - 256 * lines))
+                return "\n".join(log.read().decode(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def wait_until(self, ready: Callable[[], bool], what: str, timeout: float, interval: float = 0.5) -> None:
+        """Poll ``ready`` until true; fail fast if the process dies, or after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if ready():
+                return
+            if self._popen is not None and self._popen.poll() is not None:
+                raise StackError(
+                    f"{self.name} exited with code {self._popen.returncode} before it was {what}; "
+                    f"tail of {self.log_path}:\n{self.log_tail()}"
+                )
+            if time.monotonic() > deadline:
+                raise StackError(
+                    f"{self.name} was not {what} within {timeout:.0f} s; tail of {self.log_path}:\n{self.log_tail()}"
+                )
+            time.sleep(interval)

@@ -1,0 +1,3 @@
+from __future__ import annotations
+
+pytest_plugins = ["housing_stack.pytest_plugin"]

@@ -1,0 +1,165 @@
+"""
+### housing_consumer: train, evaluate and register a model for every new California-housing snapshot
+
+The ML team's subscription to the data team's contract. The schedule is the contract's Asset with an
+`AssetWatcher`: a trigger in *this* deployment polls the lake and creates one run per newly committed
+snapshot, the manifest in the triggering event. A manual run trains on the `snapshot_id` param
+(default: the newest snapshot), for reproducible retraining of any published version.
+
+`resolve_snapshot` → `validate_snapshot` → `train` → `register` → `decide` → `write_predictions`
+
+- **validate_snapshot**: reads the snapshot through `housing_contracts` (sha256 of every file,
+  contract name and major version, schema). A refused snapshot fails the run at once: nothing is
+  trained or registered.
+- **train**: the seed project's RidgeCV as baseline and gradient boosting on spatial features,
+  evaluated on a held-out split keyed by row content (`test_r2/rmse/mae`, `baseline_test_*`), logged
+  to MLflow (experiment `california_housing`) with the snapshot as dataset input, tags, signature and
+  plots. A retry reuses the run if it completed.
+- **register**: a version of `california_housing_regressor`, once per MLflow run, READY before use.
+- **decide**: alias `champion` moves only if the new version has a lower `test_rmse` than the
+  champion on the same rows; otherwise the new version becomes `challenger`. Both scores are logged.
+- **write_predictions**: the champion's predictions for every row of the snapshot to
+  `s3://lake/california_housing_predictions/v1/<snapshot_id>/predictions.parquet` (an Asset).
+
+Models and data travel through MLflow and S3; tasks pass small dicts. Storage and MLflow errors are
+retried with exponential backoff, everything else fails at once. S3 credentials come from the Airflow
+connection `lake_s3`, the MLflow server from `MLFLOW_TRACKING_URI` (or the connection `mlflow`).
+Logic lives in `include/housing_ml/`; this file only wires it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from airflow.sdk import Asset, ExceptionRetryPolicy, Param, RetryAction, RetryRule, dag, task
+
+from housing_contracts.airflow import dataset_asset
+from include.housing_ml import settings
+
+PREDICTIONS = Asset(name=settings.PREDICTIONS_ASSET_NAME, uri=settings.PREDICTIONS_URI)
+
+#: Retry only what a retry can fix; a contract error (the data is wrong) or a bug fails at once.
+RETRY_POLICY = ExceptionRetryPolicy(
+    rules=[
+        RetryRule(exception="housing_contracts.ContractError", action=RetryAction.FAIL, reason="bad data"),
+        RetryRule(
+            exception=[
+                OSError,  # includes TimeoutError, ConnectionError and s3fs's errors
+                "botocore.exceptions.BotoCoreError",
+                "requests.exceptions.RequestException",
+                "mlflow.exceptions.MlflowException",
+            ],
+            action=RetryAction.RETRY,
+            reason="storage or MLflow error, likely transient",
+        ),
+    ],
+    default=RetryAction.FAIL,
+)
+
+
+@dag(
+    schedule=[dataset_asset(watch=True, conn_id=settings.LAKE_CONN_ID)],
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=1,  # champion/challenger decisions must not interleave
+    doc_md=__doc__,
+    tags=settings.TAGS,
+    default_args={
+        "owner": settings.OWNER,
+        "retries": settings.RETRIES,
+        "retry_delay": settings.RETRY_DELAY,
+        "retry_exponential_backoff": settings.RETRY_EXPONENTIAL_BACKOFF,
+        "max_retry_delay": settings.MAX_RETRY_DELAY,
+        "retry_policy": RETRY_POLICY,
+    },
+    params={
+        "snapshot_id": Param(
+            None,
+            type=["null", "string"],
+            description="manual runs: the snapshot to train on (default: the newest committed one)",
+        ),
+    },
+)
+def housing_consumer():
+    @task
+    def resolve_snapshot(
+        params: dict[str, Any] | None = None, triggering_asset_events: Any = None
+    ) -> dict[str, Any]:
+        """The snapshot to consume: from the triggering events, the param, or the newest."""
+        from housing_contracts.airflow import manifests_from_events
+        from include.housing_ml.connections import lake_storage_options
+        from include.housing_ml.consumer import resolve
+
+        events = triggering_asset_events or {}  # empty for manual runs
+        manifests = manifests_from_events(event for asset in events for event in events[asset])
+        return resolve(manifests, params.get("snapshot_id"), storage_options=lake_storage_options())
+
+    @task
+    def validate_snapshot(resolved: dict[str, Any]) -> dict[str, Any]:
+        """Read and verify the snapshot through the contract; refuse it for good if it is wrong."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from housing_contracts import ContractError
+        from include.housing_ml.connections import lake_storage_options
+        from include.housing_ml.consumer import validate
+
+        try:
+            return validate(resolved, storage_options=lake_storage_options())
+        except ContractError as err:
+            raise AirflowFailException(
+                f"refusing snapshot {resolved['snapshot_id']} of {resolved['dataset_uri']}: "
+                f"{type(err).__name__}: {err}"
+            ) from err
+
+    @task
+    def train(snapshot: dict[str, Any], dag_run: Any = None) -> dict[str, Any]:
+        """Train, evaluate and log to MLflow (a retry reuses a completed run)."""
+        from include.housing_ml.connections import export_mlflow_tracking_uri, lake_storage_options
+        from include.housing_ml.consumer import train
+
+        export_mlflow_tracking_uri()
+        return train(
+            snapshot,
+            airflow_dag_id=dag_run.dag_id,
+            airflow_run_id=dag_run.run_id,
+            storage_options=lake_storage_options(),
+        )
+
+    @task
+    def register(snapshot: dict[str, Any], training: dict[str, Any]) -> dict[str, Any]:
+        """Register the run's model once and wait until the version is READY."""
+        from include.housing_ml.connections import export_mlflow_tracking_uri
+        from include.housing_ml.consumer import register
+
+        export_mlflow_tracking_uri()
+        return register(snapshot, training)
+
+    @task
+    def decide(snapshot: dict[str, Any], version: dict[str, Any]) -> dict[str, Any]:
+        """Champion or challenger, by test_rmse on the same rows."""
+        from include.housing_ml.connections import export_mlflow_tracking_uri, lake_storage_options
+        from include.housing_ml.consumer import decide
+
+        export_mlflow_tracking_uri()
+        return decide(snapshot, version, storage_options=lake_storage_options())
+
+    @task(outlets=[PREDICTIONS])
+    def write_predictions(
+        snapshot: dict[str, Any], decision: dict[str, Any], outlet_events: Any = None
+    ) -> dict[str, Any]:
+        """The champion's predictions for every row of the snapshot."""
+        from include.housing_ml.connections import export_mlflow_tracking_uri, lake_storage_options
+        from include.housing_ml.consumer import predict
+
+        export_mlflow_tracking_uri()
+        written = predict(snapshot, decision, storage_options=lake_storage_options())
+        outlet_events[PREDICTIONS].extra = written  # subscribers learn the file and model version
+        return written
+
+    snapshot = validate_snapshot(resolve_snapshot())
+    version = register(snapshot, train(snapshot))
+    write_predictions(snapshot, decide(snapshot, version))
+
+
+housing_consumer()

@@ -1,0 +1,66 @@
+"""Held-out scores and feature importances."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+from sklearn.inspection import permutation_importance
+from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+
+from include.housing_ml.settings import SEED
+from include.housing_ml.training import features_of, target_of
+
+
+class Predictor(Protocol):
+    """Anything with ``predict(features) -> array``: a fitted pipeline or an MLflow pyfunc model."""
+
+    def predict(self, features: pd.DataFrame) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Regression scores on one set of rows."""
+
+    r2: float
+    rmse: float
+    mae: float
+    rows: int
+
+    def as_metrics(self, prefix: str = "test_") -> dict[str, float]:
+        """``{prefix}r2``, ``{prefix}rmse``, ``{prefix}mae`` for MLflow."""
+        return {f"{prefix}{k}": v for k, v in asdict(self).items() if k != "rows"}
+
+
+def predict(model: Predictor, frame: pd.DataFrame) -> np.ndarray:
+    """Predictions of ``model`` for the rows of a contract frame, as float64."""
+    return np.asarray(model.predict(features_of(frame)), dtype="float64").reshape(-1)
+
+
+def score(model: Predictor, frame: pd.DataFrame) -> Scores:
+    """R², RMSE and MAE of ``model`` on the rows of a contract frame; raises if any is not finite."""
+    y, y_hat = target_of(frame).to_numpy(), predict(model, frame)
+    # force_finite (sklearn's default) maps a constant target to a finite R² instead of NaN.
+    scores = Scores(
+        r2=float(r2_score(y, y_hat)),
+        rmse=float(math.sqrt(mean_squared_error(y, y_hat))),
+        mae=float(mean_absolute_error(y, y_hat)),
+        rows=len(frame),
+    )
+    if not all(math.isfinite(v) for v in (scores.r2, scores.rmse, scores.mae)):
+        raise ValueError(f"non-finite scores {scores}: expected finite R², RMSE and MAE")
+    return scores
+
+
+def feature_importances(
+    model: Predictor, frame: pd.DataFrame, *, sample: int = 2_000, repeats: int = 5
+) -> pd.Series:
+    """Permutation importance (drop in R²) of each contract feature on a seeded sample of rows."""
+    rows = frame.sample(n=min(sample, len(frame)), random_state=SEED)
+    result = permutation_importance(
+        model, features_of(rows), target_of(rows), n_repeats=repeats, random_state=SEED, scoring="r2"
+    )
+    return pd.Series(result.importances_mean, index=features_of(rows).columns).sort_values()

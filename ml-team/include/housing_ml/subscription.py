@@ -1,0 +1,72 @@
+"""Which snapshot a consumer run works on, and the reference to it that travels between tasks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from housing_contracts import SnapshotNotFoundError, latest_snapshot
+
+
+@dataclass(frozen=True)
+class SnapshotRef:
+    """A committed, verified snapshot: what every later step needs to know about it (JSON-able)."""
+
+    dataset_uri: str
+    snapshot_id: str
+    snapshot_uri: str
+    content_fingerprint: str
+    contract_name: str
+    contract_version: str
+    producer_run_id: str
+    row_count: int
+
+    @classmethod
+    def from_manifest(cls, manifest: Mapping[str, Any], dataset_uri: str) -> SnapshotRef:
+        """Build from a manifest in its JSON form (``Manifest.to_dict()``), read under ``dataset_uri``."""
+        snapshot_id = manifest["snapshot_id"]
+        return cls(
+            dataset_uri=dataset_uri,
+            snapshot_id=snapshot_id,
+            snapshot_uri=f"{dataset_uri.rstrip('/')}/snapshots/{snapshot_id}",
+            content_fingerprint=manifest["content_fingerprint"],
+            contract_name=manifest["contract"]["name"],
+            contract_version=manifest["contract"]["version"],
+            producer_run_id=str((manifest.get("producer") or {}).get("run_id", "")),
+            row_count=int(manifest["row_count"]),
+        )
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SnapshotRef:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict, small enough for XCom."""
+        return asdict(self)
+
+
+def choose_snapshot_id(event_manifests: list[Mapping[str, Any]], requested: str | None) -> str | None:
+    """The snapshot to consume: the newest one announced by events, else the requested one.
+
+    ``event_manifests`` come from ``housing_contracts.airflow.manifests_from_events``. One DagRun can
+    carry several events if snapshots were committed while a run was queued; each snapshot is a
+    complete dataset, so training on the newest supersedes the older ones.
+    ``None`` means "the newest committed snapshot".
+    """
+    if event_manifests:
+        return max(m["snapshot_id"] for m in event_manifests)  # ids sort by commit time
+    return requested or None
+
+
+def resolve_snapshot_id(
+    dataset_uri: str, chosen: str | None, *, storage_options: dict[str, Any] | None = None
+) -> str:
+    """``chosen`` itself, or the id of the newest committed snapshot under ``dataset_uri``."""
+    if chosen:
+        return chosen
+    newest = latest_snapshot(dataset_uri, storage_options=storage_options)
+    if newest is None:
+        raise SnapshotNotFoundError(f"no committed snapshot under {dataset_uri}: expected at least one")
+    return newest.snapshot_id
