@@ -27,3 +27,32 @@ $(STAMP): $(SETUP_INPUTS)
 
 test: setup ## run every test (contracts, both teams, infra, end to end)
 	cd contracts && ../$(PY) -m pytest -q
+	cd data-team && ../$(PY) -m pytest -q
+	cd infra && ../$(PY) -m pytest -q
+
+.PHONY: wheels
+wheels: ## build the contracts wheel into each team's Docker build context (.contracts-dist/)
+	$(UV) build --wheel contracts -o data-team/.contracts-dist
+	$(UV) build --wheel contracts -o ml-team/.contracts-dist
+
+# --- the joint stack (housing_stack.cli; ports, buckets and identities in .env.example) ---
+# native unless a Docker engine answers; force one with STACK=native or STACK=docker
+STACK ?= $(shell docker info >/dev/null 2>&1 && echo docker || echo native)
+STACK_CLI := $(PY) -m housing_stack
+
+.PHONY: up down status logs env
+up: setup ## start the joint stack: S3, MLflow, both teams' Airflow (STACK=native|docker)
+	@if [ "$(STACK)" = docker ]; then $(MAKE) --no-print-directory wheels; fi
+	@$(STACK_CLI) up --flavour $(STACK)
+
+down: setup ## stop exactly what `make up` started
+	@$(STACK_CLI) down --flavour $(STACK)
+
+status: setup ## each component of the stack: pid, URL, healthy?
+	@$(STACK_CLI) status --flavour $(STACK)
+
+logs: setup ## tail the stack's logs (COMPONENT=s3|mlflow|airflow-data|airflow-ml, FOLLOW=1)
+	@$(STACK_CLI) logs --flavour $(STACK) $(if $(FOLLOW),--follow) $(COMPONENT)
+
+env: setup ## print export lines for the running stack: eval "$(make -s env)"
+	@$(STACK_CLI) env

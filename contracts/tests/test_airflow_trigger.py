@@ -11,11 +11,10 @@ direct call. Restarts are new trigger and manager instances over the same DB.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
-import secrets
 from collections.abc import Callable
 from contextlib import suppress
-from datetime import UTC, datetime
 from typing import Any
 
 import fsspec
@@ -23,13 +22,11 @@ import pytest
 from airflow.sdk.execution_time.context import AssetStateStoreAccessor
 from airflow.triggers.shared_stream import SharedStreamManager
 
-from housing_contracts.airflow import (
-    MANIFEST_FILE,
-    SnapshotCommittedTrigger,
-    cursor_key,
-    manifests_from_events,
-)
+from housing_contracts import publish
+from housing_contracts.airflow import SnapshotCommittedTrigger, cursor_key, manifests_from_events
 from housing_contracts.dataset import ASSET_NAME, DATASET_URI
+from housing_contracts.manifest import MANIFEST_NAME
+from housing_contracts.testing import sample_frame
 
 POLL = 0.1
 #: Upper bound for anything the tests wait for; a guard against hangs, not a measurement.
@@ -81,7 +78,9 @@ class InProcessSupervisor:
         from airflow.api_fastapi.execution_api.app import InProcessExecutionAPI
         from airflow.sdk.api.client import Client
 
-        self.client = Client(base_url=None, token="", dry_run=True, transport=InProcessExecutionAPI().transport)
+        self.client = Client(
+            base_url=None, token="", dry_run=True, transport=InProcessExecutionAPI().transport
+        )
         self.client.base_url = "http://in-process.invalid./"
 
     def send(self, msg: Any) -> Any:
@@ -122,33 +121,36 @@ def state_store(supervisor: InProcessSupervisor, monkeypatch: pytest.MonkeyPatch
 
 
 class Lake:
-    """Commits snapshots the way ``publish`` does: data files first, ``_manifest.json`` last."""
+    """Publishes real snapshots under ``uri``; ``stage`` leaves one mid-publish (data files, no manifest)."""
 
     def __init__(self, uri: str, storage_options: dict[str, Any]) -> None:
         self.uri = uri
-        self.fs, self.root = fsspec.core.url_to_fs(uri, **storage_options)
-
-    def write_data(self) -> str:
-        """A snapshot folder with its data file but no manifest yet; returns its id."""
-        snapshot_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S.%fZ}-{secrets.token_hex(4)}"
-        self.fs.pipe_file(f"{self.root}/snapshots/{snapshot_id}/part-00000.parquet", b"PAR1 not really")
-        return snapshot_id
-
-    def write_manifest(self, snapshot_id: str) -> dict[str, Any]:
-        manifest = {
-            "contract": {"name": "california_housing", "version": "1.0.0"},
-            "dataset_uri": self.uri,
-            "snapshot_id": snapshot_id,
-            "created_at": datetime.now(UTC).isoformat(),
-            "row_count": 1000,
-            "files": [{"path": "part-00000.parquet", "size": 15, "sha256": "0" * 64}],
-        }
-        self.fs.pipe_file(f"{self.root}/snapshots/{snapshot_id}/{MANIFEST_FILE}", json.dumps(manifest).encode())
-        return manifest
+        self.storage_options = storage_options
+        self.fs, self.root = fsspec.core.url_to_fs(uri, skip_instance_cache=True, **storage_options)
+        self._seeds = itertools.count()
+        self._staged: dict[str, bytes] = {}
 
     def commit(self) -> dict[str, Any]:
-        """A committed snapshot; returns its manifest."""
-        return self.write_manifest(self.write_data())
+        """Publish a new snapshot; returns its manifest as the trigger delivers it."""
+        frame = sample_frame(1000, seed=next(self._seeds))
+        return publish(frame, self.uri, storage_options=self.storage_options).manifest.to_dict()
+
+    def stage(self) -> str:
+        """A snapshot whose data files are written but whose manifest is not (yet); returns its id."""
+        manifest = self.commit()
+        path = self._manifest_path(manifest["snapshot_id"])
+        self._staged[manifest["snapshot_id"]] = self.fs.cat_file(path)
+        self.fs.rm_file(path)
+        return manifest["snapshot_id"]
+
+    def commit_staged(self, snapshot_id: str) -> dict[str, Any]:
+        """Write the staged snapshot's manifest: the commit lands."""
+        manifest = self._staged.pop(snapshot_id)
+        self.fs.pipe_file(self._manifest_path(snapshot_id), manifest)
+        return json.loads(manifest)
+
+    def _manifest_path(self, snapshot_id: str) -> str:
+        return f"{self.root}/snapshots/{snapshot_id}/{MANIFEST_NAME}"
 
 
 class Triggerer:
@@ -224,10 +226,6 @@ async def _wait_acked(state_store: AssetStateStoreAccessor, uri: str, snapshot_i
             await asyncio.sleep(0.05)
 
 
-def _ids(manifests: list[dict[str, Any]]) -> list[str]:
-    return [manifest["snapshot_id"] for manifest in manifests]
-
-
 @pytest.fixture
 def lake(lake_uri: str, s3_server: Any) -> Lake:
     return Lake(lake_uri, s3_server.storage_options)
@@ -264,7 +262,7 @@ def test_folder_without_manifest_never_fires(lake, make_trigger, state_store):
     """A snapshot folder without _manifest.json is invisible to the trigger."""
 
     async def scenario() -> list[dict[str, Any]]:
-        lake.write_data()
+        lake.stage()
         async with Triggerer(make_trigger(start_at="earliest"), []) as triggerer:
             barrier = lake.commit()
             return [barrier], await triggerer.wait_fired(1)
@@ -277,12 +275,12 @@ def test_snapshot_fires_once_its_manifest_lands(lake, make_trigger, state_store)
     """A folder that was skipped while manifest-less fires when its manifest is written."""
 
     async def scenario() -> list[dict[str, Any]]:
-        pending = lake.write_data()
+        pending = lake.stage()
         async with Triggerer(make_trigger(start_at="earliest"), []) as triggerer:
             committed = lake.commit()
             await triggerer.wait_fired(1)
             await _wait_acked(state_store, lake.uri, {committed["snapshot_id"]})
-            late = lake.write_manifest(pending)
+            late = lake.commit_staged(pending)
             return [committed, late], await triggerer.wait_fired(2)
 
     expected, fired = asyncio.run(scenario())

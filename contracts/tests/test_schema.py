@@ -85,7 +85,9 @@ _BREAKS = [
 
 
 @pytest.mark.parametrize(("column", "value", "check"), _BREAKS, ids=[f"{c}-{k}-{v}" for c, v, k in _BREAKS])
-def test_each_column_check_rejects_a_bad_value(frame: pd.DataFrame, column: str, value: float, check: str) -> None:
+def test_each_column_check_rejects_a_bad_value(
+    frame: pd.DataFrame, column: str, value: float, check: str
+) -> None:
     """One bad value fails with an error naming its column and check, and the failing row."""
     frame.loc[3, column] = value
     if column == "AveBedrms":
@@ -188,14 +190,17 @@ def test_fast_path_is_active_for_the_live_model() -> None:
     assert fast_path_enabled()
 
 
-_SPECIAL = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, 5.00001, 5.00002, 15.0001, 15.0002, 52.0, 52.5, 32.5, 42.0, -114.0,
-            -124.5, 40_000.0, 1e-300]  # fmt: skip
+# values on and just past the contract's edges, and the non-finite ones
+_SPECIAL = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-300, 1.0, 5.00001, 5.00002, 15.0001, 15.0002, 52.0, 52.5,
+            32.5, 42.0, -114.0, -124.5, 40_000.0]  # fmt: skip
 
 
 @settings(max_examples=60, deadline=None)
 @given(
     edits=st.lists(
-        st.tuples(st.sampled_from(COLUMNS), st.integers(0, 999), st.sampled_from(_SPECIAL)), min_size=1, max_size=4
+        st.tuples(st.sampled_from(COLUMNS), st.integers(0, 999), st.sampled_from(_SPECIAL)),
+        min_size=1,
+        max_size=4,
     ),
     n_rows=st.sampled_from([999, 1000]),
 )

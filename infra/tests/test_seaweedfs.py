@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from housing_stack.identities import ADMIN, generate_credentials
 from housing_stack.seaweedfs import SeaweedFS, SeaweedPorts
-from housing_stack.settings import LAKE_BUCKET, MLFLOW_BUCKET
+from housing_stack.settings import LAKE_BUCKET, MLFLOW_BUCKET, REGION
 
 
 def test_buckets_exist(s3_server: SeaweedFS) -> None:
@@ -48,9 +48,8 @@ def test_env_names_the_admin(s3_server: SeaweedFS) -> None:
 
 def test_anonymous_requests_are_denied(s3_server: SeaweedFS) -> None:
     """Unsigned requests get AccessDenied."""
-    anonymous = boto3.client(
-        "s3", endpoint_url=s3_server.endpoint_url, region_name="us-east-1", config=Config(signature_version=UNSIGNED)
-    )
+    unsigned = Config(signature_version=UNSIGNED)
+    anonymous = boto3.client("s3", endpoint_url=s3_server.endpoint_url, region_name=REGION, config=unsigned)
     with pytest.raises(ClientError, match="AccessDenied"):
         anonymous.list_objects_v2(Bucket=LAKE_BUCKET)
 
@@ -64,7 +63,7 @@ def test_wrong_secret_is_denied(s3_server: SeaweedFS) -> None:
         aws_access_key_id=s3_server.access_key,
         aws_secret_access_key="not-the-secret",
     )
-    with pytest.raises(ClientError, match="SignatureDoesNotMatch|AccessDenied|InvalidAccessKeyId"):
+    with pytest.raises(ClientError, match=r"SignatureDoesNotMatch|AccessDenied"):
         client.list_objects_v2(Bucket=LAKE_BUCKET)
 
 

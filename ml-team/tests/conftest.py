@@ -63,11 +63,12 @@ def predictions_root(lake_uri: str) -> str:
     return lake_uri.replace("/california_housing/v1", "/california_housing_predictions/v1")
 
 
-@pytest.fixture
-def tracking(mlflow_server, monkeypatch: pytest.MonkeyPatch) -> str:
+@pytest.fixture(scope="session")
+def mlflow_tracking(mlflow_server) -> Iterator[str]:
     """Point MLflow (``$MLFLOW_TRACKING_URI``, as in the deployment) at the test server."""
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.tracking_uri)
-    return mlflow_server.tracking_uri
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", mlflow_server.tracking_uri)
+        yield mlflow_server.tracking_uri
 
 
 @pytest.fixture
@@ -108,3 +109,28 @@ def consumer_env(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return env
+
+
+def _publish_sample(uri: str, storage_options: dict[str, Any], *, rows: int = 3_000, seed: int = 11):
+    from housing_contracts import publish
+    from housing_contracts.testing import sample_frame
+
+    result = publish(
+        sample_frame(rows, seed=seed),
+        uri,
+        producer={"dag_id": "housing_producer", "run_id": "manual__test"},
+        storage_options=storage_options,
+    )
+    return result.manifest
+
+
+@pytest.fixture(scope="session")
+def publish_sample():
+    """``publish_sample(uri, storage_options, rows=3000, seed=11) -> Manifest``: a test-kit snapshot."""
+    return _publish_sample
+
+
+@pytest.fixture
+def published(lake_uri: str, storage_options: dict[str, Any]):
+    """A contract-valid snapshot (3,000 rows from the contract test kit) published under ``lake_uri``."""
+    return _publish_sample(lake_uri, storage_options)

@@ -28,7 +28,7 @@ def test_trains_on_the_contract_test_kit_sample() -> None:
 
 
 @settings(
-    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
 )
 @given(frame=frames())
 def test_any_contract_valid_frame_trains_with_finite_scores(frame) -> None:

@@ -29,7 +29,12 @@ one triggerer sync round, ~1 s): the snapshot is delivered a second time. Settin
 trade that duplicate for a lost snapshot, which is worse. Every event carries its ``snapshot_id``, so
 duplicates are harmless to a consumer that keys its work by snapshot id: :func:`manifests_from_events`
 deduplicates the events of one run, and a consumer skips a snapshot it has already processed. Delivery is
-therefore at-least-once with at most one duplicate per crash, and effectively once with that dedupe.
+therefore at-least-once (a crash re-delivers at most the snapshots fired in its last second), and
+effectively once with that dedupe.
+
+A trigger that fails (e.g. the cursor could not be written) is restarted by the triggerer and resumes from
+the stored cursor, like a restart. Blocking work (s3fs, manifest parsing, imports of the snapshot code)
+runs in worker threads, never on the triggerer's event loop.
 """
 
 from __future__ import annotations
@@ -54,8 +59,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_POLL_INTERVAL",
+    "WATCHER_NAME",
     "SnapshotCommittedTrigger",
     "SnapshotStream",
+    "astorage_options_from_connection",
+    "cursor_key",
     "dataset_asset",
     "manifests_from_events",
     "storage_options_from_connection",
@@ -67,12 +75,8 @@ log = logging.getLogger(__name__)
 DEFAULT_POLL_INTERVAL = 2.0
 #: Name of the AssetWatcher that :func:`dataset_asset` attaches.
 WATCHER_NAME = f"{ASSET_NAME}_snapshot_committed"
-#: The commit marker of a snapshot folder (written last by ``publish``).
-MANIFEST_FILE = "_manifest.json"
-#: ``snapshot_id`` starts with its UTC creation time in this format.
-SNAPSHOT_TIME_FORMAT = "%Y%m%dT%H%M%S.%fZ"
-#: Acknowledged ids older than the newest one by more than this collapse into a watermark, which keeps
-#: the cursor small; a publish would have to take longer than this to be missed.
+#: Acknowledged snapshots created this long before the newest acknowledged one collapse into a watermark,
+#: which keeps the cursor small; a publish would have to take longer than this to be missed.
 CURSOR_HORIZON = timedelta(days=7)
 
 StartAt = Literal["latest", "earliest", "new"]
@@ -157,92 +161,105 @@ def manifests_from_events(events: Iterable[Any]) -> list[dict[str, Any]]:
 # --- the cursor -----------------------------------------------------------------------------------------
 
 
-def _snapshot_time(snapshot_id: str) -> datetime | None:
-    """The creation time encoded at the start of ``snapshot_id``, or None for a foreign folder name."""
-    try:
-        return datetime.strptime(snapshot_id[:23], SNAPSHOT_TIME_FORMAT)
-    except ValueError:
-        return None
-
-
 @dataclass
 class _Cursor:
-    """The snapshot ids acknowledged so far; ids sorting below ``watermark`` count as acknowledged."""
+    """The snapshot ids acknowledged so far; snapshots created before ``watermark`` count as acknowledged."""
 
     acked: set[str] = field(default_factory=set)
-    watermark: str = ""
+    watermark: datetime | None = None
 
-    def __contains__(self, snapshot_id: object) -> bool:
-        return snapshot_id in self.acked or bool(
-            self.watermark and isinstance(snapshot_id, str) and snapshot_id < self.watermark
+    def __contains__(self, snapshot_id: str) -> bool:
+        from housing_contracts.snapshots import snapshot_time
+
+        return snapshot_id in self.acked or (
+            self.watermark is not None and snapshot_time(snapshot_id) < self.watermark
         )
 
     def add(self, snapshot_ids: Iterable[str]) -> None:
-        """Acknowledge ``snapshot_ids`` and fold the ones beyond :data:`CURSOR_HORIZON` into the watermark."""
+        """Acknowledge ``snapshot_ids``; fold the ones beyond :data:`CURSOR_HORIZON` into the watermark."""
+        from housing_contracts.snapshots import snapshot_time
+
         self.acked.update(snapshot_ids)
-        times = [t for t in map(_snapshot_time, self.acked) if t is not None]
-        if times:
-            floor = (max(times) - CURSOR_HORIZON).strftime(SNAPSHOT_TIME_FORMAT)
-            self.watermark = max(self.watermark, floor)
-        self.acked = {snapshot_id for snapshot_id in self.acked if not snapshot_id < self.watermark}
+        if not self.acked:
+            return
+        floor = max(map(snapshot_time, self.acked)) - CURSOR_HORIZON
+        self.watermark = floor if self.watermark is None else max(self.watermark, floor)
+        self.acked = {
+            snapshot_id for snapshot_id in self.acked if snapshot_time(snapshot_id) >= self.watermark
+        }
 
     def to_json(self) -> dict[str, Any]:
-        return {"version": 1, "watermark": self.watermark, "acked": sorted(self.acked)}
+        watermark = self.watermark.isoformat() if self.watermark is not None else None
+        return {"version": 1, "watermark": watermark, "acked": sorted(self.acked)}
 
     @classmethod
     def from_json(cls, value: Any, *, key: str) -> _Cursor:
-        if (
-            not isinstance(value, dict)
-            or value.get("version") != 1
-            or not isinstance(value.get("watermark"), str)
-            or not isinstance(value.get("acked"), list)
-        ):
+        try:
+            if value["version"] != 1:
+                raise ValueError(f"unknown version {value['version']!r}")
+            watermark = datetime.fromisoformat(value["watermark"]) if value["watermark"] else None
+            return cls(acked={str(snapshot_id) for snapshot_id in value["acked"]}, watermark=watermark)
+        except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(
-                f"asset state store key {key!r} holds {value!r}; expected a snapshot cursor "
-                '{"version": 1, "watermark": str, "acked": [snapshot_id, ...]} '
+                f"asset state store key {key!r} holds {value!r} ({exc}); expected a snapshot cursor "
+                '{"version": 1, "watermark": ISO time or null, "acked": [snapshot_id, ...]} '
                 "(delete the key to subscribe afresh)"
-            )
-        return cls(acked=set(value["acked"]), watermark=value["watermark"])
+            ) from None
 
 
 def cursor_key(uri: str) -> str:
-    """The asset state store key holding the cursor of the snapshots under ``uri``."""
+    """The asset state store key holding the cursor of the snapshots under ``uri``.
+
+    Deleting it makes the next triggerer start behave like a first subscription (see ``start_at``).
+    """
     return f"snapshot_cursor:{uri.rstrip('/')}"
 
 
-# --- the object store -------------------------------------------------------------------------------
+# --- the object store (called in worker threads: everything here blocks) ----------------------------
 
 
 def _filesystem(uri: str, storage_options: Mapping[str, Any]) -> tuple[AbstractFileSystem, str]:
-    from fsspec.core import url_to_fs
+    from housing_contracts.storage import resolve
 
-    # A private instance: fsspec otherwise shares cached instances (and their listings) process-wide.
-    return url_to_fs(uri, skip_instance_cache=True, **storage_options)
+    # A private instance: fsspec otherwise shares instances, and their cached listings, process-wide.
+    return resolve(uri, {**storage_options, "skip_instance_cache": True})
 
 
 def _committed_snapshot_ids(fs: AbstractFileSystem, root: str) -> set[str]:
     """Ids of the snapshot folders under ``root`` that hold a manifest (one recursive listing)."""
-    prefix = posixpath.join(root.rstrip("/"), "snapshots")
-    # s3fs caches listings; a stale listing would hide new manifests.
-    fs.invalidate_cache(prefix)
+    from housing_contracts.manifest import MANIFEST_NAME
+    from housing_contracts.snapshots import SNAPSHOT_ID_PATTERN, SNAPSHOTS_DIR
+
+    prefix = f"{root}/{SNAPSHOTS_DIR}"
+    # s3fs caches listings, also of sub-folders, and answers info()/size() from them: a stale listing
+    # would hide a manifest written since. This instance is private, so drop all of it.
+    fs.invalidate_cache()
     committed = set()
     for path in fs.find(prefix):
         folder, name = posixpath.split(path.rstrip("/"))
-        if name == MANIFEST_FILE and posixpath.dirname(folder) == prefix:
-            committed.add(posixpath.basename(folder))
+        snapshot_id = posixpath.basename(folder)
+        if (
+            name == MANIFEST_NAME
+            and posixpath.dirname(folder) == prefix
+            and SNAPSHOT_ID_PATTERN.match(snapshot_id)
+        ):
+            committed.add(snapshot_id)
     return committed
 
 
 def _read_manifest(fs: AbstractFileSystem, root: str, snapshot_id: str) -> dict[str, Any]:
-    """The manifest of ``snapshot_id``; ValueError if it is not a manifest of that snapshot."""
-    path = posixpath.join(root.rstrip("/"), "snapshots", snapshot_id, MANIFEST_FILE)
-    manifest = json.loads(fs.cat_file(path))
-    if not isinstance(manifest, dict) or manifest.get("snapshot_id") != snapshot_id:
-        raise ValueError(
-            f"{path} is not the manifest of snapshot {snapshot_id!r}: expected a JSON object "
-            f"with snapshot_id={snapshot_id!r}"
+    """The manifest of ``snapshot_id`` as a JSON-ready dict; SnapshotIntegrityError if it is not one."""
+    from housing_contracts.errors import SnapshotIntegrityError
+    from housing_contracts.manifest import MANIFEST_NAME, Manifest
+    from housing_contracts.snapshots import SNAPSHOTS_DIR
+
+    path = f"{root}/{SNAPSHOTS_DIR}/{snapshot_id}/{MANIFEST_NAME}"
+    manifest = Manifest.from_json(fs.cat_file(path))
+    if manifest.snapshot_id != snapshot_id:
+        raise SnapshotIntegrityError(
+            f"{path} names snapshot_id {manifest.snapshot_id!r}; expected the folder name {snapshot_id!r}"
         )
-    return manifest
+    return manifest.to_dict()
 
 
 # --- the trigger ------------------------------------------------------------------------------------
@@ -315,7 +332,7 @@ class SnapshotStream(SharedStreamProducer):
         return committed
 
     async def open_stream(self) -> AsyncIterator[tuple[dict[str, Any], str]]:
-        fs, root = _filesystem(self.uri, await self._storage_options())
+        fs, root = await asyncio.to_thread(_filesystem, self.uri, await self._storage_options())
         while True:
             committed = await self._poll(fs, root)
             if committed is not None:

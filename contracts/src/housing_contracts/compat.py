@@ -224,7 +224,9 @@ def diff(old: dict[str, Any], new: dict[str, Any]) -> ContractDiff:
     return ContractDiff(old["contract"]["version"], new["contract"]["version"], tuple(changes))
 
 
-def _change(kind: ChangeKind, subject: str, breaking: bool, reason: str, old: Any = None, new: Any = None):
+def _change(
+    kind: ChangeKind, subject: str, breaking: bool, reason: str, old: Any = None, new: Any = None
+) -> Change:
     return Change(kind=kind, subject=subject, breaking=breaking, reason=reason, old=old, new=new)
 
 

@@ -322,10 +322,11 @@ def _report_from(failure_cases: pd.DataFrame, df: pd.DataFrame) -> ValidationRep
         ["schema_context", "column", "check"], sort=False, dropna=False
     ):
         if check in ("column_in_schema", "column_in_dataframe", "dataframe_column_labels_unique"):
-            for missing_or_extra in dict.fromkeys(group["failure_case"].tolist()):
+            names = [n for case in group["failure_case"] for n in (case if _is_list_like(case) else [case])]
+            for missing_or_extra in dict.fromkeys(str(n) for n in names):
                 failures.append(
                     CheckFailure(
-                        column=str(missing_or_extra),
+                        column=missing_or_extra,
                         check=check,
                         expected=_STRUCTURE_EXPECTED[check],
                         failure_count=1,
@@ -343,7 +344,9 @@ def _report_from(failure_cases: pd.DataFrame, df: pd.DataFrame) -> ValidationRep
     )
 
 
-def _column_check_failure(schema: pa.DataFrameSchema, column: str, check: str, group: pd.DataFrame):
+def _column_check_failure(
+    schema: pa.DataFrameSchema, column: str, check: str, group: pd.DataFrame
+) -> CheckFailure:
     expected = _STRUCTURE_EXPECTED.get(check, check)
     if column in schema.columns:
         if check.startswith("dtype("):
@@ -378,7 +381,7 @@ def _expected_text(column: str, check: pa.Check) -> str:
     return check.description or check.name
 
 
-def _frame_check_failure(check: pa.Check, column: Any, group: pd.DataFrame, df: pd.DataFrame):
+def _frame_check_failure(check: pa.Check, column: Any, group: pd.DataFrame, df: pd.DataFrame) -> CheckFailure:
     target = check.statistics.get("column")
     if target is None:  # a frame-level check with a scalar outcome (e.g. the row count)
         return CheckFailure(
@@ -423,6 +426,10 @@ def _merge_frame_check_failures(failures: list[CheckFailure]) -> list[CheckFailu
 
 def _labels(values: Iterable[Any]) -> list[Hashable]:
     return list(dict.fromkeys(_plain(v) for v in values if v is not None and not _is_nan(v)))
+
+
+def _is_list_like(value: Any) -> bool:
+    return isinstance(value, pd.Index | list | tuple | np.ndarray)
 
 
 def _is_nan(value: Any) -> bool:

@@ -55,10 +55,14 @@ def quarantine(
     storage_options: dict[str, Any] | None = None,
 ) -> QuarantineRecord:
     """Write the violation's report and ``frame``'s offending rows under ``folder``."""
-    import fsspec
+    from fsspec.core import url_to_fs
+
+    from include.housing_data.staging import ensure_local_folder
 
     folder = folder.rstrip("/")
     options = storage_options if folder.startswith("s3://") else None
+    ensure_local_folder(folder)
+    fs, path = url_to_fs(folder, **(options or {}))
     rows = offending_rows(frame, violation)
     record = QuarantineRecord(
         folder=folder,
@@ -70,6 +74,6 @@ def quarantine(
     # Rows first, report last: a report.json always has its rows next to it.
     rows.to_parquet(record.rows_uri, index=True, compression="zstd", storage_options=options)
     document = {"quarantined_rows": record.rows, "rows_file": ROWS_NAME, "report": violation.report.to_dict()}
-    with fsspec.open(record.report_uri, "w", **(options or {})) as handle:
+    with fs.open(f"{path}/{REPORT_NAME}", "w") as handle:
         json.dump(document, handle, indent=2)
     return record

@@ -7,14 +7,15 @@ server's answers with what this module says.
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import NamedTuple
 
 from housing_contracts.dataset import CONTRACT_NAME, DATASET_URI
-
 from housing_stack.settings import LAKE_BUCKET, MLFLOW_BUCKET
 
 ADMIN = "admin"
@@ -28,7 +29,7 @@ QUARANTINE_PREFIX = "_quarantine/"
 PREDICTIONS_PREFIX = f"{CONTRACT_NAME}_predictions/"
 
 if not DATASET_URI.startswith(f"s3://{LAKE_BUCKET}/{DATASET_PREFIX}"):
-    raise ValueError(f"DATASET_URI {DATASET_URI} is outside s3://{LAKE_BUCKET}/{DATASET_PREFIX}; update identities")
+    raise ValueError(f"DATASET_URI {DATASET_URI}: expected it under s3://{LAKE_BUCKET}/{DATASET_PREFIX}")
 
 
 class Access(StrEnum):
@@ -127,7 +128,7 @@ def may(name: str, access: Access, bucket: str, key: str = "") -> bool:
 
 
 def generate_credentials(names: Iterable[str] | None = None) -> dict[str, Credentials]:
-    """Random credentials per identity (key id = identity name; all identities by default), for test servers."""
+    """Random credentials per identity (key id = identity name; all by default), for test servers."""
     return {name: Credentials.generate(name) for name in (names or [i.name for i in IDENTITIES])}
 
 
@@ -159,7 +160,12 @@ def seaweedfs_config(credentials: Mapping[str, Credentials]) -> dict:
 
 _MINIO_OBJECT_ACTIONS: dict[Access, tuple[str, ...]] = {
     Access.READ: ("s3:GetObject",),
-    Access.WRITE: ("s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"),
+    Access.WRITE: (
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "s3:AbortMultipartUpload",
+        "s3:ListMultipartUploadParts",
+    ),
 }
 
 
@@ -181,6 +187,19 @@ def minio_policy(name: str) -> dict:
                 if grant.prefix:
                     statement["Condition"] = {"StringLike": {"s3:prefix": [f"{grant.prefix}*"]}}
             else:
-                statement = {"Effect": "Allow", "Action": list(_MINIO_OBJECT_ACTIONS[access]), "Resource": [objects]}
+                actions = list(_MINIO_OBJECT_ACTIONS[access])
+                statement = {"Effect": "Allow", "Action": actions, "Resource": [objects]}
             statements.append(statement)
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+def write_minio_policies(directory: Path) -> list[Path]:
+    """Write ``<identity>.json`` with :func:`minio_policy` for each non-admin identity; returns the paths."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for who in IDENTITIES:
+        if not who.admin:
+            path = directory / f"{who.name}.json"
+            path.write_text(json.dumps(minio_policy(who.name), indent=2) + "\n")
+            paths.append(path)
+    return paths

@@ -47,11 +47,15 @@ def _group_members(pgid: int) -> list[int]:
     return members
 
 
-def _cmdline(pid: int) -> list[str]:
+def _start_ticks(pid: int) -> int | None:
+    """When ``pid`` started (clock ticks since boot), or None if no such process: with the pid it
+    identifies one process even after the pid is recycled."""
     try:
-        return [part for part in Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0") if part]
+        stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
-        return []
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    return None if fields[0] == "Z" else int(fields[19])
 
 
 @dataclass
@@ -83,7 +87,12 @@ class ServerProcess:
             )
         if self.pid_path is not None:
             self.pid_path.parent.mkdir(parents=True, exist_ok=True)
-            self.pid_path.write_text(json.dumps({"pid": self._popen.pid, "command": list(self.command)}))
+            record = {
+                "pid": self._popen.pid,
+                "started": _start_ticks(self._popen.pid),
+                "command": list(self.command),
+            }
+            self.pid_path.write_text(json.dumps(record))
 
     @property
     def pid(self) -> int | None:
@@ -97,8 +106,8 @@ class ServerProcess:
         except (OSError, ValueError):
             return None
         pid = int(recorded["pid"])
-        # a recycled pid belongs to someone else: only trust it if it still runs our command
-        return pid if _cmdline(pid)[:2] == list(recorded["command"])[:2] else None
+        # a recycled pid belongs to someone else: only trust it if the process started when ours did
+        return pid if _start_ticks(pid) == recorded.get("started") else None
 
     def is_running(self) -> bool:
         return self.pid is not None
@@ -131,9 +140,9 @@ class ServerProcess:
             return True
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self._popen is not None:
-                self._popen.poll()  # reap the leader, or it lingers as a zombie
-            if not _group_members(pgid):
+            # our own leader counts until reaped: a Go process shows "Z" while its threads still exit
+            leader_gone = self._popen is None or self._popen.poll() is not None
+            if leader_gone and not _group_members(pgid):
                 return True
             time.sleep(0.1)
         return False
@@ -161,6 +170,7 @@ class ServerProcess:
                 )
             if time.monotonic() > deadline:
                 raise StackError(
-                    f"{self.name} was not {what} within {timeout:.0f} s; tail of {self.log_path}:\n{self.log_tail()}"
+                    f"{self.name} was not {what} within {timeout:.0f} s; "
+                    f"tail of {self.log_path}:\n{self.log_tail()}"
                 )
             time.sleep(interval)

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from housing_contracts.dataset import DATASET_URI
 
-from housing_stack.identities import generate_credentials
+from housing_contracts.dataset import DATASET_URI
+from housing_stack.identities import ML_TEAM, generate_credentials
 from housing_stack.seaweedfs import SeaweedFS, SeaweedPorts
 from housing_stack.settings import LAKE_BUCKET
 
@@ -47,11 +47,12 @@ def lake_uri(s3_server: SeaweedFS) -> str:
 
 @pytest.fixture(scope="session")
 def mlflow_server(s3_server: SeaweedFS, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
-    """A real ``mlflow server`` on a free loopback port: sqlite backend, artifacts in ``s3_server``'s bucket."""
+    """A real ``mlflow server`` on a free loopback port; sqlite backend, artifacts in bucket ``mlflow``."""
     from housing_stack.mlflow_server import MlflowServer
     from housing_stack.ports import free_ports
 
-    server = MlflowServer(tmp_path_factory.mktemp("mlflow"), port=free_ports(1)[0], s3=s3_server)
+    data_dir = tmp_path_factory.mktemp("mlflow")
+    server = MlflowServer(data_dir, port=free_ports(1)[0], s3_env=s3_server.env_for(ML_TEAM))
     with server:
         yield server
 

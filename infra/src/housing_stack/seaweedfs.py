@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
@@ -33,7 +34,7 @@ def weed_binary() -> str:
     beside = Path(sys.executable).parent / "weed"
     found = str(beside) if beside.exists() else shutil.which("weed")
     if found is None:
-        raise StackError(f"SeaweedFS binary 'weed' not found next to {sys.executable} or on PATH; run `make setup`")
+        raise StackError(f"SeaweedFS binary 'weed' not beside {sys.executable} nor on PATH; run make setup")
     return found
 
 
@@ -162,7 +163,7 @@ class SeaweedFS:
             aws_access_key_id=key.access_key,
             aws_secret_access_key=key.secret_key,
             region_name=self.region,
-            config=Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=30),
+            config=Config(retries={"max_attempts": 2, "mode": "standard"}, read_timeout=60),
         )
 
     # --- lifecycle ---------------------------------------------------------------------------------
@@ -205,10 +206,10 @@ class SeaweedFS:
         """Whether the S3 gateway answers its health check."""
         return http_status(f"{self.endpoint_url}/healthz", timeout=2) == 200
 
-    def start(self, timeout: float = START_TIMEOUT) -> SeaweedFS:
-        """Start (if not running), wait for S3, create the buckets; returns self."""
-        if self.process.is_running() and self.healthy():
-            return self
+    def launch(self) -> None:
+        """Spawn the server unless it already runs (from this object or its pid file); no waiting."""
+        if self.process.is_running():
+            return
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / "data").mkdir(exist_ok=True)
         config_path = self.data_dir / "identities.json"
@@ -216,13 +217,39 @@ class SeaweedFS:
         config_path.chmod(0o600)
         self._remove_stale_sockets()
         self.process.start()
+
+    def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
+        """Wait for S3 health, the volumes on disk, and the buckets (created if missing)."""
+        self.process.wait_until(self.healthy, "answering S3 health checks", timeout)
+        self.process.wait_until(self._volumes_registered, "serving its volumes from disk", timeout)
+        self.process.wait_until(self._ensure_buckets, f"creating buckets {list(self.buckets)}", timeout)
+
+    def start(self, timeout: float = START_TIMEOUT) -> SeaweedFS:
+        """Start (if not running) and wait until ready; stops it again on failure. Returns self."""
+        self.launch()
         try:
-            self.process.wait_until(self.healthy, "answering S3 health checks", timeout)
-            self.process.wait_until(self._ensure_buckets, f"creating buckets {list(self.buckets)}", timeout)
+            self.wait_ready(timeout)
         except BaseException:
             self.stop()
             raise
         return self
+
+    def _volumes_registered(self) -> bool:
+        """Whether the master knows every volume on disk: after a restart, S3 answers health checks
+        before the volume server's first heartbeat, and reads fail with "volume not found" until then."""
+        on_disk = len(list((self.data_dir / "data").glob("*.dat")))
+        if on_disk == 0:
+            return True
+        try:
+            url = f"http://127.0.0.1:{self.ports.master}/vol/status"
+            with urllib.request.urlopen(url, timeout=2) as response:
+                status = json.load(response)
+        except (OSError, ValueError):
+            return False
+        centers = (status.get("Volumes") or {}).get("DataCenters") or {}
+        racks = [rack for center in centers.values() for rack in center.values()]
+        known = sum(len(volumes or []) for rack in racks for volumes in rack.values())
+        return known >= on_disk
 
     def _ensure_buckets(self) -> bool:
         """Create missing buckets; False (retry) while the filer is still coming up."""
@@ -248,4 +275,3 @@ class SeaweedFS:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
-

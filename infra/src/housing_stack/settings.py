@@ -43,12 +43,16 @@ def ensure_env_file(path: Path = ENV_PATH, example: Path = ENV_EXAMPLE_PATH) -> 
     current = read_env_file(path) if path.exists() else {}
     missing = {key: value for key, value in template.items() if key not in current}
     if missing:
-        lines = [f"{key}={secrets.token_urlsafe(24) if value == PLACEHOLDER else value}" for key, value in missing.items()]
-        header = "" if path.exists() else "# Generated from .env.example by `make up`; local secrets, never commit.\n"
+        lines = [f"{key}={_fill(value)}" for key, value in missing.items()]
+        header = "" if path.exists() else "# Generated from .env.example by `make up`; never commit.\n"
         with path.open("a") as handle:
             handle.write(header + "\n".join(lines) + "\n")
         path.chmod(0o600)
     return read_env_file(path)
+
+
+def _fill(value: str) -> str:
+    return secrets.token_urlsafe(24) if value == PLACEHOLDER else value
 
 
 def load_settings(path: Path = ENV_PATH) -> dict[str, str]:

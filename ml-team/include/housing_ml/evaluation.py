@@ -12,7 +12,7 @@ from sklearn.inspection import permutation_importance
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
 from include.housing_ml.settings import SEED
-from include.housing_ml.training import features_of, target_of
+from include.housing_ml.training import features_of, model_threads, target_of
 
 
 class Predictor(Protocol):
@@ -37,7 +37,8 @@ class Scores:
 
 def predict(model: Predictor, frame: pd.DataFrame) -> np.ndarray:
     """Predictions of ``model`` for the rows of a contract frame, as float64."""
-    return np.asarray(model.predict(features_of(frame)), dtype="float64").reshape(-1)
+    with model_threads():
+        return np.asarray(model.predict(features_of(frame)), dtype="float64").reshape(-1)
 
 
 def score(model: Predictor, frame: pd.DataFrame) -> Scores:
@@ -60,7 +61,8 @@ def feature_importances(
 ) -> pd.Series:
     """Permutation importance (drop in R²) of each contract feature on a seeded sample of rows."""
     rows = frame.sample(n=min(sample, len(frame)), random_state=SEED)
-    result = permutation_importance(
-        model, features_of(rows), target_of(rows), n_repeats=repeats, random_state=SEED, scoring="r2"
-    )
+    with model_threads():
+        result = permutation_importance(
+            model, features_of(rows), target_of(rows), n_repeats=repeats, random_state=SEED, scoring="r2"
+        )
     return pd.Series(result.importances_mean, index=features_of(rows).columns).sort_values()

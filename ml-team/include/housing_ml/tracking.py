@@ -46,6 +46,13 @@ DATASET_DIGEST_LENGTH = 36
 # The model unpickles include.housing_ml.features, so the package travels with the model.
 _INCLUDE_DIR = Path(__file__).resolve().parents[1]
 _MODEL_REQUIREMENTS = ("scikit-learn", "pandas", "numpy", "housing-contracts")
+#: Types outside skops' default allow-list that the main model holds, reviewed: our own feature
+#: function, and the boosted trees (skops flags them because a forged file could index out of bounds;
+#: these models are only ever written by this pipeline). Stored with the model, used when loading.
+SKOPS_TRUSTED_TYPES = [
+    "include.housing_ml.features.add_spatial_features",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+]
 
 
 @dataclass(frozen=True)
@@ -167,6 +174,7 @@ def train_and_log(
             # The signature is the contract's feature columns (float64), as the snapshot holds them.
             signature=infer_signature(features_of(test), predict(models.main, test)),
             code_paths=[str(_INCLUDE_DIR)],
+            skops_trusted_types=SKOPS_TRUSTED_TYPES,
             # Pinned explicitly: inferring requirements would load the model in a subprocess.
             pip_requirements=[f"{p}=={importlib.metadata.version(p)}" for p in _MODEL_REQUIREMENTS],
         )

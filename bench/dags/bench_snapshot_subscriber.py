@@ -1,0 +1,32 @@
+"""
+### bench_snapshot_subscriber: the ML team's subscription, with nothing behind it
+
+Scheduled on exactly the schedule `housing_consumer` uses: the contract's Asset with its
+`AssetWatcher` (`SnapshotCommittedTrigger`, connection `lake_s3`, default poll interval). Its one task
+is an `EmptyOperator`, which the scheduler marks done without running anything, so the benchmark
+measures only manifest commit → DagRun queued and adds no load of its own.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.sdk import dag
+
+from housing_contracts.airflow import dataset_asset
+from include.housing_ml.settings import LAKE_CONN_ID
+
+
+@dag(
+    schedule=[dataset_asset(watch=True, conn_id=LAKE_CONN_ID)],
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    catchup=False,
+    doc_md=__doc__,
+    tags=["bench"],
+)
+def bench_snapshot_subscriber():
+    EmptyOperator(task_id="received")
+
+
+bench_snapshot_subscriber()

@@ -1,0 +1,204 @@
+"""Item 4: event latency, snapshot manifest committed → subscriber DagRun queued, beside the seed's
+same-deployment asset event (producer task end → consumer DagRun queued).
+
+Both are measured in one Airflow of the benchmark's own (:mod:`bench.deployment`) running bench/dags/:
+``bench_snapshot_subscriber`` is scheduled on the contract's watched Asset exactly as the ML team's
+consumer is (``SnapshotCommittedTrigger`` polling the bench's SeaweedFS with the ML team's identity), and
+the bench publishes small distinct snapshots with ``housing_contracts.publish`` as the data team's
+identity. The commit time is taken when ``publish`` returns, right after the manifest PUT.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench import deployment
+from bench.data import bootstrap
+from bench.results import Goal, Result, not_measured, progress
+from housing_contracts import DATASET_URI, publish
+from housing_stack.airflow_client import AirflowClient, AirflowError
+from housing_stack.airflow_standalone import LAKE_CONN_ID, lake_connection
+from housing_stack.identities import DATA_TEAM, ML_TEAM
+from housing_stack.process import StackError
+from housing_stack.seaweedfs import SeaweedFS
+from housing_stack.settings import REPO_ROOT
+
+SUBSCRIBER_DAG = "bench_snapshot_subscriber"
+PRODUCER_DAG = "bench_asset_producer"
+PRODUCER_TASK = "publish"
+CONSUMER_DAG = "bench_asset_consumer"
+#: The ML team's project root: its DAG imports ``include.housing_ml.settings`` (the connection id).
+ML_TEAM_DIR = REPO_ROOT / "ml-team"
+GOAL = Goal("<=", 5.0)
+#: A published snapshot must have produced its run within this many seconds, or the run is reported lost.
+RUN_TIMEOUT = 120.0
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One handoff: when the producer side finished, when the event was stored, when the run was queued."""
+
+    committed: datetime
+    event_at: datetime
+    queued_at: datetime
+
+    @property
+    def latency(self) -> float:
+        return (self.queued_at - self.committed).total_seconds()
+
+
+def _when(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q))
+
+
+def run(
+    s3: SeaweedFS, workdir: Path, *, publishes: int = 12, interval: float = 3.0, rows: int = 2_000
+) -> list[Result]:
+    """Start the bench Airflow, measure both latencies ``publishes`` times, stop it."""
+    names = (
+        "event latency p50: manifest → run queued",
+        "event latency p95: manifest → run queued",
+    )
+    env = {
+        f"AIRFLOW_CONN_{LAKE_CONN_ID.upper()}": lake_connection(
+            s3.identity(ML_TEAM), s3.endpoint_url, s3.region
+        ),
+        "HOUSING_DATASET_URI": DATASET_URI,
+    }
+    airflow = deployment.bench_deployment(workdir / "airflow", env, pythonpath=[ML_TEAM_DIR])
+    progress(f"event latency: starting the bench Airflow on {airflow.base_url}")
+    try:
+        with deployment.running(airflow):
+            client = deployment.client(airflow)
+            for dag_id in (SUBSCRIBER_DAG, PRODUCER_DAG, CONSUMER_DAG):
+                client.wait_for_dag(dag_id)
+                client.unpause(dag_id)
+            watched = _watcher_samples(client, s3, publishes, interval, rows)
+            same = _same_deployment_samples(client, publishes)
+    except (StackError, AirflowError, TimeoutError) as error:
+        reason = " ".join(str(error).split())[:400]
+        return [not_measured(names[0], "s", reason), not_measured(names[1], "s", reason, GOAL)]
+
+    latencies = [s.latency for s in watched]
+    baseline = [s.latency for s in same]
+    trigger_part = [(s.event_at - s.committed).total_seconds() for s in watched]
+    scheduler_part = [(s.queued_at - s.event_at).total_seconds() for s in watched]
+    note = (
+        f"{len(latencies)} snapshots of {rows:,} rows, {interval:g} s apart; max {max(latencies):.2f} s; "
+        f"p50 split: trigger poll → event stored {_percentile(trigger_part, 50):.2f} s, "
+        f"event → run queued {_percentile(scheduler_part, 50):.2f} s; baseline: {len(baseline)} producer "
+        "runs, task end → consumer run queued"
+    )
+    return [
+        Result(
+            names[0],
+            _percentile(latencies, 50),
+            "s",
+            "same-deployment asset event",
+            _percentile(baseline, 50),
+            note=note,
+        ),
+        Result(
+            names[1],
+            _percentile(latencies, 95),
+            "s",
+            "same-deployment asset event",
+            _percentile(baseline, 95),
+            GOAL,
+        ),
+    ]
+
+
+def _started_runs(client: AirflowClient, dag_id: str) -> list[dict[str, Any]]:
+    """Runs of ``dag_id`` that have started: Airflow 3.3.2 answers HTTP 500 for the asset events of a run
+    still queued (apache/airflow#71360, ``DagRunAssetReference.start_date`` is not nullable)."""
+    return [dag_run for dag_run in client.runs(dag_id) if dag_run.get("start_date")]
+
+
+def _subscriber_runs(client: AirflowClient) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    """snapshot_id → (subscriber run, the asset event that carried it)."""
+    found = {}
+    for dag_run in _started_runs(client, SUBSCRIBER_DAG):
+        for event in client.triggering_events(SUBSCRIBER_DAG, dag_run["dag_run_id"]):
+            payload = (event.get("extra") or {}).get("payload") or {}
+            if isinstance(payload.get("snapshot_id"), str):
+                found[payload["snapshot_id"]] = (dag_run, event)
+    return found
+
+
+def _wait_for_snapshots(client: AirflowClient, snapshot_ids: set[str], timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = _subscriber_runs(client)
+        if snapshot_ids <= found.keys():
+            return found
+        if time.monotonic() > deadline:
+            missing = sorted(snapshot_ids - found.keys())
+            raise TimeoutError(f"no {SUBSCRIBER_DAG} run for snapshots {missing} within {timeout:.0f} s")
+        time.sleep(1.0)
+
+
+def _watcher_samples(
+    client: AirflowClient, s3: SeaweedFS, publishes: int, interval: float, rows: int
+) -> list[Sample]:
+    options = s3.storage_options_for(DATA_TEAM)
+    progress("event latency: warm-up snapshot (waits until the triggerer watches the prefix)")
+    warm = publish(bootstrap(rows, seed=10_000), DATASET_URI, storage_options=options)
+    _wait_for_snapshots(client, {warm.manifest.snapshot_id}, timeout=240.0)
+    committed: dict[str, datetime] = {}
+    for number in range(publishes):
+        frame = bootstrap(rows, seed=10_001 + number)  # distinct content: publish is idempotent
+        result = publish(
+            frame, DATASET_URI, producer={"dag_id": "bench", "run_id": str(number)}, storage_options=options
+        )
+        committed[result.manifest.snapshot_id] = datetime.now(UTC)
+        progress(f"event latency: published snapshot {number + 1}/{publishes} {result.manifest.snapshot_id}")
+        time.sleep(interval)
+    found = _wait_for_snapshots(client, set(committed), timeout=RUN_TIMEOUT)
+    return [
+        Sample(when, _when(found[sid][1]["timestamp"]), _when(found[sid][0]["queued_at"]))
+        for sid, when in committed.items()
+    ]
+
+
+def _same_deployment_samples(client: AirflowClient, runs: int) -> list[Sample]:
+    samples = []
+    for number in range(runs):
+        run_id = client.trigger(PRODUCER_DAG)
+        progress(f"event latency baseline: producer run {number + 1}/{runs}")
+        deadline = time.monotonic() + RUN_TIMEOUT
+        while True:
+            consumer = _consumer_run_for(client, run_id)
+            if consumer is not None:
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"no {CONSUMER_DAG} run for {PRODUCER_DAG} run {run_id} within {RUN_TIMEOUT:.0f} s"
+                )
+            time.sleep(0.5)
+        dag_run, event = consumer
+        (task,) = [t for t in client.task_instances(PRODUCER_DAG, run_id) if t["task_id"] == PRODUCER_TASK]
+        samples.append(
+            Sample(_when(task["end_date"]), _when(event["timestamp"]), _when(dag_run["queued_at"]))
+        )
+    return samples
+
+
+def _consumer_run_for(
+    client: AirflowClient, producer_run_id: str
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    for dag_run in _started_runs(client, CONSUMER_DAG):
+        for event in client.triggering_events(CONSUMER_DAG, dag_run["dag_run_id"]):
+            if event.get("source_run_id") == producer_run_id:
+                return dag_run, event
+    return None

@@ -1,0 +1,197 @@
+"""The ``housing-contract`` CLI, through typer's CliRunner: outputs and exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from housing_contracts import COLUMNS, publish
+from housing_contracts.cli import app
+from housing_contracts.compat import frozen_path
+
+runner = CliRunner()
+
+
+def _csv(df: pd.DataFrame, tmp_path: Path) -> str:
+    path = tmp_path / "housing.csv"
+    df.to_csv(path, index=False)
+    return str(path)
+
+
+def test_validate_conforming_csv_exits_0(frame: pd.DataFrame, tmp_path: Path) -> None:
+    """A valid CSV passes with a one-line OK."""
+    result = runner.invoke(app, ["validate", _csv(frame, tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("OK: 1000 rows conform to california_housing 1.0.0")
+
+
+def test_validate_reads_whole_numbers_in_csv_as_float(frame: pd.DataFrame, tmp_path: Path) -> None:
+    """CSV has no types: a column of whole numbers (HouseAge 41) is read as the contract's float64."""
+    frame["HouseAge"] = frame["HouseAge"].round()
+    path = tmp_path / "ints.csv"
+    frame.astype({"HouseAge": "int64"}).to_csv(path, index=False)
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 0, result.output
+
+
+def test_validate_violating_parquet_exits_1_naming_column_and_check(
+    frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    """A violation prints the report table (column, check, examples) and exits 1."""
+    frame.loc[[3, 4], "Latitude"] = 45.0
+    path = tmp_path / "bad.parquet"
+    frame.to_parquet(path)
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 1
+    assert "Latitude" in result.stdout
+    assert "less_than_or_equal_to(42.0)" in result.stdout
+    assert "45.0, 45.0" in result.stdout
+
+
+def test_validate_json_report(frame: pd.DataFrame, tmp_path: Path) -> None:
+    """--json prints the machine-readable report with failing row labels."""
+    frame.loc[7, "MedHouseVal"] = 0.0
+    result = runner.invoke(app, ["validate", "--json", _csv(frame, tmp_path)])
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert [(f["column"], f["check"], f["index"]) for f in report["failures"]] == [
+        ("MedHouseVal", "greater_than(0)", [7])
+    ]
+
+
+def test_validate_snapshot_uri(frame: pd.DataFrame, local_uri: str) -> None:
+    """A snapshot URI is read, verified and validated."""
+    snapshot_uri = publish(frame, local_uri).snapshot_uri
+    result = runner.invoke(app, ["validate", snapshot_uri])
+    assert result.exit_code == 0, result.output
+    assert "1000 rows conform" in result.stdout
+
+
+def test_validate_tampered_snapshot_exits_1_naming_the_file(frame: pd.DataFrame, local_uri: str) -> None:
+    """A snapshot whose file no longer matches its manifest fails with the file named."""
+    published = publish(frame, local_uri)
+    part = Path(published.snapshot_uri.removeprefix("file://")) / "part-00000.parquet"
+    part.write_bytes(part.read_bytes()[:-10])
+    result = runner.invoke(app, ["validate", published.snapshot_uri])
+    assert result.exit_code == 1
+    assert "part-00000.parquet expected size" in result.stderr
+
+
+def test_validate_missing_file_exits_2(tmp_path: Path) -> None:
+    """A path that does not exist is an I/O error: exit 2 with a message naming it."""
+    result = runner.invoke(app, ["validate", str(tmp_path / "nope.csv")])
+    assert result.exit_code == 2
+    assert "nope.csv" in result.stderr
+
+
+def test_validate_unknown_format_exits_2(tmp_path: Path) -> None:
+    """Only CSV, Parquet and snapshot URIs are understood."""
+    path = tmp_path / "housing.xlsx"
+    path.write_bytes(b"not a spreadsheet")
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2
+    assert "expected a .csv or .parquet file" in result.stderr
+
+
+def test_describe_prints_every_column_and_frame_check() -> None:
+    """describe shows the contract as a table: columns with rules, and the frame checks."""
+    result = runner.invoke(app, ["describe"])
+    assert result.exit_code == 0
+    for column in COLUMNS:
+        assert column in result.stdout
+    assert "32.5 <= x <= 42" in result.stdout
+    assert "bedrooms_within_rooms" in result.stdout
+    assert "s3://lake/california_housing/v1" in result.stdout
+
+
+def test_describe_json_is_the_frozen_description() -> None:
+    """describe --json prints exactly what is frozen for this version."""
+    result = runner.invoke(app, ["describe", "--json"])
+    assert json.loads(result.stdout) == json.loads(frozen_path("1.0.0").read_text())
+
+
+def test_describe_json_schema_of_a_row() -> None:
+    """--json-schema exports a row's JSON Schema with the contract's bounds."""
+    result = runner.invoke(app, ["describe", "--json-schema"])
+    schema = json.loads(result.stdout)
+    assert schema["required"] == list(COLUMNS)
+    assert schema["additionalProperties"] is False
+    assert schema["properties"]["MedHouseVal"]["exclusiveMinimum"] == 0
+    assert schema["properties"]["Latitude"]["minimum"] == 32.5
+
+
+def _changed_description(tmp_path: Path, edit: Any) -> str:
+    description = json.loads(frozen_path("1.0.0").read_text())
+    edit(description)
+    path = tmp_path / "candidate.json"
+    path.write_text(json.dumps(description))
+    return str(path)
+
+
+def test_diff_prints_classified_changes(tmp_path: Path) -> None:
+    """diff OLD NEW lists each change with its class and the bump it needs."""
+    candidate = _changed_description(tmp_path, lambda d: d["columns"].pop("AveOccup"))
+    result = runner.invoke(app, ["diff", "live", candidate])
+    assert result.exit_code == 0, result.output
+    assert "column_removed | AveOccup | breaking" in result.stdout
+    assert "requires a major version bump" in result.stdout
+
+
+def test_diff_can_fail_on_breaking_changes(tmp_path: Path) -> None:
+    """--fail-on-breaking exits 1 when a change is breaking (for CI gates)."""
+    candidate = _changed_description(tmp_path, lambda d: d["columns"]["MedInc"].update(dtype="float32"))
+    result = runner.invoke(app, ["diff", "1.0.0", candidate, "--fail-on-breaking"])
+    assert result.exit_code == 1
+
+
+def test_diff_of_frozen_and_live_has_no_changes() -> None:
+    """The released version and the live contract are the same."""
+    result = runner.invoke(app, ["diff", "1.0.0", "live"])
+    assert result.exit_code == 0
+    assert "no changes" in result.stdout
+
+
+def test_diff_missing_file_exits_2(tmp_path: Path) -> None:
+    """An unknown description source is a usage error naming it."""
+    result = runner.invoke(app, ["diff", "live", str(tmp_path / "missing.json")])
+    assert result.exit_code == 2
+    assert "missing.json" in result.stderr
+
+
+def test_snapshots_lists_committed_snapshots(local_uri: str) -> None:
+    """snapshots URI prints one row per committed snapshot with its row count."""
+    from housing_contracts.testing import sample_frame
+
+    first = publish(sample_frame(seed=1), local_uri, producer={"run_id": "run-1"}).manifest
+    second = publish(sample_frame(1200, seed=2), local_uri).manifest
+    result = runner.invoke(app, ["snapshots", local_uri])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[2].startswith(f"{first.snapshot_id} | 1000") and "run-1" in lines[2]
+    assert lines[3].startswith(f"{second.snapshot_id} | 1200")
+
+
+def test_snapshots_on_s3_uses_aws_environment(s3_server: Any, lake_uri: str, frame: pd.DataFrame) -> None:
+    """The CLI reaches S3 through the standard AWS_* environment variables."""
+    manifest = publish(frame, lake_uri, storage_options=s3_server.storage_options).manifest
+    result = runner.invoke(app, ["snapshots", lake_uri], env=s3_server.env)
+    assert result.exit_code == 0, result.output
+    assert manifest.snapshot_id in result.stdout
+
+
+def test_snapshots_of_empty_dataset(local_uri: str) -> None:
+    """No snapshots yet is not an error."""
+    result = runner.invoke(app, ["snapshots", local_uri])
+    assert result.exit_code == 0
+    assert "no committed snapshots" in result.stdout
+
+
+@pytest.mark.parametrize("args", [["describe", "--json", "--json-schema"], ["validate"]])
+def test_usage_errors_exit_2(args: list[str]) -> None:
+    """Bad usage exits 2."""
+    assert runner.invoke(app, args).exit_code == 2

@@ -1,0 +1,300 @@
+"""Snapshots on a real S3 server (SeaweedFS on 127.0.0.1) and on ``file://``: publish, list, read, verify."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from housing_contracts import (
+    ContractViolation,
+    IncompatibleContractError,
+    SnapshotIntegrityError,
+    SnapshotNotFoundError,
+    latest_snapshot,
+    list_snapshots,
+    publish,
+    read_snapshot,
+)
+from housing_contracts import snapshots as snapshots_module
+from housing_contracts.fingerprint import content_fingerprint
+from housing_contracts.snapshots import new_snapshot_id, snapshot_time, split_snapshot_uri
+from housing_contracts.storage import resolve
+from housing_contracts.testing import sample_frame
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a test's dataset lives, and how to reach it."""
+
+    uri: str
+    storage_options: dict[str, Any] | None
+    env: dict[str, str]
+
+    def fs_path(self, *parts: str) -> tuple[Any, str]:
+        fs, root = resolve(self.uri, self.storage_options)
+        return fs, "/".join([root, *parts])
+
+    def publish(self, df: pd.DataFrame, **kwargs: Any) -> snapshots_module.PublishResult:
+        return publish(df, self.uri, storage_options=self.storage_options, **kwargs)
+
+    def read(self, snapshot_id: str | None = None) -> snapshots_module.Snapshot:
+        return read_snapshot(self.uri, snapshot_id, storage_options=self.storage_options)
+
+    def list(self) -> list[Any]:
+        return list_snapshots(self.uri, storage_options=self.storage_options)
+
+    def rewrite(self, snapshot_id: str, name: str, edit: Any) -> None:
+        """Replace a stored file's bytes with ``edit(old_bytes)`` (a tampering producer or a bad disk)."""
+        fs, path = self.fs_path("snapshots", snapshot_id, name)
+        data = fs.cat_file(path)
+        fs.pipe_file(path, edit(data))
+
+    def edit_manifest(self, snapshot_id: str, edit: Any) -> None:
+        def _edit(data: bytes) -> bytes:
+            manifest = json.loads(data)
+            edit(manifest)
+            return json.dumps(manifest).encode()
+
+        self.rewrite(snapshot_id, "_manifest.json", _edit)
+
+
+@pytest.fixture(params=["file", "s3"])
+def location(request: pytest.FixtureRequest, local_uri: str) -> Location:
+    """The same tests on a local folder and on the real S3 server."""
+    if request.param == "file":
+        return Location(local_uri, None, {})
+    s3 = request.getfixturevalue("s3_server")
+    return Location(request.getfixturevalue("lake_uri"), s3.storage_options, s3.env)
+
+
+def test_round_trip(location: Location, cleaned_frame: pd.DataFrame) -> None:
+    """A published frame reads back equal, with the manifest that publish returned."""
+    result = location.publish(cleaned_frame, producer={"dag_id": "housing_producer", "run_id": "r1"})
+    assert result.created
+    snapshot = location.read()
+    pd.testing.assert_frame_equal(snapshot.frame, cleaned_frame.reset_index(drop=True))
+    assert snapshot.manifest == result.manifest
+    assert result.snapshot_uri == f"{location.uri}/snapshots/{result.manifest.snapshot_id}"
+
+
+def test_manifest_describes_the_snapshot(location: Location, frame: pd.DataFrame) -> None:
+    """The manifest records contract, rows, files, fingerprint, stats, producer and extras."""
+    manifest = location.publish(
+        frame, producer={"dag_id": "d", "run_id": "r"}, extras={"cleaning": {"rows": 3}}
+    ).manifest
+    assert (manifest.contract.name, manifest.contract.version) == ("california_housing", "1.0.0")
+    assert manifest.row_count == len(frame)
+    assert [f.path for f in manifest.files] == ["part-00000.parquet"]
+    assert manifest.content_fingerprint == content_fingerprint(frame)
+    assert manifest.stats["Latitude"].min == frame["Latitude"].min()
+    assert manifest.stats["MedInc"].null_count == 0
+    assert manifest.producer == {"dag_id": "d", "run_id": "r"}
+    assert manifest.extras == {"cleaning": {"rows": 3}}
+    assert snapshot_time(manifest.snapshot_id) == manifest.created_at
+
+
+def test_republishing_the_same_content_writes_nothing(location: Location, frame: pd.DataFrame) -> None:
+    """Idempotent: same content as the newest snapshot returns that manifest with created=False."""
+    first = location.publish(frame)
+    again = location.publish(frame.copy(), producer={"dag_id": "retry"})
+    assert not again.created
+    assert again.manifest == first.manifest
+    assert [m.snapshot_id for m in location.list()] == [first.manifest.snapshot_id]
+
+
+def test_new_content_becomes_the_newest_snapshot(location: Location) -> None:
+    """Snapshots list oldest first; latest and read() default to the newest; old ones stay readable."""
+    old, new = sample_frame(seed=1), sample_frame(seed=2)
+    first = location.publish(old).manifest
+    second = location.publish(new).manifest
+    assert [m.snapshot_id for m in location.list()] == [first.snapshot_id, second.snapshot_id]
+    assert latest_snapshot(location.uri, storage_options=location.storage_options) == second
+    pd.testing.assert_frame_equal(location.read().frame, new)
+    pd.testing.assert_frame_equal(location.read(first.snapshot_id).frame, old)
+
+
+def test_invalid_frame_is_refused_and_nothing_is_written(location: Location, frame: pd.DataFrame) -> None:
+    """publish validates first: a violation raises with the report and leaves storage untouched."""
+    frame.loc[0, "Longitude"] = -100.0
+    with pytest.raises(ContractViolation, match="Longitude/less_than_or_equal_to"):
+        location.publish(frame)
+    fs, root = location.fs_path()
+    assert not fs.exists(f"{root}/snapshots")
+    assert location.list() == []
+
+
+_CRASH_BEFORE_MANIFEST = """
+import json, os, signal, sys
+from housing_contracts import snapshots
+from housing_contracts.testing import sample_frame
+
+def die(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)  # like a killed worker: no cleanup, no exception handlers
+
+snapshots._write_manifest = die
+snapshots.publish(sample_frame(seed=11), sys.argv[1], storage_options=json.loads(sys.argv[2]))
+"""
+
+
+def test_publish_killed_before_the_manifest_leaves_no_snapshot(location: Location) -> None:
+    """Manifest-last: a publisher killed after writing data but before the manifest commits nothing."""
+    import os
+
+    crashed = subprocess.run(
+        [sys.executable, "-c", _CRASH_BEFORE_MANIFEST, location.uri, json.dumps(location.storage_options)],
+        env={**os.environ, **location.env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert crashed.returncode == -9, crashed.stderr
+    fs, root = location.fs_path()
+    assert fs.glob(f"{root}/snapshots/*/part-00000.parquet"), "the data should have been written"
+    assert location.list() == []
+    assert latest_snapshot(location.uri, storage_options=location.storage_options) is None
+    with pytest.raises(SnapshotNotFoundError):
+        location.read()
+    published = location.publish(sample_frame(seed=11))
+    assert published.created
+    assert [m.snapshot_id for m in location.list()] == [published.manifest.snapshot_id]
+
+
+def test_tampered_data_file_is_detected(location: Location, frame: pd.DataFrame) -> None:
+    """One flipped byte in a Parquet file fails the sha256 check, naming the file."""
+    sid = location.publish(frame).manifest.snapshot_id
+    location.rewrite(sid, "part-00000.parquet", lambda b: b[:100] + bytes([b[100] ^ 0xFF]) + b[101:])
+    with pytest.raises(SnapshotIntegrityError, match=r"part-00000\.parquet expected size \d+ sha256"):
+        location.read()
+
+
+def test_truncated_data_file_is_detected(location: Location, frame: pd.DataFrame) -> None:
+    """A truncated Parquet file fails the size check."""
+    manifest = location.publish(frame).manifest
+    location.rewrite(manifest.snapshot_id, "part-00000.parquet", lambda b: b[: len(b) // 2])
+    with pytest.raises(SnapshotIntegrityError, match=f"expected size {manifest.files[0].size}"):
+        location.read()
+
+
+def test_missing_data_file_is_detected(location: Location, frame: pd.DataFrame) -> None:
+    """A manifest whose file is gone is an integrity error naming the file."""
+    sid = location.publish(frame).manifest.snapshot_id
+    fs, path = location.fs_path("snapshots", sid, "part-00000.parquet")
+    fs.rm(path)
+    with pytest.raises(SnapshotIntegrityError, match=r"part-00000\.parquet is missing"):
+        location.read()
+
+
+def test_tampered_manifest_row_count_is_detected(location: Location, frame: pd.DataFrame) -> None:
+    """An edited row_count no longer matches the rows the files hold."""
+    sid = location.publish(frame).manifest.snapshot_id
+    location.edit_manifest(sid, lambda m: m.update(row_count=m["row_count"] - 1))
+    with pytest.raises(SnapshotIntegrityError, match="row_count 999, files hold 1000 rows"):
+        location.read()
+
+
+def test_tampered_manifest_checksum_is_detected(location: Location, frame: pd.DataFrame) -> None:
+    """An edited sha256 no longer matches the file."""
+    sid = location.publish(frame).manifest.snapshot_id
+    location.edit_manifest(sid, lambda m: m["files"][0].update(sha256="0" * 64))
+    with pytest.raises(SnapshotIntegrityError, match=r"expected size .* sha256 0{64}"):
+        location.read()
+
+
+def test_replaced_data_with_matching_checksums_is_detected(location: Location, frame: pd.DataFrame) -> None:
+    """Other valid data under a doctored manifest (sizes and sha256 updated) fails the content fingerprint."""
+    sid = location.publish(frame).manifest.snapshot_id
+    other = location.publish(sample_frame(seed=99)).manifest
+    fs, other_path = location.fs_path("snapshots", other.snapshot_id, "part-00000.parquet")
+    location.rewrite(sid, "part-00000.parquet", lambda _: fs.cat_file(other_path))
+    location.edit_manifest(sid, lambda m: m.update(files=[other.to_dict()["files"][0]]))
+    with pytest.raises(SnapshotIntegrityError, match="content fingerprint"):
+        location.read(sid)
+
+
+def test_snapshot_of_another_major_version_is_refused(location: Location, frame: pd.DataFrame) -> None:
+    """A snapshot written under contract 2.x is not read by this 1.x package."""
+    sid = location.publish(frame).manifest.snapshot_id
+    location.edit_manifest(sid, lambda m: m["contract"].update(version="2.0.0"))
+    with pytest.raises(IncompatibleContractError, match=r"2\.0\.0"):
+        location.read()
+
+
+def test_unknown_snapshot_id_is_not_found(location: Location, frame: pd.DataFrame) -> None:
+    """Asking for a snapshot that was never committed raises SnapshotNotFoundError."""
+    location.publish(frame)
+    with pytest.raises(SnapshotNotFoundError):
+        location.read("20000101T000000.000000Z-00000000")
+
+
+def test_empty_dataset_has_no_snapshots(location: Location) -> None:
+    """Before the first publish: empty list, no latest, read raises SnapshotNotFoundError."""
+    assert location.list() == []
+    assert latest_snapshot(location.uri, storage_options=location.storage_options) is None
+    with pytest.raises(SnapshotNotFoundError, match="no committed snapshot"):
+        location.read()
+
+
+def test_s3_credentials_from_aws_environment(
+    s3_server: Any, lake_uri: str, frame: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without storage_options, s3fs reads AWS_* variables, AWS_ENDPOINT_URL included."""
+    for name, value in s3_server.env.items():
+        monkeypatch.setenv(name, value)
+    published = publish(frame, lake_uri)
+    assert [m.snapshot_id for m in list_snapshots(lake_uri)] == [published.manifest.snapshot_id]
+    pd.testing.assert_frame_equal(read_snapshot(lake_uri).frame, frame)
+
+
+def test_large_frames_are_split_into_bounded_parts_and_row_groups(
+    local_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Frames are written in row groups of ROW_GROUP_ROWS, in files of FILE_ROWS, and read back whole."""
+    monkeypatch.setattr(snapshots_module, "ROW_GROUP_ROWS", 512)
+    monkeypatch.setattr(snapshots_module, "FILE_ROWS", 2048)
+    df = sample_frame(5000, seed=5)
+    manifest = publish(df, local_uri).manifest
+    assert [f.path for f in manifest.files] == [
+        "part-00000.parquet",
+        "part-00001.parquet",
+        "part-00002.parquet",
+    ]
+    fs, root = resolve(local_uri)
+    with fs.open(f"{root}/snapshots/{manifest.snapshot_id}/part-00000.parquet", "rb") as handle:
+        metadata = pq.ParquetFile(handle).metadata
+        assert metadata.num_row_groups == 4
+        assert metadata.row_group(0).column(0).compression == "ZSTD"
+    pd.testing.assert_frame_equal(read_snapshot(local_uri).frame, df)
+
+
+def test_plain_paths_work_like_file_uris(tmp_path: Any, frame: pd.DataFrame) -> None:
+    """A plain folder path is the same dataset as its file:// URI."""
+    folder = tmp_path / "california_housing" / "v1"
+    published = publish(frame, str(folder))
+    assert [m.snapshot_id for m in list_snapshots(folder.as_uri())] == [published.manifest.snapshot_id]
+
+
+def test_snapshot_ids_sort_by_time_even_when_the_clock_goes_back() -> None:
+    """A new id is always later than the newest existing one, and ids sort like their times."""
+    first, created = new_snapshot_id()
+    second, _ = new_snapshot_id(created - timedelta(seconds=5), after=first)
+    assert first < second
+    assert snapshot_time(first) == created
+    assert snapshot_time(second) > snapshot_time(first)
+
+
+def test_split_snapshot_uri_finds_dataset_and_id() -> None:
+    """…/snapshots/<id> splits into dataset URI and id; other URIs are not snapshot URIs."""
+    sid = "20261123T201208.123456Z-1a2b3c4d"
+    assert split_snapshot_uri(f"s3://lake/california_housing/v1/snapshots/{sid}/") == (
+        "s3://lake/california_housing/v1",
+        sid,
+    )
+    assert split_snapshot_uri("s3://lake/california_housing/v1") is None

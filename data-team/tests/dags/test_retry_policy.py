@@ -1,0 +1,40 @@
+"""The producer's retry policy: storage errors are retried, everything else fails at once."""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+
+import pytest
+from airflow.models import DagBag
+from airflow.sdk import RetryAction
+from botocore.exceptions import EndpointConnectionError
+
+
+@cache
+def retry_policy():
+    """The retry policy every producer task inherits from the DAG's default_args."""
+    dag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"]).dags["housing_producer"]
+    return dag.default_args["retry_policy"]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        EndpointConnectionError(endpoint_url="http://127.0.0.1:9000"),
+        ConnectionResetError("connection reset by peer"),
+        TimeoutError("read timed out"),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_storage_errors_are_retried(error: Exception) -> None:
+    """An unreachable or flaky object store leads to a retry (with the DAG's exponential backoff)."""
+    assert retry_policy().evaluate(error, try_number=1, max_tries=3).action == RetryAction.RETRY
+
+
+@pytest.mark.parametrize(
+    "error", [KeyError("MedInc"), ValueError("bad value")], ids=lambda e: type(e).__name__
+)
+def test_other_errors_fail_at_once(error: Exception) -> None:
+    """A bug or bad data fails immediately: retrying a deterministic error only delays the alert."""
+    assert retry_policy().evaluate(error, try_number=1, max_tries=3).action == RetryAction.FAIL

@@ -1,0 +1,171 @@
+"""housing-stack up|down|status|logs|env: the joint stack, native or docker-compose.
+
+The flavour is --flavour or $STACK (native or docker); by default docker when `docker info` answers,
+else native.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from housing_stack.identities import write_minio_policies
+from housing_stack.process import StackError
+from housing_stack.settings import ENV_PATH, LOCAL_DIR, REPO_ROOT, ensure_env_file
+from housing_stack.stack import COMPONENTS, START_TIMEOUT, Stack, StackConfig, export_lines
+
+COMPOSE_FILE = REPO_ROOT / "infra" / "docker-compose.yml"
+MINIO_POLICY_DIR = REPO_ROOT / "infra" / "minio" / "policies"
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+#: Where the native stack's settings and state live; options of the app so tests can point them elsewhere.
+_paths: dict[str, Path] = {"env_file": ENV_PATH, "state_dir": LOCAL_DIR}
+
+
+@app.callback()
+def _options(
+    env_file: Annotated[Path, typer.Option(envvar="HOUSING_STACK_ENV_FILE", help="settings file")] = ENV_PATH,
+    state_dir: Annotated[
+        Path, typer.Option(envvar="HOUSING_STACK_STATE_DIR", help="state, logs and pid files")
+    ] = LOCAL_DIR,
+) -> None:
+    _paths.update(env_file=env_file, state_dir=state_dir)
+
+
+def _stack() -> Stack:
+    return Stack(StackConfig.local(_paths["env_file"], _paths["state_dir"]))
+
+
+class Flavour(StrEnum):
+    AUTO = "auto"
+    NATIVE = "native"
+    DOCKER = "docker"
+
+
+def resolve_flavour(flavour: Flavour) -> Flavour:
+    """``auto`` becomes docker when a Docker engine answers, else native."""
+    if flavour is not Flavour.AUTO:
+        return flavour
+    docker = shutil.which("docker")
+    answers = docker is not None and subprocess.run([docker, "info"], capture_output=True).returncode == 0
+    return Flavour.DOCKER if answers else Flavour.NATIVE
+
+
+def compose(*args: str) -> int:
+    """Run ``docker compose`` on the stack's compose file with the repository's ``.env``."""
+    ensure_env_file(_paths["env_file"])
+    command = ["docker", "compose", "--env-file", str(_paths["env_file"]), "-f", str(COMPOSE_FILE), *args]
+    return subprocess.run(command, cwd=REPO_ROOT).returncode
+
+
+FlavourOption = Annotated[
+    Flavour, typer.Option("--flavour", envvar="STACK", help="native, docker, or auto (docker if it answers)")
+]
+
+
+def _fail(error: Exception) -> None:
+    typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(1)
+
+
+@app.command()
+def up(
+    flavour: FlavourOption = Flavour.AUTO,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for each component")] = START_TIMEOUT,
+) -> None:
+    """Start the stack (what already runs is left alone) and wait until every component is healthy."""
+    if resolve_flavour(flavour) is Flavour.DOCKER:
+        raise typer.Exit(compose("up", "--detach", "--build"))
+    stack = _stack()
+    typer.echo(f"starting the native stack (state and logs in {stack.config.state_dir}) ...")
+    try:
+        stack.up(timeout)
+    except StackError as error:
+        _fail(error)
+    _print_status(stack)
+
+
+@app.command()
+def down(flavour: FlavourOption = Flavour.AUTO) -> None:
+    """Stop exactly what ``up`` started."""
+    if resolve_flavour(flavour) is Flavour.DOCKER:
+        raise typer.Exit(compose("down"))
+    try:
+        _stack().down()
+    except StackError as error:
+        _fail(error)
+    typer.echo("stack stopped")
+
+
+def _print_status(stack: Stack) -> bool:
+    rows = stack.status()
+    typer.echo(f"{'component':<14}{'pid':>8}  {'url':<26}{'state'}")
+    for row in rows:
+        state = "healthy" if row.healthy else ("running, not healthy" if row.pid else "stopped")
+        colour = typer.colors.GREEN if row.healthy else typer.colors.RED
+        pid = str(row.pid) if row.pid else "-"
+        typer.echo(f"{row.name:<14}{pid:>8}  {row.url:<26}" + typer.style(state, fg=colour))
+    return all(row.healthy for row in rows)
+
+
+@app.command()
+def status(flavour: FlavourOption = Flavour.AUTO) -> None:
+    """Each component's pid, URL and health; exit code 1 unless all are healthy."""
+    if resolve_flavour(flavour) is Flavour.DOCKER:
+        raise typer.Exit(compose("ps"))
+    if not _print_status(_stack()):
+        raise typer.Exit(1)
+
+
+@app.command()
+def logs(
+    component: Annotated[
+        str | None, typer.Argument(help=f"one of {', '.join(COMPONENTS)}; all if omitted")
+    ] = None,
+    lines: Annotated[int, typer.Option("--lines", "-n")] = 40,
+    follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
+    flavour: FlavourOption = Flavour.AUTO,
+) -> None:
+    """The tail of every component's log (or one component's)."""
+    if resolve_flavour(flavour) is Flavour.DOCKER:
+        raise typer.Exit(
+            compose("logs", "--tail", str(lines), *(["-f"] if follow else []), *filter(None, [component]))
+        )
+    stack = _stack()
+    try:
+        chosen = [stack.component(component)] if component else list(stack.components.values())
+    except KeyError as error:
+        _fail(error)
+    paths = [str(c.process.log_path) for c in chosen if Path(c.process.log_path).exists()]
+    if not paths:
+        _fail(StackError(f"no logs yet under {stack.config.state_dir / 'logs'}; run make up"))
+    os.execvp("tail", ["tail", f"-n{lines}", *(["-F"] if follow else []), *paths])
+
+
+@app.command()
+def env() -> None:
+    """``export`` lines for the running stack: endpoints, keys, Airflow user (``eval "$(make -s env)"``)."""
+    typer.echo(export_lines(_stack().env()))
+
+
+@app.command("render-minio-policies")
+def render_minio_policies(
+    directory: Annotated[Path, typer.Argument(help="where the policy files go")] = MINIO_POLICY_DIR,
+) -> None:
+    """Write each team's MinIO policy (from identities.py) for docker-compose's init container."""
+    for path in write_minio_policies(directory):
+        typer.echo(f"wrote {path}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

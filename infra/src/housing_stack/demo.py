@@ -1,0 +1,102 @@
+"""``make demo``: run the producer on the real dataset and follow it to the consumer's decision.
+
+The stack must be up (``make demo`` runs ``make up`` first). Prints live progress, then a summary;
+exits non-zero with the reason if a step fails or a timeout passes. The stack stays up for browsing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping
+
+import httpx
+
+from housing_stack.airflow_client import AirflowClient, AirflowError
+from housing_stack.flow import FlowError, FlowReport, run_flow
+from housing_stack.settings import load_settings, require
+
+
+def clients(settings: Mapping[str, str]) -> tuple[AirflowClient, AirflowClient]:
+    """REST clients for the data team's and the ML team's deployments."""
+    user, password = require(settings, "AIRFLOW_USER"), require(settings, "AIRFLOW_PASSWORD")
+    return (
+        AirflowClient(f"http://127.0.0.1:{require(settings, 'AIRFLOW_DATA_PORT')}", user, password),
+        AirflowClient(f"http://127.0.0.1:{require(settings, 'AIRFLOW_ML_PORT')}", user, password),
+    )
+
+
+def mlflow_run_url(tracking_uri: str, run_id: str) -> str:
+    """The MLflow UI page of one run."""
+    response = httpx.get(f"{tracking_uri}/api/2.0/mlflow/runs/get", params={"run_id": run_id}, timeout=10)
+    response.raise_for_status()
+    experiment_id = response.json()["run"]["info"]["experiment_id"]
+    return f"{tracking_uri}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
+def summary(report: FlowReport, data: AirflowClient, ml: AirflowClient, tracking_uri: str) -> str:
+    """The human-readable end of the demo."""
+    lines = ["", "housing-handoff demo: summary", "=" * 60]
+    if report.published and report.snapshot:
+        lines.append(f"snapshot        {report.snapshot['snapshot_id']} ({report.snapshot['row_count']:,} rows)")
+        lines.append(f"                {report.snapshot['snapshot_uri']}")
+    else:
+        lines.append("snapshot        none: content unchanged since the newest snapshot")
+    if report.cleaning:
+        per_rule = ", ".join(f"{rule} {n}" for rule, n in report.cleaning["removed"].items())
+        lines.append(f"cleaning        removed {report.cleaning['rows_removed']} rows ({per_rule})")
+    if report.event_latency_s is not None:
+        lines.append(f"event latency   {report.event_latency_s:.2f} s (manifest written → consumer run queued)")
+    if report.training:
+        m = report.training["metrics"]
+        lines.append(
+            f"model           test_r2 {m['test_r2']:.4f}  test_rmse {m['test_rmse']:.4f}  "
+            f"test_mae {m['test_mae']:.4f}"
+        )
+        lines.append(
+            f"baseline        test_r2 {m['baseline_test_r2']:.4f}  test_rmse {m['baseline_test_rmse']:.4f}"
+            "  (RidgeCV)"
+        )
+    if report.decision:
+        d = report.decision
+        lines.append(f"decision        version {d['version']} → {d['outcome']}: {d['reason']}")
+    lines.append("phases")
+    for phase in report.phases:
+        lines.append(f"  {phase.seconds:8.2f} s  {phase.name}")
+    lines.append(f"  {report.total_s:8.2f} s  total (trigger → decision)")
+    lines.append("browse")
+    lines.append(f"  data team Airflow  {data.base_url}/dags/housing_producer/runs/{report.producer_run_id}")
+    if report.consumer_run_id:
+        lines.append(f"  ML team Airflow    {ml.base_url}/dags/housing_consumer/runs/{report.consumer_run_id}")
+    if report.training:
+        lines.append(f"  MLflow run         {mlflow_run_url(tracking_uri, report.training['run_id'])}")
+    lines.append("  (user and password: `make -s env`; stop the stack with `make down`)")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="housing-stack demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--source", default="sklearn", help="producer `source` param (default: sklearn)")
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds per wait (default 900)")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON instead")
+    args = parser.parse_args(argv)
+
+    settings = load_settings()
+    data, ml = clients(settings)
+    tracking_uri = f"http://127.0.0.1:{require(settings, 'MLFLOW_PORT')}"
+    try:
+        report = run_flow(data, ml, conf={"source": args.source}, timeout=args.timeout)
+    except (FlowError, AirflowError, httpx.HTTPError) as error:
+        print(f"demo failed: {error}", file=sys.stderr)
+        print("see `make status` and `make logs`", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(report, default=lambda o: o.__dict__, indent=2))
+    else:
+        print(summary(report, data, ml, tracking_uri))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

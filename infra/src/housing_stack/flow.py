@@ -1,0 +1,175 @@
+"""Drive the whole handoff on a running stack: producer run → snapshot → consumer run → decision.
+
+Used by ``make demo`` (with a live progress display) and by the end-to-end test, so both exercise
+exactly what a user sees: the two Airflow REST APIs, nothing imported from the teams' code.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from housing_stack.airflow_client import FINISHED, AirflowClient, AirflowError
+
+PRODUCER_DAG = "housing_producer"
+CONSUMER_DAG = "housing_consumer"
+
+Progress = Callable[[str], None]
+
+
+class FlowError(RuntimeError):
+    """A step of the flow failed or timed out; the message names the DAG, run and task."""
+
+
+@dataclass
+class Phase:
+    """One timed step of the flow."""
+
+    name: str
+    seconds: float
+
+
+@dataclass
+class FlowReport:
+    """What one pass of the flow did, for the demo's summary and the end-to-end test's assertions."""
+
+    producer_run_id: str
+    published: bool  #: False when the content was unchanged and no snapshot was written
+    snapshot: dict[str, Any] | None = None  #: the publish task's manifest summary
+    cleaning: dict[str, Any] | None = None  #: rows removed per cleaning rule
+    consumer_run_id: str | None = None
+    event_latency_s: float | None = None  #: manifest written → consumer run queued
+    training: dict[str, Any] | None = None  #: MLflow run id, model URI, metrics
+    decision: dict[str, Any] | None = None  #: champion / challenger and both scores
+    phases: list[Phase] = field(default_factory=list)
+    total_s: float = 0.0
+
+
+def _when(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+def _task_phases(client: AirflowClient, dag_id: str, run_id: str) -> list[Phase]:
+    phases = []
+    for ti in sorted(client.task_instances(dag_id, run_id), key=lambda t: t["start_date"] or "~"):
+        if ti["duration"] is not None and ti["state"] == "success":
+            phases.append(Phase(f"{dag_id}.{ti['task_id']}", float(ti["duration"])))
+    return phases
+
+
+def _task_log_tail(client: AirflowClient, dag_id: str, run_id: str, ti: dict[str, Any]) -> str:
+    path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{ti['task_id']}/logs/{max(ti['try_number'], 1)}"
+    try:
+        content = client.request("GET", path, params={"full_content": True}).get("content", [])
+    except AirflowError as error:
+        return f"(log unavailable: {error})"
+    lines = [c.get("event", str(c)) if isinstance(c, dict) else str(c) for c in content]
+    return "\n".join(lines[-15:])
+
+
+def wait_for_run(
+    client: AirflowClient, dag_id: str, run_id: str, *, timeout: float, progress: Progress
+) -> dict[str, Any]:
+    """Poll a DagRun until it finishes, reporting task states as they change; fail with the log tail."""
+    deadline = time.monotonic() + timeout
+    shown = ""
+    while True:
+        run = client.run(dag_id, run_id)
+        tis = client.task_instances(dag_id, run_id)
+        line = f"{dag_id}: " + "  ".join(f"{t['task_id']}={t['state'] or 'none'}" for t in tis)
+        if line != shown:
+            progress(line)
+            shown = line
+        if run["state"] in FINISHED:
+            break
+        if time.monotonic() > deadline:
+            raise FlowError(f"{dag_id} run {run_id} still {run['state']} after {timeout:.0f} s ({line})")
+        time.sleep(1.0)
+    if run["state"] != "success":
+        failed = [t for t in tis if t["state"] in ("failed", "upstream_failed")]
+        first = next((t for t in failed if t["state"] == "failed"), None)
+        tail = _task_log_tail(client, dag_id, run_id, first) if first else ""
+        names = ", ".join(f"{t['task_id']} ({t['state']})" for t in failed) or "no task failed"
+        raise FlowError(f"{dag_id} run {run_id} ended {run['state']}: {names}\n{tail}")
+    return run
+
+
+def _find_consumer_run(
+    ml: AirflowClient, snapshot_id: str, seen: set[str], *, timeout: float
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The consumer run created for ``snapshot_id`` and its triggering manifest, or None on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for run in ml.runs(CONSUMER_DAG):
+            if run["dag_run_id"] in seen:
+                continue
+            for event in ml.triggering_events(CONSUMER_DAG, run["dag_run_id"]):
+                payload = (event.get("extra") or {}).get("payload") or {}
+                if payload.get("snapshot_id") == snapshot_id:
+                    return run, payload
+            seen.add(run["dag_run_id"])  # a run for another snapshot
+        time.sleep(0.5)
+    return None
+
+
+def run_flow(
+    data: AirflowClient,
+    ml: AirflowClient,
+    *,
+    conf: dict[str, Any] | None = None,
+    timeout: float = 900.0,
+    quiet_period: float = 20.0,
+    progress: Progress | None = None,
+) -> FlowReport:
+    """Trigger ``housing_producer`` with ``conf`` and follow the handoff to the consumer's decision.
+
+    When the producer publishes nothing (unchanged content), waits ``quiet_period`` seconds and fails
+    if a consumer run appears anyway.
+    """
+    say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
+    started = time.monotonic()
+    for client, dag_id in ((data, PRODUCER_DAG), (ml, CONSUMER_DAG)):
+        client.wait_for_dag(dag_id)
+        client.unpause(dag_id)
+    seen = {run["dag_run_id"] for run in ml.runs(CONSUMER_DAG)}
+
+    run_id = data.trigger(PRODUCER_DAG, conf)
+    say(f"triggered {PRODUCER_DAG} run {run_id}")
+    wait_for_run(data, PRODUCER_DAG, run_id, timeout=timeout, progress=say)
+    report = FlowReport(producer_run_id=run_id, published=False)
+    report.phases = _task_phases(data, PRODUCER_DAG, run_id)
+    report.cleaning = data.xcom(PRODUCER_DAG, run_id, "clean").get("cleaning")
+    publish = next(t for t in data.task_instances(PRODUCER_DAG, run_id) if t["task_id"] == "publish")
+    if publish["state"] == "skipped":
+        say(f"content unchanged: no snapshot; checking for {quiet_period:.0f} s that no consumer run starts")
+        time.sleep(quiet_period)
+        new = [r["dag_run_id"] for r in ml.runs(CONSUMER_DAG) if r["dag_run_id"] not in seen]
+        if new:
+            raise FlowError(f"unchanged data published nothing, yet {CONSUMER_DAG} ran: {new}")
+        report.total_s = time.monotonic() - started
+        return report
+
+    report.published = True
+    report.snapshot = data.xcom(PRODUCER_DAG, run_id, "publish")
+    snapshot_id = report.snapshot["snapshot_id"]
+    say(f"published snapshot {snapshot_id} ({report.snapshot['row_count']} rows); waiting for the consumer")
+    found = _find_consumer_run(ml, snapshot_id, seen, timeout=timeout)
+    if found is None:
+        raise FlowError(f"no {CONSUMER_DAG} run for snapshot {snapshot_id} within {timeout:.0f} s")
+    consumer_run, manifest = found
+    report.consumer_run_id = consumer_run["dag_run_id"]
+    queued, committed = _when(consumer_run["queued_at"]), _when(manifest.get("created_at"))
+    if queued and committed:
+        report.event_latency_s = (queued - committed).total_seconds()
+        report.phases.append(Phase("event: manifest written → consumer run queued", report.event_latency_s))
+    say(f"{CONSUMER_DAG} run {report.consumer_run_id} queued")
+    wait_for_run(ml, CONSUMER_DAG, report.consumer_run_id, timeout=timeout, progress=say)
+    report.phases += _task_phases(ml, CONSUMER_DAG, report.consumer_run_id)
+    report.training = ml.xcom(CONSUMER_DAG, report.consumer_run_id, "train")
+    report.decision = ml.xcom(CONSUMER_DAG, report.consumer_run_id, "decide")
+    report.total_s = time.monotonic() - started
+    return report

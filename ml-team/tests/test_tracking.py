@@ -1,0 +1,126 @@
+"""MLflow integration: one complete, auditable run per (Airflow run, snapshot), against a real server."""
+
+from __future__ import annotations
+
+import uuid
+
+import mlflow
+import pytest
+from mlflow.tracking import MlflowClient
+
+from housing_contracts import TARGET_COLUMN, read_snapshot
+from include.housing_ml import tracking
+from include.housing_ml.settings import EXPERIMENT_NAME
+from include.housing_ml.subscription import SnapshotRef
+
+
+@pytest.fixture(scope="module")
+def snapshot(s3_server, publish_sample):
+    """(SnapshotRef, verified Snapshot) of a test snapshot, shared by this module's tests."""
+    uri = f"s3://lake/tests/{uuid.uuid4().hex}/california_housing/v1"
+    manifest = publish_sample(uri, s3_server.storage_options)
+    loaded = read_snapshot(uri, manifest.snapshot_id, storage_options=s3_server.storage_options)
+    return SnapshotRef.from_manifest(manifest.to_dict(), uri), loaded
+
+
+@pytest.fixture(scope="module")
+def logged(snapshot, mlflow_tracking):
+    """A training run logged for the snapshot, and the client to inspect it."""
+    ref, loaded = snapshot
+    run_id = f"manual__{uuid.uuid4().hex}"
+    result = tracking.train_and_log(
+        ref, loaded.frame, loaded.manifest.to_dict(), airflow_dag_id="housing_consumer", airflow_run_id=run_id
+    )
+    client = MlflowClient()
+    return result, client.get_run(result.run_id), client, run_id
+
+
+def test_run_is_in_the_experiment_with_the_lineage_tags(logged, snapshot) -> None:
+    """The run lives in california_housing and is tagged with snapshot, contract and producer run."""
+    _, run, client, _ = logged
+    ref, _ = snapshot
+    assert client.get_experiment(run.info.experiment_id).name == EXPERIMENT_NAME
+    tags = run.data.tags
+    assert (tags["snapshot_id"], tags["contract_version"], tags["producer_run_id"]) == (
+        ref.snapshot_id,
+        "1.0.0",
+        "manual__test",
+    )
+
+
+def test_run_holds_the_test_and_baseline_metrics(logged) -> None:
+    """test_r2/rmse/mae and baseline_test_r2/rmse/mae are logged."""
+    result, run, _, _ = logged
+    expected = {f"{p}test_{m}" for p in ("", "baseline_") for m in ("r2", "rmse", "mae")}
+    assert expected <= set(run.data.metrics)
+    assert run.data.metrics["test_rmse"] == pytest.approx(result.metrics["test_rmse"])
+
+
+def test_snapshot_is_the_dataset_input(logged, snapshot) -> None:
+    """The dataset input's source is the snapshot URI and its digest the content fingerprint."""
+    _, run, _, _ = logged
+    ref, _ = snapshot
+    (dataset_input,) = run.inputs.dataset_inputs
+    assert dataset_input.dataset.source == f'{{"uri": "{ref.snapshot_uri}"}}'
+    assert dataset_input.dataset.digest == tracking.dataset_digest(ref.content_fingerprint)
+    assert ref.content_fingerprint.removeprefix("sha256:").startswith(dataset_input.dataset.digest)
+
+
+def test_plots_and_manifest_are_artifacts(logged) -> None:
+    """The three plots and the snapshot's manifest are stored with the run."""
+    result, _, client, _ = logged
+    plots = {a.path for a in client.list_artifacts(result.run_id, "plots")}
+    assert plots == {
+        "plots/predicted_vs_actual.png",
+        "plots/residual_map.png",
+        "plots/feature_importance.png",
+    }
+    assert [a.path for a in client.list_artifacts(result.run_id, "snapshot")] == ["snapshot/_manifest.json"]
+
+
+def test_model_signature_is_the_contract_features(logged) -> None:
+    """The logged model's input signature is the contract's feature columns as doubles."""
+    from housing_contracts import FEATURE_COLUMNS
+
+    result, _, _, _ = logged
+    schema = mlflow.models.get_model_info(result.model_uri).signature.inputs
+    assert [(c.name, c.type.name) for c in schema.inputs] == [(c, "double") for c in FEATURE_COLUMNS]
+
+
+def test_logged_model_loads_and_predicts(logged, snapshot) -> None:
+    """The model loads back from MLflow and predicts one finite value per row."""
+    import numpy as np
+
+    result, _, _, _ = logged
+    _, loaded = snapshot
+    predictions = mlflow.pyfunc.load_model(result.model_uri).predict(loaded.frame.drop(columns=TARGET_COLUMN))
+    assert len(predictions) == len(loaded.frame) and np.isfinite(predictions).all()
+
+
+def test_a_retry_reuses_the_completed_run(logged, snapshot) -> None:
+    """Training again for the same Airflow run returns the same MLflow run, not a second one."""
+    result, _, client, run_id = logged
+    ref, loaded = snapshot
+    again = tracking.train_and_log(
+        ref, loaded.frame, loaded.manifest.to_dict(), airflow_dag_id="housing_consumer", airflow_run_id=run_id
+    )
+    assert again.run_id == result.run_id
+    assert len(tracking.runs_for(client, ref.snapshot_id, airflow_run_id=run_id)) == 1
+
+
+def test_a_retry_replaces_an_incomplete_run(snapshot, mlflow_tracking) -> None:
+    """A run left without the completion tag (a crashed attempt) is deleted and trained again."""
+    ref, loaded = snapshot
+    run_id = f"manual__{uuid.uuid4().hex}"
+    client = MlflowClient()
+    with mlflow.start_run(
+        experiment_id=tracking.experiment_id(client),
+        tags={"snapshot_id": ref.snapshot_id, "airflow_run_id": run_id},
+    ) as crashed:
+        pass
+    result = tracking.train_and_log(
+        ref, loaded.frame, loaded.manifest.to_dict(), airflow_dag_id="housing_consumer", airflow_run_id=run_id
+    )
+    live = tracking.runs_for(client, ref.snapshot_id, airflow_run_id=run_id)
+    assert [r.info.run_id for r in live] == [result.run_id] != [crashed.info.run_id]
+    assert client.get_run(crashed.info.run_id).info.lifecycle_stage == "deleted"
