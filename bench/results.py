@@ -8,6 +8,7 @@ import operator
 import os
 import platform
 import sys
+import time
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -170,6 +171,9 @@ def render_table(results: list[Result]) -> str:
     return "\n".join(out)
 
 
+_STARTED = time.monotonic()
+
+
 def progress(message: str) -> None:
-    """A progress line on stderr (the table goes to stdout)."""
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
+    """A progress line on stderr, with seconds since the start (the table goes to stdout)."""
+    print(f"[bench {time.monotonic() - _STARTED:5.0f} s] {message}", file=sys.stderr, flush=True)

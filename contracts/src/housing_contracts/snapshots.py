@@ -86,7 +86,8 @@ def split_snapshot_uri(uri: str) -> tuple[str, str] | None:
 
 def _committed_ids(fs: Any, root: str) -> list[str]:
     """Ids of the committed snapshots under ``root``, oldest first."""
-    fs.invalidate_cache(root)  # s3fs caches listings; a poller must see new snapshots
+    # s3fs caches listings per folder (sub-folders included): a poller must see new snapshots
+    fs.invalidate_cache()
     pattern = f"{root}/{SNAPSHOTS_DIR}/*/{MANIFEST_NAME}"
     ids = {path.rstrip("/").split("/")[-2] for path in fs.glob(pattern)}
     return sorted(i for i in ids if SNAPSHOT_ID_PATTERN.match(i))

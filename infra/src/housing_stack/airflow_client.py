@@ -69,7 +69,7 @@ class AirflowClient:
                 errors = self.request("GET", "/importErrors").get("import_errors", [])
                 detail = "; ".join(f"{e['filename']}: {e['stack_trace'][-300:]}" for e in errors) or "none"
                 raise AirflowError(
-                    f"{self.base_url}: DAG {dag_id!r} not parsed after {timeout:.0f} s (import errors: {detail})"
+                    f"{self.base_url}: DAG {dag_id!r} not parsed in {timeout:.0f} s; import errors: {detail}"
                 )
             time.sleep(1.0)
 
@@ -83,9 +83,9 @@ class AirflowClient:
 
     def runs(self, dag_id: str) -> list[dict[str, Any]]:
         """Every run of ``dag_id``, oldest first."""
-        return self.request(
-            "GET", f"/dags/{dag_id}/dagRuns", params={"order_by": "run_after", "limit": 100}
-        )["dag_runs"]
+        return self.request("GET", f"/dags/{dag_id}/dagRuns", params={"order_by": "run_after", "limit": 100})[
+            "dag_runs"
+        ]
 
     def run(self, dag_id: str, run_id: str) -> dict[str, Any]:
         return self.request("GET", f"/dags/{dag_id}/dagRuns/{run_id}")

@@ -9,21 +9,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Mapping
 
 import httpx
 
 from housing_stack.airflow_client import AirflowClient, AirflowError
 from housing_stack.flow import FlowError, FlowReport, run_flow
-from housing_stack.settings import load_settings, require
+from housing_stack.stack import StackConfig
 
 
-def clients(settings: Mapping[str, str]) -> tuple[AirflowClient, AirflowClient]:
+def clients(config: StackConfig) -> tuple[AirflowClient, AirflowClient]:
     """REST clients for the data team's and the ML team's deployments."""
-    user, password = require(settings, "AIRFLOW_USER"), require(settings, "AIRFLOW_PASSWORD")
-    return (
-        AirflowClient(f"http://127.0.0.1:{require(settings, 'AIRFLOW_DATA_PORT')}", user, password),
-        AirflowClient(f"http://127.0.0.1:{require(settings, 'AIRFLOW_ML_PORT')}", user, password),
+    user, password = config.airflow_user, config.airflow_password
+    return AirflowClient(config.airflow_data_url, user, password), AirflowClient(
+        config.airflow_ml_url, user, password
     )
 
 
@@ -38,39 +36,44 @@ def mlflow_run_url(tracking_uri: str, run_id: str) -> str:
 def summary(report: FlowReport, data: AirflowClient, ml: AirflowClient, tracking_uri: str) -> str:
     """The human-readable end of the demo."""
     lines = ["", "housing-handoff demo: summary", "=" * 60]
+
+    def row(label: str, text: str) -> None:
+        lines.append(f"{label:<16}{text}")
+
     if report.published and report.snapshot:
-        lines.append(f"snapshot        {report.snapshot['snapshot_id']} ({report.snapshot['row_count']:,} rows)")
-        lines.append(f"                {report.snapshot['snapshot_uri']}")
+        snap = report.snapshot
+        row("snapshot", f"{snap['snapshot_id']} ({snap['row_count']:,} rows)")
+        row("", snap["snapshot_uri"])
     else:
-        lines.append("snapshot        none: content unchanged since the newest snapshot")
+        row("snapshot", "none: content unchanged since the newest snapshot")
     if report.cleaning:
         per_rule = ", ".join(f"{rule} {n}" for rule, n in report.cleaning["removed"].items())
-        lines.append(f"cleaning        removed {report.cleaning['rows_removed']} rows ({per_rule})")
+        row("cleaning", f"removed {report.cleaning['rows_removed']} rows ({per_rule})")
     if report.event_latency_s is not None:
-        lines.append(f"event latency   {report.event_latency_s:.2f} s (manifest written → consumer run queued)")
+        row("event latency", f"{report.event_latency_s:.2f} s (manifest written → consumer queued)")
     if report.training:
         m = report.training["metrics"]
-        lines.append(
-            f"model           test_r2 {m['test_r2']:.4f}  test_rmse {m['test_rmse']:.4f}  "
-            f"test_mae {m['test_mae']:.4f}"
+        row(
+            "model",
+            f"test_r2 {m['test_r2']:.4f}  test_rmse {m['test_rmse']:.4f}  test_mae {m['test_mae']:.4f}",
         )
-        lines.append(
-            f"baseline        test_r2 {m['baseline_test_r2']:.4f}  test_rmse {m['baseline_test_rmse']:.4f}"
-            "  (RidgeCV)"
+        row(
+            "baseline",
+            f"test_r2 {m['baseline_test_r2']:.4f}  test_rmse {m['baseline_test_rmse']:.4f}  (RidgeCV)",
         )
     if report.decision:
         d = report.decision
-        lines.append(f"decision        version {d['version']} → {d['outcome']}: {d['reason']}")
+        row("decision", f"version {d['version']} → {d['outcome']}: {d['reason']}")
     lines.append("phases")
     for phase in report.phases:
         lines.append(f"  {phase.seconds:8.2f} s  {phase.name}")
     lines.append(f"  {report.total_s:8.2f} s  total (trigger → decision)")
     lines.append("browse")
-    lines.append(f"  data team Airflow  {data.base_url}/dags/housing_producer/runs/{report.producer_run_id}")
+    row("  data Airflow", f"{data.base_url}/dags/housing_producer/runs/{report.producer_run_id}")
     if report.consumer_run_id:
-        lines.append(f"  ML team Airflow    {ml.base_url}/dags/housing_consumer/runs/{report.consumer_run_id}")
+        row("  ML Airflow", f"{ml.base_url}/dags/housing_consumer/runs/{report.consumer_run_id}")
     if report.training:
-        lines.append(f"  MLflow run         {mlflow_run_url(tracking_uri, report.training['run_id'])}")
+        row("  MLflow run", mlflow_run_url(tracking_uri, report.training["run_id"]))
     lines.append("  (user and password: `make -s env`; stop the stack with `make down`)")
     return "\n".join(lines)
 
@@ -82,9 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the report as JSON instead")
     args = parser.parse_args(argv)
 
-    settings = load_settings()
-    data, ml = clients(settings)
-    tracking_uri = f"http://127.0.0.1:{require(settings, 'MLFLOW_PORT')}"
+    config = StackConfig.local()
+    data, ml = clients(config)
+    tracking_uri = config.mlflow_tracking_uri
     try:
         report = run_flow(data, ml, conf={"source": args.source}, timeout=args.timeout)
     except (FlowError, AirflowError, httpx.HTTPError) as error:

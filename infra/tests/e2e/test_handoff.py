@@ -1,0 +1,129 @@
+"""The whole handoff on a native stack started on free ports in a temp dir, torn down even on failure.
+
+1. the producer runs on the real dataset → a snapshot → the consumer trains, registers version 1 as
+   champion and writes predictions;
+2. changed data → a second snapshot → version 2 with a champion/challenger decision;
+3. the same data again → no snapshot and no consumer run.
+
+Everything goes through what a user has: the Airflow REST APIs, MLflow and S3.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from housing_contracts import list_snapshots
+from housing_stack.demo import clients
+from housing_stack.flow import FlowReport, run_flow
+from housing_stack.stack import Stack, StackConfig
+
+MODEL_NAME = "california_housing_regressor"  # the name the README promises users
+FLOW_TIMEOUT = 600.0
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with Stack(StackConfig.ephemeral(tmp_path_factory.mktemp("stack"))) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def changed_source(tmp_path_factory: pytest.TempPathFactory, california_housing_frame: pd.DataFrame) -> str:
+    """The real data minus every tenth block group, as a Parquet file the producer reads."""
+    path = tmp_path_factory.mktemp("source") / "california_housing_changed.parquet"
+    california_housing_frame.iloc[[i for i in range(len(california_housing_frame)) if i % 10]].to_parquet(
+        path
+    )
+    return path.as_uri()
+
+
+@pytest.fixture(scope="module")
+def flows(stack: Stack, changed_source: str) -> list[FlowReport]:
+    """The three passes, in order (later tests read what earlier passes did)."""
+    data, ml = clients(stack.config)
+    return [
+        run_flow(data, ml, conf={"source": "sklearn"}, timeout=FLOW_TIMEOUT),
+        run_flow(data, ml, conf={"source": changed_source}, timeout=FLOW_TIMEOUT),
+        run_flow(data, ml, conf={"source": changed_source}, timeout=FLOW_TIMEOUT, quiet_period=20.0),
+    ]
+
+
+def _s3_options(stack: Stack) -> dict:
+    env = stack.env()
+    return {
+        "key": env["AWS_ACCESS_KEY_ID"],
+        "secret": env["AWS_SECRET_ACCESS_KEY"],
+        "client_kwargs": {"endpoint_url": env["AWS_ENDPOINT_URL"], "region_name": env["AWS_DEFAULT_REGION"]},
+    }
+
+
+def test_first_snapshot_is_the_cleaned_real_dataset(flows: list[FlowReport]) -> None:
+    """The real dataset is published minus the rows cleaning removed, and the consumer ran on it."""
+    first = flows[0]
+    assert first.published and first.consumer_run_id
+    assert first.snapshot["row_count"] == 20_640 - first.cleaning["rows_removed"]
+    assert first.event_latency_s is not None and first.event_latency_s >= 0
+
+
+def test_first_model_beats_the_baseline_and_becomes_champion(flows: list[FlowReport]) -> None:
+    """Version 1 reaches test R² ≥ 0.85, beats RidgeCV and, with no champion yet, becomes champion."""
+    metrics = flows[0].training["metrics"]
+    assert metrics["test_r2"] >= 0.85
+    assert metrics["test_rmse"] < metrics["baseline_test_rmse"]
+    assert flows[0].decision["outcome"] == "champion"
+
+
+def test_changed_data_gets_a_second_version_with_a_decision(flows: list[FlowReport], stack: Stack) -> None:
+    """The second snapshot registers version 2; the aliases agree with the decision."""
+    second = flows[1]
+    assert second.published and second.snapshot["snapshot_id"] != flows[0].snapshot["snapshot_id"]
+    client = MlflowClient(tracking_uri=stack.config.mlflow_tracking_uri)
+    versions = {v.version for v in client.search_model_versions(f"name = '{MODEL_NAME}'")}
+    assert versions == {"1", "2"}
+    decision = second.decision
+    champion = client.get_model_version_by_alias(MODEL_NAME, "champion").version
+    assert champion == decision["champion_version"]
+    if decision["outcome"] == "challenger":
+        assert client.get_model_version_by_alias(MODEL_NAME, "challenger").version == decision["version"]
+        assert champion == "1"
+    else:
+        assert champion == "2"
+
+
+def test_runs_are_logged_with_snapshot_lineage(flows: list[FlowReport], stack: Stack) -> None:
+    """Each MLflow run carries its snapshot id, the contract version and the snapshot as dataset input."""
+    client = MlflowClient(tracking_uri=stack.config.mlflow_tracking_uri)
+    for flow in flows[:2]:
+        run = client.get_run(flow.training["run_id"])
+        assert run.data.tags["snapshot_id"] == flow.snapshot["snapshot_id"]
+        assert run.data.tags["contract_version"] == flow.snapshot["contract_version"]
+        sources = [d.dataset.source for d in run.inputs.dataset_inputs]
+        assert any(flow.snapshot["snapshot_uri"] in source for source in sources)
+
+
+def test_predictions_cover_every_row_of_each_snapshot(flows: list[FlowReport], stack: Stack) -> None:
+    """Predictions for each snapshot are in the lake, one per row."""
+    for flow in flows[:2]:
+        sid = flow.snapshot["snapshot_id"]
+        uri = f"s3://lake/california_housing_predictions/v1/{sid}/predictions.parquet"
+        predictions = pd.read_parquet(uri, storage_options=_s3_options(stack))
+        assert len(predictions) == flow.snapshot["row_count"]
+
+
+def test_unchanged_republish_publishes_nothing_and_triggers_nothing(
+    flows: list[FlowReport], stack: Stack
+) -> None:
+    """Republishing identical content writes no snapshot, and (run_flow checks) starts no consumer run."""
+    assert not flows[2].published and flows[2].consumer_run_id is None
+    snapshots = list_snapshots("s3://lake/california_housing/v1", storage_options=_s3_options(stack))
+    assert [m.snapshot_id for m in snapshots] == [f.snapshot["snapshot_id"] for f in flows[:2]]
+
+
+def test_stack_stops_cleanly(stack: Stack) -> None:
+    """``down`` leaves no component running."""
+    stack.down()
+    assert not any(status.healthy for status in stack.status())

@@ -1,0 +1,53 @@
+"""Which snapshot a run consumes: the event's, the param's, or the newest committed one."""
+
+from __future__ import annotations
+
+import pytest
+
+from housing_contracts import SnapshotNotFoundError
+from include.housing_ml import consumer
+from include.housing_ml.subscription import SnapshotRef, choose_snapshot_id, resolve_snapshot_id
+
+OLD, NEW = "20260101T000000.000000Z-aaaaaaaa", "20260102T000000.000000Z-bbbbbbbb"
+
+
+def test_events_win_over_the_param() -> None:
+    """A run created by the watcher trains on the event's snapshot, whatever the param says."""
+    assert choose_snapshot_id([{"snapshot_id": OLD}], requested=NEW) == OLD
+
+
+def test_the_newest_of_several_events_is_chosen() -> None:
+    """Snapshots committed while a run was queued fold into one run on the newest."""
+    assert choose_snapshot_id([{"snapshot_id": NEW}, {"snapshot_id": OLD}], requested=None) == NEW
+
+
+def test_a_manual_run_without_param_means_newest() -> None:
+    """No events and no param: None, i.e. the newest committed snapshot."""
+    assert choose_snapshot_id([], requested=None) is None
+
+
+def test_snapshot_ref_round_trips_through_a_dict(published, lake_uri) -> None:
+    """SnapshotRef survives to_dict/from_dict (what XCom carries) and names the snapshot's URI."""
+    ref = SnapshotRef.from_manifest(published.to_dict(), lake_uri)
+    assert SnapshotRef.from_dict(ref.to_dict()) == ref
+    assert ref.snapshot_uri == published.snapshot_uri
+
+
+def test_newest_committed_snapshot_is_resolved(lake_uri, storage_options, publish_sample) -> None:
+    """Without a choice, the newest of two committed snapshots is consumed."""
+    publish_sample(lake_uri, storage_options, seed=1)
+    newest = publish_sample(lake_uri, storage_options, seed=2)
+    assert resolve_snapshot_id(lake_uri, None, storage_options=storage_options) == newest.snapshot_id
+
+
+def test_an_empty_dataset_is_refused(lake_uri, storage_options) -> None:
+    """With nothing published, resolving names the dataset URI."""
+    with pytest.raises(SnapshotNotFoundError, match="no committed snapshot under s3://lake/tests/"):
+        resolve_snapshot_id(lake_uri, None, storage_options=storage_options)
+
+
+def test_resolve_reads_the_dataset_uri_override(published, lake_uri, storage_options, monkeypatch) -> None:
+    """The resolve step looks under $HOUSING_DATASET_URI and reports where the id came from."""
+    monkeypatch.setenv("HOUSING_DATASET_URI", lake_uri)
+    resolved = consumer.resolve([], None, storage_options=storage_options)
+    assert resolved == {"dataset_uri": lake_uri, "snapshot_id": published.snapshot_id, "source": "newest"}
