@@ -85,3 +85,7 @@ env: setup ## print export lines for the running stack: eval "$(make -s env)"
 demo: setup ## the whole flow on the real dataset: up, producer → contract → consumer, summary
 	@$(MAKE) --no-print-directory up STACK=native
 	@$(PY) -m housing_stack.demo
+
+.PHONY: bench
+bench: setup ## measure against baselines: validation, publish/read, event latency, end to end, model (~20 min)
+	$(PY) -m bench

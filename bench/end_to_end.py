@@ -8,6 +8,8 @@ Stack start-up is not part of the figure.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,6 +27,15 @@ NAME = "end to end: producer trigger → decision"
 SOURCE = "sklearn"
 #: Per wait of the flow: far beyond the goal, short enough to keep `make bench` under 30 minutes.
 FLOW_TIMEOUT = 300.0
+
+
+def _keep_logs(state_dir: Path) -> Path:
+    """Copy the stack's server and task logs out of the temporary directory, for diagnosis."""
+    kept = Path(tempfile.mkdtemp(prefix="housing-bench-e2e-logs-"))
+    for logs in (state_dir / "logs", *state_dir.glob("airflow-*/logs")):
+        if logs.is_dir():
+            shutil.copytree(logs, kept / logs.relative_to(state_dir), dirs_exist_ok=True)
+    return kept
 
 
 def run(workdir: Path) -> list[Result]:
@@ -45,7 +56,9 @@ def run(workdir: Path) -> list[Result]:
             )
     except (StackError, FlowError, AirflowError, httpx.HTTPError) as error:
         reason = " ".join(str(error).split())[:400]
-        return [not_measured(NAME, "s", reason, GOAL)]
+        return [
+            not_measured(NAME, "s", f"{reason} (stack logs kept in {_keep_logs(config.state_dir)})", GOAL)
+        ]
     if not report.published or report.decision is None:
         return [not_measured(NAME, "s", f"the producer run {report.producer_run_id} published nothing", GOAL)]
     decision = report.decision

@@ -32,30 +32,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from airflow.sdk import Asset, ExceptionRetryPolicy, Param, RetryAction, RetryRule, dag, task
+from airflow.sdk import Asset, Param, dag, task
 
 from housing_contracts.airflow import dataset_asset
 from include.housing_ml import settings
+from include.housing_ml.retries import TransientErrorRetryPolicy
 
 PREDICTIONS = Asset(name=settings.PREDICTIONS_ASSET_NAME, uri=settings.PREDICTIONS_URI)
 
-#: Retry only what a retry can fix; a contract error (the data is wrong) or a bug fails at once.
-RETRY_POLICY = ExceptionRetryPolicy(
-    rules=[
-        RetryRule(exception="housing_contracts.ContractError", action=RetryAction.FAIL, reason="bad data"),
-        RetryRule(
-            exception=[
-                OSError,  # includes TimeoutError, ConnectionError and s3fs's errors
-                "botocore.exceptions.BotoCoreError",
-                "requests.exceptions.RequestException",
-                "mlflow.exceptions.MlflowException",
-            ],
-            action=RetryAction.RETRY,
-            reason="storage or MLflow error, likely transient",
-        ),
-    ],
-    default=RetryAction.FAIL,
-)
+#: Storage and MLflow errors are retried with backoff; bad data and bugs fail at once.
+RETRY_POLICY = TransientErrorRetryPolicy()
 
 
 @dag(

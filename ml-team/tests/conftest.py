@@ -89,7 +89,7 @@ def airflow_db() -> Iterator[Path]:
 def consumer_env(
     airflow_db,
     s3_server,
-    tracking: str,
+    mlflow_tracking: str,
     lake_uri: str,
     predictions_root: str,
     monkeypatch: pytest.MonkeyPatch,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from housing_stack.identities import Credentials
 from housing_stack.process import ServerProcess, StackError
+from housing_stack.settings import DEFAULTS
 
 #: The connection both teams read the lake through (docs/DESIGN.md; each team's include/.../settings.py
 #: defines the same id, which infra/tests/test_airflow_standalone.py checks).
@@ -60,6 +61,7 @@ class AirflowStandalone:
     user: str
     password: str
     environment: Mapping[str, str] = field(default_factory=dict)
+    parallelism: int = int(DEFAULTS["AIRFLOW_PARALLELISM"])
     log_path: Path | None = None
     pid_path: Path | None = None
 
@@ -103,8 +105,8 @@ class AirflowStandalone:
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             # new DAGs wait for an explicit unpause (make demo, the end-to-end test)
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
-            # ~5.4 GB RSS at the default parallelism, ~1.9 GB at 4 (docs: FACTS)
-            "AIRFLOW__CORE__PARALLELISM": "4",
+            # LocalExecutor forks this many workers up front: memory (see .env.example)
+            "AIRFLOW__CORE__PARALLELISM": str(self.parallelism),
             "AIRFLOW__API__WORKERS": "1",
             "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
             # new and changed DAG files show up within seconds, not the default minutes

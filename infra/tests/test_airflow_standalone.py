@@ -1,0 +1,78 @@
+"""Each team's `airflow standalone` configuration (the running deployments are tested in test_stack.py)."""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import pytest
+
+from housing_stack.airflow_standalone import LAKE_CONN_ID, AirflowStandalone, DeploymentPorts
+from housing_stack.settings import REPO_ROOT
+
+
+def _constant(path: Path, name: str) -> object:
+    """A module-level constant of a team's settings file, read without importing the team's package."""
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == name for t in node.targets):
+            return ast.literal_eval(node.value)
+    raise AssertionError(f"{path} defines no {name}")
+
+
+@pytest.mark.parametrize(
+    "settings", ["data-team/include/housing_data/settings.py", "ml-team/include/housing_ml/settings.py"]
+)
+def test_lake_conn_id_matches_each_team(settings: str) -> None:
+    """The connection the stack provides is the one each team's code reads."""
+    assert _constant(REPO_ROOT / settings, "LAKE_CONN_ID") == LAKE_CONN_ID
+
+
+def _deployment(tmp_path: Path) -> AirflowStandalone:
+    return AirflowStandalone(
+        name="Airflow test",
+        home=tmp_path / "home",
+        project_dir=REPO_ROOT / "data-team",
+        ports=DeploymentPorts(28080, 28793, 28794),
+        user="someone",
+        password="s3cret",
+        environment={"HOUSING_DATASET_URI": "s3://lake/tests/x/california_housing/v1"},
+    )
+
+
+def test_simple_auth_manager_gets_the_stacks_user(tmp_path: Path) -> None:
+    """The stack's user is an admin whose password comes from the file launch() writes."""
+    deployment = _deployment(tmp_path)
+    env = deployment.env()
+    assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] == "someone:admin"
+    assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"] == str(deployment.passwords_file)
+
+
+def test_project_root_is_importable_by_tasks(tmp_path: Path) -> None:
+    """Tasks find `include.<team package>` (project root on PYTHONPATH) and the venv's `airflow` on PATH."""
+    env = _deployment(tmp_path).env()
+    assert env["PYTHONPATH"].split(":")[0] == str(REPO_ROOT / "data-team")
+    assert env["AIRFLOW__CORE__DAGS_FOLDER"] == str(REPO_ROOT / "data-team" / "dags")
+    assert Path(env["PATH"].split(":")[0], "airflow").exists()
+
+
+def test_shell_settings_do_not_leak_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """AIRFLOW*/AWS_*/MLFLOW_* variables of the calling shell never reach the deployment; its own do."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "from-the-shell")
+    monkeypatch.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "True")
+    env = _deployment(tmp_path).env()
+    assert "AWS_ACCESS_KEY_ID" not in env
+    assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "False"
+    assert env["HOUSING_DATASET_URI"] == "s3://lake/tests/x/california_housing/v1"
+
+
+def test_launch_failure_names_the_component(tmp_path: Path) -> None:
+    """A deployment that cannot start fails with its name and the tail of its log."""
+    deployment = _deployment(tmp_path)
+    deployment.environment = {"AIRFLOW__CORE__EXECUTOR": "NoSuchExecutor"}
+    deployment.process.env = deployment.env()
+    from housing_stack.process import StackError
+
+    with pytest.raises(StackError, match=r"Airflow test exited with code \d+ before it was healthy"):
+        deployment.start(timeout=240)
+    assert json.loads(deployment.passwords_file.read_text()) == {"someone": "s3cret"}
