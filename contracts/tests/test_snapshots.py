@@ -25,7 +25,8 @@ from housing_contracts import (
 )
 from housing_contracts import snapshots as snapshots_module
 from housing_contracts.fingerprint import content_fingerprint
-from housing_contracts.snapshots import new_snapshot_id, snapshot_time, split_snapshot_uri
+from housing_contracts.layout import new_snapshot_id, snapshot_time
+from housing_contracts.snapshots import split_snapshot_uri
 from housing_contracts.storage import resolve
 from housing_contracts.testing import sample_frame
 

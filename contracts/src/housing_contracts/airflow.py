@@ -42,7 +42,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import posixpath
 from collections.abc import AsyncIterator, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -53,6 +52,7 @@ from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 from airflow.triggers.shared_stream import AdvanceItem, AdvanceOutcome, SharedStreamProducer
 
 from housing_contracts.dataset import ASSET_NAME, DATASET_URI, dataset_uri
+from housing_contracts.layout import committed_snapshot_ids, read_manifest, snapshot_time
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -169,16 +169,12 @@ class _Cursor:
     watermark: datetime | None = None
 
     def __contains__(self, snapshot_id: str) -> bool:
-        from housing_contracts.snapshots import snapshot_time
-
         return snapshot_id in self.acked or (
             self.watermark is not None and snapshot_time(snapshot_id) < self.watermark
         )
 
     def add(self, snapshot_ids: Iterable[str]) -> None:
         """Acknowledge ``snapshot_ids``; fold the ones beyond :data:`CURSOR_HORIZON` into the watermark."""
-        from housing_contracts.snapshots import snapshot_time
-
         self.acked.update(snapshot_ids)
         if not self.acked:
             return
@@ -223,43 +219,6 @@ def _filesystem(uri: str, storage_options: Mapping[str, Any]) -> tuple[AbstractF
 
     # A private instance: fsspec otherwise shares instances, and their cached listings, process-wide.
     return resolve(uri, {**storage_options, "skip_instance_cache": True})
-
-
-def _committed_snapshot_ids(fs: AbstractFileSystem, root: str) -> set[str]:
-    """Ids of the snapshot folders under ``root`` that hold a manifest (one recursive listing)."""
-    from housing_contracts.manifest import MANIFEST_NAME
-    from housing_contracts.snapshots import SNAPSHOT_ID_PATTERN, SNAPSHOTS_DIR
-
-    prefix = f"{root}/{SNAPSHOTS_DIR}"
-    # s3fs caches listings, also of sub-folders, and answers info()/size() from them: a stale listing
-    # would hide a manifest written since. This instance is private, so drop all of it.
-    fs.invalidate_cache()
-    committed = set()
-    for path in fs.find(prefix):
-        folder, name = posixpath.split(path.rstrip("/"))
-        snapshot_id = posixpath.basename(folder)
-        if (
-            name == MANIFEST_NAME
-            and posixpath.dirname(folder) == prefix
-            and SNAPSHOT_ID_PATTERN.match(snapshot_id)
-        ):
-            committed.add(snapshot_id)
-    return committed
-
-
-def _read_manifest(fs: AbstractFileSystem, root: str, snapshot_id: str) -> dict[str, Any]:
-    """The manifest of ``snapshot_id`` as a JSON-ready dict; SnapshotIntegrityError if it is not one."""
-    from housing_contracts.errors import SnapshotIntegrityError
-    from housing_contracts.manifest import MANIFEST_NAME, Manifest
-    from housing_contracts.snapshots import SNAPSHOTS_DIR
-
-    path = f"{root}/{SNAPSHOTS_DIR}/{snapshot_id}/{MANIFEST_NAME}"
-    manifest = Manifest.from_json(fs.cat_file(path))
-    if manifest.snapshot_id != snapshot_id:
-        raise SnapshotIntegrityError(
-            f"{path} names snapshot_id {manifest.snapshot_id!r}; expected the folder name {snapshot_id!r}"
-        )
-    return manifest.to_dict()
 
 
 # --- the trigger ------------------------------------------------------------------------------------
@@ -315,7 +274,7 @@ class SnapshotStream(SharedStreamProducer):
 
     async def _poll(self, fs: AbstractFileSystem, root: str) -> set[str] | None:
         try:
-            committed = await asyncio.to_thread(_committed_snapshot_ids, fs, root)
+            committed = set(await asyncio.to_thread(committed_snapshot_ids, fs, root))
         except Exception:
             # A transient outage of the object store must not kill the subscription; log once per outage.
             if not self._listing_failed:
@@ -342,7 +301,7 @@ class SnapshotStream(SharedStreamProducer):
                     if snapshot_id in self.cursor or snapshot_id in self.in_flight:
                         continue
                     try:
-                        manifest = await asyncio.to_thread(_read_manifest, fs, root, snapshot_id)
+                        manifest = (await asyncio.to_thread(read_manifest, fs, root, snapshot_id)).to_dict()
                     except Exception as exc:
                         if snapshot_id not in self._unreadable:
                             log.warning(

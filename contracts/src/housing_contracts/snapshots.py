@@ -9,11 +9,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
-import secrets
 import tempfile
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -24,18 +21,22 @@ import pyarrow.parquet as pq
 from housing_contracts.dataset import COLUMNS, CONTRACT_MAJOR, CONTRACT_NAME, CONTRACT_VERSION, DATASET_URI
 from housing_contracts.errors import IncompatibleContractError, SnapshotIntegrityError, SnapshotNotFoundError
 from housing_contracts.fingerprint import ContentHasher, content_fingerprint, schema_fingerprint
+from housing_contracts.layout import (
+    SNAPSHOT_ID_PATTERN,
+    SNAPSHOTS_DIR,
+    committed_snapshot_ids,
+    new_snapshot_id,
+    read_manifest,
+)
 from housing_contracts.manifest import MANIFEST_NAME, ColumnStats, ContractRef, Manifest, ManifestFile
 from housing_contracts.schema import validate
 from housing_contracts.storage import HashingWriter, copy_verified, ensure_dir, resolve, write_atomic
 
-SNAPSHOTS_DIR = "snapshots"
 #: Rows per Parquet row group: the unit of bounded-memory reads and writes (~9 MB of float64 per group).
 ROW_GROUP_ROWS = 131_072
 #: Rows per Parquet file; bigger frames are split into part-00000, part-00001, ...
 FILE_ROWS = 32 * ROW_GROUP_ROWS
 
-_ID_TIME_FORMAT = "%Y%m%dT%H%M%S.%fZ"
-SNAPSHOT_ID_PATTERN = re.compile(r"^\d{8}T\d{6}\.\d{6}Z-[0-9a-f]{8}$")
 _ARROW_SCHEMA = pa.schema([pa.field(column, pa.float64(), nullable=False) for column in COLUMNS])
 
 
@@ -56,23 +57,6 @@ class Snapshot:
     manifest: Manifest
 
 
-def new_snapshot_id(now: datetime | None = None, *, after: str | None = None) -> tuple[str, datetime]:
-    """A fresh snapshot id and its creation time; later than ``after`` even if the clock is not."""
-    now = (now or datetime.now(UTC)).astimezone(UTC)
-    if after is not None:
-        previous = snapshot_time(after)
-        if now <= previous:
-            now = previous + timedelta(microseconds=1)
-    return f"{now.strftime(_ID_TIME_FORMAT)}-{secrets.token_hex(4)}", now
-
-
-def snapshot_time(snapshot_id: str) -> datetime:
-    """The UTC creation time encoded in a snapshot id."""
-    if not SNAPSHOT_ID_PATTERN.match(snapshot_id):
-        raise ValueError(f"not a snapshot id: {snapshot_id!r} (expected YYYYMMDDTHHMMSS.ffffffZ-<8 hex>)")
-    return datetime.strptime(snapshot_id.split("-")[0], _ID_TIME_FORMAT).replace(tzinfo=UTC)
-
-
 def split_snapshot_uri(uri: str) -> tuple[str, str] | None:
     """``(<dataset uri>, <snapshot id>)`` if ``uri`` names one snapshot (``…/snapshots/<id>``), else None."""
     head, sep, tail = str(uri).rstrip("/").rpartition(f"/{SNAPSHOTS_DIR}/")
@@ -84,37 +68,12 @@ def split_snapshot_uri(uri: str) -> tuple[str, str] | None:
 # --------------------------------------------------------------------------------------------- listing
 
 
-def _committed_ids(fs: Any, root: str) -> list[str]:
-    """Ids of the committed snapshots under ``root``, oldest first."""
-    # s3fs caches listings per folder (sub-folders included): a poller must see new snapshots
-    fs.invalidate_cache()
-    pattern = f"{root}/{SNAPSHOTS_DIR}/*/{MANIFEST_NAME}"
-    ids = {path.rstrip("/").split("/")[-2] for path in fs.glob(pattern)}
-    return sorted(i for i in ids if SNAPSHOT_ID_PATTERN.match(i))
-
-
-def _read_manifest(fs: Any, root: str, snapshot_id: str) -> Manifest:
-    path = f"{root}/{SNAPSHOTS_DIR}/{snapshot_id}/{MANIFEST_NAME}"
-    try:
-        manifest = Manifest.from_json(fs.cat_file(path))
-    except FileNotFoundError:
-        raise SnapshotNotFoundError(f"snapshot {snapshot_id} has no {MANIFEST_NAME} at {path}") from None
-    except SnapshotIntegrityError as exc:
-        raise SnapshotIntegrityError(f"snapshot {snapshot_id}: {exc}") from None
-    if manifest.snapshot_id != snapshot_id:
-        raise SnapshotIntegrityError(
-            f"snapshot {snapshot_id}: manifest names snapshot_id {manifest.snapshot_id!r}, "
-            "expected the folder name"
-        )
-    return manifest
-
-
 def list_snapshots(
     uri: str = DATASET_URI, *, storage_options: dict[str, Any] | None = None
 ) -> list[Manifest]:
     """Manifests of every committed snapshot under ``uri``, oldest first."""
     fs, root = resolve(uri, storage_options)
-    return [_read_manifest(fs, root, snapshot_id) for snapshot_id in _committed_ids(fs, root)]
+    return [read_manifest(fs, root, snapshot_id) for snapshot_id in committed_snapshot_ids(fs, root)]
 
 
 def latest_snapshot(
@@ -122,8 +81,8 @@ def latest_snapshot(
 ) -> Manifest | None:
     """The newest committed snapshot's manifest, or None if nothing was published yet."""
     fs, root = resolve(uri, storage_options)
-    ids = _committed_ids(fs, root)
-    return _read_manifest(fs, root, ids[-1]) if ids else None
+    ids = committed_snapshot_ids(fs, root)
+    return read_manifest(fs, root, ids[-1]) if ids else None
 
 
 # ---------------------------------------------------------------------------------------------- publish
@@ -156,8 +115,8 @@ def publish(
     uri = str(uri).rstrip("/")
     fs, root = resolve(uri, storage_options)
     fingerprint = content_fingerprint(df)
-    ids = _committed_ids(fs, root)
-    newest = _read_manifest(fs, root, ids[-1]) if ids else None
+    ids = committed_snapshot_ids(fs, root)
+    newest = read_manifest(fs, root, ids[-1]) if ids else None
     if newest is not None and newest.content_fingerprint == fingerprint:
         return PublishResult(manifest=newest, created=False, snapshot_uri=newest.snapshot_uri)
 
@@ -248,13 +207,13 @@ def read_snapshot(
     uri = str(uri).rstrip("/")
     fs, root = resolve(uri, storage_options)
     if snapshot_id is None:
-        ids = _committed_ids(fs, root)
+        ids = committed_snapshot_ids(fs, root)
         if not ids:
             raise SnapshotNotFoundError(f"no committed snapshot under {uri}")
         snapshot_id = ids[-1]
     elif not SNAPSHOT_ID_PATTERN.match(snapshot_id):
         raise SnapshotNotFoundError(f"{snapshot_id!r} is not a snapshot id (YYYYMMDDTHHMMSS.ffffffZ-<8 hex>)")
-    manifest = _read_manifest(fs, root, snapshot_id)
+    manifest = read_manifest(fs, root, snapshot_id)
     if manifest.contract.name != CONTRACT_NAME or manifest.contract.major != CONTRACT_MAJOR:
         raise IncompatibleContractError(
             f"snapshot {snapshot_id} was written under contract {manifest.contract.name} "

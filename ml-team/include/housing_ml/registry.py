@@ -113,11 +113,13 @@ def _await_ready(mlflow_client: MlflowClient, version: ModelVersion, timeout: fl
 def aliased_version(mlflow_client: MlflowClient, alias: str, name: str = MODEL_NAME) -> ModelVersion | None:
     """The version ``alias`` points to, or None if the alias (or the model) does not exist yet."""
     try:
-        return mlflow_client.get_model_version_by_alias(name, alias)
+        model = mlflow_client.get_registered_model(name)
     except MlflowException as err:
-        if err.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND", "INVALID_PARAMETER_VALUE"):
+        if err.error_code == "RESOURCE_DOES_NOT_EXIST":
             return None
         raise
+    version = model.aliases.get(alias)
+    return None if version is None else mlflow_client.get_model_version(name, str(version))
 
 
 def is_better(new: Scores, incumbent: Scores) -> bool:

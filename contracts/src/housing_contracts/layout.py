@@ -1,0 +1,73 @@
+"""Where a dataset's snapshots live and which of them are committed.
+
+Standard library and fsspec only (no pandas, no pyarrow), so the Airflow trigger can list snapshots
+in the triggerer without importing the data stack.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from housing_contracts.errors import SnapshotIntegrityError, SnapshotNotFoundError
+from housing_contracts.manifest import MANIFEST_NAME, Manifest
+
+SNAPSHOTS_DIR = "snapshots"
+_ID_TIME_FORMAT = "%Y%m%dT%H%M%S.%fZ"
+SNAPSHOT_ID_PATTERN = re.compile(r"^\d{8}T\d{6}\.\d{6}Z-[0-9a-f]{8}$")
+
+
+def new_snapshot_id(now: datetime | None = None, *, after: str | None = None) -> tuple[str, datetime]:
+    """A fresh snapshot id and its creation time; later than ``after`` even if the clock is not."""
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    if after is not None:
+        previous = snapshot_time(after)
+        if now <= previous:
+            now = previous + timedelta(microseconds=1)
+    return f"{now.strftime(_ID_TIME_FORMAT)}-{secrets.token_hex(4)}", now
+
+
+def snapshot_time(snapshot_id: str) -> datetime:
+    """The UTC creation time encoded in a snapshot id."""
+    if not SNAPSHOT_ID_PATTERN.match(snapshot_id):
+        raise ValueError(f"not a snapshot id: {snapshot_id!r} (expected YYYYMMDDTHHMMSS.ffffffZ-<8 hex>)")
+    return datetime.strptime(snapshot_id.split("-")[0], _ID_TIME_FORMAT).replace(tzinfo=UTC)
+
+
+def committed_snapshot_ids(fs: Any, root: str) -> list[str]:
+    """Ids of the snapshot folders under ``root`` that hold a manifest, oldest first (one listing)."""
+    prefix = f"{root}/{SNAPSHOTS_DIR}"
+    # s3fs caches listings, sub-folders included, and answers info() from them: a poller must see
+    # manifests written since its last look.
+    fs.invalidate_cache()
+    committed = set()
+    for path in fs.find(prefix):
+        folder, name = posixpath.split(path.rstrip("/"))
+        snapshot_id = posixpath.basename(folder)
+        if (
+            name == MANIFEST_NAME
+            and posixpath.dirname(folder) == prefix
+            and SNAPSHOT_ID_PATTERN.match(snapshot_id)
+        ):
+            committed.add(snapshot_id)
+    return sorted(committed)
+
+
+def read_manifest(fs: Any, root: str, snapshot_id: str) -> Manifest:
+    """The manifest of committed snapshot ``snapshot_id`` under ``root``."""
+    path = f"{root}/{SNAPSHOTS_DIR}/{snapshot_id}/{MANIFEST_NAME}"
+    try:
+        manifest = Manifest.from_json(fs.cat_file(path))
+    except FileNotFoundError:
+        raise SnapshotNotFoundError(f"snapshot {snapshot_id} has no {MANIFEST_NAME} at {path}") from None
+    except SnapshotIntegrityError as exc:
+        raise SnapshotIntegrityError(f"snapshot {snapshot_id}: {exc}") from None
+    if manifest.snapshot_id != snapshot_id:
+        raise SnapshotIntegrityError(
+            f"snapshot {snapshot_id}: manifest names snapshot_id {manifest.snapshot_id!r}, "
+            "expected the folder name"
+        )
+    return manifest
