@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from housing_stack.airflow_client import FINISHED, AirflowClient, AirflowError
@@ -116,6 +116,48 @@ def _find_consumer_run(
     return None
 
 
+def _param_default(client: AirflowClient, dag_id: str, name: str) -> Any:
+    """The default value of a DAG param, as the deployment parsed it."""
+    param = client.request("GET", f"/dags/{dag_id}/details")["params"][name]
+    return param.get("value") if isinstance(param, dict) else param
+
+
+def _start_producer(
+    data: AirflowClient, conf: dict[str, Any] | None, *, timeout: float, say: Progress
+) -> str:
+    """Unpause ``housing_producer`` and start the flow's run; return its run id.
+
+    Unpausing a daily DAG whose latest interval has not run makes Airflow start that run at once; two
+    runs on the same data would leave the second with nothing to publish. So when such a run is due and
+    ``conf`` asks for the default source anyway, the flow follows that run instead of triggering one.
+    """
+    dag = data.wait_for_dag(PRODUCER_DAG)
+    due = _when(dag.get("next_dagrun_run_after"))
+    scheduled_is_due = dag["is_paused"] and due is not None and due <= datetime.now(UTC)
+    known = {run["dag_run_id"] for run in data.runs(PRODUCER_DAG)}
+    data.unpause(PRODUCER_DAG)
+    if not scheduled_is_due:
+        run_id = data.trigger(PRODUCER_DAG, conf)
+        say(f"triggered {PRODUCER_DAG} run {run_id}")
+        return run_id
+    default_source = _param_default(data, PRODUCER_DAG, "source")
+    if (conf or {}).get("source", default_source) != default_source:
+        raise FlowError(
+            f"unpausing {PRODUCER_DAG} started its daily run on the default source; run the flow with "
+            f"conf {conf} again once that run and the consumer run it causes have finished"
+        )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        new = [run for run in data.runs(PRODUCER_DAG) if run["dag_run_id"] not in known]
+        if new:
+            say(f"unpausing {PRODUCER_DAG} started its daily run {new[0]['dag_run_id']}: following it")
+            return new[0]["dag_run_id"]
+        time.sleep(1.0)
+    raise FlowError(
+        f"{PRODUCER_DAG} was due a daily run after unpausing, but none started in {timeout:.0f} s"
+    )
+
+
 def run_flow(
     data: AirflowClient,
     ml: AirflowClient,
@@ -132,13 +174,10 @@ def run_flow(
     """
     say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
     started = time.monotonic()
-    for client, dag_id in ((data, PRODUCER_DAG), (ml, CONSUMER_DAG)):
-        client.wait_for_dag(dag_id)
-        client.unpause(dag_id)
+    ml.wait_for_dag(CONSUMER_DAG)
+    ml.unpause(CONSUMER_DAG)
     seen = {run["dag_run_id"] for run in ml.runs(CONSUMER_DAG)}
-
-    run_id = data.trigger(PRODUCER_DAG, conf)
-    say(f"triggered {PRODUCER_DAG} run {run_id}")
+    run_id = _start_producer(data, conf, timeout=timeout, say=say)
     wait_for_run(data, PRODUCER_DAG, run_id, timeout=timeout, progress=say)
     report = FlowReport(producer_run_id=run_id, published=False)
     report.phases = _task_phases(data, PRODUCER_DAG, run_id)
