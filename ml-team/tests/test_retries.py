@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 from airflow.sdk.definitions.retry_policy import RetryAction
-from housing_contracts import SnapshotIntegrityError
 from mlflow.exceptions import MlflowException, RestException
 
+from housing_contracts import SnapshotIntegrityError
 from include.housing_ml.retries import TransientErrorRetryPolicy
 
 

@@ -14,6 +14,8 @@ import httpx
 
 #: Terminal DagRun states.
 FINISHED = frozenset({"success", "failed"})
+#: Tries of an idempotent call that times out or finds the API server not answering.
+TRANSIENT_ATTEMPTS = 5
 
 
 class AirflowError(RuntimeError):
@@ -27,7 +29,7 @@ class AirflowClient:
     base_url: str
     username: str
     password: str
-    timeout: float = 30.0
+    timeout: float = 60.0
     _token: str | None = field(default=None, init=False, repr=False)
 
     def _headers(self) -> dict[str, str]:
@@ -46,10 +48,26 @@ class AirflowClient:
         return {"Authorization": f"Bearer {self._token}"}
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        """Call ``/api/v2<path>`` and return the decoded JSON body (None for 204)."""
-        response = httpx.request(
-            method, f"{self.base_url}/api/v2{path}", headers=self._headers(), timeout=self.timeout, **kwargs
-        )
+        """Call ``/api/v2<path>`` and return the decoded JSON body (None for 204).
+
+        Idempotent calls (GET, PATCH) are retried on timeouts and refused connections: an API server
+        on a busy 2-core machine can stall for a while without anything being wrong.
+        """
+        attempts = TRANSIENT_ATTEMPTS if method in ("GET", "PATCH") else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                response = httpx.request(
+                    method,
+                    f"{self.base_url}/api/v2{path}",
+                    headers=self._headers(),
+                    timeout=self.timeout,
+                    **kwargs,
+                )
+                break
+            except httpx.TransportError as error:
+                if attempt == attempts:
+                    raise AirflowError(f"{method} {self.base_url}/api/v2{path}: {error!r}") from error
+                time.sleep(2.0 * attempt)
         if response.status_code >= 400:
             raise AirflowError(
                 f"{method} {self.base_url}/api/v2{path}: HTTP {response.status_code} {response.text[:300]}"

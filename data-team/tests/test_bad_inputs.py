@@ -1,0 +1,310 @@
+"""Bad producer inputs through the real DAG: each is rejected, or cleaned by a documented rule.
+
+Every case writes one defective ``file://`` source derived from the real dataset and runs the producer
+with ``dag.test()`` against the session's SeaweedFS, as the data-team identity. A rejected case must end
+in a failed run whose error names the column or the problem, a quarantine report when validation caught
+it, no asset event, and the previous snapshot still the newest. A case covered by a cleaning rule (NaN,
+±inf, duplicates) must publish a snapshot without the bad rows and count them in the manifest's extras.
+In both, the newest snapshot is read back (sizes, sha256 and the contract verified) and searched for
+the bad values. Each case adds one row (case, expected, observed) to a table printed at the end.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_producer_dag import Run, asset_events, lake, producer_dag, run_producer
+
+from housing_contracts import COLUMNS, latest_snapshot, read_snapshot
+from include.housing_data import quarantine as quarantine_files
+from include.housing_data.clean import clean
+from include.housing_data.settings import quarantine_uri
+
+__all__ = ["lake", "producer_dag"]  # fixtures reused from the producer DAG's tests
+
+#: Rows of every source: enough for the contract's 1,000-row minimum after a few are dropped, small
+#: enough that one run stays around a second of data work.
+SOURCE_ROWS = 1_500
+
+SUMMARY_KEY = pytest.StashKey[list[tuple[str, str, str]]]()
+
+#: A defect turns the clean base frame into a file under the given folder and returns its path.
+Defect = Callable[[pd.DataFrame, Path], Path]
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """The run must fail; its error must contain ``names`` (lower-cased substrings)."""
+
+    names: tuple[str, ...]
+    stage: str
+    """The task that must fail."""
+    quarantined_columns: tuple[str | None, ...] = ()
+    """Columns whose checks the quarantine report must list (validate failures only)."""
+
+
+@dataclass(frozen=True)
+class Cleaned:
+    """The run must publish a snapshot without the bad rows; ``rule`` counts ``removed`` of them."""
+
+    rule: str
+    removed: int
+    rows: int
+    """Rows the snapshot must hold."""
+
+
+def _parquet(frame: pd.DataFrame, folder: Path, name: str = "source.parquet") -> Path:
+    path = folder / name
+    frame.to_parquet(path, index=False)
+    return path
+
+
+def _csv(frame: pd.DataFrame, folder: Path, name: str = "source.csv") -> Path:
+    path = folder / name
+    frame.to_csv(path, index=False)
+    return path
+
+
+def _with(frame: pd.DataFrame, rows: list[int], column: str, value: object) -> pd.DataFrame:
+    out = frame.copy()
+    if not isinstance(value, float):
+        out[column] = out[column].astype(object)
+    out.loc[rows, column] = value
+    return out
+
+
+def _swapped_coordinates(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.copy()
+    out["Latitude"], out["Longitude"] = frame["Longitude"], frame["Latitude"]
+    return out
+
+
+def _truncated(frame: pd.DataFrame, folder: Path) -> Path:
+    path = _parquet(frame, folder)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def _bytes(folder: Path, name: str, data: bytes) -> Path:
+    path = folder / name
+    path.write_bytes(data)
+    return path
+
+
+#: The smallest valid PNG: a real non-table file.
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+    "0000000d4944415478da63f8cfc0f01f0005000201a5b4b8d40000000049454e44ae426082"
+)
+
+CASES: dict[str, tuple[Defect, Rejected | Cleaned]] = {
+    "missing column": (
+        lambda f, d: _parquet(f.drop(columns=["AveBedrms"]), d),
+        Rejected(("missing ['avebedrms']",), "extract"),
+    ),
+    "extra column": (
+        lambda f, d: _parquet(f.assign(OceanProximity=1.0), d),
+        Rejected(("unexpected ['oceanproximity']",), "extract"),
+    ),
+    "renamed column": (
+        lambda f, d: _csv(f.rename(columns={"MedInc": "median_income"}), d),
+        Rejected(("missing ['medinc']", "unexpected ['median_income']"), "extract"),
+    ),
+    "strings in a numeric column": (
+        lambda f, d: _csv(_with(f, [4, 9], "HouseAge", "forty"), d),
+        Rejected(("non-numeric", "houseage"), "extract"),
+    ),
+    "coordinates outside California": (
+        lambda f, d: _parquet(_with(f, [3, 8], "Latitude", 48.0), d),
+        Rejected(("latitude",), "validate", ("Latitude",)),
+    ),
+    "swapped latitude/longitude": (
+        lambda f, d: _parquet(_swapped_coordinates(f), d),
+        Rejected(("latitude", "longitude"), "validate", ("Latitude", "Longitude")),
+    ),
+    "negative income": (
+        lambda f, d: _parquet(_with(f, [5], "MedInc", -1.5), d),
+        Rejected(("medinc",), "validate", ("MedInc",)),
+    ),
+    "zero target": (
+        lambda f, d: _parquet(_with(f, [6], "MedHouseVal", 0.0), d),
+        Rejected(("medhouseval",), "validate", ("MedHouseVal",)),
+    ),
+    "too few rows": (
+        lambda f, d: _parquet(f.head(500), d),
+        Rejected(("min_row_count",), "validate", (None,)),
+    ),
+    "empty file": (
+        lambda f, d: _bytes(d, "source.csv", b""),
+        Rejected(("is empty",), "extract"),
+    ),
+    "header-only file": (
+        lambda f, d: _csv(f.head(0), d),
+        Rejected(("header but no rows",), "extract"),
+    ),
+    "truncated Parquet": (
+        _truncated,
+        Rejected(("not a valid parquet file",), "extract"),
+    ),
+    "PNG named .parquet": (
+        lambda f, d: _bytes(d, "source.parquet", PNG),
+        Rejected(("not a valid parquet file",), "extract"),
+    ),
+    "random bytes named .csv": (
+        lambda f, d: _bytes(d, "source.csv", np.random.default_rng(7).bytes(4096)),
+        Rejected(("not a valid csv file",), "extract"),
+    ),
+    "NaN": (
+        lambda f, d: _parquet(_with(f, [10, 11], "AveRooms", np.nan), d),
+        Cleaned("missing_or_non_finite", 2, SOURCE_ROWS - 2),
+    ),
+    "+inf/-inf": (
+        lambda f, d: _parquet(_with(_with(f, [20], "Population", np.inf), [21], "AveOccup", -np.inf), d),
+        Cleaned("missing_or_non_finite", 2, SOURCE_ROWS - 2),
+    ),
+    "duplicated rows": (
+        lambda f, d: _parquet(pd.concat([f.iloc[:-1], f.iloc[30:35]], ignore_index=True), d),
+        Cleaned("duplicates", 5, SOURCE_ROWS - 1),
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def base_frame(california_housing_frame: pd.DataFrame) -> pd.DataFrame:
+    """The first real rows, already clean, so each defect is the only thing wrong with a source."""
+    cleaned, _ = clean(california_housing_frame.head(SOURCE_ROWS + 50))
+    return cleaned.head(SOURCE_ROWS).reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def baseline(producer_dag, lake: str, base_frame: pd.DataFrame, tmp_path_factory, s3_server) -> str:
+    """The clean base frame published once: the snapshot every rejected case must leave the newest."""
+    source = _parquet(base_frame, tmp_path_factory.mktemp("baseline"))
+    run = run_producer(producer_dag, lake, source=source.as_uri())
+    assert run.state == "success", f"baseline run failed: {run.tasks}"
+    newest = latest_snapshot(lake, storage_options=s3_server.storage_options)
+    assert newest is not None
+    return newest.snapshot_id
+
+
+@pytest.fixture
+def summary(request: pytest.FixtureRequest) -> list[tuple[str, str, str]]:
+    """The session's summary rows; printed by :func:`print_summary` at the end of the module."""
+    return request.config.stash.setdefault(SUMMARY_KEY, [])
+
+
+@pytest.fixture(scope="module", autouse=True)
+def print_summary(request: pytest.FixtureRequest) -> None:
+    """Print the table of cases after the module, whatever pytest's capture mode."""
+    yield
+    rows = request.config.stash.get(SUMMARY_KEY, [])
+    if not rows:
+        return
+    widths = [max(len(row[i]) for row in [("case", "expected", "observed"), *rows]) for i in range(3)]
+    lines = [
+        "bad producer inputs",
+        *(
+            " | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+            for row in [("case", "expected", "observed"), *rows]
+        ),
+    ]
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled():
+        print("\n" + "\n".join(lines))
+
+
+def _bad_values(frame: pd.DataFrame) -> list[str]:
+    """What in ``frame`` a snapshot must never hold: non-finite values, duplicate rows, out-of-range rows."""
+    values = frame.to_numpy(dtype="float64")
+    problems = []
+    if not np.isfinite(values).all():
+        problems.append("non-finite values")
+    if frame.duplicated().any():
+        problems.append("duplicate rows")
+    if (frame["MedInc"] <= 0).any() or (frame["MedHouseVal"] <= 0).any():
+        problems.append("non-positive income or target")
+    if not frame["Latitude"].between(32.5, 42.0).all() or not frame["Longitude"].between(-124.5, -114.0).all():
+        problems.append("coordinates outside California")
+    return problems
+
+
+def _run_error(capfd: pytest.CaptureFixture[str]) -> str:
+    """The run's output, lower-cased: ``dag.test()`` prints each task's log, the failed task's error too."""
+    out, err = capfd.readouterr()
+    return (out + err).lower()
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input(
+    case: str,
+    producer_dag,
+    lake: str,
+    baseline: str,
+    base_frame: pd.DataFrame,
+    tmp_path: Path,
+    s3_server,
+    capfd: pytest.CaptureFixture[str],
+    summary: list[tuple[str, str, str]],
+) -> None:
+    """A defective source is rejected with a named error, or cleaned by its rule; no bad value is published."""
+    defect, expected = CASES[case]
+    options = s3_server.storage_options
+    before = latest_snapshot(lake, storage_options=options)
+    source = defect(base_frame, tmp_path)
+    capfd.readouterr()
+    run = run_producer(producer_dag, lake, source=source.as_uri())
+    error = _run_error(capfd)
+    after = latest_snapshot(lake, storage_options=options)
+    newest = read_snapshot(lake, storage_options=options)
+    assert _bad_values(newest.frame) == [], f"{case}: the newest snapshot holds bad values"
+
+    if isinstance(expected, Rejected):
+        want = f"rejected at {expected.stage}"
+        observed = f"{run.state}; " + ", ".join(f"{t}={s}" for t, (s, _) in run.tasks.items() if s != "success")
+        summary.append((case, want, observed))
+        assert run.state == "failed"
+        assert run.tasks[expected.stage] == ("failed", 1)
+        assert run.tasks["publish"][0] == "upstream_failed"
+        for name in expected.names:
+            assert name in error, f"{case}: the run's error does not mention {name!r}"
+        assert after is not None and before is not None and after.snapshot_id == before.snapshot_id
+        assert asset_events(run.run_id) == []
+        if expected.stage == "validate":
+            _assert_quarantined(run, expected, options)
+        return
+
+    removed = newest.manifest.extras["cleaning"]["removed"]
+    summary.append(
+        (case, f"published, {expected.rule} removes {expected.removed}", f"{run.state}; removed {removed}")
+    )
+    assert run.state == "success"
+    assert after is not None and after.snapshot_id != (before.snapshot_id if before else None)
+    assert newest.manifest.producer["run_id"] == run.run_id
+    assert removed[expected.rule] == expected.removed
+    assert newest.manifest.extras["cleaning"]["rows_removed"] == expected.removed
+    assert newest.manifest.row_count == len(newest.frame) == expected.rows
+    assert len(asset_events(run.run_id)) == 1
+
+
+def _assert_quarantined(run: Run, expected: Rejected, options: dict) -> None:
+    import fsspec
+
+    uri = f"{quarantine_uri(run.run_id)}/{quarantine_files.REPORT_NAME}"
+    with fsspec.open(uri, "r", **options) as handle:
+        document = json.load(handle)
+    columns = {failure["column"] for failure in document["report"]["failures"]}
+    assert set(expected.quarantined_columns) <= columns, f"quarantine report lists {columns}"
+    assert document["quarantined_rows"] > 0
+
+
+def test_every_column_has_a_case() -> None:
+    """The cases cover the contract's columns only through real names (guards typos in the table)."""
+    named = {c for _, (_, e) in CASES.items() if isinstance(e, Rejected) for c in e.quarantined_columns}
+    assert named - {None} <= set(COLUMNS)

@@ -1,0 +1,58 @@
+"""ServerProcess: pid files, stopping whole process groups, failing fast with the log tail."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from housing_stack.process import ServerProcess, StackError, _group_members
+
+#: A parent that starts a child in its own process group and then sleeps, like `airflow standalone`.
+PARENT = [sys.executable, "-c", "import subprocess as s, time; s.Popen(['sleep', '300']); time.sleep(300)"]
+
+
+def _process(tmp_path: Path, command: list[str] = PARENT) -> ServerProcess:
+    return ServerProcess("sleeper", command, tmp_path / "sleeper.log", pid_path=tmp_path / "sleeper.pid")
+
+
+def test_another_object_stops_what_the_pid_file_names(tmp_path: Path) -> None:
+    """A fresh object reading the pid file (as `make down` does) stops the process and its children."""
+    started = _process(tmp_path)
+    started.start()
+    started.wait_until(lambda: len(_group_members(started.pid or 0)) == 2, "running its child", 30)
+    group = started.pid
+    reader = _process(tmp_path)
+    assert reader.pid == group and reader.is_running()
+    reader.stop(timeout=5)
+    started.wait_until(lambda: not _group_members(group or 0), "gone", 10)
+    assert not (tmp_path / "sleeper.pid").exists()
+
+
+def test_recycled_pid_is_not_trusted(tmp_path: Path) -> None:
+    """A pid file whose process start time does not match is treated as not running (never signalled)."""
+    (tmp_path / "sleeper.pid").write_text(json.dumps({"pid": 1, "started": -1, "command": ["x"]}))
+    process = _process(tmp_path)
+    assert process.pid is None
+    process.stop()  # must not signal pid 1
+
+
+def test_early_exit_fails_fast_with_the_log(tmp_path: Path) -> None:
+    """A process that dies while awaited fails at once with its name, exit code and log tail."""
+    process = _process(tmp_path, [sys.executable, "-c", "print('port 1234 is taken'); raise SystemExit(3)"])
+    process.start()
+    with pytest.raises(StackError, match=r"(?s)sleeper exited with code 3 before it was ready.*taken"):
+        process.wait_until(lambda: False, "ready", timeout=60)
+
+
+def test_timeout_names_what_was_awaited(tmp_path: Path) -> None:
+    """A wait that times out names the component and what it waited for."""
+    process = _process(tmp_path)
+    process.start()
+    try:
+        with pytest.raises(StackError, match=r"sleeper was not answering within 1 s"):
+            process.wait_until(lambda: False, "answering", timeout=1, interval=0.2)
+    finally:
+        process.stop(timeout=5)
