@@ -43,9 +43,13 @@ def bench_deployment(
     )
 
 
+#: Seconds per REST call: the API server of a loaded 2-core machine has taken more than the default 30.
+REST_TIMEOUT = 90.0
+
+
 def client(deployment: AirflowStandalone) -> AirflowClient:
     """A REST client logged in as the deployment's user."""
-    return AirflowClient(deployment.base_url, deployment.user, deployment.password)
+    return AirflowClient(deployment.base_url, deployment.user, deployment.password, timeout=REST_TIMEOUT)
 
 
 @contextlib.contextmanager

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 
+from bench.deployment import REST_TIMEOUT
 from bench.results import Goal, Result, not_measured, progress
 from housing_stack.airflow_client import AirflowClient, AirflowError
 from housing_stack.flow import FlowError, run_flow
@@ -45,8 +46,10 @@ def run(workdir: Path) -> list[Result]:
     try:
         with Stack(config):
             progress(f"end to end: stack up in {time.monotonic() - started:.0f} s; triggering the producer")
-            data = AirflowClient(config.airflow_data_url, config.airflow_user, config.airflow_password)
-            ml = AirflowClient(config.airflow_ml_url, config.airflow_user, config.airflow_password)
+            data, ml = (
+                AirflowClient(url, config.airflow_user, config.airflow_password, timeout=REST_TIMEOUT)
+                for url in (config.airflow_data_url, config.airflow_ml_url)
+            )
             report = run_flow(
                 data,
                 ml,
@@ -55,7 +58,7 @@ def run(workdir: Path) -> list[Result]:
                 progress=lambda line: progress(f"  {line}"),
             )
     except (StackError, FlowError, AirflowError, httpx.HTTPError) as error:
-        reason = " ".join(str(error).split())[:400]
+        reason = f"{type(error).__name__}: " + " ".join(str(error).split())[:400]
         return [
             not_measured(NAME, "s", f"{reason} (stack logs kept in {_keep_logs(config.state_dir)})", GOAL)
         ]

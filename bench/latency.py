@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 
 from bench import deployment
@@ -38,6 +39,8 @@ ML_TEAM_DIR = REPO_ROOT / "ml-team"
 GOAL = Goal("<=", 5.0)
 #: A published snapshot must have produced its run within this many seconds, or the run is reported lost.
 RUN_TIMEOUT = 120.0
+REST_ERRORS = (AirflowError, httpx.HTTPError)
+MEASUREMENT_ERRORS = (*REST_ERRORS, TimeoutError)
 
 
 @dataclass(frozen=True)
@@ -77,18 +80,31 @@ def run(
     }
     airflow = deployment.bench_deployment(workdir / "airflow", env, pythonpath=[ML_TEAM_DIR])
     progress(f"event latency: starting the bench Airflow on {airflow.base_url}")
+    watched: list[Sample] = []
+    same: list[Sample] = []
+    failures: dict[str, str] = {}
     try:
         with deployment.running(airflow):
             client = deployment.client(airflow)
             for dag_id in (SUBSCRIBER_DAG, PRODUCER_DAG, CONSUMER_DAG):
                 client.wait_for_dag(dag_id)
                 client.unpause(dag_id)
-            watched = _watcher_samples(client, s3, publishes, interval, rows)
-            same = _same_deployment_samples(client, publishes)
-    except (StackError, AirflowError, TimeoutError) as error:
-        reason = " ".join(str(error).split())[:400]
-        return [not_measured(names[0], "s", reason), not_measured(names[1], "s", reason, GOAL)]
+            # each half is reported on its own: a failed baseline must not discard the watcher's figures
+            try:
+                watched = _watcher_samples(client, s3, publishes, interval, rows)
+            except MEASUREMENT_ERRORS as error:
+                failures["watcher"] = _short(error)
+            try:
+                same = _same_deployment_samples(client, publishes)
+            except MEASUREMENT_ERRORS as error:
+                failures["baseline"] = _short(error)
+    except (StackError, *MEASUREMENT_ERRORS) as error:
+        for half in ("watcher", "baseline"):
+            failures.setdefault(half, _short(error))
 
+    if not watched:
+        reason = failures.get("watcher", "no samples")
+        return [not_measured(names[0], "s", reason), not_measured(names[1], "s", reason, GOAL)]
     latencies = [s.latency for s in watched]
     baseline = [s.latency for s in same]
     trigger_part = [(s.event_at - s.committed).total_seconds() for s in watched]
@@ -96,27 +112,36 @@ def run(
     note = (
         f"{len(latencies)} snapshots of {rows:,} rows, {interval:g} s apart; max {max(latencies):.2f} s; "
         f"p50 split: trigger poll → event stored {_percentile(trigger_part, 50):.2f} s, "
-        f"event → run queued {_percentile(scheduler_part, 50):.2f} s; baseline: {len(baseline)} producer "
-        "runs, task end → consumer run queued"
+        f"event → run queued {_percentile(scheduler_part, 50):.2f} s; "
+        + (
+            f"baseline: {len(baseline)} producer runs, task end → consumer run queued"
+            if baseline
+            else f"baseline not measured: {failures.get('baseline', 'no samples')}"
+        )
     )
+    baseline_name = "same-deployment asset event" if baseline else None
     return [
         Result(
             names[0],
             _percentile(latencies, 50),
             "s",
-            "same-deployment asset event",
-            _percentile(baseline, 50),
+            baseline_name,
+            _percentile(baseline, 50) if baseline else None,
             note=note,
         ),
         Result(
             names[1],
             _percentile(latencies, 95),
             "s",
-            "same-deployment asset event",
-            _percentile(baseline, 95),
+            baseline_name,
+            _percentile(baseline, 95) if baseline else None,
             GOAL,
         ),
     ]
+
+
+def _short(error: BaseException) -> str:
+    return f"{type(error).__name__}: " + " ".join(str(error).split())[:400]
 
 
 def _started_runs(client: AirflowClient, dag_id: str) -> list[dict[str, Any]]:
@@ -138,13 +163,20 @@ def _subscriber_runs(client: AirflowClient) -> dict[str, tuple[dict[str, Any], d
 
 def _wait_for_snapshots(client: AirflowClient, snapshot_ids: set[str], timeout: float) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
+    found: dict[str, Any] = {}
+    last_error = ""
     while True:
-        found = _subscriber_runs(client)
+        try:
+            found = _subscriber_runs(client)
+        except REST_ERRORS as error:  # a busy API server: ask again until the deadline
+            last_error = f"; last REST error: {_short(error)}"
         if snapshot_ids <= found.keys():
             return found
         if time.monotonic() > deadline:
             missing = sorted(snapshot_ids - found.keys())
-            raise TimeoutError(f"no {SUBSCRIBER_DAG} run for snapshots {missing} within {timeout:.0f} s")
+            raise TimeoutError(
+                f"no {SUBSCRIBER_DAG} run for snapshots {missing} within {timeout:.0f} s{last_error}"
+            )
         time.sleep(1.0)
 
 
@@ -177,13 +209,18 @@ def _same_deployment_samples(client: AirflowClient, runs: int) -> list[Sample]:
         run_id = client.trigger(PRODUCER_DAG)
         progress(f"event latency baseline: producer run {number + 1}/{runs}")
         deadline = time.monotonic() + RUN_TIMEOUT
+        last_error = ""
         while True:
-            consumer = _consumer_run_for(client, run_id)
+            try:
+                consumer = _consumer_run_for(client, run_id)
+            except REST_ERRORS as error:  # a busy API server: ask again until the deadline
+                consumer, last_error = None, f"; last REST error: {_short(error)}"
             if consumer is not None:
                 break
             if time.monotonic() > deadline:
                 raise TimeoutError(
                     f"no {CONSUMER_DAG} run for {PRODUCER_DAG} run {run_id} within {RUN_TIMEOUT:.0f} s"
+                    f"{last_error}"
                 )
             time.sleep(0.5)
         dag_run, event = consumer

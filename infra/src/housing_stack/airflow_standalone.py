@@ -100,6 +100,9 @@ class AirflowStandalone:
             # the project root on sys.path, as in Astro: `from include.housing_data import ...`
             "PYTHONPATH": os.pathsep.join(python_path),
             "AIRFLOW_HOME": str(self.home),
+            # sqlite waits 5 s for a lock by default; on 2 busy cores the triggerer then died with
+            # "database is locked" (seen in the end-to-end test), so wait up to a minute
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}?timeout=60",
             "AIRFLOW__CORE__DAGS_FOLDER": str(self.project_dir / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(self.project_dir / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",

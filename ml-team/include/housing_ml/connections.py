@@ -20,10 +20,11 @@ def export_mlflow_tracking_uri() -> str:
     if uri := os.environ.get(MLFLOW_TRACKING_URI_ENV):
         return uri
     from airflow.sdk import Connection
+    from airflow.sdk.exceptions import AirflowNotFoundException
 
     try:
         uri = Connection.get(MLFLOW_CONN_ID).get_uri()
-    except Exception as err:  # the SDK raises its own not-found error type
+    except AirflowNotFoundException as err:
         raise RuntimeError(
             f"no MLflow tracking URI: set {MLFLOW_TRACKING_URI_ENV} or the Airflow connection "
             f"{MLFLOW_CONN_ID!r} (type http, e.g. host 127.0.0.1 port 5000)"

@@ -35,11 +35,9 @@ def resolve(
 ) -> dict[str, str]:
     """Which snapshot to consume: from the triggering events, the ``snapshot_id`` param, or the newest."""
     uri = dataset_uri()
-    manifests = event_manifests
-    snapshot_id = resolve_snapshot_id(
-        uri, choose_snapshot_id(manifests, requested_snapshot_id), storage_options=storage_options
-    )
-    source = "event" if manifests else ("param" if requested_snapshot_id else "newest")
+    chosen = choose_snapshot_id(event_manifests, requested_snapshot_id)
+    snapshot_id = resolve_snapshot_id(uri, chosen, storage_options=storage_options)
+    source = "event" if event_manifests else ("param" if requested_snapshot_id else "newest")
     return {"dataset_uri": uri, "snapshot_id": snapshot_id, "source": source}
 
 
