@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import json
 from pathlib import Path
 
 import pytest
@@ -64,15 +63,3 @@ def test_shell_settings_do_not_leak_in(tmp_path: Path, monkeypatch: pytest.Monke
     assert "AWS_ACCESS_KEY_ID" not in env
     assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "False"
     assert env["HOUSING_DATASET_URI"] == "s3://lake/tests/x/california_housing/v1"
-
-
-def test_launch_failure_names_the_component(tmp_path: Path) -> None:
-    """A deployment that cannot start fails with its name and the tail of its log."""
-    deployment = _deployment(tmp_path)
-    deployment.environment = {"AIRFLOW__CORE__EXECUTOR": "NoSuchExecutor"}
-    deployment.process.env = deployment.env()
-    from housing_stack.process import StackError
-
-    with pytest.raises(StackError, match=r"Airflow test exited with code \d+ before it was healthy"):
-        deployment.start(timeout=240)
-    assert json.loads(deployment.passwords_file.read_text()) == {"someone": "s3cret"}

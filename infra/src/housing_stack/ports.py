@@ -13,13 +13,21 @@ from contextlib import ExitStack
 PORT_RANGE = range(20000, 32768)
 
 
+def _server_socket() -> socket.socket:
+    """A TCP socket set up like the servers' (SO_REUSEADDR): a port whose last connections linger in
+    TIME_WAIT after a server stopped counts as free, as it is for the next server."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    return sock
+
+
 def free_ports(count: int) -> list[int]:
     """``count`` distinct TCP ports free on 127.0.0.1 right now (all held open while choosing)."""
     chooser = random.Random()  # own instance: tests that seed the global generator must not collide
     with ExitStack() as stack:
         ports: list[int] = []
         for port in chooser.sample(PORT_RANGE, len(PORT_RANGE)):
-            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock = stack.enter_context(_server_socket())
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
@@ -34,7 +42,7 @@ def free_ports(count: int) -> list[int]:
 
 def port_is_free(port: int) -> bool:
     """Whether nothing listens on 127.0.0.1:``port`` (and it can be bound)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    with _server_socket() as sock:
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

@@ -6,6 +6,7 @@ Enable with ``pytest_plugins = ["housing_stack.pytest_plugin"]`` in a top-level 
 from __future__ import annotations
 
 import os
+import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,17 @@ if TYPE_CHECKING:
 
 #: The dataset's path inside the lake bucket ("california_housing/v1"), reused under a private prefix.
 _DATASET_KEY = DATASET_URI.removeprefix(f"s3://{LAKE_BUCKET}/")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Treat SIGTERM (a CI timeout, `timeout`, `kill`) like Ctrl-C, so fixtures' teardown still stops
+    the servers they started instead of leaving them running."""
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _interrupt)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,9 @@ Everything goes through what a user has: the Airflow REST APIs, MLflow and S3.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
+import httpx
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
@@ -121,6 +123,44 @@ def test_unchanged_republish_publishes_nothing_and_triggers_nothing(
     assert not flows[2].published and flows[2].consumer_run_id is None
     snapshots = list_snapshots("s3://lake/california_housing/v1", storage_options=_s3_options(stack))
     assert [m.snapshot_id for m in snapshots] == [f.snapshot["snapshot_id"] for f in flows[:2]]
+
+
+def _listening_addresses(port: int) -> set[str]:
+    """IPv4/IPv6 addresses with a listening TCP socket on ``port`` (read from /proc/net)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, port_hex = local.rsplit(":", 1)
+            if state == "0A" and int(port_hex, 16) == port:
+                found.add(address)
+    return found
+
+
+LOOPBACK = {"0100007F", "0000000000000000FFFF00000100007F", "00000000000000000000000001000000"}
+
+
+def test_services_listen_on_loopback_only(stack: Stack) -> None:
+    """S3, MLflow and both Airflow API servers bind 127.0.0.1 and nothing else.
+
+    (Airflow's worker/triggerer log servers bind every interface whatever the settings, and serve
+    only requests signed with the deployment's secret key; see the README.)
+    """
+    ports = stack.config.ports
+    for name, port in {
+        "s3": ports.s3.s3,
+        "mlflow": ports.mlflow,
+        "airflow-data": ports.airflow_data.api,
+        "airflow-ml": ports.airflow_ml.api,
+    }.items():
+        addresses = _listening_addresses(port)
+        assert addresses and addresses <= LOOPBACK, f"{name} on port {port} listens on {addresses}"
+
+
+def test_airflow_apis_reject_unauthenticated_calls(stack: Stack) -> None:
+    """Both deployments' REST APIs refuse a call without a token (401/403)."""
+    for url in (stack.config.airflow_data_url, stack.config.airflow_ml_url):
+        assert httpx.get(f"{url}/api/v2/dags", timeout=60).status_code in (401, 403)
 
 
 def test_stack_stops_cleanly(stack: Stack) -> None:
