@@ -107,7 +107,11 @@ def _find_consumer_run(
         for run in ml.runs(CONSUMER_DAG):
             if run["dag_run_id"] in seen:
                 continue
-            for event in ml.triggering_events(CONSUMER_DAG, run["dag_run_id"]):
+            try:
+                events = ml.triggering_events(CONSUMER_DAG, run["dag_run_id"])
+            except AirflowError:
+                continue  # Airflow 3.3.2 answers 500 for a run still queued (apache/airflow#71360)
+            for event in events:
                 payload = (event.get("extra") or {}).get("payload") or {}
                 if payload.get("snapshot_id") == snapshot_id:
                     return run, payload
