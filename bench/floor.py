@@ -1,6 +1,6 @@
 """The floor: a hand-written, vectorised NumPy check of the v1 contract's rules.
 
-Written from the contract table in docs/DESIGN.md, deliberately without importing the contract's schema,
+Written from the contract table in infra/DESIGN.md, deliberately without importing the contract's schema,
 so that it is an independent reference for how fast checking these rules can be.
 """
 

@@ -25,7 +25,7 @@ def test_lake_bucket_is_the_dataset_uris_bucket() -> None:
 
 
 def test_example_fixes_the_documented_ports_and_buckets() -> None:
-    """.env.example holds the ports and buckets docs/DESIGN.md names."""
+    """.env.example holds the ports and buckets infra/DESIGN.md names."""
     expected = {
         "S3_PORT": "9000",
         "MLFLOW_PORT": "5000",

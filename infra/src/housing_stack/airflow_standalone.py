@@ -14,7 +14,7 @@ from housing_stack.identities import Credentials
 from housing_stack.process import ServerProcess, StackError
 from housing_stack.settings import DEFAULTS
 
-#: The connection both teams read the lake through (docs/DESIGN.md; each team's include/.../settings.py
+#: The connection both teams read the lake through (infra/DESIGN.md; each team's include/.../settings.py
 #: defines the same id, which infra/tests/test_airflow_standalone.py checks).
 LAKE_CONN_ID = "lake_s3"
 #: Role given to the stack's user by the simple auth manager.

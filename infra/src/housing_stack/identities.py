@@ -22,7 +22,7 @@ ADMIN = "admin"
 DATA_TEAM = "data-team"
 ML_TEAM = "ml-team"
 
-#: Key prefixes in the lake bucket (see docs/DESIGN.md "Stack facts"). The dataset prefix covers every
+#: Key prefixes in the lake bucket (see infra/DESIGN.md "Stack facts"). The dataset prefix covers every
 #: contract major version (california_housing/v1, v2, ...).
 DATASET_PREFIX = f"{CONTRACT_NAME}/"
 QUARANTINE_PREFIX = "_quarantine/"
