@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 import os
-import shutil
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from housing_stack.process import ServerProcess, StackError, http_status
+from housing_stack.process import ServerProcess, http_status, installed_executable
 from housing_stack.settings import MLFLOW_BUCKET
 
 #: ~25 s to the first /health answer on 2 idle cores; more under load.
 START_TIMEOUT = 120.0
-
-
-def mlflow_binary() -> str:
-    """The ``mlflow`` executable next to this interpreter, or on PATH."""
-    beside = Path(sys.executable).parent / "mlflow"
-    found = str(beside) if beside.exists() else shutil.which("mlflow")
-    if found is None:
-        raise StackError(f"'mlflow' not beside {sys.executable} nor on PATH; run make setup")
-    return found
 
 
 class MlflowServer:
@@ -53,7 +42,7 @@ class MlflowServer:
         self.process = ServerProcess(
             name=self.name,
             command=[
-                mlflow_binary(),
+                installed_executable("mlflow"),
                 "server",
                 "--backend-store-uri",
                 f"sqlite:///{self.data_dir / 'mlflow.db'}",

