@@ -182,7 +182,9 @@ def _fernet_key() -> str:
     return Fernet.generate_key().decode()
 
 
-def test_watcher_runs_consumer_once_per_snapshot_across_triggerer_restart(deployment, s3_server, lake_uri):
+def test_watcher_runs_consumer_once_per_snapshot_across_triggerer_restart(
+    deployment, s3_server, lake_uri, reliability_row
+):
     """Two snapshots make two runs with their manifests; one committed while the triggerer is down a third."""
     lake = Lake(lake_uri, s3_server.storage_options)
     deployment.wait_until(
@@ -205,6 +207,14 @@ def test_watcher_runs_consumer_once_per_snapshot_across_triggerer_restart(deploy
     deployment.wait_until(lambda: while_down["snapshot_id"] in deployment.cursor(lake_uri), "third ack")
 
     expected = [[{"from_trigger": True, "payload": manifest}] for manifest in (first, second, while_down)]
+    states = [state for _, state in deployment.runs()]
+    events = deployment.query("SELECT count(*) FROM asset_event")[0][0]
+    reliability_row(
+        "ML triggerer restarted while a snapshot is committed",
+        "3 snapshots -> 3 runs, each with its own manifest",
+        f"{len(states)} runs {sorted(set(states))}, {events} asset events, "
+        f"{'each run got its own manifest' if deployment.probes() == expected else 'MISMATCHED manifests'}",
+    )
     assert (
         runs_before_restart,
         [state for _, state in deployment.runs()],

@@ -3,10 +3,10 @@
 - Two producers publishing at once (different content, and the same content) must leave only complete,
   self-consistent snapshots: each committed snapshot reads back verified (sizes, sha256, row count,
   content fingerprint, contract) and holds exactly one producer's frame, never a mix.
-- With the object store stopped, ``read_snapshot`` must raise a storage error (``OSError`` or botocore's
+- With the object store killed, ``read_snapshot`` must raise a storage error (``OSError`` or botocore's
   ``EndpointConnectionError``, a ``BotoCoreError``: what a retry policy must retry), never return a
   frame; once the store is back, the same call returns the snapshot. This uses a dedicated SeaweedFS, so
-  stopping it cannot disturb the session's shared server. (The contract package offers no retrying
+  killing it cannot disturb the session's shared server. (The contract package offers no retrying
   reader, so retrying is the caller's job; these tests pin the error it must retry on.)
 
 Each test prints one row (case, expected, observed) of the reliability summary.
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -25,18 +24,10 @@ from botocore.exceptions import BotoCoreError
 
 from housing_contracts import PublishResult, list_snapshots, publish, read_snapshot
 from housing_contracts.testing import sample_frame
-from housing_stack.identities import generate_credentials
-from housing_stack.seaweedfs import SeaweedFS, SeaweedPorts
+from housing_stack.seaweedfs import SeaweedFS
 
 #: Rounds of simultaneous publishes per test: each round is a fresh chance for the writes to interleave.
 ROUNDS = 3
-
-
-def _print_row(request: pytest.FixtureRequest, case: str, expected: str, observed: str) -> None:
-    """One row of the reliability summary table, printed whatever pytest's capture mode."""
-    capture = request.config.pluginmanager.getplugin("capturemanager")
-    with capture.global_and_fixture_disabled():
-        print(f"\nsummary | {case} | expected: {expected} | observed: {observed}")
 
 
 def _publish_together(frames: list[pd.DataFrame], uri: str, options: dict) -> list[PublishResult]:
@@ -71,7 +62,7 @@ def _matching_input(frame: pd.DataFrame, inputs: list[pd.DataFrame]) -> int | No
 
 
 def test_concurrent_publishes_of_different_content_commit_whole_snapshots(
-    lake_uri: str, s3_server, request: pytest.FixtureRequest
+    lake_uri: str, s3_server, reliability_row
 ) -> None:
     """Simultaneous publishes of different frames each commit one verified snapshot holding that frame."""
     options = s3_server.storage_options
@@ -86,8 +77,7 @@ def test_concurrent_publishes_of_different_content_commit_whole_snapshots(
         matched.append(_matching_input(snapshot.frame, inputs))
         assert matched[-1] is not None, f"snapshot {manifest.snapshot_id} holds no producer's frame"
         assert snapshot.manifest.producer["slot"] == matched[-1] % 2
-    _print_row(
-        request,
+    reliability_row(
         f"2 producers at once, different content, x{ROUNDS}",
         f"{2 * ROUNDS} whole snapshots",
         f"{len(manifests)} snapshots, {sum(m is not None for m in matched)} verified and unmixed",
@@ -97,7 +87,7 @@ def test_concurrent_publishes_of_different_content_commit_whole_snapshots(
 
 
 def test_concurrent_publishes_of_the_same_content_commit_only_that_content(
-    lake_uri: str, s3_server, request: pytest.FixtureRequest
+    lake_uri: str, s3_server, reliability_row
 ) -> None:
     """Simultaneous publishes of one frame commit one or two verified snapshots, all holding that frame."""
     options = s3_server.storage_options
@@ -109,8 +99,7 @@ def test_concurrent_publishes_of_the_same_content_commit_only_that_content(
     for manifest in manifests:
         snapshot = read_snapshot(lake_uri, manifest.snapshot_id, storage_options=options)
         assert _matching_input(snapshot.frame, [frame]) == 0
-    _print_row(
-        request,
+    reliability_row(
         f"2 producers at once, same content, x{ROUNDS}",
         "1-2 whole snapshots of that content (idempotence is per commit, not a lock)",
         f"{len(manifests)} snapshots, all verified and identical",
@@ -123,35 +112,26 @@ def test_concurrent_publishes_of_the_same_content_commit_only_that_content(
 # --- the object store goes away while a consumer reads -------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def private_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
-    """A SeaweedFS of this module's own, so stopping it leaves the session's shared server alone."""
-    server = SeaweedFS(
-        tmp_path_factory.mktemp("private-seaweedfs"), SeaweedPorts.free(), generate_credentials()
-    )
-    with server:
-        yield server
-
-
 def test_read_while_the_store_is_down_raises_a_storage_error_then_succeeds(
-    private_s3: SeaweedFS, tmp_path: Path, request: pytest.FixtureRequest
+    disposable_s3_server: SeaweedFS, tmp_path: Path, reliability_row
 ) -> None:
-    """With S3 stopped read_snapshot raises a storage error naming the endpoint; after a restart it reads."""
+    """With S3 killed read_snapshot raises a storage error naming the endpoint; after a restart it reads."""
     uri = "s3://lake/faults/california_housing/v1"
     # A fresh filesystem per call: s3fs caches instances and listings, and a cached listing must not
     # stand in for the store.
-    options = {**private_s3.storage_options, "skip_instance_cache": True}
+    options = {**disposable_s3_server.storage_options, "skip_instance_cache": True}
     frame = sample_frame(1_000, seed=5)
     published = publish(frame, uri, storage_options=options)
-    private_s3.stop()
+    disposable_s3_server.kill()
     try:
-        with pytest.raises((OSError, BotoCoreError), match=re.escape(private_s3.endpoint_url)) as down:
+        with pytest.raises(
+            (OSError, BotoCoreError), match=re.escape(disposable_s3_server.endpoint_url)
+        ) as down:
             read_snapshot(uri, storage_options=options)
     finally:
-        private_s3.start()
+        disposable_s3_server.start()
     snapshot = read_snapshot(uri, storage_options=options)
-    _print_row(
-        request,
+    reliability_row(
         "object store down while reading",
         "storage error while down, the snapshot after restart",
         f"{type(down.value).__name__} while down; {snapshot.manifest.row_count} verified rows after",

@@ -32,7 +32,6 @@ __all__ = ["lake", "producer_dag"]  # fixtures reused from the producer DAG's te
 #: enough that one run stays around a second of data work.
 SOURCE_ROWS = 1_500
 
-SUMMARY_KEY = pytest.StashKey[list[tuple[str, str, str]]]()
 
 #: A defect turns the clean base frame into a file under the given folder and returns its path.
 Defect = Callable[[pd.DataFrame, Path], Path]
@@ -194,32 +193,6 @@ def baseline(producer_dag, lake: str, base_frame: pd.DataFrame, tmp_path_factory
     return newest.snapshot_id
 
 
-@pytest.fixture
-def summary(request: pytest.FixtureRequest) -> list[tuple[str, str, str]]:
-    """The session's summary rows; printed by :func:`print_summary` at the end of the module."""
-    return request.config.stash.setdefault(SUMMARY_KEY, [])
-
-
-@pytest.fixture(scope="module", autouse=True)
-def print_summary(request: pytest.FixtureRequest) -> None:
-    """Print the table of cases after the module, whatever pytest's capture mode."""
-    yield
-    rows = request.config.stash.get(SUMMARY_KEY, [])
-    if not rows:
-        return
-    widths = [max(len(row[i]) for row in [("case", "expected", "observed"), *rows]) for i in range(3)]
-    lines = [
-        "bad producer inputs",
-        *(
-            " | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-            for row in [("case", "expected", "observed"), *rows]
-        ),
-    ]
-    capture = request.config.pluginmanager.getplugin("capturemanager")
-    with capture.global_and_fixture_disabled():
-        print("\n" + "\n".join(lines))
-
-
 def _bad_values(frame: pd.DataFrame) -> list[str]:
     """What ``frame`` must never hold in a snapshot: non-finite values, duplicates, values out of bounds."""
     from housing_contracts.schema import column_bounds
@@ -252,7 +225,7 @@ def test_bad_input(
     tmp_path: Path,
     s3_server,
     capfd: pytest.CaptureFixture[str],
-    summary: list[tuple[str, str, str]],
+    reliability_row,
 ) -> None:
     """A defective source is rejected with a named error or cleaned by its rule; no bad value is published."""
     defect, expected = CASES[case]
@@ -276,7 +249,7 @@ def test_bad_input(
             f"newest snapshot {'unchanged' if unchanged else 'CHANGED'}"
             + (f"; quarantine report lists {sorted(quarantined, key=str)}" if quarantined is not None else "")
         )
-        summary.append((case, f"rejected at {expected.stage}", observed))
+        reliability_row(case, f"rejected at {expected.stage}", observed)
         assert run.state == "failed"
         assert run.tasks[expected.stage] == ("failed", 1)
         assert run.tasks["publish"][0] == "upstream_failed"
@@ -290,12 +263,10 @@ def test_bad_input(
 
     removed = newest.manifest.extras["cleaning"]["removed"]
     counted = ", ".join(f"{rule} {n}" for rule, n in removed.items() if n) or "nothing"
-    summary.append(
-        (
-            case,
-            f"published {expected.rows} rows, {expected.rule} {expected.removed}",
-            f"run {run.state}; newest has {newest.manifest.row_count} rows, removed {counted}",
-        )
+    reliability_row(
+        case,
+        f"published {expected.rows} rows, {expected.rule} {expected.removed}",
+        f"run {run.state}; newest has {newest.manifest.row_count} rows, removed {counted}",
     )
     assert run.state == "success"
     assert after is not None and after.snapshot_id != (before.snapshot_id if before else None)

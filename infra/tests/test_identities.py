@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import uuid
 
+import boto3
 import pytest
 import s3fs
+from botocore import UNSIGNED
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from housing_contracts.dataset import DATASET_URI
@@ -20,7 +23,7 @@ from housing_stack.identities import (
     seaweedfs_config,
 )
 from housing_stack.seaweedfs import SeaweedFS
-from housing_stack.settings import LAKE_BUCKET, MLFLOW_BUCKET
+from housing_stack.settings import LAKE_BUCKET, MLFLOW_BUCKET, REGION
 
 RUN = uuid.uuid4().hex
 #: (bucket, key) pairs spanning every prefix the grants mention, plus one outside all of them.
@@ -59,12 +62,45 @@ def _allowed(server: SeaweedFS, name: str, access: Access, bucket: str, key: str
     return True
 
 
+def _word(allowed: bool) -> str:
+    return "allowed" if allowed else "denied"
+
+
 @pytest.mark.parametrize(("name", "access", "bucket", "key"), CASES)
 def test_server_enforces_the_grants(
-    s3_server: SeaweedFS, name: str, access: Access, bucket: str, key: str
+    s3_server: SeaweedFS, name: str, access: Access, bucket: str, key: str, reliability_row
 ) -> None:
     """Each identity may do on the real server exactly what may() says."""
-    assert _allowed(s3_server, name, access, bucket, key) == may(name, access, bucket, key)
+    observed, expected = _allowed(s3_server, name, access, bucket, key), may(name, access, bucket, key)
+    reliability_row(f"{name} {access.value} {bucket}/{key.split('/')[0]}/", _word(expected), _word(observed))
+    assert observed == expected
+
+
+@pytest.mark.parametrize("access", list(Access))
+@pytest.mark.parametrize(("bucket", "key"), LOCATIONS, ids=[f"{b}/{k.split('/')[0]}" for b, k in LOCATIONS])
+def test_anonymous_access_is_denied(
+    s3_server: SeaweedFS, access: Access, bucket: str, key: str, reliability_row
+) -> None:
+    """Unsigned requests can neither read, write nor list anywhere (the object exists for the read)."""
+    anonymous = boto3.client(
+        "s3",
+        endpoint_url=s3_server.endpoint_url,
+        region_name=REGION,
+        config=Config(signature_version=UNSIGNED),
+    )
+    s3_server.client(ADMIN).put_object(Bucket=bucket, Key=key, Body=b"x")
+    attempt = {
+        Access.READ: lambda: anonymous.get_object(Bucket=bucket, Key=key)["Body"].read(),
+        Access.WRITE: lambda: anonymous.put_object(Bucket=bucket, Key=f"{key}.anonymous", Body=b"x"),
+        Access.LIST: lambda: anonymous.list_objects_v2(Bucket=bucket, Prefix=key.rsplit("/", 1)[0] + "/"),
+    }[access]
+    try:
+        attempt()
+        observed = "allowed"
+    except ClientError as error:
+        observed = error.response["Error"]["Code"]
+    reliability_row(f"anonymous {access.value} {bucket}/{key.split('/')[0]}/", "AccessDenied", observed)
+    assert observed == "AccessDenied"
 
 
 def test_ml_team_can_find_committed_manifests(s3_server: SeaweedFS) -> None:

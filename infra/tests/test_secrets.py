@@ -18,8 +18,6 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 #: Files whose every line is configuration: unquoted values are literals, long random tokens are suspect.
@@ -143,13 +141,6 @@ def scan(root: Path, files: list[Path]) -> list[Finding]:
     return findings
 
 
-def _print_row(request: pytest.FixtureRequest, case: str, expected: str, observed: str) -> None:
-    """One row of the reliability summary table, printed whatever pytest's capture mode."""
-    capture = request.config.pluginmanager.getplugin("capturemanager")
-    with capture.global_and_fixture_disabled():
-        print(f"\nsummary | {case} | expected: {expected} | observed: {observed}")
-
-
 # Fake credentials for the scanner's own test, assembled at run time so this file holds none.
 _FAKE_KEY_ID = "AKIA" + "Q3EXAMPLEZ7XK2VN"
 _FAKE_SIGNATURE = "wJalrXUtnFEMI/K7MDENG/" + "bPxRfiCYzq8Hd2Lm"
@@ -161,13 +152,13 @@ _BAD_FILES = {
 }
 
 
-def test_scanner_finds_each_kind_of_credential(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+def test_scanner_finds_each_kind_of_credential(tmp_path: Path, reliability_row) -> None:
     """The scanner reports every planted credential: key id, secret, password, token, entropy, private key."""
     for name, text in _BAD_FILES.items():
         (tmp_path / name).write_text(text)
     findings = scan(tmp_path, sorted(tmp_path.iterdir()))
     rules = {(f.path, f.rule) for f in findings}
-    _print_row(request, "secrets scanner on planted file", "7 kinds found", f"{len(rules)} found")
+    reliability_row("secrets scanner on planted file", "7 kinds found", f"{len(rules)} found")
     assert rules >= {
         ("settings.env", "AWS access key id"),
         ("settings.env", "literal AWS_SECRET_ACCESS_KEY"),
@@ -189,10 +180,10 @@ def test_scanner_allows_placeholders_and_references(tmp_path: Path) -> None:
     assert scan(tmp_path, sorted(tmp_path.iterdir())) == []
 
 
-def test_repository_holds_no_credentials(request: pytest.FixtureRequest) -> None:
+def test_repository_holds_no_credentials(reliability_row) -> None:
     """No tracked (or addable) file holds a key, password, token or random-looking secret."""
     files = repository_files(REPO_ROOT)
     findings = scan(REPO_ROOT, files)
-    _print_row(request, f"secrets scan of {len(files)} files", "0 findings", f"{len(findings)} findings")
+    reliability_row(f"secrets scan of {len(files)} files", "0 findings", f"{len(findings)} findings")
     assert len(files) > 50, "git listed too few files: is the scan looking at the repository?"
     assert findings == [], "committed credentials:\n" + "\n".join(map(str, findings))

@@ -85,6 +85,16 @@ def airflow_db() -> Iterator[Path]:
     yield AIRFLOW_HOME / "airflow.db"
 
 
+@pytest.fixture(scope="session")
+def consumer_dag(airflow_db):
+    """The housing_consumer DAG as parsed from this project's dags/ folder."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+    assert not bag.import_errors, bag.import_errors
+    return bag.dags["housing_consumer"]
+
+
 @pytest.fixture
 def consumer_env(
     airflow_db,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import os
+import json
+import re
 
 import pandas as pd
 import pytest
@@ -11,16 +12,6 @@ from mlflow.tracking import MlflowClient
 from housing_contracts import IncompatibleContractError, SnapshotIntegrityError
 from include.housing_ml import consumer
 from include.housing_ml.settings import CHAMPION_ALIAS, MODEL_NAME, predictions_file_uri
-
-
-@pytest.fixture(scope="module")
-def consumer_dag():
-    """The housing_consumer DAG as parsed from this project's dags/ folder."""
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
-    assert not bag.import_errors, bag.import_errors
-    return bag.dags["housing_consumer"]
 
 
 def _states(dag_run) -> dict[str, str]:
@@ -98,12 +89,50 @@ def test_other_contract_major_is_refused(published, lake_uri, storage_options, s
         )
 
 
-def test_tampered_snapshot_is_refused_before_training(consumer_dag, consumer_env, tampered) -> None:
-    """A part file changed after publishing fails the run at validation; nothing is trained."""
-    published = tampered
+def _edit_file_checksum(body: bytes) -> bytes:
+    manifest = json.loads(body)
+    manifest["files"][0]["sha256"] = "0" * 64
+    return json.dumps(manifest).encode()
+
+
+#: case -> (object to rewrite: "data" or the manifest, the change, what the refusal must say)
+TAMPERINGS = {
+    "data file changed after the commit": (
+        "data",
+        _flip_a_byte,
+        r"part-00000\.parquet expected size \d+ sha256",
+    ),
+    "manifest checksum edited": ("_manifest.json", _edit_file_checksum, r"expected size \d+ sha256 0{64}"),
+    "manifest of contract 2.0.0": (
+        "_manifest.json",
+        lambda body: body.replace(b'"version": "1.0.0"', b'"version": "2.0.0"'),
+        r"IncompatibleContractError: .* contract california_housing 2\.0\.0",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(TAMPERINGS))
+def test_tampered_snapshot_is_refused_before_training(
+    case, consumer_dag, consumer_env, published, lake_uri, s3_server, capfd, reliability_row
+) -> None:
+    """A snapshot changed after its commit fails the run at validation, naming why; nothing is trained."""
+    target, change, refusal = TAMPERINGS[case]
+    name = published.files[0].path if target == "data" else target
+    _rewrite(s3_server, lake_uri, published.snapshot_id, name, change)
+    capfd.readouterr()
     dag_run = consumer_dag.test(run_conf={"snapshot_id": published.snapshot_id})
+    out, err = capfd.readouterr()
     states = _states(dag_run)
+    named = re.search(refusal, out + err) is not None
+    trained = _runs_for(published.snapshot_id)
+    reliability_row(
+        f"consumer given a tampered snapshot: {case}",
+        "refused at validate_snapshot with the reason, nothing trained",
+        f"run {dag_run.state}, validate_snapshot {states['validate_snapshot']}, train {states['train']}; "
+        f"reason {'named' if named else 'NOT named'}; {len(trained)} MLflow runs",
+    )
     assert str(dag_run.state) == "failed"
     assert states["validate_snapshot"] == "failed"
     assert states["train"] == "upstream_failed"
-    assert _runs_for(published.snapshot_id) == []
+    assert named, f"the run's log does not match {refusal!r}"
+    assert trained == []

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from housing_stack.identities import Credentials
-from housing_stack.process import ServerProcess, StackError
+from housing_stack.process import Server, ServerProcess, StackError
 from housing_stack.settings import DEFAULTS
 
 #: The connection both teams read the lake through (infra/DESIGN.md; each team's include/.../settings.py
@@ -47,7 +47,7 @@ class DeploymentPorts:
 
 
 @dataclass
-class AirflowStandalone:
+class AirflowStandalone(Server):
     """``airflow standalone`` for the Astro project in ``project_dir`` (its ``dags/`` and ``include/``).
 
     ``environment`` holds the deployment's own variables (``AIRFLOW_CONN_LAKE_S3``, ``MLFLOW_TRACKING_URI``,
@@ -64,6 +64,9 @@ class AirflowStandalone:
     parallelism: int = int(DEFAULTS["AIRFLOW_PARALLELISM"])
     log_path: Path | None = None
     pid_path: Path | None = None
+
+    start_timeout = START_TIMEOUT
+    stop_timeout = 30.0
 
     def __post_init__(self) -> None:
         self.base_url = f"http://127.0.0.1:{self.ports.api}"
@@ -143,37 +146,21 @@ class AirflowStandalone:
         health = self.health()
         return bool(health) and all(status == "healthy" for status in health.values())
 
-    def launch(self) -> None:
-        """Write the user's password and spawn ``airflow standalone`` unless it already runs."""
-        if self.process.is_running():
-            return
+    def prepare(self) -> None:
+        """The home folder and the user's password file (owner-only)."""
         self.home.mkdir(parents=True, exist_ok=True)
         self.passwords_file.write_text(json.dumps({self.user: self.password}) + "\n")
         self.passwords_file.chmod(0o600)
-        self.process.start()
 
-    def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
+    def wait_ready(self, timeout: float | None = START_TIMEOUT) -> None:
         """Wait until every component reports healthy; the error names the ones that are not."""
+        timeout = START_TIMEOUT if timeout is None else timeout
         try:
             self.process.wait_until(self.healthy, "healthy", timeout, interval=2.0)
         except StackError as error:
             health = self.health() or {"api-server": "not answering"}
             unhealthy = {name: status for name, status in health.items() if status != "healthy"}
             raise StackError(f"{error}\nunhealthy components: {unhealthy}") from None
-
-    def start(self, timeout: float = START_TIMEOUT) -> AirflowStandalone:
-        """Start (if not running) and wait until healthy; stops it again on failure. Returns self."""
-        self.launch()
-        try:
-            self.wait_ready(timeout)
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """SIGTERM every process of the deployment, SIGKILL after ``timeout`` s."""
-        self.process.stop(timeout)
 
     def token(self) -> str:
         """A JWT for the REST API from ``POST /auth/token`` with the stack's user and password."""

@@ -6,18 +6,19 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from housing_stack.process import ServerProcess, http_status, installed_executable
+from housing_stack.process import Server, ServerProcess, http_status, installed_executable
 from housing_stack.settings import MLFLOW_BUCKET
 
 #: ~25 s to the first /health answer on 2 idle cores; more under load.
 START_TIMEOUT = 120.0
 
 
-class MlflowServer:
+class MlflowServer(Server):
     """``mlflow server`` on 127.0.0.1:``port``; ``s3_env`` (AWS_* variables) is the identity it stores
     artifacts with, so clients need no S3 credentials of their own."""
 
     name = "MLflow"
+    start_timeout = START_TIMEOUT
 
     def __init__(
         self,
@@ -66,33 +67,11 @@ class MlflowServer:
         """Whether ``/health`` answers 200."""
         return http_status(f"{self.tracking_uri}/health") == 200
 
-    def launch(self) -> None:
-        """Spawn the server unless it already runs (from this object or its pid file); no waiting."""
-        if self.process.is_running():
-            return
+    def prepare(self) -> None:
+        """The folder of the sqlite backend store and the log."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.process.start()
 
-    def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
+    def wait_ready(self, timeout: float | None = START_TIMEOUT) -> None:
         """Wait until ``/health`` answers."""
+        timeout = START_TIMEOUT if timeout is None else timeout
         self.process.wait_until(self.healthy, "answering /health", timeout)
-
-    def start(self, timeout: float = START_TIMEOUT) -> MlflowServer:
-        """Start (if not running) and wait until ready; stops it again on failure. Returns self."""
-        self.launch()
-        try:
-            self.wait_ready(timeout)
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM the server and its workers, SIGKILL after ``timeout`` s."""
-        self.process.stop(timeout)
-
-    def __enter__(self) -> MlflowServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()

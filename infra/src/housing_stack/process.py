@@ -1,5 +1,9 @@
 """A supervised server process: started in its own process group, logged to a file, health-checked,
-stopped with SIGTERM then SIGKILL. Used for every component of the stack and by the test fixtures."""
+stopped with SIGTERM then SIGKILL. Used for every component of the stack and by the test fixtures.
+
+:class:`ServerProcess` is the process; :class:`Server` is what each component (SeaweedFS, MLflow,
+Airflow standalone) builds on it: launch, wait until ready, stop, and kill (a crash, for fault tests).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 
 class StackError(RuntimeError):
@@ -143,6 +148,14 @@ class ServerProcess:
         if self.pid_path is not None:
             self.pid_path.unlink(missing_ok=True)
 
+    def kill(self) -> None:
+        """SIGKILL the whole process group at once, as a crash or an OOM kill would: no clean shutdown."""
+        pgid = self.pid if self.pid is not None else (self._popen.pid if self._popen is not None else None)
+        if pgid is not None and not self._signal_until_gone(pgid, signal.SIGKILL, 10.0):
+            raise StackError(f"{self.name} (process group {pgid}) survived SIGKILL")
+        if self.pid_path is not None:
+            self.pid_path.unlink(missing_ok=True)
+
     def _signal_until_gone(self, pgid: int, sig: signal.Signals, timeout: float) -> bool:
         """Send ``sig`` to the group; True once no live member is left within ``timeout`` seconds."""
         try:
@@ -185,3 +198,64 @@ class ServerProcess:
                     f"tail of {self.log_path}:\n{self.log_tail()}"
                 )
             time.sleep(interval)
+
+
+class Server:
+    """One component of the stack around its :class:`ServerProcess`; a context manager (start/stop).
+
+    Subclasses set ``name``, ``process``, ``start_timeout`` and ``stop_timeout``, implement
+    :meth:`wait_ready`, and may override :meth:`prepare` (files written before each launch) and
+    :meth:`after_exit` (debris removed after each stop or kill).
+    """
+
+    name: str
+    process: ServerProcess
+    start_timeout: float = 60.0
+    stop_timeout: float = 10.0
+
+    def prepare(self) -> None:
+        """Write what the process needs before it starts (nothing by default)."""
+
+    def after_exit(self) -> None:
+        """Remove what the process leaves behind once it is gone (nothing by default)."""
+
+    def healthy(self) -> bool:
+        """Whether the component answers its health check."""
+        raise NotImplementedError
+
+    def wait_ready(self, timeout: float | None = None) -> None:
+        """Block until the component is ready; StackError after ``timeout`` s or if the process dies."""
+        raise NotImplementedError
+
+    def launch(self) -> None:
+        """Spawn the process unless it already runs (from this object or its pid file); no waiting."""
+        if self.process.is_running():
+            return
+        self.prepare()
+        self.process.start()
+
+    def start(self, timeout: float | None = None) -> Self:
+        """Start (if not running) and wait until ready; stops it again on failure. Returns self."""
+        self.launch()
+        try:
+            self.wait_ready(self.start_timeout if timeout is None else timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self, timeout: float | None = None) -> None:
+        """SIGTERM every process of the component, SIGKILL what is left after ``timeout`` s."""
+        self.process.stop(self.stop_timeout if timeout is None else timeout)
+        self.after_exit()
+
+    def kill(self) -> None:
+        """SIGKILL every process of the component at once (fault injection: a crash, not a shutdown)."""
+        self.process.kill()
+        self.after_exit()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

@@ -1,6 +1,12 @@
-"""Shared pytest fixtures: real servers on 127.0.0.1 (no mocks) and the real dataset.
+"""Shared pytest fixtures: real servers on 127.0.0.1 (no mocks), the real dataset, and the reliability table.
 
 Enable with ``pytest_plugins = ["housing_stack.pytest_plugin"]`` in a top-level ``conftest.py``.
+
+Reliability and security tests take the ``reliability_row`` fixture and call it once with
+``(case, expected, observed)``; the rows, with each test's outcome, are printed as one table at the end
+of the run, and such tests carry the ``reliability`` marker (``pytest -m reliability``, ``make
+test-faults``). Fault-injection tests use ``disposable_s3_server``/``disposable_mlflow_server`` (their own
+servers, free to kill) and ``task_hooks`` (quick retries and callbacks on a parsed DAG's tasks).
 """
 
 from __future__ import annotations
@@ -8,9 +14,10 @@ from __future__ import annotations
 import os
 import signal
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -34,9 +41,58 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     """Treat SIGTERM (a CI timeout, `timeout`, `kill`) like Ctrl-C, so fixtures' teardown still stops
-    the servers they started instead of leaving them running."""
+    the servers they started instead of leaving them running. Register the ``reliability`` marker."""
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, _interrupt)
+    config.addinivalue_line(
+        "markers", "reliability: a reliability or security case that prints a row of the summary table"
+    )
+
+
+# --- the reliability summary table ---------------------------------------------------------------------
+
+#: (case, expected, observed, outcome) rows, in the order the tests ran.
+_ROWS = pytest.StashKey[list[tuple[str, str, str, str]]]()
+_OUTCOME = pytest.StashKey[str]()
+_HEADER = ("case", "expected", "observed", "test")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that reports a reliability row, so ``-m reliability`` selects exactly those."""
+    for item in items:
+        if "reliability_row" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.reliability)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
+    """Remember each test's outcome for its reliability row (a failed assertion shows in the table)."""
+    report = yield
+    if report.when == "call" or report.failed:
+        item.stash[_OUTCOME] = report.outcome
+    return report
+
+
+@pytest.fixture
+def reliability_row(request: pytest.FixtureRequest) -> Iterator[Callable[[str, str, str], None]]:
+    """``reliability_row(case, expected, observed)``: this test's row of the reliability summary table."""
+    recorded: list[tuple[str, str, str]] = []
+    yield lambda case, expected, observed: recorded.append((case, expected, observed))
+    outcome = request.node.stash.get(_OUTCOME, "passed")
+    request.config.stash.setdefault(_ROWS, []).extend((*row, outcome) for row in recorded)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Print the reliability rows of this run as one table."""
+    rows = config.stash.get(_ROWS, [])
+    if not rows:
+        return
+    widths = [min(70, max(len(row[i]) for row in [_HEADER, *rows])) for i in range(len(_HEADER))]
+    terminalreporter.write_sep("=", f"reliability summary: {len(rows)} cases")
+    for row in [_HEADER, *rows]:
+        terminalreporter.write_line(
+            " | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        )
 
 
 @pytest.fixture(scope="session")
@@ -47,6 +103,16 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
     ``storage_options_for("ml-team")`` give the teams' least-privilege identities.
     """
     server = SeaweedFS(tmp_path_factory.mktemp("seaweedfs"), SeaweedPorts.free(), generate_credentials())
+    with server:
+        yield server
+
+
+@pytest.fixture
+def disposable_s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
+    """A SeaweedFS of this test's own (same identities and buckets as ``s3_server``): kill it at will."""
+    server = SeaweedFS(
+        tmp_path_factory.mktemp("disposable-seaweedfs"), SeaweedPorts.free(), generate_credentials()
+    )
     with server:
         yield server
 
@@ -67,6 +133,52 @@ def mlflow_server(s3_server: SeaweedFS, tmp_path_factory: pytest.TempPathFactory
     server = MlflowServer(data_dir, port=free_ports(1)[0], s3_env=s3_server.env_for(ML_TEAM))
     with server:
         yield server
+
+
+@pytest.fixture
+def disposable_mlflow_server(
+    s3_server: SeaweedFS, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[MlflowServer]:
+    """An MLflow server of this test's own (artifacts in the ``mlflow`` bucket): kill it at will."""
+    from housing_stack.mlflow_server import MlflowServer
+    from housing_stack.ports import free_ports
+
+    data_dir = tmp_path_factory.mktemp("disposable-mlflow")
+    server = MlflowServer(data_dir, port=free_ports(1)[0], s3_env=s3_server.env_for(ML_TEAM))
+    with server:
+        yield server
+
+
+class TaskHooks:
+    """Changes to a parsed DAG's tasks for one test, undone after it (``dag.test()`` runs these objects).
+
+    ``quick_retries(dag)`` makes every retry wait ``delay`` seconds instead of the production backoff;
+    ``on_execute(dag, task_id, fn)`` / ``on_retry(dag, task_id, fn)`` add Airflow callbacks, which run in
+    the test's process: where a test kills a server as a task starts, or restarts it once a task failed.
+    """
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self._patch = monkeypatch
+
+    def quick_retries(self, dag: Any, delay: float = 1.0) -> None:
+        """Every task retries after ``delay`` seconds, without exponential backoff."""
+        for task in dag.tasks:
+            self._patch.setattr(task, "retry_delay", timedelta(seconds=delay))
+            self._patch.setattr(task, "retry_exponential_backoff", 0)
+
+    def on_execute(self, dag: Any, task_id: str, callback: Callable[[Any], None]) -> None:
+        """Run ``callback(context)`` just before each try of ``task_id``."""
+        self._patch.setattr(dag.get_task(task_id), "on_execute_callback", [callback])
+
+    def on_retry(self, dag: Any, task_id: str, callback: Callable[[Any], None]) -> None:
+        """Run ``callback(context)`` each time ``task_id`` fails and is set up for a retry."""
+        self._patch.setattr(dag.get_task(task_id), "on_retry_callback", [callback])
+
+
+@pytest.fixture
+def task_hooks(monkeypatch: pytest.MonkeyPatch) -> TaskHooks:
+    """:class:`TaskHooks` for this test."""
+    return TaskHooks(monkeypatch)
 
 
 @pytest.fixture(scope="session")

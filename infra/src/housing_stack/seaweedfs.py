@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from housing_stack.identities import ADMIN, Credentials, seaweedfs_config
 from housing_stack.ports import free_ports
-from housing_stack.process import ServerProcess, http_status, installed_executable
+from housing_stack.process import Server, ServerProcess, http_status, installed_executable
 from housing_stack.settings import LAKE_BUCKET, MLFLOW_BUCKET, REGION
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ class SeaweedPorts:
         return iter(astuple(self))
 
 
-class SeaweedFS:
+class SeaweedFS(Server):
     """A SeaweedFS S3 server on 127.0.0.1 with the stack's identities and buckets.
 
     ``access_key``/``secret_key``/``storage_options``/``env``/``client()`` are the admin's;
@@ -72,6 +72,8 @@ class SeaweedFS:
     """
 
     name = "SeaweedFS S3"
+    start_timeout = START_TIMEOUT
+    stop_timeout = STOP_TIMEOUT
 
     def __init__(
         self,
@@ -195,33 +197,21 @@ class SeaweedFS:
         """Whether the S3 gateway answers its health check."""
         return http_status(f"{self.endpoint_url}/healthz", timeout=2) == 200
 
-    def launch(self) -> None:
-        """Spawn the server unless it already runs (from this object or its pid file); no waiting."""
-        if self.process.is_running():
-            return
+    def prepare(self) -> None:
+        """The data folder, the identities file (owner-only) and no stale sockets."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / "data").mkdir(exist_ok=True)
         config_path = self.data_dir / "identities.json"
         config_path.write_text(json.dumps(seaweedfs_config(self.credentials), indent=2))
         config_path.chmod(0o600)
         self._remove_stale_sockets()
-        self.process.start()
 
-    def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
+    def wait_ready(self, timeout: float | None = START_TIMEOUT) -> None:
         """Wait for S3 health, the volumes on disk, and the buckets (created if missing)."""
+        timeout = START_TIMEOUT if timeout is None else timeout
         self.process.wait_until(self.healthy, "answering S3 health checks", timeout)
         self.process.wait_until(self._volumes_registered, "serving its volumes from disk", timeout)
         self.process.wait_until(self._ensure_buckets, f"creating buckets {list(self.buckets)}", timeout)
-
-    def start(self, timeout: float = START_TIMEOUT) -> SeaweedFS:
-        """Start (if not running) and wait until ready; stops it again on failure. Returns self."""
-        self.launch()
-        try:
-            self.wait_ready(timeout)
-        except BaseException:
-            self.stop()
-            raise
-        return self
 
     def _volumes_registered(self) -> bool:
         """Whether the master knows every volume on disk: after a restart, S3 answers health checks
@@ -254,13 +244,6 @@ class SeaweedFS:
             return False
         return True
 
-    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
-        """SIGTERM, then SIGKILL after ``timeout`` s; removes the unix sockets it leaves behind."""
-        self.process.stop(timeout)
+    def after_exit(self) -> None:
+        """Remove the unix sockets a stopped or killed server leaves behind."""
         self._remove_stale_sockets()
-
-    def __enter__(self) -> SeaweedFS:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()

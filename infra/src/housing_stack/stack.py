@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Protocol
 
 from housing_stack.airflow_standalone import (
     LAKE_CONN_ID,
@@ -31,7 +30,7 @@ from housing_stack.identities import (
 )
 from housing_stack.mlflow_server import MlflowServer
 from housing_stack.ports import free_ports, port_is_free
-from housing_stack.process import ServerProcess, StackError
+from housing_stack.process import Server, StackError
 from housing_stack.seaweedfs import SeaweedFS, SeaweedPorts
 from housing_stack.settings import DEFAULTS, ENV_PATH, LOCAL_DIR, REGION, REPO_ROOT, ensure_env_file, require
 
@@ -39,18 +38,6 @@ from housing_stack.settings import DEFAULTS, ENV_PATH, LOCAL_DIR, REGION, REPO_R
 S3, MLFLOW, AIRFLOW_DATA, AIRFLOW_ML = "s3", "mlflow", "airflow-data", "airflow-ml"
 COMPONENTS = (S3, MLFLOW, AIRFLOW_DATA, AIRFLOW_ML)
 START_TIMEOUT = 420.0
-
-
-class Component(Protocol):
-    """What the stack needs of each server."""
-
-    name: str
-    process: ServerProcess
-
-    def launch(self) -> None: ...
-    def wait_ready(self, timeout: float) -> None: ...
-    def stop(self) -> None: ...
-    def healthy(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -224,7 +211,7 @@ class Stack:
         )
 
     @property
-    def components(self) -> dict[str, Component]:
+    def components(self) -> dict[str, Server]:
         """Name -> server, in start order."""
         return {
             S3: self.s3,
@@ -233,7 +220,7 @@ class Stack:
             AIRFLOW_ML: self.airflow_ml,
         }
 
-    def component(self, name: str) -> Component:
+    def component(self, name: str) -> Server:
         try:
             return self.components[name]
         except KeyError:
@@ -286,7 +273,7 @@ class Stack:
         Airflow may take its full SIGTERM grace period)."""
         errors: list[str] = []
 
-        def stop(component: Component) -> None:
+        def stop(component: Server) -> None:
             try:
                 component.stop()
             except StackError as error:

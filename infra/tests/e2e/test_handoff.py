@@ -140,7 +140,7 @@ def _listening_addresses(port: int) -> set[str]:
 LOOPBACK = {"0100007F", "0000000000000000FFFF00000100007F", "00000000000000000000000001000000"}
 
 
-def test_services_listen_on_loopback_only(stack: Stack) -> None:
+def test_services_listen_on_loopback_only(stack: Stack, reliability_row) -> None:
     """S3, MLflow and both Airflow API servers bind 127.0.0.1 and nothing else.
 
     (Airflow's worker/triggerer log servers bind every interface whatever the settings, and serve
@@ -154,13 +154,20 @@ def test_services_listen_on_loopback_only(stack: Stack) -> None:
         "airflow-ml": ports.airflow_ml.api,
     }.items():
         addresses = _listening_addresses(port)
+        reliability_row(
+            f"{name} binds loopback only",
+            "127.0.0.1 only",
+            "127.0.0.1 only" if addresses and addresses <= LOOPBACK else f"listens on {sorted(addresses)}",
+        )
         assert addresses and addresses <= LOOPBACK, f"{name} on port {port} listens on {addresses}"
 
 
-def test_airflow_apis_reject_unauthenticated_calls(stack: Stack) -> None:
+def test_airflow_apis_reject_unauthenticated_calls(stack: Stack, reliability_row) -> None:
     """Both deployments' REST APIs refuse a call without a token (401/403)."""
-    for url in (stack.config.airflow_data_url, stack.config.airflow_ml_url):
-        assert httpx.get(f"{url}/api/v2/dags", timeout=60).status_code in (401, 403)
+    for name, url in (("data-team", stack.config.airflow_data_url), ("ml-team", stack.config.airflow_ml_url)):
+        status = httpx.get(f"{url}/api/v2/dags", timeout=60).status_code
+        reliability_row(f"{name} Airflow API without a token", "401 or 403", str(status))
+        assert status in (401, 403)
 
 
 def test_stack_stops_cleanly(stack: Stack) -> None:

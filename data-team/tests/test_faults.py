@@ -1,0 +1,90 @@
+"""A fault injected into the producer DAG (``dag.test()``): the object store crashes mid-publish.
+
+The worst moment for a publish is after every data file is uploaded and before the manifest (the
+commit) is written. Here a SeaweedFS of the test's own is killed with SIGKILL at exactly that moment;
+the publish try fails on a storage error, the failed task's ``on_retry_callback`` restarts the store
+and looks at the lake (no snapshot may be visible), and the retry publishes. Retries wait 1 s here
+instead of the production backoff. The row goes to the reliability summary table.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from typing import Any
+
+import pytest
+from test_producer_dag import asset_events, producer_dag, run_producer
+
+from housing_contracts import DATASET_URI_ENV, list_snapshots, read_snapshot
+from housing_contracts import snapshots as snapshot_store
+from housing_contracts.manifest import MANIFEST_NAME
+from housing_stack.identities import DATA_TEAM
+from housing_stack.settings import LAKE_BUCKET
+
+__all__ = ["producer_dag"]  # fixture reused from the producer DAG's tests
+
+
+def test_store_killed_between_data_upload_and_manifest(
+    producer_dag,
+    disposable_s3_server,
+    task_hooks,
+    monkeypatch: pytest.MonkeyPatch,
+    reliability_row,
+) -> None:
+    """No snapshot is visible after the crash; the retry commits one whole snapshot and one asset event."""
+    server = disposable_s3_server
+    key = server.identity(DATA_TEAM)
+    connection = {
+        "conn_type": "aws",
+        "login": key.access_key,
+        "password": key.secret_key,
+        "extra": {"endpoint_url": server.endpoint_url, "region_name": server.region},
+    }
+    dataset_uri = f"s3://{LAKE_BUCKET}/california_housing/faults/v1"
+    monkeypatch.setenv("AIRFLOW_CONN_LAKE_S3", json.dumps(connection))
+    monkeypatch.setenv(DATASET_URI_ENV, dataset_uri)
+    # A fresh s3fs instance per look: a cached listing must not stand in for the store.
+    options = {**server.storage_options, "skip_instance_cache": True}
+    seen: dict[str, Any] = {}
+
+    commit = snapshot_store._write_manifest
+
+    def crash_before_commit(fs: Any, folder: str, manifest: Any) -> None:
+        if "folder" not in seen:
+            seen["folder"] = folder
+            server.kill()
+        commit(fs, folder, manifest)
+
+    def restart_and_look(context: dict[str, Any]) -> None:
+        seen["error"] = type(context.get("exception")).__name__
+        server.start()
+        seen["visible"] = [m.snapshot_id for m in list_snapshots(dataset_uri, storage_options=options)]
+        bucket, _, prefix = seen["folder"].partition("/")
+        listing = server.client().list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/")
+        seen["left"] = sorted(posixpath.basename(item["Key"]) for item in listing.get("Contents", []))
+
+    monkeypatch.setattr(snapshot_store, "_write_manifest", crash_before_commit)
+    task_hooks.quick_retries(producer_dag)
+    task_hooks.on_retry(producer_dag, "publish", restart_and_look)
+
+    run = run_producer(producer_dag, dataset_uri, source="sklearn")
+    committed = list_snapshots(dataset_uri, storage_options=options)
+    events = asset_events(run.run_id)
+    reliability_row(
+        "object store killed between data upload and manifest",
+        "no visible snapshot after the crash; the retry commits one",
+        f"{seen.get('error')} on try 1; visible after restart {seen.get('visible')}; "
+        f"left in the uncommitted folder {seen.get('left')}; run {run.state}, publish try "
+        f"{run.tasks['publish'][1]}; {len(committed)} snapshot(s), {len(events)} asset event(s)",
+    )
+    assert run.state == "success", run.tasks
+    assert run.tasks["publish"] == ("success", 2)
+    assert seen["visible"] == []
+    assert MANIFEST_NAME not in seen["left"]
+    (manifest,) = committed
+    assert not seen["folder"].endswith(manifest.snapshot_id)  # the retry wrote a new folder
+    snapshot = read_snapshot(dataset_uri, storage_options=options)  # sizes, sha256, fingerprint verified
+    assert snapshot.manifest.row_count == len(snapshot.frame) == 20_621
+    assert snapshot.manifest.producer["run_id"] == run.run_id
+    assert [event["snapshot_id"] for event in events] == [manifest.snapshot_id]
