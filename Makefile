@@ -51,6 +51,14 @@ test-infra: setup ## the stack: fixtures, identities, docker-compose static chec
 test-e2e: setup ## the whole flow on a native stack started on free ports in a temp dir
 	cd infra && $(PYTEST) tests/e2e
 
+.PHONY: test-faults
+test-faults: setup ## only the reliability & security cases (bad inputs, faults, permissions, secrets), with their table
+	@failed=""; for project in contracts data-team ml-team infra; do \
+		echo "=== $$project: pytest -m reliability"; \
+		(cd $$project && $(PYTEST) -m reliability) || failed="$$failed $$project"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "FAILED:$$failed"; exit 1; fi
+
 fetch-data: setup ## make sure the dataset is in SCIKIT_LEARN_DATA (downloads only where a network allows)
 	@$(PY) -c "from sklearn.datasets import fetch_california_housing as f; print('dataset rows:', f().data.shape[0])"
 

@@ -4,7 +4,9 @@
 The ML team's subscription to the data team's contract. The schedule is the contract's Asset with an
 `AssetWatcher`: a trigger in *this* deployment polls the lake and creates one run per newly committed
 snapshot, the manifest in the triggering event. A manual run trains on the `snapshot_id` param
-(default: the newest snapshot), for reproducible retraining of any published version.
+(default: the newest snapshot), for reproducible retraining of any published version. An event for a
+snapshot already consumed (its predictions exist) skips the run: delivery is at least once, training
+and registering happen once per snapshot.
 
 `resolve_snapshot` → `validate_snapshot` → `train` → `register` → `decide` → `write_predictions`
 
@@ -73,13 +75,19 @@ def housing_consumer():
         params: dict[str, Any] | None = None, triggering_asset_events: Any = None
     ) -> dict[str, Any]:
         """The snapshot to consume: from the triggering events, the param, or the newest."""
+        from airflow.sdk.exceptions import AirflowSkipException
+
         from housing_contracts.airflow import manifests_from_events
         from include.housing_ml.connections import lake_storage_options
         from include.housing_ml.consumer import resolve
+        from include.housing_ml.subscription import AlreadyConsumed
 
         events = triggering_asset_events or {}  # empty for manual runs
         manifests = manifests_from_events(event for asset in events for event in events[asset])
-        return resolve(manifests, params.get("snapshot_id"), storage_options=lake_storage_options())
+        try:
+            return resolve(manifests, params.get("snapshot_id"), storage_options=lake_storage_options())
+        except AlreadyConsumed as duplicate:
+            raise AirflowSkipException(str(duplicate)) from None  # the whole run is skipped
 
     @task
     def validate_snapshot(resolved: dict[str, Any]) -> dict[str, Any]:

@@ -6,7 +6,13 @@ import pytest
 
 from housing_contracts import SnapshotNotFoundError
 from include.housing_ml import consumer
-from include.housing_ml.subscription import SnapshotRef, choose_snapshot_id, resolve_snapshot_id
+from include.housing_ml.settings import predictions_file_uri
+from include.housing_ml.subscription import (
+    AlreadyConsumed,
+    SnapshotRef,
+    choose_snapshot_id,
+    resolve_snapshot_id,
+)
 
 OLD, NEW = "20260101T000000.000000Z-aaaaaaaa", "20260102T000000.000000Z-bbbbbbbb"
 
@@ -51,3 +57,28 @@ def test_resolve_reads_the_dataset_uri_override(published, lake_uri, storage_opt
     monkeypatch.setenv("HOUSING_DATASET_URI", lake_uri)
     resolved = consumer.resolve([], None, storage_options=storage_options)
     assert resolved == {"dataset_uri": lake_uri, "snapshot_id": published.snapshot_id, "source": "newest"}
+
+
+def test_a_redelivered_event_for_a_consumed_snapshot_is_skipped(
+    published, lake_uri, predictions_root, storage_options, monkeypatch, reliability_row
+) -> None:
+    """Once a snapshot's predictions exist, an event for it raises AlreadyConsumed; a manual run proceeds."""
+    import fsspec
+
+    monkeypatch.setenv("HOUSING_DATASET_URI", lake_uri)
+    monkeypatch.setenv("HOUSING_PREDICTIONS_URI", predictions_root)
+    event = [{"snapshot_id": published.snapshot_id}]
+    first = consumer.resolve(event, None, storage_options=storage_options)
+    with fsspec.open(predictions_file_uri(published.snapshot_id), "wb", **storage_options) as handle:
+        handle.write(b"the consumption of the first delivery")
+    with pytest.raises(
+        AlreadyConsumed, match=f"snapshot {published.snapshot_id} was already consumed"
+    ) as again:
+        consumer.resolve(event, None, storage_options=storage_options)
+    manual = consumer.resolve([], published.snapshot_id, storage_options=storage_options)
+    reliability_row(
+        "the same snapshot's event delivered twice",
+        "first consumed, the re-delivery skipped, a manual run still retrains",
+        f"first -> {first['source']}; again -> {type(again.value).__name__}; manual -> {manual['source']}",
+    )
+    assert first["snapshot_id"] == manual["snapshot_id"] == published.snapshot_id

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import mlflow
+from fsspec.core import url_to_fs
 
 from housing_contracts import Snapshot, dataset_uri, read_snapshot
 from include.housing_ml import registry, tracking
@@ -19,6 +20,7 @@ from include.housing_ml.predictions import predictions_frame, write_predictions
 from include.housing_ml.settings import MODEL_NAME, predictions_file_uri
 from include.housing_ml.split import train_test_frames
 from include.housing_ml.subscription import (
+    AlreadyConsumed,
     SnapshotRef,
     choose_snapshot_id,
     resolve_snapshot_id,
@@ -33,11 +35,24 @@ def resolve(
     *,
     storage_options: StorageOptions = None,
 ) -> dict[str, str]:
-    """Which snapshot to consume: from the triggering events, the ``snapshot_id`` param, or the newest."""
+    """Which snapshot to consume: from the triggering events, the ``snapshot_id`` param, or the newest.
+
+    Raises :class:`AlreadyConsumed` when the events announce a snapshot whose predictions already exist
+    (the last step of a consumption): the subscription delivers at least once, and a re-delivered event
+    must not train and register again. Manual runs always proceed: retraining on purpose.
+    """
     uri = dataset_uri()
     chosen = choose_snapshot_id(event_manifests, requested_snapshot_id)
     snapshot_id = resolve_snapshot_id(uri, chosen, storage_options=storage_options)
     source = "event" if event_manifests else ("param" if requested_snapshot_id else "newest")
+    if source == "event":
+        predictions = predictions_file_uri(snapshot_id)
+        fs, path = url_to_fs(predictions, **(storage_options or {}))
+        if fs.exists(path):
+            raise AlreadyConsumed(
+                f"snapshot {snapshot_id} was already consumed ({predictions} exists): a re-delivered "
+                "event; trigger a manual run with this snapshot_id to retrain on purpose"
+            )
     return {"dataset_uri": uri, "snapshot_id": snapshot_id, "source": source}
 
 

@@ -9,6 +9,10 @@ from typing import Any
 from housing_contracts import SnapshotNotFoundError, latest_snapshot
 
 
+class AlreadyConsumed(Exception):
+    """An event announced a snapshot this consumer already finished: a re-delivery, nothing to do."""
+
+
 @dataclass(frozen=True)
 class SnapshotRef:
     """A committed, verified snapshot: what every later step needs to know about it (JSON-able)."""
