@@ -9,7 +9,6 @@ instead of the production backoff. The row goes to the reliability summary table
 
 from __future__ import annotations
 
-import json
 import posixpath
 from typing import Any
 
@@ -34,15 +33,8 @@ def test_store_killed_between_data_upload_and_manifest(
 ) -> None:
     """No snapshot is visible after the crash; the retry commits one whole snapshot and one asset event."""
     server = disposable_s3_server
-    key = server.identity(DATA_TEAM)
-    connection = {
-        "conn_type": "aws",
-        "login": key.access_key,
-        "password": key.secret_key,
-        "extra": {"endpoint_url": server.endpoint_url, "region_name": server.region},
-    }
     dataset_uri = f"s3://{LAKE_BUCKET}/california_housing/faults/v1"
-    monkeypatch.setenv("AIRFLOW_CONN_LAKE_S3", json.dumps(connection))
+    monkeypatch.setenv("AIRFLOW_CONN_LAKE_S3", server.airflow_connection(DATA_TEAM))
     monkeypatch.setenv(DATASET_URI_ENV, dataset_uri)
     # A fresh s3fs instance per look: a cached listing must not stand in for the store.
     options = {**server.storage_options, "skip_instance_cache": True}

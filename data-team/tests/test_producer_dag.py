@@ -53,16 +53,9 @@ def producer_dag():
 @pytest.fixture(scope="module")
 def lake(s3_server) -> Iterator[str]:
     """A fresh dataset URI inside the data team's grant; tasks reach it through ``lake_s3`` as data-team."""
-    key = s3_server.identity(DATA_TEAM)
-    connection = {
-        "conn_type": "aws",
-        "login": key.access_key,
-        "password": key.secret_key,
-        "extra": {"endpoint_url": s3_server.endpoint_url, "region_name": s3_server.region},
-    }
     dataset_uri = f"s3://{LAKE_BUCKET}/california_housing/tests/{uuid.uuid4().hex}/v1"
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AIRFLOW_CONN_LAKE_S3", json.dumps(connection))
+        patch.setenv("AIRFLOW_CONN_LAKE_S3", s3_server.airflow_connection(DATA_TEAM))
         patch.setenv(DATASET_URI_ENV, dataset_uri)
         yield dataset_uri
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 
@@ -78,3 +79,14 @@ def test_restart_keeps_objects(tmp_path: Path) -> None:
         assert server.client(ADMIN).get_object(Bucket=LAKE_BUCKET, Key=key)["Body"].read() == b"kept"
     assert not server.process.is_running()
     assert not list(Path("/tmp").glob(f"seaweedfs-*-{server.ports.s3}.sock"))
+
+
+def test_airflow_connection_authenticates_as_the_named_identity(s3_server: SeaweedFS) -> None:
+    """airflow_connection(name) is the lake_s3 connection JSON with that identity's keys and the endpoint."""
+    connection = json.loads(s3_server.airflow_connection("ml-team"))
+    assert connection == {
+        "conn_type": "aws",
+        "login": s3_server.identity("ml-team").access_key,
+        "password": s3_server.identity("ml-team").secret_key,
+        "extra": {"endpoint_url": s3_server.endpoint_url, "region_name": s3_server.region},
+    }

@@ -7,7 +7,6 @@ project's dags/ folder, so tests never touch a developer's Airflow.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -105,14 +104,8 @@ def consumer_env(
     monkeypatch: pytest.MonkeyPatch,
 ) -> dict[str, str]:
     """What a deployment provides: the lake_s3 connection, MLflow URI, and the dataset/predictions roots."""
-    connection = {
-        "conn_type": "aws",
-        "login": s3_server.access_key,
-        "password": s3_server.secret_key,
-        "extra": {"endpoint_url": s3_server.endpoint_url, "region_name": s3_server.region},
-    }
     env = {
-        "AIRFLOW_CONN_LAKE_S3": json.dumps(connection),
+        "AIRFLOW_CONN_LAKE_S3": s3_server.airflow_connection(),
         "HOUSING_DATASET_URI": lake_uri,
         "HOUSING_PREDICTIONS_URI": predictions_root,
     }

@@ -17,7 +17,6 @@ Each test reports one row of the reliability summary table.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import mlflow
@@ -35,17 +34,6 @@ def _tries(dag_run) -> dict[str, tuple[str, int]]:
     return {ti.task_id: (str(ti.state), ti.try_number) for ti in dag_run.get_task_instances()}
 
 
-def _lake_connection(server) -> str:
-    return json.dumps(
-        {
-            "conn_type": "aws",
-            "login": server.access_key,
-            "password": server.secret_key,
-            "extra": {"endpoint_url": server.endpoint_url, "region_name": server.region},
-        }
-    )
-
-
 def test_object_store_down_while_the_consumer_loads(
     consumer_dag,
     airflow_db,
@@ -61,7 +49,7 @@ def test_object_store_down_while_the_consumer_loads(
     dataset_uri = "s3://lake/faults/california_housing/v1"
     predictions_root = "s3://lake/faults/california_housing_predictions/v1"
     for name, value in {
-        "AIRFLOW_CONN_LAKE_S3": _lake_connection(server),
+        "AIRFLOW_CONN_LAKE_S3": server.airflow_connection(),
         "HOUSING_DATASET_URI": dataset_uri,
         "HOUSING_PREDICTIONS_URI": predictions_root,
     }.items():

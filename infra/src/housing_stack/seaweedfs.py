@@ -142,6 +142,12 @@ class SeaweedFS(Server):
     def env(self) -> dict[str, str]:
         return self.env_for(ADMIN)
 
+    def airflow_connection(self, name: str = ADMIN) -> str:
+        """The ``lake_s3`` Airflow connection (JSON, for ``AIRFLOW_CONN_LAKE_S3``) as identity ``name``."""
+        from housing_stack.airflow_standalone import lake_connection
+
+        return lake_connection(self.identity(name), self.endpoint_url, self.region)
+
     def client(self, name: str = ADMIN) -> BaseClient:
         """A boto3 S3 client authenticating as identity ``name`` (admin by default)."""
         import boto3
