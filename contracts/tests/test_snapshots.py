@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import posixpath
 import subprocess
 import sys
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -16,6 +17,7 @@ import pytest
 from housing_contracts import (
     ContractViolation,
     IncompatibleContractError,
+    PublishInProgressError,
     SnapshotIntegrityError,
     SnapshotNotFoundError,
     latest_snapshot,
@@ -25,7 +27,7 @@ from housing_contracts import (
 )
 from housing_contracts import snapshots as snapshots_module
 from housing_contracts.fingerprint import content_fingerprint
-from housing_contracts.layout import new_snapshot_id, snapshot_time
+from housing_contracts.layout import claim_path, new_snapshot_id, snapshot_time
 from housing_contracts.snapshots import split_snapshot_uri
 from housing_contracts.storage import resolve
 from housing_contracts.testing import sample_frame
@@ -166,6 +168,44 @@ def test_publish_killed_before_the_manifest_leaves_no_snapshot(location: Locatio
     published = location.publish(sample_frame(seed=11))
     assert published.created
     assert [m.snapshot_id for m in location.list()] == [published.manifest.snapshot_id]
+
+
+def _plant_claim(location: Location, frame: pd.DataFrame, producer: dict, age: timedelta) -> str:
+    """A claim to commit ``frame`` first, by ``producer``, made ``age`` ago; its snapshot is never written."""
+    fs, root = location.fs_path()
+    snapshot_id, claimed_at = new_snapshot_id(datetime.now(UTC) - age)
+    claim = {"snapshot_id": snapshot_id, "producer": producer, "claimed_at": claimed_at.isoformat()}
+    path = claim_path(root, None, content_fingerprint(frame))
+    fs.makedirs(posixpath.dirname(path), exist_ok=True)
+    fs.pipe_file(path, json.dumps(claim).encode())
+    return snapshot_id
+
+
+def test_a_claim_that_never_commits_makes_publish_wait_then_refuse(
+    location: Location, frame: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another producer's fresh claim on the same content: publish waits, then PublishInProgressError."""
+    monkeypatch.setattr(snapshots_module, "CLAIM_WAIT_SECONDS", 1.0)
+    claimed = _plant_claim(location, frame, {"run_id": "other"}, timedelta(seconds=5))
+    with pytest.raises(PublishInProgressError, match=f"snapshot {claimed} of the same content was claimed"):
+        location.publish(frame, producer={"run_id": "mine"})
+    assert location.list() == []
+
+
+def test_a_stale_claim_is_taken_over(location: Location, frame: pd.DataFrame) -> None:
+    """A claim older than STALE_CLAIM_SECONDS whose snapshot never committed does not block publishing."""
+    _plant_claim(
+        location, frame, {"run_id": "dead"}, timedelta(seconds=snapshots_module.STALE_CLAIM_SECONDS + 60)
+    )
+    published = location.publish(frame, producer={"run_id": "mine"})
+    assert published.created
+    assert [m.snapshot_id for m in location.list()] == [published.manifest.snapshot_id]
+
+
+def test_a_retry_takes_over_its_own_claim(location: Location, frame: pd.DataFrame) -> None:
+    """A fresh claim by the same producer (its crashed try) is taken over at once by the retry."""
+    _plant_claim(location, frame, {"run_id": "r"}, timedelta(seconds=5))
+    assert location.publish(frame, producer={"run_id": "r"}).created
 
 
 def test_tampered_data_file_is_detected(location: Location, frame: pd.DataFrame) -> None:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         ContractError,
         ContractViolation,
         IncompatibleContractError,
+        PublishInProgressError,
         SnapshotIntegrityError,
         SnapshotNotFoundError,
     )
@@ -60,6 +61,7 @@ _LAZY = {
     "SnapshotIntegrityError": "errors",
     "IncompatibleContractError": "errors",
     "SnapshotNotFoundError": "errors",
+    "PublishInProgressError": "errors",
 }
 
 __all__ = [
@@ -78,6 +80,7 @@ __all__ = [
     "ContractViolation",
     "IncompatibleContractError",
     "Manifest",
+    "PublishInProgressError",
     "PublishResult",
     "Snapshot",
     "SnapshotIntegrityError",

@@ -30,3 +30,12 @@ class IncompatibleContractError(ContractError):
 
 class SnapshotNotFoundError(ContractError):
     """No committed snapshot (a folder with ``_manifest.json``) matches the request."""
+
+
+class PublishInProgressError(TimeoutError):
+    """Another publisher claimed the commit of the same content and has not committed it yet.
+
+    Not a :class:`ContractError`: the data is fine. A ``TimeoutError`` (an ``OSError``), so the producers'
+    retry policies retry it; by then the other publish has committed (the retry returns its snapshot)
+    or its claim is stale and is taken over.
+    """

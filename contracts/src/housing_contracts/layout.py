@@ -16,6 +16,8 @@ from housing_contracts.errors import SnapshotIntegrityError, SnapshotNotFoundErr
 from housing_contracts.manifest import MANIFEST_NAME, Manifest
 
 SNAPSHOTS_DIR = "snapshots"
+#: Commit claims, beside (not in) the snapshots folder: ``<root>/_claims/<parent>-<content hash>.json``.
+CLAIMS_DIR = "_claims"
 _ID_TIME_FORMAT = "%Y%m%dT%H%M%S.%fZ"
 SNAPSHOT_ID_PATTERN = re.compile(r"^\d{8}T\d{6}\.\d{6}Z-[0-9a-f]{8}$")
 
@@ -28,6 +30,12 @@ def new_snapshot_id(now: datetime | None = None, *, after: str | None = None) ->
         if now <= previous:
             now = previous + timedelta(microseconds=1)
     return f"{now.strftime(_ID_TIME_FORMAT)}-{secrets.token_hex(4)}", now
+
+
+def claim_path(root: str, parent: str | None, content_fingerprint: str) -> str:
+    """Where publishers claim the one commit of this content after snapshot ``parent`` (None: the first)."""
+    digest = content_fingerprint.split(":", 1)[-1]
+    return f"{root}/{CLAIMS_DIR}/{parent or 'first'}-{digest}.json"
 
 
 def snapshot_time(snapshot_id: str) -> datetime:

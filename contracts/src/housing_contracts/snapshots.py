@@ -2,6 +2,11 @@
 
 Layout: ``<uri>/snapshots/<snapshot_id>/part-00000.parquet`` ... then ``_manifest.json``, written last
 as the commit marker. A folder without a manifest does not exist for readers.
+
+Before writing, a publisher claims the one commit of its content after the newest snapshot with a
+conditional create of ``<uri>/_claims/<newest id>-<content hash>.json``: of two publishers racing with
+the same content, one commits and the other returns that snapshot, so the race leaves one snapshot,
+not two identical ones.
 """
 
 from __future__ import annotations
@@ -10,7 +15,9 @@ import contextlib
 import json
 import os
 import tempfile
+import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -19,23 +26,41 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from housing_contracts.dataset import COLUMNS, CONTRACT_MAJOR, CONTRACT_NAME, CONTRACT_VERSION, DATASET_URI
-from housing_contracts.errors import IncompatibleContractError, SnapshotIntegrityError, SnapshotNotFoundError
+from housing_contracts.errors import (
+    IncompatibleContractError,
+    PublishInProgressError,
+    SnapshotIntegrityError,
+    SnapshotNotFoundError,
+)
 from housing_contracts.fingerprint import ContentHasher, content_fingerprint, schema_fingerprint
 from housing_contracts.layout import (
     SNAPSHOT_ID_PATTERN,
     SNAPSHOTS_DIR,
+    claim_path,
     committed_snapshot_ids,
     new_snapshot_id,
     read_manifest,
 )
 from housing_contracts.manifest import MANIFEST_NAME, ColumnStats, ContractRef, Manifest, ManifestFile
 from housing_contracts.schema import validate
-from housing_contracts.storage import HashingWriter, copy_verified, ensure_dir, resolve, write_atomic
+from housing_contracts.storage import (
+    HashingWriter,
+    copy_verified,
+    create_exclusive,
+    ensure_dir,
+    resolve,
+    write_atomic,
+)
 
 #: Rows per Parquet row group: the unit of bounded-memory reads and writes (~9 MB of float64 per group).
 ROW_GROUP_ROWS = 131_072
 #: Rows per Parquet file; bigger frames are split into part-00000, part-00001, ...
 FILE_ROWS = 32 * ROW_GROUP_ROWS
+
+#: How long a publisher waits for another one that claimed the same commit to finish it.
+CLAIM_WAIT_SECONDS = 60.0
+#: A claim this old whose snapshot never committed was abandoned (its publisher died): taken over.
+STALE_CLAIM_SECONDS = 600.0
 
 _ARROW_SCHEMA = pa.schema([pa.field(column, pa.float64(), nullable=False) for column in COLUMNS])
 
@@ -100,8 +125,11 @@ def publish(
 
     Raises :class:`~housing_contracts.ContractViolation` (nothing written) if ``df`` breaks the contract.
     Idempotent: if the newest committed snapshot has the same content fingerprint, nothing is written and
-    its manifest is returned with ``created=False``. Data files are written first, in bounded row groups,
-    and ``_manifest.json`` last.
+    its manifest is returned with ``created=False``; so is the snapshot of a concurrent publisher that
+    claimed the same content first (waiting up to ``CLAIM_WAIT_SECONDS`` for it to commit, else
+    :class:`~housing_contracts.PublishInProgressError`). A claim left by the same ``producer`` (a
+    retry after a crash) or older than ``STALE_CLAIM_SECONDS`` is taken over. Data files are written
+    first, in bounded row groups, and ``_manifest.json`` last.
     """
     validate(df)
     producer = dict(producer or {})
@@ -121,6 +149,10 @@ def publish(
         return PublishResult(manifest=newest, created=False, snapshot_uri=newest.snapshot_uri)
 
     snapshot_id, created_at = new_snapshot_id(after=ids[-1] if ids else None)
+    claim = _Claim(snapshot_id, producer, created_at.isoformat())
+    winner = _claim_commit(fs, root, claim_path(root, ids[-1] if ids else None, fingerprint), claim)
+    if winner is not None:
+        return PublishResult(manifest=winner, created=False, snapshot_uri=winner.snapshot_uri)
     folder = f"{root}/{SNAPSHOTS_DIR}/{snapshot_id}"
     ensure_dir(fs, folder)
     try:
@@ -145,6 +177,46 @@ def publish(
     # The commit. If this raises, the PUT may still have landed, so the data files must stay.
     _write_manifest(fs, folder, manifest)
     return PublishResult(manifest=manifest, created=True, snapshot_uri=manifest.snapshot_uri)
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """Who claimed a commit: the snapshot it will be, its publisher, and when (ISO 8601)."""
+
+    snapshot_id: str
+    producer: dict[str, Any]
+    claimed_at: str
+
+    def to_json(self) -> bytes:
+        return json.dumps(
+            {"snapshot_id": self.snapshot_id, "producer": self.producer, "claimed_at": self.claimed_at}
+        ).encode()
+
+    def age_seconds(self) -> float:
+        return (datetime.now(UTC) - datetime.fromisoformat(self.claimed_at)).total_seconds()
+
+
+def _claim_commit(fs: Any, root: str, path: str, ours: _Claim) -> Manifest | None:
+    """Claim the commit at ``path``: None if it is ours to make, else the manifest the other claimant
+    committed. Raises PublishInProgressError if that one neither commits in time nor goes stale."""
+    if create_exclusive(fs, path, ours.to_json()):
+        return None
+    deadline = time.monotonic() + CLAIM_WAIT_SECONDS
+    while True:
+        theirs = _Claim(**json.loads(fs.cat_file(path)))
+        # Our own claim (a retry after a crash; also two anonymous publishers) or an abandoned one.
+        if theirs.producer == ours.producer or theirs.age_seconds() > STALE_CLAIM_SECONDS:
+            write_atomic(fs, path, ours.to_json())
+            return None
+        with contextlib.suppress(SnapshotNotFoundError):
+            return read_manifest(fs, root, theirs.snapshot_id)
+        if time.monotonic() > deadline:
+            raise PublishInProgressError(
+                f"snapshot {theirs.snapshot_id} of the same content was claimed by {theirs.producer} at "
+                f"{theirs.claimed_at} ({path}) and has not committed within {CLAIM_WAIT_SECONDS:.0f} s; "
+                f"retry later (a claim older than {STALE_CLAIM_SECONDS:.0f} s is taken over)"
+            )
+        time.sleep(0.5)
 
 
 def _write_parts(fs: Any, folder: str, df: pd.DataFrame) -> tuple[ManifestFile, ...]:

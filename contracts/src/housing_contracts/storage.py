@@ -55,6 +55,36 @@ def write_atomic(fs: AbstractFileSystem, path: str, data: bytes) -> None:
         fs.pipe_file(path, data)
 
 
+def create_exclusive(fs: AbstractFileSystem, path: str, data: bytes) -> bool:
+    """Write a small file only if nothing is at ``path`` yet; False if something already was.
+
+    On S3 a conditional PUT (``If-None-Match: *``; SeaweedFS, MinIO and AWS honour it), so of several
+    writers racing for one key exactly one wins. On a local disk ``O_CREAT | O_EXCL``.
+    """
+    if is_local(fs):
+        fs.makedirs(os.path.dirname(path), exist_ok=True)
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        return True
+    try:
+        fs.pipe_file(path, data, mode="create")
+    except FileExistsError:
+        return False
+    except OSError:
+        # s3fs maps a PreconditionFailed without the Condition field (SeaweedFS) to a generic OSError
+        fs.invalidate_cache(path)
+        if fs.exists(path):
+            return False
+        raise
+    return True
+
+
 class HashingWriter:
     """A write-only file object that forwards bytes to ``sink`` while counting and hashing them."""
 
