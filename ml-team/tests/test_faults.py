@@ -17,6 +17,7 @@ Each test reports one row of the reliability summary table.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import mlflow
@@ -27,6 +28,15 @@ from mlflow.tracking import MlflowClient
 
 from include.housing_ml.settings import CHAMPION_ALIAS, EXPERIMENT_NAME, MODEL_NAME, predictions_file_uri
 from include.housing_ml.tracking import TAG_COMPLETE, TAG_SNAPSHOT_ID
+
+
+@pytest.fixture
+def own_mlflow_uri() -> Iterator[None]:
+    """Tasks call ``mlflow.set_tracking_uri`` (process-wide, and it beats ``$MLFLOW_TRACKING_URI``): after
+    a test that points them at its own server, point MLflow back where it was."""
+    previous = mlflow.get_tracking_uri()
+    yield
+    mlflow.set_tracking_uri(previous)
 
 
 def _tries(dag_run) -> dict[str, tuple[str, int]]:
@@ -90,6 +100,7 @@ def test_mlflow_down_during_training_and_registration(
     consumer_dag,
     consumer_env,
     disposable_mlflow_server,
+    own_mlflow_uri,
     published,
     task_hooks,
     monkeypatch: pytest.MonkeyPatch,
