@@ -88,7 +88,8 @@ def test_anonymous_access_is_denied(
         region_name=REGION,
         config=Config(signature_version=UNSIGNED),
     )
-    s3_server.client(ADMIN).put_object(Bucket=bucket, Key=key, Body=b"x")
+    admin = s3_server.client(ADMIN)
+    admin.put_object(Bucket=bucket, Key=key, Body=b"x")
     attempt = {
         Access.READ: lambda: anonymous.get_object(Bucket=bucket, Key=key)["Body"].read(),
         Access.WRITE: lambda: anonymous.put_object(Bucket=bucket, Key=f"{key}.anonymous", Body=b"x"),
@@ -99,6 +100,9 @@ def test_anonymous_access_is_denied(
         observed = "allowed"
     except ClientError as error:
         observed = error.response["Error"]["Code"]
+    finally:  # other tests list these buckets (MLflow's experiment folders): leave nothing behind
+        admin.delete_object(Bucket=bucket, Key=key)
+        admin.delete_object(Bucket=bucket, Key=f"{key}.anonymous")
     reliability_row(f"anonymous {access.value} {bucket}/{key.split('/')[0]}/", "AccessDenied", observed)
     assert observed == "AccessDenied"
 
