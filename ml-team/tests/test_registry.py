@@ -97,12 +97,17 @@ def test_first_version_becomes_champion(log_run, bad_model, frames, model_name) 
     assert (decision.outcome, _alias(model_name, "champion")) == ("champion", version.version)
 
 
+def _champion_then(log_run, champion_model, new_model, test, model_name):
+    """Register and crown ``champion_model``, then register ``new_model`` and decide: (old, new, decision)."""
+    old = registry.register(log_run(champion_model), SNAPSHOT, name=model_name)
+    registry.decide(old, test)
+    new = registry.register(log_run(new_model), SNAPSHOT, name=model_name)
+    return old, new, registry.decide(new, test)
+
+
 def test_better_model_moves_the_champion(log_run, good_model, bad_model, frames, model_name) -> None:
     """A new version with a lower test RMSE than the champion becomes champion."""
-    old = registry.register(log_run(bad_model), SNAPSHOT, name=model_name)
-    registry.decide(old, frames[1])
-    new = registry.register(log_run(good_model), SNAPSHOT, name=model_name)
-    decision = registry.decide(new, frames[1])
+    old, new, decision = _champion_then(log_run, bad_model, good_model, frames[1], model_name)
     assert (decision.outcome, decision.previous_champion_version) == ("champion", old.version)
     assert _alias(model_name, "champion") == new.version
 
@@ -111,10 +116,7 @@ def test_worse_model_becomes_challenger_and_champion_stays(
     log_run, good_model, bad_model, frames, model_name
 ) -> None:
     """A new version with a higher test RMSE gets ``challenger``; ``champion`` does not move."""
-    old = registry.register(log_run(good_model), SNAPSHOT, name=model_name)
-    registry.decide(old, frames[1])
-    new = registry.register(log_run(bad_model), SNAPSHOT, name=model_name)
-    decision = registry.decide(new, frames[1])
+    old, new, decision = _champion_then(log_run, good_model, bad_model, frames[1], model_name)
     assert decision.outcome == "challenger"
     assert (_alias(model_name, "champion"), _alias(model_name, "challenger")) == (old.version, new.version)
 
@@ -123,10 +125,7 @@ def test_decision_and_both_scores_are_logged_on_the_run(
     log_run, good_model, bad_model, frames, model_name
 ) -> None:
     """The new run carries the decision tag and both models' RMSE on the same rows."""
-    old = registry.register(log_run(good_model), SNAPSHOT, name=model_name)
-    registry.decide(old, frames[1])
-    new = registry.register(log_run(bad_model), SNAPSHOT, name=model_name)
-    decision = registry.decide(new, frames[1])
+    _, new, decision = _champion_then(log_run, good_model, bad_model, frames[1], model_name)
     run = MlflowClient().get_run(new.run_id)
     assert run.data.tags["decision"] == "challenger"
     assert run.data.metrics["decision_new_rmse"] == pytest.approx(decision.new_scores["rmse"])

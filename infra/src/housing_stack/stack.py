@@ -161,7 +161,7 @@ class Stack:
     def __init__(self, config: StackConfig) -> None:
         self.config = config
         state = config.state_dir
-        logs, run = state / "logs", state / "run"
+        logs, run = self._logs, self._run = state / "logs", state / "run"
         self.s3 = SeaweedFS(
             state / "seaweedfs",
             config.ports.s3,
@@ -177,37 +177,28 @@ class Stack:
             log_path=logs / f"{MLFLOW}.log",
             pid_path=run / f"{MLFLOW}.pid",
         )
-        conn_var = f"AIRFLOW_CONN_{LAKE_CONN_ID.upper()}"
-        self.airflow_data = AirflowStandalone(
-            name=f"Airflow {DATA_TEAM}",
-            home=state / AIRFLOW_DATA,
-            project_dir=config.repo_root / DATA_TEAM,
-            ports=config.ports.airflow_data,
-            user=config.airflow_user,
-            password=config.airflow_password,
-            environment={
-                conn_var: lake_connection(config.credentials[DATA_TEAM], self.s3.endpoint_url, config.region),
-                **config.airflow_env,
-            },
-            parallelism=config.airflow_parallelism,
-            log_path=logs / f"{AIRFLOW_DATA}.log",
-            pid_path=run / f"{AIRFLOW_DATA}.pid",
+        self.airflow_data = self._deployment(DATA_TEAM, AIRFLOW_DATA, config.ports.airflow_data, {})
+        self.airflow_ml = self._deployment(
+            ML_TEAM, AIRFLOW_ML, config.ports.airflow_ml, {"MLFLOW_TRACKING_URI": self.mlflow.tracking_uri}
         )
-        self.airflow_ml = AirflowStandalone(
-            name=f"Airflow {ML_TEAM}",
-            home=state / AIRFLOW_ML,
-            project_dir=config.repo_root / ML_TEAM,
-            ports=config.ports.airflow_ml,
+
+    def _deployment(
+        self, team: str, component: str, ports: DeploymentPorts, environment: dict[str, str]
+    ) -> AirflowStandalone:
+        """``team``'s Airflow: its project folder, its S3 identity in ``lake_s3``, ``environment`` added."""
+        config = self.config
+        lake = lake_connection(config.credentials[team], self.s3.endpoint_url, config.region)
+        return AirflowStandalone(
+            name=f"Airflow {team}",
+            home=config.state_dir / component,
+            project_dir=config.repo_root / team,
+            ports=ports,
             user=config.airflow_user,
             password=config.airflow_password,
-            environment={
-                conn_var: lake_connection(config.credentials[ML_TEAM], self.s3.endpoint_url, config.region),
-                "MLFLOW_TRACKING_URI": self.mlflow.tracking_uri,
-                **config.airflow_env,
-            },
+            environment={f"AIRFLOW_CONN_{LAKE_CONN_ID.upper()}": lake, **environment, **config.airflow_env},
             parallelism=config.airflow_parallelism,
-            log_path=logs / f"{AIRFLOW_ML}.log",
-            pid_path=run / f"{AIRFLOW_ML}.pid",
+            log_path=self._logs / f"{component}.log",
+            pid_path=self._run / f"{component}.pid",
         )
 
     @property
