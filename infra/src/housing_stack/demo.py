@@ -74,7 +74,7 @@ def summary(report: FlowReport, data: AirflowClient, ml: AirflowClient, tracking
         row("  ML Airflow", f"{ml.base_url}/dags/housing_consumer/runs/{report.consumer_run_id}")
     if report.training:
         row("  MLflow run", mlflow_run_url(tracking_uri, report.training["run_id"]))
-    lines.append("  (user and password: `make -s env`; stop the stack with `make down`)")
+    lines.append("  (`make -s env` prints the user and password; stop the stack with `make down`)")
     return "\n".join(lines)
 
 
