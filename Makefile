@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 STAMP := $(VENV)/.setup-stamp
 SETUP_INPUTS := constraints.txt requirements-dev.txt contracts/pyproject.toml infra/pyproject.toml \
-	data-team/requirements.txt ml-team/requirements.txt
+	infra/testkit/pyproject.toml data-team/requirements.txt ml-team/requirements.txt
 export SCIKIT_LEARN_DATA ?= $(abspath ../shared/data/scikit_learn_data)
 
 .PHONY: help setup test
@@ -20,7 +20,7 @@ $(STAMP): $(SETUP_INPUTS)
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	@test -x $(PY) || $(UV) venv --quiet --python ">=3.11" $(VENV)
 	$(UV) pip install --quiet --python $(PY) -c constraints.txt \
-		-e "contracts[airflow,test]" -e infra \
+		-e "contracts[airflow,test]" -e infra -e infra/testkit \
 		-r data-team/requirements.txt -r ml-team/requirements.txt -r requirements-dev.txt \
 		"apache-airflow==3.3.2"
 	@touch $(STAMP)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-pytest_plugins = ["housing_stack.pytest_plugin"]
+pytest_plugins = ["housing_testkit.plugin"]
 
 
 @pytest.fixture(scope="session")

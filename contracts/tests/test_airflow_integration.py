@@ -25,8 +25,7 @@ import pytest
 from test_airflow_trigger import Lake
 
 from housing_contracts.airflow import cursor_key
-from housing_stack.ports import free_ports
-from housing_stack.process import ServerProcess
+from housing_testkit import ServerProcess, free_ports
 
 DAG_ID = "housing_watch_probe"
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")

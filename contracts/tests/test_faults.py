@@ -25,7 +25,7 @@ from botocore.exceptions import BotoCoreError
 
 from housing_contracts import PublishResult, list_snapshots, publish, read_snapshot
 from housing_contracts.testing import sample_frame
-from housing_stack.seaweedfs import SeaweedFS
+from housing_testkit import SeaweedFS
 
 #: Rounds of simultaneous publishes per test: each round is a fresh chance for the writes to interleave.
 ROUNDS = 3

@@ -28,7 +28,7 @@ os.environ.update(
 for _name in ("AIRFLOW_CONN_LAKE_S3", "HOUSING_DATASET_URI"):
     os.environ.pop(_name, None)
 
-pytest_plugins = ["housing_stack.pytest_plugin"]
+pytest_plugins = ["housing_testkit.plugin"]
 
 
 def pytest_unconfigure(config) -> None:

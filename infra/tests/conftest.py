@@ -1,3 +1,3 @@
 from __future__ import annotations
 
-pytest_plugins = ["housing_stack.pytest_plugin"]
+pytest_plugins = ["housing_testkit.plugin"]

@@ -42,7 +42,7 @@ for _name in (
 ):
     os.environ.pop(_name, None)
 
-pytest_plugins = ["housing_stack.pytest_plugin"]
+pytest_plugins = ["housing_testkit.plugin"]
 
 
 def pytest_unconfigure(config) -> None:

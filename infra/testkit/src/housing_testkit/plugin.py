@@ -1,12 +1,19 @@
-"""Shared pytest fixtures: real servers on 127.0.0.1 (no mocks), the real dataset, and the reliability table.
+"""The pytest plugin of the housing-handoff tests: real servers on 127.0.0.1 (no mocks), the real dataset,
+the teams' S3 identities and the reliability table.
 
-Enable with ``pytest_plugins = ["housing_stack.pytest_plugin"]`` in a top-level ``conftest.py``.
+Enable with ``pytest_plugins = ["housing_testkit.plugin"]`` in a project's top-level ``conftest.py``.
+
+Servers: ``s3_server`` (SeaweedFS, session) and ``mlflow_server`` (session), ``disposable_s3_server`` /
+``disposable_mlflow_server`` (a test's own, free to kill). Locations: ``lake_uri`` (a private prefix
+for the admin identity) and ``team_lake_uri`` (a private dataset URI inside both teams' grants).
+Identities: ``data_team_s3`` / ``ml_team_s3`` (:class:`~housing_testkit.S3Identity`: storage options,
+``lake_s3`` connection JSON, AWS environment, boto3 client).
 
 Reliability and security tests take the ``reliability_row`` fixture and call it once with
 ``(case, expected, observed)``; the rows, with each test's outcome, are printed as one table at the end
 of the run, and such tests carry the ``reliability`` marker (``pytest -m reliability``, ``make
-test-faults``). Fault-injection tests use ``disposable_s3_server``/``disposable_mlflow_server`` (their own
-servers, free to kill) and ``task_hooks`` (quick retries and callbacks on a parsed DAG's tasks).
+test-faults``). Fault-injection tests use the disposable servers and ``task_hooks`` (quick retries and
+callbacks on a parsed DAG's tasks).
 """
 
 from __future__ import annotations
@@ -22,9 +29,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from housing_contracts.dataset import DATASET_URI
-from housing_stack.identities import ML_TEAM, generate_credentials
+from housing_stack.identities import DATA_TEAM, ML_TEAM, generate_credentials
 from housing_stack.seaweedfs import SeaweedFS, SeaweedPorts
 from housing_stack.settings import LAKE_BUCKET
+from housing_testkit.identities import S3Identity, private_uri
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -99,8 +107,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
     """A real SeaweedFS S3 server on free loopback ports with buckets ``lake`` and ``mlflow``.
 
-    The admin's keys are ``access_key``/``secret_key``; ``identity("data-team")`` and
-    ``storage_options_for("ml-team")`` give the teams' least-privilege identities.
+    The admin's keys are ``access_key``/``secret_key`` (``storage_options``, ``env``, ``client()``); the
+    teams' least-privilege identities are the ``data_team_s3`` / ``ml_team_s3`` fixtures.
     """
     server = SeaweedFS(tmp_path_factory.mktemp("seaweedfs"), SeaweedPorts.free(), generate_credentials())
     with server:
@@ -121,6 +129,25 @@ def disposable_s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
 def lake_uri(s3_server: SeaweedFS) -> str:
     """A fresh ``s3://lake/tests/<uuid>/california_housing/v1``, so tests never see each other's snapshots."""
     return f"s3://{LAKE_BUCKET}/tests/{uuid.uuid4().hex}/{_DATASET_KEY}"
+
+
+@pytest.fixture
+def team_lake_uri(s3_server: SeaweedFS) -> str:
+    """A fresh ``s3://lake/california_housing/tests/<uuid>/v1``: inside the dataset prefix, so the
+    data-team identity may publish there and the ml-team identity may read it."""
+    return private_uri(DATASET_URI)
+
+
+@pytest.fixture(scope="session")
+def data_team_s3(s3_server: SeaweedFS) -> S3Identity:
+    """The data-team identity on ``s3_server`` (what the producer deployment's ``lake_s3`` holds)."""
+    return S3Identity(s3_server, DATA_TEAM)
+
+
+@pytest.fixture(scope="session")
+def ml_team_s3(s3_server: SeaweedFS) -> S3Identity:
+    """The ml-team identity on ``s3_server`` (what the consumer deployment's ``lake_s3`` holds)."""
+    return S3Identity(s3_server, ML_TEAM)
 
 
 @pytest.fixture(scope="session")
