@@ -124,6 +124,7 @@ def aliased_version(mlflow_client: MlflowClient, alias: str, name: str = MODEL_N
 
 def is_better(new: Scores, incumbent: Scores) -> bool:
     """The rule: the new model wins only with a strictly lower RMSE on the same rows."""
+    # Not MLflow's MetricThreshold: its min_absolute_change must be > 0, so it cannot say "strictly lower".
     return new.rmse < incumbent.rmse
 
 
