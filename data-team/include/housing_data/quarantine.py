@@ -29,8 +29,6 @@ class QuarantineRecord:
 
     folder: str
     """The run's quarantine folder."""
-    report_uri: str
-    """URI of ``report.json``."""
     rows_uri: str
     """URI of ``rows.parquet``."""
     rows: int
@@ -66,7 +64,6 @@ def quarantine(
     rows = offending_rows(frame, violation)
     record = QuarantineRecord(
         folder=folder,
-        report_uri=f"{folder}/{REPORT_NAME}",
         rows_uri=f"{folder}/{ROWS_NAME}",
         rows=len(rows),
         summary=violation.report.summary(),
