@@ -3,7 +3,7 @@
 
 The data team's producer. Each run reads one source, cleans it by documented rules, validates it
 against the shared contract (`housing_contracts`, v1) and publishes it as an immutable snapshot under
-`s3://lake/california_housing/v1`. The ML team's deployment subscribes to the snapshot asset.
+`s3://lake/california_housing/v1`. The ML team's deployment polls that URI for committed manifests.
 
 `extract` → `clean` → `validate` → `publish`, then `remove_staging` (teardown).
 
@@ -14,9 +14,10 @@ against the shared contract (`housing_contracts`, v1) and publishes it as an imm
   `max_drop_share` of the rows fails the run: a source that bad is an incident.
 - **validate**: all contract checks at once; on failure the report (`report.json`) and the offending
   rows (`rows.parquet`) go to `s3://lake/_quarantine/california_housing/<run>/`, nothing is published.
-- **publish**: atomic and idempotent. A new snapshot emits an asset event whose extra carries the
-  manifest summary; unchanged content publishes nothing and the task is *skipped*, so no asset event is
-  emitted and the consumer does not retrain on identical data.
+- **publish**: atomic and idempotent. A new snapshot ends with its `_manifest.json`, the file the ML
+  team's watcher polls for, and emits an asset event in this deployment whose extra carries the
+  manifest summary. Unchanged content writes nothing and the task is *skipped*: no manifest, so the ML
+  team's watcher has nothing to fire on and identical data is not retrained on (and no asset event here).
 
 Frames travel between tasks as Parquet staged under `s3://lake/california_housing/_staging/<run>/`
 (XCom lives in the metadata database; it carries only URIs and counts). Readers only see
@@ -159,7 +160,7 @@ def housing_producer():
             )
         summary = manifest_summary(result.manifest)
         if not result.created:
-            # A skipped task emits no asset event, so the consumer is not triggered by identical data.
+            # Nothing was written, so the ML team's manifest watcher does not fire; skipped, no asset event.
             raise AirflowSkipException(f"content unchanged since snapshot {summary['snapshot_id']}")
         outlet_events[SNAPSHOTS].extra = summary
         return summary
