@@ -158,9 +158,23 @@ def env() -> None:
 def render_minio_policies(
     directory: Annotated[Path, typer.Argument(help="where the policy files go")] = MINIO_POLICY_DIR,
 ) -> None:
-    """Write each team's MinIO policy (from identities.py) for docker-compose's init container."""
+    """Write each team's IAM-style policy (from identities.py) for a MinIO or AWS S3 deployment."""
     for path in write_minio_policies(directory):
         typer.echo(f"wrote {path}")
+
+
+@app.command("render-s3-identities")
+def render_s3_identities() -> None:
+    """Print the SeaweedFS identities with ${...} references to .env (docker-compose's s3-identities)."""
+    import json
+
+    from housing_stack.identities import IDENTITIES, Credentials, seaweedfs_config
+
+    # docker compose substitutes the references from .env, so the committed compose file holds no key
+    references = {
+        i.name: Credentials(f"${{{i.access_key_var}}}", f"${{{i.secret_key_var}}}") for i in IDENTITIES
+    }
+    typer.echo(json.dumps(seaweedfs_config(references), indent=2))
 
 
 def main() -> None:
