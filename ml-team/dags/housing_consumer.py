@@ -13,10 +13,10 @@ and registering happen once per snapshot.
 - **validate_snapshot**: reads the snapshot through `housing_contracts` (sha256 of every file,
   contract name and major version, schema). A refused snapshot fails the run at once: nothing is
   trained or registered.
-- **train**: the seed project's RidgeCV as baseline and gradient boosting on spatial features,
-  evaluated on a held-out split keyed by row content (`test_r2/rmse/mae`, `baseline_test_*`), logged
-  to MLflow (experiment `california_housing`) with the snapshot as dataset input, tags, signature and
-  plots. A retry reuses the run if it completed.
+- **train**: RidgeCV on the raw features as baseline and gradient boosting on the raw plus derived
+  (spatial and ratio) features, evaluated on a held-out split keyed by row content (`test_r2/rmse/mae`,
+  `baseline_test_*`), logged to MLflow (experiment `california_housing`) with the snapshot as dataset
+  input, tags, signature and plots. A retry reuses the run if it completed.
 - **register**: a version of `california_housing_regressor`, once per MLflow run, READY before use.
 - **decide**: alias `champion` moves only if the new version has a lower `test_rmse` than the
   champion on the same rows; otherwise the new version becomes `challenger`. Both scores are logged.

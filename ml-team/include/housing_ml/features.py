@@ -1,4 +1,8 @@
-"""Spatial features for the main model, computed from the contract's raw columns.
+"""Derived features for the main model, computed from the contract's 8 raw feature columns.
+
+``add_spatial_features`` keeps the 8 raw columns and adds 18: 16 spatial ones (the coordinates rotated
+by 5 angles, 2 axes each; the distances to 5 metro centres and to the nearest of them) and 2 ratios of
+the raw columns (the bedroom share and the log of households), 26 columns in all.
 
 House values in California are driven by location far more than a linear model in latitude/longitude
 can express: coastal strips run diagonally and prices fall off with distance from the big metros.
@@ -26,6 +30,7 @@ ROTATIONS_DEG: tuple[int, ...] = (15, 30, 45, 60, 75)
 # One degree of longitude is shorter than one of latitude; California's middle latitude scales it.
 _LON_SCALE = float(np.cos(np.deg2rad(37.0)))
 
+#: The added columns, in output order: 16 spatial, then 2 ratios.
 SPATIAL_FEATURES: tuple[str, ...] = (
     *(f"rot{deg}_{axis}" for deg in ROTATIONS_DEG for axis in ("u", "v")),
     *(f"dist_{metro}" for metro in METROS),
@@ -36,7 +41,7 @@ SPATIAL_FEATURES: tuple[str, ...] = (
 
 
 def add_spatial_features(features: pd.DataFrame) -> pd.DataFrame:
-    """The contract's feature columns plus SPATIAL_FEATURES (a new frame, same index)."""
+    """The contract's 8 feature columns plus the 18 of SPATIAL_FEATURES (a new frame, same index)."""
     missing = [c for c in FEATURE_COLUMNS if c not in features.columns]
     if missing:
         raise KeyError(f"add_spatial_features: missing contract feature columns {missing}")

@@ -14,7 +14,7 @@ import pandas as pd
 from housing_contracts import COLUMNS
 from include.housing_ml.settings import SEED, TEST_FRACTION
 
-# hash_pandas_object takes a 16-character key; the seed makes it ours.
+# hash_pandas_object takes a 16-character key; one derived from SEED makes the split reproducible.
 _HASH_KEY = f"housing-ml-{SEED:05d}"
 _BUCKETS = 10_000
 
