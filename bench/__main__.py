@@ -1,6 +1,6 @@
 """``python -m bench`` (``make bench``): run every benchmark, print the table, write bench/results.json.
 
-Sections, in the issue's order: 1 validation, 2-3 publish and read_snapshot, 4 event latency, 5 end to
+Sections, numbered as in the README: 1 validation, 2-3 publish and read_snapshot, 4 event latency, 5 end to
 end, 6 model quality. ``--only`` picks sections; ``--quick`` shrinks the sizes for a smoke run.
 """
 
@@ -32,9 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections of {SECTIONS}")
     parser.add_argument("--quick", action="store_true", help="small sizes and 3 publishes: a smoke run")
-    parser.add_argument("--validation-sizes", help=f"rows for item 1 (default {FULL['validation_sizes']})")
-    parser.add_argument("--snapshot-sizes", help=f"rows for items 2-3 (default {FULL['snapshot_sizes']})")
-    parser.add_argument("--publishes", type=int, help=f"snapshots for item 4 (default {FULL['publishes']})")
+    parser.add_argument("--validation-sizes", help=f"rows to validate (default {FULL['validation_sizes']})")
+    parser.add_argument("--snapshot-sizes", help=f"rows to publish, read (default {FULL['snapshot_sizes']})")
+    parser.add_argument("--publishes", type=int, help=f"snapshots for latency (default {FULL['publishes']})")
     parser.add_argument("--output", type=Path, default=RESULTS_PATH, help="where to write the JSON")
     parser.add_argument(
         "--strict",

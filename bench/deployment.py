@@ -1,9 +1,9 @@
 """The benchmark's own Airflow: housing_stack's ``airflow standalone`` launcher running bench/dags/.
 
-A temporary home, free loopback ports and parallelism 4 (all set by
-:class:`~housing_stack.airflow_standalone.AirflowStandalone`); it never touches the user's ``make up``
-stack. Task runners leave the deployment's process group, so :func:`stop` also ends any process that still
-carries this deployment's ``AIRFLOW_HOME``.
+A temporary home, free loopback ports and the stack's number of task slots (``AIRFLOW_PARALLELISM`` of
+``.env.example``, 2), all set by :class:`~housing_stack.airflow_standalone.AirflowStandalone`; it never
+touches the user's ``make up`` stack. Task runners leave the deployment's process group, so
+:func:`running` also ends, on exit, any process that still carries this deployment's ``AIRFLOW_HOME``.
 """
 
 from __future__ import annotations

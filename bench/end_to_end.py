@@ -1,4 +1,4 @@
-"""Item 5: end to end on the real dataset, producer trigger → champion/challenger decided, per phase.
+"""End to end on the real dataset, producer trigger → champion/challenger decided, per phase.
 
 Starts the whole native stack (``housing_stack.stack.Stack``: SeaweedFS, MLflow, both teams' Airflow
 deployments) on free loopback ports in a temporary directory, never the user's ``make up`` stack, and

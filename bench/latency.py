@@ -1,4 +1,4 @@
-"""Item 4: event latency, snapshot manifest committed → subscriber DagRun queued, beside the seed's
+"""Event latency, snapshot manifest committed → subscriber DagRun queued, beside the in-Airflow
 same-deployment asset event (producer task end → consumer DagRun queued).
 
 Both are measured in one Airflow of the benchmark's own (:mod:`bench.deployment`) running bench/dags/:

@@ -1,9 +1,9 @@
-"""Items 2 and 3: publish and read_snapshot at scale on a real SeaweedFS, beside the seed's CSV.
+"""Publish and read_snapshot at scale on a real SeaweedFS, beside a plain CSV on local disk.
 
 Every measurement runs in a fresh process (:mod:`bench.worker`) through the contract package's own
 ``publish`` / ``read_snapshot``, with the teams' least-privilege S3 identities, exactly as the DAG tasks
-call them. The CSV baseline writes and reads the same rows on local disk with pandas, as the seed project
-did; leaving out the upload favours the baseline.
+call them. The CSV baseline writes and reads the same rows on local disk with pandas, the simplest
+handoff there is; leaving out the upload favours the baseline.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def _one_size(s3: SeaweedFS, size: Size, seed: int) -> list[Result]:
             csv, csv_failure = None, str(error)
 
     results: list[Result] = []
-    csv_name = "pandas to_csv (seed)"
+    csv_name = "pandas to_csv (local disk)"
     if published is None:
         results += [
             not_measured(names["publish"], "rows/s", failure, throughput_goal),
@@ -157,7 +157,7 @@ def _one_size(s3: SeaweedFS, size: Size, seed: int) -> list[Result]:
             names["read"],
             size.rows / read["seconds"],
             "rows/s",
-            "pandas read_csv (seed)" if csv else None,
+            "pandas read_csv (local disk)" if csv else None,
             size.rows / csv["read_s"] if csv else None,
             note=f"download + sha256 + fingerprint + validate + load in {read['seconds']:.2f} s",
         ),

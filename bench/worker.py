@@ -142,7 +142,7 @@ def consume_op(request: dict[str, Any]) -> dict[str, Any]:
 
 
 def csv_op(request: dict[str, Any]) -> dict[str, Any]:
-    """The seed's format: seconds to write the frame with ``to_csv`` and read it back with ``read_csv``."""
+    """The CSV baseline: seconds to write the frame with ``to_csv`` and read it back with ``read_csv``."""
     import pandas as pd
 
     from bench.data import bootstrap

@@ -1,5 +1,5 @@
 """
-### bench_same_deployment: the seed's handoff, a producer and a consumer inside one Airflow
+### bench_same_deployment: the in-Airflow handoff, a producer and a consumer inside one Airflow
 
 `bench_asset_producer` has one task with an Asset outlet; `bench_asset_consumer` is scheduled on
 that Asset. This is the baseline for the cross-deployment AssetWatcher: producer task end →
@@ -22,7 +22,7 @@ HANDOFF = Asset(name="bench_same_deployment_handoff", uri="s3://lake/bench/same_
 def bench_asset_producer():
     @task(outlets=[HANDOFF])
     def publish() -> None:
-        """Stands in for the seed's CSV write; the outlet records the asset event on success."""
+        """Stands in for a producer's write; the outlet records the asset event on success."""
 
     publish()
 
