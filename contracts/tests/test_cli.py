@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from housing_contracts import COLUMNS, publish
+from housing_contracts import COLUMNS, ContractViolation, publish, validate
 from housing_contracts.cli import app
-from housing_contracts.compat import frozen_path
+from housing_contracts.description import frozen_path
 
 runner = CliRunner()
 
@@ -30,13 +30,42 @@ def test_validate_conforming_csv_exits_0(frame: pd.DataFrame, tmp_path: Path) ->
     assert result.stdout.startswith("OK: 1000 rows conform to california_housing 1.0.0")
 
 
-def test_validate_reads_whole_numbers_in_csv_as_float(frame: pd.DataFrame, tmp_path: Path) -> None:
-    """CSV has no types: a column of whole numbers (HouseAge 41) is read as the contract's float64."""
-    frame["HouseAge"] = frame["HouseAge"].round()
+def _whole_number_csv(frame: pd.DataFrame, tmp_path: Path) -> str:
+    """A CSV whose HouseAge column is written as whole numbers without a decimal point (41)."""
     path = tmp_path / "ints.csv"
-    frame.astype({"HouseAge": "int64"}).to_csv(path, index=False)
-    result = runner.invoke(app, ["validate", str(path)])
-    assert result.exit_code == 0, result.output
+    frame.assign(HouseAge=frame["HouseAge"].round().astype("int64")).to_csv(path, index=False)
+    return str(path)
+
+
+def test_cli_does_not_coerce_whole_number_csv_columns(frame: pd.DataFrame, tmp_path: Path) -> None:
+    """A CSV column of whole numbers reads as int64 and fails the dtype check, as --help says."""
+    result = runner.invoke(app, ["validate", _whole_number_csv(frame, tmp_path)])
+    assert result.exit_code == 1
+    assert "HouseAge | dtype('float64') | dtype float64" in result.stdout
+
+
+def test_api_does_not_coerce_whole_number_csv_columns(frame: pd.DataFrame, tmp_path: Path) -> None:
+    """The Python API gives the same verdict as the CLI on the same CSV read with pandas' defaults."""
+    with pytest.raises(ContractViolation, match=r"HouseAge/dtype\('float64'\)"):
+        validate(pd.read_csv(_whole_number_csv(frame, tmp_path)))
+
+
+def test_cli_and_api_accept_whole_numbers_written_as_floats(frame: pd.DataFrame, tmp_path: Path) -> None:
+    """Whole numbers written as floats (41.0, what pandas writes for float64) pass the CLI and the API."""
+    frame["HouseAge"] = frame["HouseAge"].round()
+    path = _csv(frame, tmp_path)
+    assert runner.invoke(app, ["validate", path]).exit_code == 0
+    validate(pd.read_csv(path))
+
+
+@pytest.mark.parametrize("command", [[], ["validate"]])
+def test_help_states_the_coercion_rule(command: list[str]) -> None:
+    """--help of the CLI and of validate says that nothing is coerced and what that means for CSV."""
+    result = runner.invoke(app, [*command, "--help"], terminal_width=200)
+    assert result.exit_code == 0
+    text = " ".join(result.stdout.replace("│", " ").split())
+    assert "No coercion, exactly as the Python API's validate()" in text
+    assert "reads as int64 and fails the dtype check" in text
 
 
 def test_validate_violating_parquet_exits_1_naming_column_and_check(

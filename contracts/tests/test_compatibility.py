@@ -10,14 +10,8 @@ from typing import Any
 import pytest
 
 from housing_contracts import CONTRACT_VERSION
-from housing_contracts.compat import (
-    ChangeKind,
-    describe,
-    diff,
-    frozen_versions,
-    load_description,
-    version_bump_problems,
-)
+from housing_contracts.compatibility import ChangeKind, diff, version_bump_problems
+from housing_contracts.description import describe, frozen_versions, load_description
 
 Description = dict[str, Any]
 

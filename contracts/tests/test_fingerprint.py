@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 
 from housing_contracts import COLUMNS
-from housing_contracts.compat import describe, frozen_path
+from housing_contracts.description import describe, frozen_path
 from housing_contracts.fingerprint import (
     ContentHasher,
     canonical_json,

@@ -195,7 +195,7 @@ def baseline(producer_dag, lake: str, base_frame: pd.DataFrame, tmp_path_factory
 
 def _bad_values(frame: pd.DataFrame) -> list[str]:
     """What ``frame`` must never hold in a snapshot: non-finite values, duplicates, values out of bounds."""
-    from housing_contracts.schema import column_bounds
+    from housing_contracts.model import column_bounds
 
     problems = []
     if not np.isfinite(frame.to_numpy(dtype="float64")).all():

@@ -32,8 +32,8 @@ if TYPE_CHECKING:
         SnapshotNotFoundError,
     )
     from housing_contracts.manifest import Manifest
+    from housing_contracts.model import CaliforniaHousing
     from housing_contracts.report import CheckFailure, ValidationReport
-    from housing_contracts.schema import CaliforniaHousing, validate
     from housing_contracts.snapshots import (
         PublishResult,
         Snapshot,
@@ -42,11 +42,12 @@ if TYPE_CHECKING:
         publish,
         read_snapshot,
     )
+    from housing_contracts.validation import validate
 
 #: public name -> module that defines it (imported on first attribute access)
 _LAZY = {
-    "CaliforniaHousing": "schema",
-    "validate": "schema",
+    "CaliforniaHousing": "model",
+    "validate": "validation",
     "ValidationReport": "report",
     "CheckFailure": "report",
     "Manifest": "manifest",

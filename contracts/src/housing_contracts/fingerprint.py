@@ -27,7 +27,7 @@ def canonical_json(data: Any) -> str:
 def schema_fingerprint(description: dict[str, Any] | None = None) -> str:
     """``sha256:<hex>`` of the canonical description of the contract (the live one by default)."""
     if description is None:
-        from housing_contracts.compat import describe  # compat imports pandera; only when needed
+        from housing_contracts.description import describe  # imports pandera: only when needed
 
         description = describe()
     return "sha256:" + hashlib.sha256(canonical_json(description).encode()).hexdigest()

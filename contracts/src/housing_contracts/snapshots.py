@@ -42,7 +42,6 @@ from housing_contracts.layout import (
     read_manifest,
 )
 from housing_contracts.manifest import MANIFEST_NAME, ColumnStats, ContractRef, Manifest, ManifestFile
-from housing_contracts.schema import validate
 from housing_contracts.storage import (
     HashingWriter,
     copy_verified,
@@ -51,6 +50,7 @@ from housing_contracts.storage import (
     resolve,
     write_atomic,
 )
+from housing_contracts.validation import validate
 
 #: Rows per Parquet row group: the unit of bounded-memory reads and writes (~9 MB of float64 per group).
 ROW_GROUP_ROWS = 131_072

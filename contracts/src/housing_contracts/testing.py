@@ -16,7 +16,8 @@ import pandas as pd
 
 from housing_contracts.dataset import COLUMNS
 from housing_contracts.errors import ContractViolation
-from housing_contracts.schema import MIN_ROW_COUNT, Bounds, column_bounds, contract_schema, validate
+from housing_contracts.model import MIN_ROW_COUNT, Bounds, column_bounds, contract_schema
+from housing_contracts.validation import validate
 
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy

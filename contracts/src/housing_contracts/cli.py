@@ -1,0 +1,187 @@
+"""``housing-contract``: a command line over the Python API (validate, diff, describe, snapshots).
+
+Exit codes: 0 success, 1 the data (or snapshot) breaks the contract, 2 usage or I/O error.
+S3 credentials and endpoint come from the standard AWS environment variables.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import PurePosixPath
+from typing import Annotated
+
+import typer
+
+from housing_contracts.tables import format_table
+
+NO_COERCION = (
+    "No coercion, exactly as the Python API's validate(): every column must already be float64. A CSV is "
+    "read with pandas' defaults, so a column of whole numbers written without a decimal point (41, not "
+    "41.0) reads as int64 and fails the dtype check."
+)
+EXIT_VIOLATION = 1
+EXIT_USAGE = 2
+
+app = typer.Typer(
+    name="housing-contract",
+    help=f"The California-housing data contract: validate, diff, describe, snapshots.\n\n{NO_COERCION}",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+@app.command(
+    help=f"Validate a CSV or Parquet file, or a snapshot, against the contract; exit 1 naming every "
+    f"failing column and check.\n\n{NO_COERCION}"
+)
+def validate(
+    source: Annotated[str, typer.Argument(help="CSV or Parquet file, or a snapshot URI …/snapshots/<id>")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    import pandas as pd
+
+    from housing_contracts import CONTRACT_NAME, CONTRACT_VERSION, ContractViolation, ValidationReport
+    from housing_contracts import validate as validate_frame
+    from housing_contracts.errors import (
+        IncompatibleContractError,
+        SnapshotIntegrityError,
+        SnapshotNotFoundError,
+    )
+    from housing_contracts.snapshots import read_snapshot, split_snapshot_uri
+
+    readers = {".csv": pd.read_csv, ".parquet": pd.read_parquet, ".pq": pd.read_parquet}
+    snapshot = split_snapshot_uri(source)
+    read = readers.get(PurePosixPath(source.split("?")[0]).suffix.lower())
+    if snapshot is None and read is None:
+        raise _fail(f"{source}: expected a .csv or .parquet file or a snapshot URI (…/snapshots/<id>)")
+    try:
+        frame = read_snapshot(*snapshot).frame if snapshot else validate_frame(read(source))
+        report = ValidationReport(CONTRACT_NAME, CONTRACT_VERSION, len(frame))
+    except ContractViolation as violation:
+        report = violation.report
+    except (SnapshotIntegrityError, IncompatibleContractError) as exc:
+        raise _fail(str(exc), EXIT_VIOLATION) from None
+    except (SnapshotNotFoundError, OSError, ValueError) as exc:  # no such snapshot or file, unreadable data
+        raise _fail(f"cannot read {source}: {exc}") from None
+    text = report.to_text() if not report.ok else f"OK: {report.summary()}"
+    typer.echo(report.to_json(indent=2) if as_json else text)
+    if not report.ok:
+        raise typer.Exit(EXIT_VIOLATION)
+
+
+@app.command()
+def diff(
+    old: Annotated[
+        str, typer.Argument(help="'live', a frozen version (e.g. 1.0.0) or a description JSON file")
+    ],
+    new: Annotated[str, typer.Argument(help="'live', a frozen version or a description JSON file")] = "live",
+    as_json: Annotated[bool, typer.Option("--json", help="print the diff as JSON")] = False,
+    fail_on_breaking: Annotated[bool, typer.Option(help="exit 1 if any change is breaking")] = False,
+) -> None:
+    """Classify every change from OLD to NEW as breaking or compatible."""
+    from housing_contracts.compatibility import diff as diff_descriptions
+    from housing_contracts.description import load_description
+
+    try:
+        result = diff_descriptions(load_description(old), load_description(new))
+    except (OSError, ValueError, KeyError) as exc:
+        raise _fail(f"cannot compare {old} with {new}: {exc!s}") from None
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
+    elif not result.changes:
+        typer.echo(f"{result.old_version} -> {result.new_version}: no changes")
+    else:
+        rows = [
+            (
+                c.kind,
+                c.subject,
+                "breaking" if c.breaking else "compatible",
+                c.reason,
+                _change_text(c.old, c.new),
+            )
+            for c in result.changes
+        ]
+        typer.echo(format_table(("change", "subject", "class", "reason", "old -> new"), rows))
+        typer.echo(
+            f"{result.old_version} -> {result.new_version}: requires a {result.required_bump} version bump"
+        )
+    if fail_on_breaking and result.breaking:
+        raise typer.Exit(EXIT_VIOLATION)
+
+
+def _change_text(old: object, new: object) -> str:
+    return "" if old is None and new is None else f"{old} -> {new}"
+
+
+@app.command()
+def describe(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="the canonical description (what is frozen)")
+    ] = False,
+    json_schema: Annotated[bool, typer.Option("--json-schema", help="JSON Schema of one row")] = False,
+) -> None:
+    """Show the contract as a table, as its canonical JSON description, or as a row JSON Schema."""
+    from housing_contracts.description import describe as describe_contract
+    from housing_contracts.description import described_bounds
+    from housing_contracts.export import row_json_schema
+    from housing_contracts.model import BOUND_CHECKS
+
+    if as_json and json_schema:
+        raise _fail("choose one of --json and --json-schema")
+    description = describe_contract()
+    if as_json or json_schema:
+        typer.echo(json.dumps(row_json_schema(description) if json_schema else description, indent=2))
+        return
+    rows = [
+        (
+            name,
+            column["dtype"],
+            "yes" if column["nullable"] else "no",
+            ", ".join(
+                [str(described_bounds(column)), *(c for c in column["checks"] if c not in BOUND_CHECKS)]
+            ),
+            column["description"],
+        )
+        for name, column in description["columns"].items()
+    ]
+    frame_rows = [(name, check["description"]) for name, check in description["dataframe_checks"].items()]
+    contract = description["contract"]
+    typer.echo(f"{contract['name']} {contract['version']}  {description['dataset_uri']}")
+    typer.echo(format_table(("column", "dtype", "nullable", "rule", "description"), rows))
+    typer.echo(format_table(("frame check", "rule"), frame_rows))
+    typer.echo(f"strict: {description['options']['strict']} (exactly these columns, any order)")
+
+
+@app.command()
+def snapshots(
+    uri: Annotated[str, typer.Argument(help="dataset URI, e.g. s3://lake/california_housing/v1")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the manifests as JSON")] = False,
+) -> None:
+    """List the committed snapshots under URI (oldest first) with row counts and times."""
+    from housing_contracts import ContractError, list_snapshots
+
+    try:
+        manifests = list_snapshots(uri)
+    except (ContractError, OSError, ValueError) as exc:
+        raise _fail(f"cannot list snapshots under {uri}: {exc}") from None
+    if as_json:
+        typer.echo(json.dumps([m.to_dict() for m in manifests], indent=2))
+    elif not manifests:
+        typer.echo(f"no committed snapshots under {uri}")
+    else:
+        rows = [
+            (
+                m.snapshot_id,
+                m.row_count,
+                m.created_at.isoformat(),
+                m.contract.version,
+                m.producer.get("run_id", ""),
+            )
+            for m in manifests
+        ]
+        typer.echo(format_table(("snapshot_id", "rows", "created_at", "contract", "run_id"), rows))
