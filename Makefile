@@ -30,6 +30,29 @@ PYTEST := ../$(PY) -m pytest -q
 TEST_TARGETS := test-contracts test-data-team test-ml-team test-infra test-e2e
 .PHONY: test $(TEST_TARGETS) fetch-data
 
+# Each team's tests run in a venv of its own (.venvs/<team>), built from what its Astro image holds
+# (Airflow as Astro Runtime 3.3 ships it, the team's requirements.txt, the contracts wheel with its
+# [airflow] extra, as the Dockerfile installs it) plus the team's requirements-test.txt: a dependency of
+# the other team, or one missing from requirements.txt, fails there as it would in the image. contracts,
+# infra and e2e share .venv. The stamp makes a re-run with nothing changed instant.
+TEAMS := data-team ml-team
+TEAM_VENVS := .venvs
+TEAM_PYTEST = ../$(TEAM_VENVS)/$(1)/bin/python -m pytest -q
+AIRFLOW_PIN := $(shell grep -m1 '^apache-airflow==' constraints.txt)
+CONTRACTS_INPUTS := contracts/pyproject.toml contracts/README.md \
+	$(shell find contracts/src -type f -not -path '*/__pycache__/*' 2>/dev/null)
+
+$(TEAM_VENVS)/%/.test-stamp: constraints.txt %/requirements.txt %/requirements-test.txt $(CONTRACTS_INPUTS) \
+		infra/pyproject.toml infra/testkit/pyproject.toml
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	@test -x $(TEAM_VENVS)/$*/bin/python || $(UV) venv --quiet --python ">=3.11" $(TEAM_VENVS)/$*
+	@rm -rf $(TEAM_VENVS)/$*/contracts-dist
+	$(UV) build --quiet --wheel contracts -o $(TEAM_VENVS)/$*/contracts-dist
+	cd $* && $(UV) pip install --quiet --python ../$(TEAM_VENVS)/$*/bin/python -c ../constraints.txt \
+		--reinstall-package housing-contracts "$(AIRFLOW_PIN)" -r requirements.txt \
+		"$$(ls ../$(TEAM_VENVS)/$*/contracts-dist/housing_contracts-*.whl)[airflow]" -r requirements-test.txt
+	@touch $@
+
 test: setup ## run every test: contracts, both teams, infra (static + stack), end to end
 	@failed=""; for t in $(TEST_TARGETS); do \
 		echo "=== make $$t"; $(MAKE) --no-print-directory $$t || failed="$$failed $$t"; \
@@ -39,11 +62,11 @@ test: setup ## run every test: contracts, both teams, infra (static + stack), en
 test-contracts: setup ## the contract package: schema, snapshots, compatibility, CLI, test kit, trigger
 	cd contracts && $(PYTEST)
 
-test-data-team: setup ## the producer project: DAG integrity, extract/clean rules, dag.test() on real S3
-	cd data-team && $(PYTEST)
+test-data-team: $(TEAM_VENVS)/data-team/.test-stamp ## the producer project, in its own venv: DAG integrity, extract/clean rules, dag.test() on real S3
+	cd data-team && $(call TEAM_PYTEST,data-team)
 
-test-ml-team: setup ## the consumer project: DAG integrity, training, MLflow registry, dag.test()
-	cd ml-team && $(PYTEST)
+test-ml-team: $(TEAM_VENVS)/ml-team/.test-stamp ## the consumer project, in its own venv: DAG integrity, training, MLflow registry, dag.test()
+	cd ml-team && $(call TEAM_PYTEST,ml-team)
 
 test-infra: setup ## the stack: fixtures, identities, docker-compose static checks
 	cd infra && $(PYTEST) --ignore=tests/e2e
@@ -52,10 +75,12 @@ test-e2e: setup ## the whole flow on a native stack started on free ports in a t
 	cd infra && $(PYTEST) tests/e2e
 
 .PHONY: test-faults
-test-faults: setup ## only the reliability & security cases (bad inputs, faults, permissions, secrets), with their table
-	@failed=""; for project in contracts data-team ml-team infra; do \
+test-faults: setup $(foreach team,$(TEAMS),$(TEAM_VENVS)/$(team)/.test-stamp) ## only the reliability & security cases (bad inputs, faults, permissions, secrets), with their table
+	@failed=""; for project in contracts $(TEAMS) infra; do \
 		echo "=== $$project: pytest -m reliability"; \
-		(cd $$project && $(PYTEST) -m reliability) || failed="$$failed $$project"; \
+		if [ -x $(TEAM_VENVS)/$$project/bin/python ]; then pytest="../$(TEAM_VENVS)/$$project/bin/python -m pytest -q"; \
+		else pytest="$(PYTEST)"; fi; \
+		(cd $$project && $$pytest -m reliability) || failed="$$failed $$project"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "FAILED:$$failed"; exit 1; fi
 

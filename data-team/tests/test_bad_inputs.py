@@ -15,18 +15,16 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
-from test_producer_dag import Run, asset_events, lake, producer_dag, run_producer
 
 from housing_contracts import latest_snapshot, read_snapshot
 from include.housing_data import quarantine as quarantine_files
 from include.housing_data.clean import clean
 from include.housing_data.settings import quarantine_uri
-
-__all__ = ["lake", "producer_dag"]  # fixtures reused from the producer DAG's tests
 
 #: Rows of every source: enough for the contract's 1,000-row minimum after a few are dropped, small
 #: enough that one run stays around a second of data work.
@@ -183,7 +181,9 @@ def base_frame(california_housing_frame: pd.DataFrame) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def baseline(producer_dag, lake: str, base_frame: pd.DataFrame, tmp_path_factory, s3_server) -> str:
+def baseline(
+    producer_dag, lake: str, run_producer, base_frame: pd.DataFrame, tmp_path_factory, s3_server
+) -> str:
     """The clean base frame published once: the snapshot every rejected case must leave the newest."""
     source = _parquet(base_frame, tmp_path_factory.mktemp("baseline"))
     run = run_producer(producer_dag, lake, source=source.as_uri())
@@ -220,6 +220,8 @@ def test_bad_input(
     case: str,
     producer_dag,
     lake: str,
+    run_producer,
+    asset_events,
     baseline: str,
     base_frame: pd.DataFrame,
     tmp_path: Path,
@@ -277,7 +279,7 @@ def test_bad_input(
     assert len(asset_events(run.run_id)) == 1
 
 
-def _quarantined_columns(run: Run, options: dict) -> set[str | None]:
+def _quarantined_columns(run: Any, options: dict) -> set[str | None]:
     """The columns (None = frame-level) whose checks the run's quarantine report lists; its rows exist."""
     import fsspec
 

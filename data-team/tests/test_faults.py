@@ -13,19 +13,17 @@ import posixpath
 from typing import Any
 
 import pytest
-from test_producer_dag import asset_events, producer_dag, run_producer
 
-from housing_contracts import DATASET_URI_ENV, list_snapshots, read_snapshot
+from housing_contracts import DATASET_URI, DATASET_URI_ENV, list_snapshots, read_snapshot
 from housing_contracts import snapshots as snapshot_store
 from housing_contracts.manifest import MANIFEST_NAME
-from housing_stack.identities import DATA_TEAM
-from housing_stack.settings import LAKE_BUCKET
-
-__all__ = ["producer_dag"]  # fixture reused from the producer DAG's tests
+from housing_testkit import DATA_TEAM, S3Identity, private_uri
 
 
 def test_store_killed_between_data_upload_and_manifest(
     producer_dag,
+    run_producer,
+    asset_events,
     disposable_s3_server,
     task_hooks,
     monkeypatch: pytest.MonkeyPatch,
@@ -33,8 +31,8 @@ def test_store_killed_between_data_upload_and_manifest(
 ) -> None:
     """No snapshot is visible after the crash; the retry commits one whole snapshot and one asset event."""
     server = disposable_s3_server
-    dataset_uri = f"s3://{LAKE_BUCKET}/california_housing/faults/v1"
-    monkeypatch.setenv("AIRFLOW_CONN_LAKE_S3", server.airflow_connection(DATA_TEAM))
+    dataset_uri = private_uri(DATASET_URI, "faults")
+    monkeypatch.setenv("AIRFLOW_CONN_LAKE_S3", S3Identity(server, DATA_TEAM).airflow_connection)
     monkeypatch.setenv(DATASET_URI_ENV, dataset_uri)
     # A fresh s3fs instance per look: a cached listing must not stand in for the store.
     options = {**server.storage_options, "skip_instance_cache": True}

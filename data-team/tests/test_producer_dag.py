@@ -8,9 +8,6 @@ prove the producer stays inside that identity's grant (dataset, staging and quar
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,67 +15,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from housing_contracts import DATASET_URI_ENV, list_snapshots, read_snapshot
-from housing_stack.identities import DATA_TEAM
-from housing_stack.settings import LAKE_BUCKET
+from housing_contracts import list_snapshots, read_snapshot
 from include.housing_data import quarantine as quarantine_files
 from include.housing_data.settings import quarantine_uri, staging_uri
 
 DAG_ID = "housing_producer"
 
 
-@dataclass(frozen=True)
-class Run:
-    """One finished ``dag.test()`` run and where it wrote."""
-
-    dataset_uri: str
-    run_id: str
-    state: str
-    tasks: dict[str, tuple[str, int]]
-    """task_id -> (state, try_number)"""
-
-
-@pytest.fixture(scope="session")
-def producer_dag():
-    """The producer DAG, parsed from dags/, with a migrated SQLite metadata database behind it."""
-    import os
-
-    from airflow.models import DagBag
-    from airflow.utils.db import initdb
-
-    initdb()
-    return DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"]).dags[DAG_ID]
-
-
-@pytest.fixture(scope="module")
-def lake(s3_server) -> Iterator[str]:
-    """A fresh dataset URI inside the data team's grant; tasks reach it through ``lake_s3`` as data-team."""
-    dataset_uri = f"s3://{LAKE_BUCKET}/california_housing/tests/{uuid.uuid4().hex}/v1"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AIRFLOW_CONN_LAKE_S3", s3_server.airflow_connection(DATA_TEAM))
-        patch.setenv(DATASET_URI_ENV, dataset_uri)
-        yield dataset_uri
-
-
-def run_producer(dag, dataset_uri: str, **conf: Any) -> Run:
-    """Run the DAG once with ``conf`` and collect its outcome."""
-    dag_run = dag.test(run_conf=conf)
-    tasks = {ti.task_id: (ti.state, ti.try_number) for ti in dag_run.get_task_instances()}
-    return Run(dataset_uri, dag_run.run_id, dag_run.state, tasks)
-
-
-def asset_events(run_id: str) -> list[dict[str, Any]]:
-    """The extras of the asset events that run ``run_id`` emitted."""
-    from airflow.models.asset import AssetEvent
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
-    with create_session() as session:
-        events = session.scalars(select(AssetEvent).where(AssetEvent.source_run_id == run_id)).all()
-        return [dict(event.extra) for event in events]
-
-
-def staged_files(s3_server, run: Run) -> list[str]:
+def staged_files(s3_server, run: Any) -> list[str]:
     """Objects left in the run's staging folder."""
     from fsspec.core import url_to_fs
 
@@ -91,14 +35,14 @@ def staged_files(s3_server, run: Run) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def published_twice(producer_dag, lake: str) -> tuple[Run, Run]:
+def published_twice(producer_dag, lake: str, run_producer) -> tuple[Any, Any]:
     """Two runs on the default source (the real dataset), one after the other."""
     return run_producer(producer_dag, lake, source="sklearn"), run_producer(
         producer_dag, lake, source="sklearn"
     )
 
 
-def test_first_run_succeeds(published_twice: tuple[Run, Run]) -> None:
+def test_first_run_succeeds(published_twice) -> None:
     """The first run on the real dataset succeeds with every task successful."""
     first, _ = published_twice
     assert first.state == "success"
@@ -123,7 +67,9 @@ def test_manifest_records_the_cleaning_counts_and_source(published_twice, s3_ser
     assert extras["cleaning"]["rows_removed"] == sum(extras["cleaning"]["removed"].values()) == 19
 
 
-def test_first_run_emits_an_asset_event_with_the_manifest_summary(published_twice, s3_server) -> None:
+def test_first_run_emits_an_asset_event_with_the_manifest_summary(
+    published_twice, s3_server, asset_events
+) -> None:
     """The publish task's asset event carries snapshot id, row count, fingerprint, version and URI."""
     first, _ = published_twice
     manifest = read_snapshot(first.dataset_uri, storage_options=s3_server.storage_options).manifest
@@ -146,7 +92,7 @@ def test_second_run_on_the_same_source_publishes_nothing(published_twice, s3_ser
     assert len(list_snapshots(first.dataset_uri, storage_options=s3_server.storage_options)) == 1
 
 
-def test_second_run_emits_no_asset_event(published_twice) -> None:
+def test_second_run_emits_no_asset_event(published_twice, asset_events) -> None:
     """Unchanged content emits no asset event, so the consumer does not retrain."""
     _, second = published_twice
     assert asset_events(second.run_id) == []
@@ -165,7 +111,9 @@ CORRUPTED = {3: {"Latitude": 48.0}, 7: {"Latitude": 48.5}, 11: {"MedInc": -1.0},
 
 
 @pytest.fixture(scope="module")
-def quarantined(producer_dag, lake: str, s3_server, california_housing_frame: pd.DataFrame) -> Run:
+def quarantined(
+    producer_dag, lake: str, run_producer, s3_server, california_housing_frame: pd.DataFrame
+) -> Any:
     """A run on an s3:// Parquet source of 1,500 real rows, four of them corrupted."""
     frame = california_housing_frame.head(1_500).copy()
     for row, values in CORRUPTED.items():
@@ -176,14 +124,14 @@ def quarantined(producer_dag, lake: str, s3_server, california_housing_frame: pd
     return run_producer(producer_dag, lake, source=source)
 
 
-def test_corrupted_source_fails_at_validate_without_retry(quarantined: Run) -> None:
+def test_corrupted_source_fails_at_validate_without_retry(quarantined) -> None:
     """The run fails in validate on the first try, and publish never runs."""
     assert quarantined.state == "failed"
     assert quarantined.tasks["validate"] == ("failed", 1)
     assert quarantined.tasks["publish"][0] == "upstream_failed"
 
 
-def test_quarantine_holds_the_report(quarantined: Run, s3_server) -> None:
+def test_quarantine_holds_the_report(quarantined, s3_server) -> None:
     """report.json names the failing checks with their counts and the quarantined row count."""
     import fsspec
 
@@ -199,7 +147,7 @@ def test_quarantine_holds_the_report(quarantined: Run, s3_server) -> None:
     assert document["quarantined_rows"] == len(CORRUPTED)
 
 
-def test_quarantine_holds_the_offending_rows(quarantined: Run, s3_server) -> None:
+def test_quarantine_holds_the_offending_rows(quarantined, s3_server) -> None:
     """rows.parquet holds exactly the corrupted rows, with their values."""
     uri = f"{quarantine_uri(quarantined.run_id)}/{quarantine_files.ROWS_NAME}"
     rows = pd.read_parquet(uri, storage_options=s3_server.storage_options)
@@ -207,14 +155,14 @@ def test_quarantine_holds_the_offending_rows(quarantined: Run, s3_server) -> Non
     assert rows.loc[3, "Latitude"] == 48.0
 
 
-def test_corrupted_source_publishes_nothing(quarantined: Run, s3_server) -> None:
+def test_corrupted_source_publishes_nothing(quarantined, s3_server, asset_events) -> None:
     """No snapshot appears under the dataset URI from the quarantined run, and no asset event."""
     manifests = list_snapshots(quarantined.dataset_uri, storage_options=s3_server.storage_options)
     assert quarantined.run_id not in {m.producer.get("run_id") for m in manifests}
     assert asset_events(quarantined.run_id) == []
 
 
-def test_staging_is_removed_after_a_quarantined_run(quarantined: Run, s3_server) -> None:
+def test_staging_is_removed_after_a_quarantined_run(quarantined, s3_server) -> None:
     """The teardown also runs when validation failed."""
     assert staged_files(s3_server, quarantined) == []
 
@@ -223,7 +171,12 @@ def test_staging_is_removed_after_a_quarantined_run(quarantined: Run, s3_server)
 
 
 def test_cleaning_incident_fails_the_run_without_retry(
-    producer_dag, lake: str, tmp_path: Path, california_housing_frame: pd.DataFrame, s3_server
+    producer_dag,
+    lake: str,
+    run_producer,
+    asset_events,
+    tmp_path: Path,
+    california_housing_frame: pd.DataFrame,
 ) -> None:
     """A source where cleaning would remove 6% of the rows fails in clean, first try, publishing nothing."""
     frame = california_housing_frame.head(2_000).copy()
@@ -239,7 +192,7 @@ def test_cleaning_incident_fails_the_run_without_retry(
     assert asset_events(run.run_id) == []
 
 
-def test_missing_source_fails_without_retry(producer_dag, lake: str, tmp_path: Path) -> None:
+def test_missing_source_fails_without_retry(producer_dag, lake: str, run_producer, tmp_path: Path) -> None:
     """A source file that does not exist fails extract on the first try."""
     run = run_producer(producer_dag, lake, source=str(tmp_path / "absent.parquet"))
     assert (run.state, run.tasks["extract"]) == ("failed", ("failed", 1))

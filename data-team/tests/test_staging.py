@@ -5,24 +5,22 @@ from __future__ import annotations
 import pandas as pd
 from fsspec.core import url_to_fs
 
-from housing_stack.identities import DATA_TEAM
-from housing_stack.settings import LAKE_BUCKET
 from include.housing_data import staging
+from include.housing_data.settings import staging_uri
 
 
-def test_staged_frame_reads_back_unchanged(s3_server, lake_uri: str) -> None:
-    """A frame staged to S3 loads back equal, dtypes included."""
+def test_staged_frame_reads_back_unchanged(data_team_s3, team_lake_uri: str) -> None:
+    """A frame staged to S3 as the data team loads back equal, dtypes included."""
+    options = data_team_s3.storage_options
     frame = pd.DataFrame({"MedInc": [1.5, 2.5], "HouseAge": [10.0, 20.0]})
-    uri = staging.stage(
-        frame, f"{lake_uri}/_staging/run", "cleaned", storage_options=s3_server.storage_options
-    )
-    pd.testing.assert_frame_equal(staging.load(uri, storage_options=s3_server.storage_options), frame)
+    uri = staging.stage(frame, staging_uri(team_lake_uri, "run"), "cleaned", storage_options=options)
+    pd.testing.assert_frame_equal(staging.load(uri, storage_options=options), frame)
 
 
-def test_remove_leaves_no_trace_of_the_folder(s3_server) -> None:
+def test_remove_leaves_no_trace_of_the_folder(s3_server, data_team_s3, team_lake_uri: str) -> None:
     """Removing a staging folder as the data team deletes its files and the folder entry itself."""
-    options = s3_server.storage_options_for(DATA_TEAM)
-    folder = f"s3://{LAKE_BUCKET}/california_housing/_staging/remove-test"
+    options = data_team_s3.storage_options
+    folder = staging_uri(team_lake_uri, "remove-test")
     staging.stage(pd.DataFrame({"a": [1.0]}), folder, "extracted", storage_options=options)
     staging.stage(pd.DataFrame({"a": [2.0]}), folder, "cleaned", storage_options=options)
     assert staging.remove(folder, storage_options=options) == 2

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import os
-from functools import cache
+from pathlib import Path
 
 import pytest
-from airflow.models import DagBag
 from airflow.sdk import RetryAction
 from botocore.exceptions import EndpointConnectionError
 
+from housing_testkit import dag_bag
 
-@cache
+DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
+
+
 def retry_policy():
     """The retry policy every producer task inherits from the DAG's default_args."""
-    dag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"]).dags["housing_producer"]
-    return dag.default_args["retry_policy"]
+    return dag_bag(DAGS_FOLDER).dags["housing_producer"].default_args["retry_policy"]
 
 
 @pytest.mark.parametrize(
