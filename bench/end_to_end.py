@@ -18,7 +18,7 @@ import httpx
 from bench.deployment import REST_TIMEOUT
 from bench.results import Goal, Result, not_measured, progress
 from housing_stack.airflow_client import AirflowClient, AirflowError
-from housing_stack.flow import FlowError, run_flow
+from housing_stack.flow import FlowError, reader_storage_options, run_flow
 from housing_stack.process import StackError
 from housing_stack.stack import Stack, StackConfig
 
@@ -53,6 +53,7 @@ def run(workdir: Path) -> list[Result]:
             report = run_flow(
                 data,
                 ml,
+                storage_options=reader_storage_options(config),
                 conf={"source": SOURCE},
                 timeout=FLOW_TIMEOUT,
                 progress=lambda line: progress(f"  {line}"),

@@ -13,7 +13,7 @@ import sys
 import httpx
 
 from housing_stack.airflow_client import AirflowClient, AirflowError
-from housing_stack.flow import FlowError, FlowReport, run_flow
+from housing_stack.flow import FlowError, FlowReport, reader_storage_options, run_flow
 from housing_stack.stack import StackConfig
 
 
@@ -89,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     data, ml = clients(config)
     tracking_uri = config.mlflow_tracking_uri
     try:
-        report = run_flow(data, ml, conf={"source": args.source}, timeout=args.timeout)
+        lake = reader_storage_options(config)
+        report = run_flow(data, ml, storage_options=lake, conf={"source": args.source}, timeout=args.timeout)
     except (FlowError, AirflowError, httpx.HTTPError) as error:
         print(f"demo failed: {error}", file=sys.stderr)
         print("see `make status` and `make logs`", file=sys.stderr)

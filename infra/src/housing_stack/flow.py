@@ -1,7 +1,8 @@
 """Drive the whole handoff on a running stack: producer run → snapshot → consumer run → decision.
 
 Used by ``make demo`` (with a live progress display) and by the end-to-end test, so both exercise
-exactly what a user sees: the two Airflow REST APIs, nothing imported from the teams' code.
+exactly what a user sees: the two Airflow REST APIs and the lake's committed snapshots, nothing
+imported from the teams' code.
 """
 
 from __future__ import annotations
@@ -11,9 +12,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import BotoCoreError
+
+from housing_contracts import DATASET_URI, list_snapshots
 from housing_stack.airflow_client import FINISHED, AirflowClient, AirflowError
+from housing_stack.identities import ML_TEAM
+
+if TYPE_CHECKING:
+    from housing_stack.stack import StackConfig
 
 PRODUCER_DAG = "housing_producer"
 CONSUMER_DAG = "housing_consumer"
@@ -47,6 +55,21 @@ class FlowReport:
     decision: dict[str, Any] | None = None  #: champion / challenger and both scores
     phases: list[Phase] = field(default_factory=list)
     total_s: float = 0.0
+
+
+def reader_storage_options(config: StackConfig) -> dict[str, Any]:
+    """s3fs options with the ML team's keys: they list the dataset's snapshots, as its watcher does."""
+    keys = config.credentials[ML_TEAM]
+    client_kwargs = {"endpoint_url": config.s3_endpoint_url, "region_name": config.region}
+    return {"key": keys.access_key, "secret": keys.secret_key, "client_kwargs": client_kwargs}
+
+
+def _committed_snapshots(uri: str, storage_options: dict[str, Any]) -> list[str]:
+    """The ids of the snapshots committed under ``uri`` (those with a manifest), oldest first."""
+    try:
+        return [manifest.snapshot_id for manifest in list_snapshots(uri, storage_options=storage_options)]
+    except (OSError, BotoCoreError) as error:
+        raise FlowError(f"cannot list the committed snapshots of {uri}: {error!r}") from error
 
 
 def _when(value: str | None) -> datetime | None:
@@ -166,21 +189,25 @@ def run_flow(
     data: AirflowClient,
     ml: AirflowClient,
     *,
+    storage_options: dict[str, Any],
+    dataset_uri: str = DATASET_URI,
     conf: dict[str, Any] | None = None,
     timeout: float = 900.0,
-    quiet_period: float = 20.0,
     progress: Progress | None = None,
 ) -> FlowReport:
     """Trigger ``housing_producer`` with ``conf`` and follow the handoff to the consumer's decision.
 
-    When the producer publishes nothing (unchanged content), waits ``quiet_period`` seconds and fails
-    if a consumer run appears anyway.
+    ``storage_options`` (s3fs) must allow listing ``dataset_uri``. When the producer publishes nothing
+    (unchanged content), the flow checks that the committed snapshots are exactly those before the run:
+    with no new manifest the consumer's watcher, which fires only on a new one, cannot start a run. It
+    fails if they differ or if a consumer run appeared all the same.
     """
     say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
     started = time.monotonic()
     ml.wait_for_dag(CONSUMER_DAG)
     ml.unpause(CONSUMER_DAG)
     seen = {run["dag_run_id"] for run in ml.runs(CONSUMER_DAG)}
+    committed = _committed_snapshots(dataset_uri, storage_options)
     run_id = _start_producer(data, conf, timeout=timeout, say=say)
     wait_for_run(data, PRODUCER_DAG, run_id, timeout=timeout, progress=say)
     report = FlowReport(producer_run_id=run_id, published=False)
@@ -188,11 +215,15 @@ def run_flow(
     report.cleaning = data.xcom(PRODUCER_DAG, run_id, "clean").get("cleaning")
     publish = next(t for t in data.task_instances(PRODUCER_DAG, run_id) if t["task_id"] == "publish")
     if publish["state"] == "skipped":
-        say(f"content unchanged: no snapshot; checking for {quiet_period:.0f} s that no consumer run starts")
-        time.sleep(quiet_period)
+        say(f"content unchanged: no snapshot; checking that {dataset_uri} has no new manifest")
+        after = _committed_snapshots(dataset_uri, storage_options)
+        if after != committed:
+            changed = sorted(set(after) ^ set(committed))
+            raise FlowError(f"publish was skipped, yet the committed snapshots changed: {changed}")
         new = [r["dag_run_id"] for r in ml.runs(CONSUMER_DAG) if r["dag_run_id"] not in seen]
         if new:
             raise FlowError(f"unchanged data published nothing, yet {CONSUMER_DAG} ran: {new}")
+        say(f"{len(after)} committed snapshots, as before: no new manifest, so no {CONSUMER_DAG} run")
         report.total_s = time.monotonic() - started
         return report
 

@@ -47,10 +47,11 @@ def changed_source(tmp_path_factory: pytest.TempPathFactory, california_housing_
 def flows(stack: Stack, changed_source: str) -> list[FlowReport]:
     """The three passes, in order (later tests read what earlier passes did)."""
     data, ml = clients(stack.config)
+    lake = _s3_options(stack)
     return [
-        run_flow(data, ml, conf={"source": "sklearn"}, timeout=FLOW_TIMEOUT),
-        run_flow(data, ml, conf={"source": changed_source}, timeout=FLOW_TIMEOUT),
-        run_flow(data, ml, conf={"source": changed_source}, timeout=FLOW_TIMEOUT, quiet_period=20.0),
+        run_flow(data, ml, storage_options=lake, conf={"source": "sklearn"}, timeout=FLOW_TIMEOUT),
+        run_flow(data, ml, storage_options=lake, conf={"source": changed_source}, timeout=FLOW_TIMEOUT),
+        run_flow(data, ml, storage_options=lake, conf={"source": changed_source}, timeout=FLOW_TIMEOUT),
     ]
 
 
