@@ -1,4 +1,4 @@
-"""Item 1: ``housing_contracts.validate`` beside the hand-written NumPy floor (:mod:`bench.floor`)."""
+"""``housing_contracts.validate`` beside the hand-written NumPy floor (:mod:`bench.floor`)."""
 
 from __future__ import annotations
 
