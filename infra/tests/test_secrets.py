@@ -5,9 +5,11 @@ could add). It runs every detect-secrets plugin (AWS keys, private keys, secret-
 high-entropy strings, the token formats of GitHub, GitLab, Slack, Stripe, PyPI, JWT, ...) with the
 library's heuristic filters, minus one (see ``scan``). The only values allowed are clearly fake: those
 containing ``placeholder`` (``.env.example``'s ``PLACEHOLDER``, which ``make up`` replaces with a random
-secret in the git-ignored ``.env``, and the Astro ``airflow_settings.yaml`` files) and the toy passwords
-that unit tests hand to code under test. The scan is also run on planted credentials, one kind per file,
-so the repository scan cannot pass by finding nothing at all.
+secret in the git-ignored ``.env``, and the Astro ``airflow_settings.yaml`` files), ``fake``, ``dummy``,
+``wrong`` or ``not-the-``, and the toy passwords that unit tests hand to code under test. A line that
+holds no secret but looks like one says so with detect-secrets' ``# pragma: allowlist secret``. The
+scan is also run on planted credentials, one kind per file, so the repository scan cannot pass by
+finding nothing at all.
 """
 
 from __future__ import annotations
@@ -23,9 +25,9 @@ from detect_secrets.settings import default_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-#: Values that are not secrets: placeholders, and the toy passwords unit tests pass to code under test
-#: (never to a server anyone else can reach).
-ALLOWED_VALUES = [r"(?i)placeholder", r"^(?:s3cret|secret|not-the-secret)$"]
+#: Values that are not secrets: those that say so (placeholders, wrong passwords a test sends on purpose)
+#: and the toy passwords unit tests pass to code under test (never to a server anyone else can reach).
+ALLOWED_VALUES = [r"(?i)placeholder|fake|dummy|wrong|not-the-", r"^(?:s3cret|secret)$"]
 
 
 @dataclass(frozen=True)
