@@ -68,8 +68,8 @@ test-data-team: $(TEAM_VENVS)/data-team/.test-stamp ## the producer project, in 
 test-ml-team: $(TEAM_VENVS)/ml-team/.test-stamp ## the consumer project, in its own venv: DAG integrity, training, MLflow registry, dag.test()
 	cd ml-team && $(call TEAM_PYTEST,ml-team)
 
-test-infra: setup ## the stack: fixtures, identities, docker-compose static checks
-	cd infra && $(PYTEST) --ignore=tests/e2e
+test-infra: setup ## the stack: fixtures, identities, docker-compose static checks; the test kit's DAG-integrity check
+	cd infra && $(PYTEST) --ignore=tests/e2e tests testkit/tests
 
 test-e2e: setup ## the whole flow on a native stack started on free ports in a temp dir
 	cd infra && $(PYTEST) tests/e2e

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 #: Modules that cost seconds to import: a DAG file imports them inside tasks, never at parse time.
 HEAVY_MODULES = ("pandas", "pyarrow", "pandera", "sklearn", "mlflow", "s3fs", "matplotlib")
 MIN_RETRIES = 2
+UTC_NAMES = ("UTC", "Etc/UTC")
 
 # Run by the heavy-import check in a fresh interpreter: argv = [dag file, *modules]. Prints the parse
 # time (after Airflow's own import) and the heavy modules the file pulled in.
@@ -123,12 +124,10 @@ class DagIntegrity:
     def test_dag_starts_in_utc(self, dag_file: Path) -> None:
         """Each DAG has a start date in UTC."""
         for dag in self.dags_in(dag_file):
-            start = dag.start_date
-            assert start is not None, f"{dag.dag_id} in {dag_file.name} has no start_date"
-            offset = start.utcoffset()
-            assert offset is not None and offset.total_seconds() == 0, (
-                f"{dag.dag_id} in {dag_file.name} starts at {start}, not in UTC"
-            )
+            assert dag.start_date is not None, f"{dag.dag_id} in {dag_file.name} has no start_date"
+            # The DAG stores start_date converted to UTC; the zone it was given is dag.timezone.
+            zone = getattr(dag.timezone, "name", str(dag.timezone))
+            assert zone in UTC_NAMES, f"{dag.dag_id} in {dag_file.name} starts in {zone}, not in UTC"
 
     def test_dag_has_doc_md(self, dag_file: Path) -> None:
         """Each DAG carries its documentation (``doc_md``) for the UI."""
