@@ -1,8 +1,11 @@
-"""Test environment of the ML team: an isolated Airflow home, the shared stack fixtures.
+"""Test environment of the ML team: an isolated Airflow home, the test kit, the consumer's fixtures.
 
 Airflow reads its configuration when first imported, so the environment is set here, before any test
 module (or plugin) imports it: a temporary AIRFLOW_HOME with a SQLite metadata database and this
-project's dags/ folder, so tests never touch a developer's Airflow.
+project's dags/ folder, so tests never touch a developer's Airflow. Servers, the dataset and the S3
+identities come from the repository's test kit (``housing_testkit.plugin``). As in production, the
+consumer's code reads the lake as the **ml-team** identity, and snapshots it consumes are published
+by the **data-team** identity.
 """
 
 from __future__ import annotations
@@ -18,6 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from housing_contracts import DATASET_URI_ENV
+from housing_testkit import S3Identity, private_uri
+from include.housing_ml.settings import MLFLOW_TRACKING_URI_ENV, PREDICTIONS_URI, PREDICTIONS_URI_ENV
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="ml-team-airflow-"))
@@ -36,9 +43,9 @@ os.environ.update(
 for _name in (
     "AIRFLOW_CONN_LAKE_S3",
     "AIRFLOW_CONN_MLFLOW",
-    "HOUSING_DATASET_URI",
-    "HOUSING_PREDICTIONS_URI",
-    "MLFLOW_TRACKING_URI",
+    DATASET_URI_ENV,
+    PREDICTIONS_URI_ENV,
+    MLFLOW_TRACKING_URI_ENV,
 ):
     os.environ.pop(_name, None)
 
@@ -51,22 +58,22 @@ def pytest_unconfigure(config) -> None:
 
 
 @pytest.fixture
-def storage_options(s3_server) -> dict[str, Any]:
-    """s3fs options for the test lake (admin: test prefixes lie outside the teams' grants)."""
-    return s3_server.storage_options
+def storage_options(ml_team_s3: S3Identity) -> dict[str, Any]:
+    """s3fs options of the ml-team identity: what the consumer's ``lake_s3`` connection gives its tasks."""
+    return ml_team_s3.storage_options
 
 
 @pytest.fixture
-def predictions_root(lake_uri: str) -> str:
-    """A private predictions prefix next to ``lake_uri``."""
-    return lake_uri.replace("/california_housing/v1", "/california_housing_predictions/v1")
+def predictions_root() -> str:
+    """A fresh predictions root inside the ml-team identity's grant (beside the production one)."""
+    return private_uri(PREDICTIONS_URI)
 
 
 @pytest.fixture(scope="session")
 def mlflow_tracking(mlflow_server) -> Iterator[str]:
     """Point MLflow (``$MLFLOW_TRACKING_URI``, as in the deployment) at the test server."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_TRACKING_URI", mlflow_server.tracking_uri)
+        patch.setenv(MLFLOW_TRACKING_URI_ENV, mlflow_server.tracking_uri)
         yield mlflow_server.tracking_uri
 
 
@@ -97,43 +104,45 @@ def consumer_dag(airflow_db):
 @pytest.fixture
 def consumer_env(
     airflow_db,
-    s3_server,
+    ml_team_s3: S3Identity,
     mlflow_tracking: str,
-    lake_uri: str,
+    team_lake_uri: str,
     predictions_root: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> dict[str, str]:
-    """What a deployment provides: the lake_s3 connection, MLflow URI, and the dataset/predictions roots."""
+    """What the ML deployment provides: ``lake_s3`` as ml-team, the MLflow URI, dataset/predictions roots."""
     env = {
-        "AIRFLOW_CONN_LAKE_S3": s3_server.airflow_connection(),
-        "HOUSING_DATASET_URI": lake_uri,
-        "HOUSING_PREDICTIONS_URI": predictions_root,
+        "AIRFLOW_CONN_LAKE_S3": ml_team_s3.airflow_connection,
+        DATASET_URI_ENV: team_lake_uri,
+        PREDICTIONS_URI_ENV: predictions_root,
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return env
 
 
-def _publish_sample(uri: str, storage_options: dict[str, Any], *, rows: int = 3_000, seed: int = 11):
+@pytest.fixture(scope="session")
+def publish_sample(data_team_s3: S3Identity):
+    """``publish_sample(uri, storage_options=None, rows=3000, seed=11) -> Manifest``: a contract test-kit
+    snapshot published as the producer would, by the data-team identity (``storage_options`` of another
+    server's data-team identity where a test runs its own S3)."""
     from housing_contracts import publish
     from housing_contracts.testing import sample_frame
 
-    result = publish(
-        sample_frame(rows, seed=seed),
-        uri,
-        producer={"dag_id": "housing_producer", "run_id": "manual__test"},
-        storage_options=storage_options,
-    )
-    return result.manifest
+    def publish_sample(
+        uri: str, storage_options: dict[str, Any] | None = None, *, rows: int = 3_000, seed: int = 11
+    ):
+        return publish(
+            sample_frame(rows, seed=seed),
+            uri,
+            producer={"dag_id": "housing_producer", "run_id": "manual__test"},
+            storage_options=storage_options or data_team_s3.storage_options,
+        ).manifest
 
-
-@pytest.fixture(scope="session")
-def publish_sample():
-    """``publish_sample(uri, storage_options, rows=3000, seed=11) -> Manifest``: a test-kit snapshot."""
-    return _publish_sample
+    return publish_sample
 
 
 @pytest.fixture
-def published(lake_uri: str, storage_options: dict[str, Any]):
-    """A contract-valid snapshot (3,000 rows from the contract test kit) published under ``lake_uri``."""
-    return _publish_sample(lake_uri, storage_options)
+def published(team_lake_uri: str, publish_sample):
+    """A contract-valid snapshot (3,000 rows from the contract test kit) published under ``team_lake_uri``."""
+    return publish_sample(team_lake_uri)

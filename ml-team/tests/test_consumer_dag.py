@@ -46,10 +46,10 @@ def test_manual_run_trains_registers_and_predicts(
     assert set(predictions["model_version"]) == {str(champion.version)}
 
 
-def _rewrite(s3_server, lake_uri: str, snapshot_id: str, name: str, change) -> None:
-    """Replace one object of a committed snapshot by ``change(old bytes)``."""
-    bucket, _, prefix = f"{lake_uri}/snapshots/{snapshot_id}".removeprefix("s3://").partition("/")
-    client = s3_server.client()
+def _rewrite(writer, dataset_uri: str, snapshot_id: str, name: str, change) -> None:
+    """Replace one object of a committed snapshot by ``change(old bytes)``, as ``writer`` (an S3Identity)."""
+    bucket, _, prefix = f"{dataset_uri}/snapshots/{snapshot_id}".removeprefix("s3://").partition("/")
+    client = writer.client()
     body = client.get_object(Bucket=bucket, Key=f"{prefix}/{name}")["Body"].read()
     client.put_object(Bucket=bucket, Key=f"{prefix}/{name}", Body=change(body))
 
@@ -60,32 +60,34 @@ def _flip_a_byte(body: bytes) -> bytes:
 
 
 @pytest.fixture
-def tampered(published, lake_uri, s3_server):
+def tampered(published, team_lake_uri, data_team_s3):
     """The published snapshot with one byte of its part file flipped after the commit."""
-    _rewrite(s3_server, lake_uri, published.snapshot_id, published.files[0].path, _flip_a_byte)
+    _rewrite(data_team_s3, team_lake_uri, published.snapshot_id, published.files[0].path, _flip_a_byte)
     return published
 
 
-def test_tampered_snapshot_error_names_file_and_checksum(tampered, lake_uri, storage_options) -> None:
+def test_tampered_snapshot_error_names_file_and_checksum(tampered, team_lake_uri, storage_options) -> None:
     """Validation refuses the snapshot with a SnapshotIntegrityError naming the file and its sha256."""
     with pytest.raises(SnapshotIntegrityError, match=r"part-00000\.parquet expected size \d+ sha256"):
         consumer.validate(
-            {"dataset_uri": lake_uri, "snapshot_id": tampered.snapshot_id}, storage_options=storage_options
+            {"dataset_uri": team_lake_uri, "snapshot_id": tampered.snapshot_id},
+            storage_options=storage_options,
         )
 
 
-def test_other_contract_major_is_refused(published, lake_uri, storage_options, s3_server) -> None:
+def test_other_contract_major_is_refused(published, team_lake_uri, storage_options, data_team_s3) -> None:
     """A snapshot whose manifest names contract 2.0.0 is an IncompatibleContractError."""
     _rewrite(
-        s3_server,
-        lake_uri,
+        data_team_s3,
+        team_lake_uri,
         published.snapshot_id,
         "_manifest.json",
         lambda body: body.replace(b'"version": "1.0.0"', b'"version": "2.0.0"'),
     )
     with pytest.raises(IncompatibleContractError, match="2"):
         consumer.validate(
-            {"dataset_uri": lake_uri, "snapshot_id": published.snapshot_id}, storage_options=storage_options
+            {"dataset_uri": team_lake_uri, "snapshot_id": published.snapshot_id},
+            storage_options=storage_options,
         )
 
 
@@ -113,12 +115,12 @@ TAMPERINGS = {
 
 @pytest.mark.parametrize("case", list(TAMPERINGS))
 def test_tampered_snapshot_is_refused_before_training(
-    case, consumer_dag, consumer_env, published, lake_uri, s3_server, capfd, reliability_row
+    case, consumer_dag, consumer_env, published, team_lake_uri, data_team_s3, capfd, reliability_row
 ) -> None:
     """A snapshot changed after its commit fails the run at validation, naming why; nothing is trained."""
     target, change, refusal = TAMPERINGS[case]
     name = published.files[0].path if target == "data" else target
-    _rewrite(s3_server, lake_uri, published.snapshot_id, name, change)
+    _rewrite(data_team_s3, team_lake_uri, published.snapshot_id, name, change)
     capfd.readouterr()
     dag_run = consumer_dag.test(run_conf={"snapshot_id": published.snapshot_id})
     out, err = capfd.readouterr()

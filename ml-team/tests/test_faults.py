@@ -26,7 +26,15 @@ import pytest
 from mlflow.entities import ViewType
 from mlflow.tracking import MlflowClient
 
-from include.housing_ml.settings import CHAMPION_ALIAS, EXPERIMENT_NAME, MODEL_NAME, predictions_file_uri
+from housing_contracts import DATASET_URI
+from housing_testkit import DATA_TEAM, ML_TEAM, S3Identity, private_uri
+from include.housing_ml.settings import (
+    CHAMPION_ALIAS,
+    EXPERIMENT_NAME,
+    MODEL_NAME,
+    PREDICTIONS_URI,
+    predictions_file_uri,
+)
 from include.housing_ml.tracking import TAG_COMPLETE, TAG_SNAPSHOT_ID
 
 
@@ -56,15 +64,16 @@ def test_object_store_down_while_the_consumer_loads(
 ) -> None:
     """S3 killed as validate_snapshot starts: the try fails, the retry after the restart succeeds."""
     server = disposable_s3_server
-    dataset_uri = "s3://lake/faults/california_housing/v1"
-    predictions_root = "s3://lake/faults/california_housing_predictions/v1"
+    ml_team = S3Identity(server, ML_TEAM)
+    dataset_uri = private_uri(DATASET_URI, "faults")
+    predictions_root = private_uri(PREDICTIONS_URI, "faults")
     for name, value in {
-        "AIRFLOW_CONN_LAKE_S3": server.airflow_connection(),
+        "AIRFLOW_CONN_LAKE_S3": ml_team.airflow_connection,
         "HOUSING_DATASET_URI": dataset_uri,
         "HOUSING_PREDICTIONS_URI": predictions_root,
     }.items():
         monkeypatch.setenv(name, value)
-    manifest = publish_sample(dataset_uri, server.storage_options)
+    manifest = publish_sample(dataset_uri, S3Identity(server, DATA_TEAM).storage_options)
     failures: list[str] = []
 
     def kill_on_first_try(context: dict[str, Any]) -> None:
@@ -82,7 +91,7 @@ def test_object_store_down_while_the_consumer_loads(
     dag_run = consumer_dag.test(run_conf={"snapshot_id": manifest.snapshot_id})
     tries = _tries(dag_run)
     predictions = pd.read_parquet(
-        predictions_file_uri(manifest.snapshot_id, predictions_root), storage_options=server.storage_options
+        predictions_file_uri(manifest.snapshot_id, predictions_root), storage_options=ml_team.storage_options
     )
     reliability_row(
         "object store down while the consumer loads",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from housing_contracts import SnapshotNotFoundError
@@ -32,40 +34,48 @@ def test_a_manual_run_without_param_means_newest() -> None:
     assert choose_snapshot_id([], requested=None) is None
 
 
-def test_snapshot_ref_round_trips_through_a_dict(published, lake_uri) -> None:
+def test_snapshot_ref_round_trips_through_a_dict(published, team_lake_uri) -> None:
     """SnapshotRef survives to_dict/from_dict (what XCom carries) and names the snapshot's URI."""
-    ref = SnapshotRef.from_manifest(published.to_dict(), lake_uri)
+    ref = SnapshotRef.from_manifest(published.to_dict(), team_lake_uri)
     assert SnapshotRef.from_dict(ref.to_dict()) == ref
     assert ref.snapshot_uri == published.snapshot_uri
 
 
-def test_newest_committed_snapshot_is_resolved(lake_uri, storage_options, publish_sample) -> None:
+def test_newest_committed_snapshot_is_resolved(team_lake_uri, storage_options, publish_sample) -> None:
     """Without a choice, the newest of two committed snapshots is consumed."""
-    publish_sample(lake_uri, storage_options, seed=1)
-    newest = publish_sample(lake_uri, storage_options, seed=2)
-    assert resolve_snapshot_id(lake_uri, None, storage_options=storage_options) == newest.snapshot_id
+    publish_sample(team_lake_uri, seed=1)
+    newest = publish_sample(team_lake_uri, seed=2)
+    assert resolve_snapshot_id(team_lake_uri, None, storage_options=storage_options) == newest.snapshot_id
 
 
-def test_an_empty_dataset_is_refused(lake_uri, storage_options) -> None:
+def test_an_empty_dataset_is_refused(team_lake_uri, storage_options) -> None:
     """With nothing published, resolving names the dataset URI."""
-    with pytest.raises(SnapshotNotFoundError, match="no committed snapshot under s3://lake/tests/"):
-        resolve_snapshot_id(lake_uri, None, storage_options=storage_options)
+    with pytest.raises(
+        SnapshotNotFoundError, match=f"no committed snapshot under {re.escape(team_lake_uri)}"
+    ):
+        resolve_snapshot_id(team_lake_uri, None, storage_options=storage_options)
 
 
-def test_resolve_reads_the_dataset_uri_override(published, lake_uri, storage_options, monkeypatch) -> None:
+def test_resolve_reads_the_dataset_uri_override(
+    published, team_lake_uri, storage_options, monkeypatch
+) -> None:
     """The resolve step looks under $HOUSING_DATASET_URI and reports where the id came from."""
-    monkeypatch.setenv("HOUSING_DATASET_URI", lake_uri)
+    monkeypatch.setenv("HOUSING_DATASET_URI", team_lake_uri)
     resolved = consumer.resolve([], None, storage_options=storage_options)
-    assert resolved == {"dataset_uri": lake_uri, "snapshot_id": published.snapshot_id, "source": "newest"}
+    assert resolved == {
+        "dataset_uri": team_lake_uri,
+        "snapshot_id": published.snapshot_id,
+        "source": "newest",
+    }
 
 
 def test_a_redelivered_event_for_a_consumed_snapshot_is_skipped(
-    published, lake_uri, predictions_root, storage_options, monkeypatch, reliability_row
+    published, team_lake_uri, predictions_root, storage_options, monkeypatch, reliability_row
 ) -> None:
     """Once a snapshot's predictions exist, an event for it raises AlreadyConsumed; a manual run proceeds."""
     import fsspec
 
-    monkeypatch.setenv("HOUSING_DATASET_URI", lake_uri)
+    monkeypatch.setenv("HOUSING_DATASET_URI", team_lake_uri)
     monkeypatch.setenv("HOUSING_PREDICTIONS_URI", predictions_root)
     event = [{"snapshot_id": published.snapshot_id}]
     first = consumer.resolve(event, None, storage_options=storage_options)

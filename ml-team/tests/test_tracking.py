@@ -8,18 +8,19 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from housing_contracts import TARGET_COLUMN, read_snapshot
+from housing_contracts import DATASET_URI, TARGET_COLUMN, read_snapshot
+from housing_testkit import private_uri
 from include.housing_ml import tracking
 from include.housing_ml.settings import EXPERIMENT_NAME
 from include.housing_ml.subscription import SnapshotRef
 
 
 @pytest.fixture(scope="module")
-def snapshot(s3_server, publish_sample):
-    """(SnapshotRef, verified Snapshot) of a test snapshot, shared by this module's tests."""
-    uri = f"s3://lake/tests/{uuid.uuid4().hex}/california_housing/v1"
-    manifest = publish_sample(uri, s3_server.storage_options)
-    loaded = read_snapshot(uri, manifest.snapshot_id, storage_options=s3_server.storage_options)
+def snapshot(ml_team_s3, publish_sample):
+    """(SnapshotRef, verified Snapshot) of a test snapshot, read as ml-team, shared by this module's tests."""
+    uri = private_uri(DATASET_URI)
+    manifest = publish_sample(uri)
+    loaded = read_snapshot(uri, manifest.snapshot_id, storage_options=ml_team_s3.storage_options)
     return SnapshotRef.from_manifest(manifest.to_dict(), uri), loaded
 
 

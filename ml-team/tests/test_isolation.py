@@ -1,0 +1,39 @@
+"""The tests run in an environment of this project's own, as the image would (``make test-ml-team``).
+
+It is built only from Airflow as Astro Runtime 3.3 ships it, requirements.txt, the contracts wheel and
+requirements-test.txt; so an import of something the image lacks fails here too. This project's
+requirements include the data team's, so what must be absent is the data team's code.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+TESTS_DIR = Path(__file__).resolve().parent
+
+
+@pytest.mark.parametrize("module", ["include.housing_data", "housing_data"])
+def test_the_data_teams_code_is_absent(module: str) -> None:
+    """The producer's package is not importable: this project cannot lean on it by accident."""
+    assert importlib.util.find_spec(module) is None, f"{module} is importable from the ML team's tests"
+
+
+def _imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), str(path))
+    imports = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+    return {*imports, *(n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module)}
+
+
+def test_tests_import_no_infra_internals() -> None:
+    """Test modules import the test kit, never housing_stack (the stack's internals)."""
+    offenders = {
+        f"{path.relative_to(TESTS_DIR)}: {module}"
+        for path in TESTS_DIR.rglob("*.py")
+        for module in _imported_modules(path)
+        if module.split(".")[0] == "housing_stack"
+    }
+    assert offenders == set()
