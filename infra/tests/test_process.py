@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 
 import pytest
 
-from housing_stack.process import ServerProcess, StackError, _group_members
+from housing_stack.process import Server, ServerProcess, StackError, _group_members
+from housing_stack.supervisor import Supervisor, hold_path, read_restarts
 
 #: A parent that starts a child in its own process group and then sleeps, like `airflow standalone`.
 PARENT = [sys.executable, "-c", "import subprocess as s, time; s.Popen(['sleep', '300']); time.sleep(300)"]
@@ -56,3 +59,40 @@ def test_timeout_names_what_was_awaited(tmp_path: Path) -> None:
             process.wait_until(lambda: False, "answering", timeout=1, interval=0.2)
     finally:
         process.stop(timeout=5)
+
+
+class _Sleeper(Server):
+    """A component that is just a sleeping process (what the supervisor sees of any server)."""
+
+    name = "sleeper"
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.process = _process(tmp_path, [sys.executable, "-c", "import time; time.sleep(300)"])
+
+    def healthy(self) -> bool:
+        return self.process.is_running()
+
+    def wait_ready(self, timeout: float | None = None) -> None:
+        self.process.wait_until(self.healthy, "running", timeout or 10)
+
+
+def test_supervisor_restarts_what_exited_on_its_own(tmp_path: Path) -> None:
+    """A component killed from outside (its pid file left behind) is restarted and the restart recorded;
+    one stopped on purpose, or held, is not."""
+    server = _Sleeper(tmp_path)
+    server.start()
+    supervisor = Supervisor({"sleeper": server}, tmp_path, tmp_path)
+    try:
+        first = server.process.pid
+        os.killpg(first or 0, signal.SIGKILL)
+        server.process.wait_until(lambda: server.process.exited_unexpectedly(), "dead", 10)
+        hold_path(tmp_path, "sleeper").touch()  # what Stack.hold does
+        assert supervisor.check() == []
+        hold_path(tmp_path, "sleeper").unlink()
+        assert supervisor.check() == ["sleeper"]
+        assert server.process.pid not in (None, first)
+        assert [r.component for r in read_restarts(tmp_path)] == ["sleeper"]
+        server.stop()
+        assert supervisor.check() == [] and not server.process.is_running()
+    finally:
+        server.stop()

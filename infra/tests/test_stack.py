@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from housing_stack.airflow_production import AirflowProduction
 from housing_stack.identities import ADMIN, DATA_TEAM, ML_TEAM
 from housing_stack.ports import free_ports
 from housing_stack.process import StackError
 from housing_stack.settings import DEFAULTS, ensure_env_file
-from housing_stack.stack import COMPONENTS, Stack, StackConfig, StackPorts, export_lines
+from housing_stack.stack import COMPONENTS, Profile, Stack, StackConfig, StackPorts, export_lines
 
 
 def test_local_config_reads_the_env_file(tmp_path: Path) -> None:
@@ -79,18 +80,30 @@ def test_each_airflow_gets_its_teams_identity(tmp_path: Path) -> None:
     assert "MLFLOW_TRACKING_URI" not in stack.airflow_data.env()
 
 
-def test_deployments_do_not_share_ports_or_homes(tmp_path: Path) -> None:
-    """The two deployments differ in home, API port, execution API URL and both log server ports."""
-    stack = Stack(StackConfig.ephemeral(tmp_path))
+#: Variables the two deployments must never share; production adds its databases, broker and queue.
+SEPARATE = (
+    "AIRFLOW_HOME",
+    "AIRFLOW__API__PORT",
+    "AIRFLOW__CORE__EXECUTION_API_SERVER_URL",
+    "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT",
+    "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT",
+    "AIRFLOW__CORE__DAGS_FOLDER",
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+)
+SEPARATE_IN_PRODUCTION = (
+    "AIRFLOW__CELERY__RESULT_BACKEND",
+    "AIRFLOW__CELERY__BROKER_URL",
+    "AIRFLOW__OPERATORS__DEFAULT_QUEUE",
+)
+
+
+@pytest.mark.parametrize("profile", list(Profile), ids=str)
+def test_deployments_share_no_port_home_database_broker_or_queue(tmp_path: Path, profile: Profile) -> None:
+    """The two deployments differ in home, API port, execution API URL, log server ports and metadata
+    database; in production also in result backend, broker database and queue."""
+    stack = Stack(StackConfig.ephemeral(tmp_path, profile=profile))
     data, ml = stack.airflow_data.env(), stack.airflow_ml.env()
-    for key in (
-        "AIRFLOW_HOME",
-        "AIRFLOW__API__PORT",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL",
-        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT",
-        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT",
-        "AIRFLOW__CORE__DAGS_FOLDER",
-    ):
+    for key in SEPARATE + (SEPARATE_IN_PRODUCTION if profile is Profile.PRODUCTION else ()):
         assert data[key] != ml[key], key
     assert ml["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == f"{stack.airflow_ml.base_url}/execution/"
 
@@ -165,3 +178,85 @@ def test_free_ports_avoid_the_ephemeral_range() -> None:
     """free_ports draws below Linux's ephemeral range, so the kernel never hands them out meanwhile."""
     low, _high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
     assert all(port < low for port in free_ports(20))
+
+
+def _production(tmp_path: Path) -> Stack:
+    return Stack(StackConfig.ephemeral(tmp_path, profile=Profile.PRODUCTION))
+
+
+def test_production_ports_are_distinct(tmp_path: Path) -> None:
+    """Every port of a production stack (servers, API servers, each worker's and triggerer's log server)
+    is its own."""
+    stack = _production(tmp_path)
+    every = [port for name in stack.components for port in stack.ports_of(name)]
+    assert (
+        len(every) == len(set(every)) == 8 + 1 + 3 + 1 + 2 + 2 * 2 + 3
+    )  # S3, Redis, PG, MLflow, APIs, workers, triggerers
+
+
+def test_production_components(tmp_path: Path) -> None:
+    """Per deployment: API server, scheduler, DAG processor, two Celery workers; one triggerer for the data
+    team, two for the ML team; plus S3, Redis, three PostgreSQL clusters and MLflow."""
+    names = list(_production(tmp_path).components)
+    assert names[:6] == ["s3", "redis", "postgres-data", "postgres-ml", "postgres-mlflow", "mlflow"]
+    roles = ["api-server", "scheduler", "dag-processor", "worker-1", "worker-2", "triggerer-1"]
+    assert names[6:] == [f"airflow-data-{r}" for r in roles] + [
+        f"airflow-ml-{r}" for r in [*roles, "triggerer-2"]
+    ]
+
+
+def test_production_runs_celery_on_postgresql(tmp_path: Path) -> None:
+    """Both deployments run CeleryExecutor on PostgreSQL; MLflow's backend store is its own PostgreSQL."""
+    stack = _production(tmp_path)
+    data, ml = stack.airflow_data.env(), stack.airflow_ml.env()
+    assert data["AIRFLOW__CORE__EXECUTOR"] == ml["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert data["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://")
+    assert stack.mlflow.process.env["MLFLOW_BACKEND_STORE_URI"].startswith("postgresql+psycopg2://")
+    assert (
+        str(stack.config.ports.production.postgres_mlflow)
+        in stack.mlflow.process.env["MLFLOW_BACKEND_STORE_URI"]
+    )
+
+
+def test_each_worker_and_triggerer_serves_logs_on_its_own_port(tmp_path: Path) -> None:
+    """Two workers or two triggerers of one deployment never bind the same log server port."""
+    stack = _production(tmp_path)
+    for deployment in (stack.airflow_data, stack.airflow_ml):
+        assert isinstance(deployment, AirflowProduction)
+        worker_ports = [
+            s.process.env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"]  # type: ignore[index]
+            for name, s in deployment.servers.items()
+            if "-worker-" in name
+        ]
+        trigger_ports = [
+            s.process.env["AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT"]  # type: ignore[index]
+            for name, s in deployment.servers.items()
+            if "-triggerer-" in name
+        ]
+        assert len(set(worker_ports)) == len(worker_ports) == 2
+        assert len(set(trigger_ports)) == len(trigger_ports)
+
+
+def test_profiles_keep_their_state_apart(tmp_path: Path) -> None:
+    """make up's production profile keeps state, logs and pid files under its own folder."""
+    embedded = StackConfig.local(tmp_path / ".env", tmp_path / "state")
+    production = StackConfig.local(tmp_path / ".env", tmp_path / "state", Profile.PRODUCTION)
+    assert embedded.state_dir == tmp_path / "state"
+    assert production.state_dir == tmp_path / "state" / "production"
+    assert production.ports.production.redis == int(DEFAULTS["REDIS_PORT"])
+
+
+def test_missing_redis_names_the_install_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without redis-server on PATH, a production stack fails before starting anything, naming the binary
+    and `make install-servers`."""
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(StackError, match=r"redis-server is not installed.*`make install-servers`"):
+        _production(tmp_path)
+
+
+def test_recorded_config_round_trips(tmp_path: Path) -> None:
+    """The config a started stack records for its supervisor reads back equal."""
+    config = StackConfig.ephemeral(tmp_path, profile=Profile.PRODUCTION, airflow_env={"A": "b"})
+    config.record()
+    assert StackConfig.recorded(tmp_path) == config
+    assert (tmp_path / "run" / "stack.json").stat().st_mode & 0o077 == 0

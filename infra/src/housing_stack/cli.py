@@ -1,7 +1,8 @@
 """housing-stack up|down|status|logs|env: the joint stack, native or docker-compose.
 
-The flavour is --flavour or $STACK (native or docker); by default docker when `docker info` answers,
-else native.
+The flavour is --flavour or $STACK (native or docker). ``up`` picks docker when `docker info` answers,
+else native, and records what it started; ``down``, ``status`` and ``logs`` default to that record.
+The native stack's profile is --profile or $PROFILE: embedded (default) or production (always native).
 """
 
 from __future__ import annotations
@@ -18,14 +19,19 @@ import typer
 from housing_stack.identities import write_minio_policies
 from housing_stack.process import StackError
 from housing_stack.settings import ENV_PATH, LOCAL_DIR, REPO_ROOT, ensure_env_file
-from housing_stack.stack import COMPONENTS, START_TIMEOUT, Stack, StackConfig, export_lines
+from housing_stack.stack import COMPONENTS, START_TIMEOUT, Profile, Stack, StackConfig, export_lines
 
 COMPOSE_FILE = REPO_ROOT / "infra" / "docker-compose.yml"
 MINIO_POLICY_DIR = REPO_ROOT / "infra" / "minio" / "policies"
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-#: Where the native stack's settings and state live; options of the app so tests can point them elsewhere.
-_paths: dict[str, Path] = {"env_file": ENV_PATH, "state_dir": LOCAL_DIR}
+#: Where the native stack's settings and state live, and its profile; options of the app so tests can
+#: point them elsewhere.
+_options_given: dict[str, object] = {
+    "env_file": ENV_PATH,
+    "state_dir": LOCAL_DIR,
+    "profile": Profile.EMBEDDED,
+}
 
 
 @app.callback()
@@ -34,12 +40,32 @@ def _options(
     state_dir: Annotated[
         Path, typer.Option(envvar="HOUSING_STACK_STATE_DIR", help="state, logs and pid files")
     ] = LOCAL_DIR,
+    profile: Annotated[
+        Profile, typer.Option(envvar="PROFILE", help="embedded (airflow standalone) or production")
+    ] = Profile.EMBEDDED,
 ) -> None:
-    _paths.update(env_file=env_file, state_dir=state_dir)
+    _options_given.update(env_file=env_file, state_dir=state_dir, profile=profile)
+
+
+def _env_file() -> Path:
+    return Path(str(_options_given["env_file"]))
+
+
+def _state_dir() -> Path:
+    return Path(str(_options_given["state_dir"]))
+
+
+def _profile() -> Profile:
+    return Profile(str(_options_given["profile"]))
 
 
 def _stack() -> Stack:
-    return Stack(StackConfig.local(_paths["env_file"], _paths["state_dir"]))
+    """The native stack of the chosen profile; StackError (a missing server binary) ends the command."""
+    try:
+        return Stack(StackConfig.local(_env_file(), _state_dir(), _profile()))
+    except StackError as error:
+        _fail(error)
+        raise
 
 
 class Flavour(StrEnum):
@@ -48,10 +74,20 @@ class Flavour(StrEnum):
     DOCKER = "docker"
 
 
-def resolve_flavour(flavour: Flavour) -> Flavour:
-    """``auto`` becomes docker when a Docker engine answers, else native."""
+def _flavour_record() -> Path:
+    """Which flavour ``up`` started last (so ``down`` after a native demo never runs docker compose)."""
+    return _state_dir() / "flavour"
+
+
+def resolve_flavour(flavour: Flavour, recorded: Path | None = None) -> Flavour:
+    """``auto`` becomes what ``recorded`` names if given and present, else docker when a Docker engine
+    answers, else native. The production profile is native only."""
     if flavour is not Flavour.AUTO:
         return flavour
+    if _profile() is Profile.PRODUCTION:
+        return Flavour.NATIVE
+    if recorded is not None and recorded.is_file():
+        return Flavour(recorded.read_text().strip())
     docker = shutil.which("docker")
     answers = docker is not None and subprocess.run([docker, "info"], capture_output=True).returncode == 0
     return Flavour.DOCKER if answers else Flavour.NATIVE
@@ -59,13 +95,16 @@ def resolve_flavour(flavour: Flavour) -> Flavour:
 
 def compose(*args: str) -> int:
     """Run ``docker compose`` on the stack's compose file with the repository's ``.env``."""
-    ensure_env_file(_paths["env_file"])
-    command = ["docker", "compose", "--env-file", str(_paths["env_file"]), "-f", str(COMPOSE_FILE), *args]
+    ensure_env_file(_env_file())
+    command = ["docker", "compose", "--env-file", str(_env_file()), "-f", str(COMPOSE_FILE), *args]
     return subprocess.run(command, cwd=REPO_ROOT).returncode
 
 
 FlavourOption = Annotated[
-    Flavour, typer.Option("--flavour", envvar="STACK", help="native, docker, or auto (docker if it answers)")
+    Flavour,
+    typer.Option(
+        "--flavour", envvar="STACK", help="native, docker, or auto (what up started; docker if it answers)"
+    ),
 ]
 
 
@@ -80,10 +119,16 @@ def up(
     timeout: Annotated[float, typer.Option(help="seconds to wait for each component")] = START_TIMEOUT,
 ) -> None:
     """Start the stack (what already runs is left alone) and wait until every component is healthy."""
-    if resolve_flavour(flavour) is Flavour.DOCKER:
+    chosen = resolve_flavour(flavour)
+    _flavour_record().parent.mkdir(parents=True, exist_ok=True)
+    _flavour_record().write_text(chosen.value + "\n")
+    if chosen is Flavour.DOCKER:
         raise typer.Exit(compose("up", "--detach", "--build"))
     stack = _stack()
-    typer.echo(f"starting the native stack (state and logs in {stack.config.state_dir}) ...")
+    typer.echo(
+        f"starting the native stack, profile {stack.config.profile} "
+        f"(state and logs in {stack.config.state_dir}) ..."
+    )
     try:
         stack.up(timeout)
     except StackError as error:
@@ -94,30 +139,38 @@ def up(
 @app.command()
 def down(flavour: FlavourOption = Flavour.AUTO) -> None:
     """Stop exactly what ``up`` started."""
-    if resolve_flavour(flavour) is Flavour.DOCKER:
+    if resolve_flavour(flavour, _flavour_record()) is Flavour.DOCKER:
         raise typer.Exit(compose("down"))
     try:
         _stack().down()
     except StackError as error:
         _fail(error)
-    typer.echo("stack stopped")
+    typer.echo(f"stack stopped (profile {_profile()})")
 
 
 def _print_status(stack: Stack) -> bool:
     rows = stack.status()
-    typer.echo(f"{'component':<14}{'pid':>8}  {'url':<26}{'state'}")
+    width = max(len(row.name) for row in rows) + 2
+    typer.echo(f"{'component':<{width}}{'pid':>8}  {'url':<36}{'state'}")
     for row in rows:
         state = "healthy" if row.healthy else ("running, not healthy" if row.pid else "stopped")
         colour = typer.colors.GREEN if row.healthy else typer.colors.RED
         pid = str(row.pid) if row.pid else "-"
-        typer.echo(f"{row.name:<14}{pid:>8}  {row.url:<26}" + typer.style(state, fg=colour))
+        typer.echo(f"{row.name:<{width}}{pid:>8}  {row.url:<36}" + typer.style(state, fg=colour))
+    if any(row.pid for row in rows):
+        typer.echo(f"\n{'deployment':<14}{'executor':<34}{'metadata database':<40}{'workers':<9}triggerers")
+        for name, summary in stack.summaries().items():
+            workers = "-" if summary.workers is None else f"{summary.workers}/{summary.expected_workers}"
+            triggerers = f"{summary.triggerers}/{summary.expected_triggerers}"
+            typer.echo(f"{name:<14}{summary.executor:<34}{summary.database:<40}{workers:<9}{triggerers}")
     return all(row.healthy for row in rows)
 
 
 @app.command()
 def status(flavour: FlavourOption = Flavour.AUTO) -> None:
-    """Each component's pid, URL and health; exit code 1 unless all are healthy."""
-    if resolve_flavour(flavour) is Flavour.DOCKER:
+    """Each component's pid, URL and health, and per deployment its executor, metadata database and live
+    workers and triggerers; exit code 1 unless all are healthy."""
+    if resolve_flavour(flavour, _flavour_record()) is Flavour.DOCKER:
         raise typer.Exit(compose("ps"))
     if not _print_status(_stack()):
         raise typer.Exit(1)
@@ -126,25 +179,28 @@ def status(flavour: FlavourOption = Flavour.AUTO) -> None:
 @app.command()
 def logs(
     component: Annotated[
-        str | None, typer.Argument(help=f"one of {', '.join(COMPONENTS)}; all if omitted")
+        str | None,
+        typer.Argument(
+            help=f"one of {', '.join(COMPONENTS)} or another component's name or prefix; all if omitted"
+        ),
     ] = None,
     lines: Annotated[int, typer.Option("--lines", "-n")] = 40,
     follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
     flavour: FlavourOption = Flavour.AUTO,
 ) -> None:
-    """The tail of every component's log (or one component's)."""
-    if resolve_flavour(flavour) is Flavour.DOCKER:
+    """The tail of every component's log (or of the components a name or prefix selects)."""
+    if resolve_flavour(flavour, _flavour_record()) is Flavour.DOCKER:
         raise typer.Exit(
             compose("logs", "--tail", str(lines), *(["-f"] if follow else []), *filter(None, [component]))
         )
     stack = _stack()
     try:
-        chosen = [stack.component(component)] if component else list(stack.components.values())
+        chosen = list(stack.select(component).values()) if component else list(stack.components.values())
     except KeyError as error:
         _fail(error)
     paths = [str(c.process.log_path) for c in chosen if Path(c.process.log_path).exists()]
     if not paths:
-        _fail(StackError(f"no logs yet under {stack.config.state_dir / 'logs'}; run make up"))
+        _fail(StackError(f"no logs yet under {stack.logs_dir}; run make up"))
     os.execvp("tail", ["tail", f"-n{lines}", *(["-F"] if follow else []), *paths])
 
 

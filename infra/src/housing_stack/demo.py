@@ -14,7 +14,7 @@ import httpx
 
 from housing_stack.airflow_client import AirflowClient, AirflowError
 from housing_stack.flow import FlowError, FlowReport, reader_storage_options, run_flow
-from housing_stack.stack import StackConfig
+from housing_stack.stack import Profile, StackConfig
 
 
 def clients(config: StackConfig) -> tuple[AirflowClient, AirflowClient]:
@@ -83,9 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--source", default="sklearn", help="producer `source` param (default: sklearn)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per wait (default 900)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON instead")
+    parser.add_argument("--profile", type=Profile, default=Profile.EMBEDDED, help="the stack's profile")
     args = parser.parse_args(argv)
 
-    config = StackConfig.local()
+    config = StackConfig.local(profile=args.profile)
     data, ml = clients(config)
     tracking_uri = config.mlflow_tracking_uri
     try:
@@ -93,7 +94,10 @@ def main(argv: list[str] | None = None) -> int:
         report = run_flow(data, ml, storage_options=lake, conf={"source": args.source}, timeout=args.timeout)
     except (FlowError, AirflowError, httpx.HTTPError) as error:
         print(f"demo failed: {error}", file=sys.stderr)
-        print("see `make status` and `make logs`", file=sys.stderr)
+        print(
+            f"see `make status PROFILE={args.profile}` and `make logs PROFILE={args.profile}`",
+            file=sys.stderr,
+        )
         return 1
     if args.json:
         print(json.dumps(report, default=lambda o: o.__dict__, indent=2))

@@ -1,4 +1,4 @@
-"""The MLflow tracking server: sqlite backend store, artifacts proxied to ``s3://mlflow``."""
+"""The MLflow tracking server: sqlite (or PostgreSQL) backend store, artifacts proxied to ``s3://mlflow``."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ class MlflowServer(Server):
         s3_env: Mapping[str, str],
         *,
         bucket: str = MLFLOW_BUCKET,
+        backend_store_uri: str | None = None,
         log_path: Path | None = None,
         pid_path: Path | None = None,
     ) -> None:
@@ -40,13 +41,15 @@ class MlflowServer(Server):
         environment["MLFLOW_S3_ENDPOINT_URL"] = s3_env["AWS_ENDPOINT_URL"]
         # the GenAI job runner spawns 8 more Python processes (~0.6 GB RSS) this project never uses
         environment["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
+        # sqlite under data_dir unless given; an environment variable keeps a database password out of `ps`
+        environment["MLFLOW_BACKEND_STORE_URI"] = (
+            backend_store_uri or f"sqlite:///{self.data_dir / 'mlflow.db'}"
+        )
         self.process = ServerProcess(
             name=self.name,
             command=[
                 installed_executable("mlflow"),
                 "server",
-                "--backend-store-uri",
-                f"sqlite:///{self.data_dir / 'mlflow.db'}",
                 "--artifacts-destination",
                 self.artifacts_destination,
                 "--host",

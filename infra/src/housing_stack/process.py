@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import shutil
 import signal
 import subprocess
@@ -33,6 +34,14 @@ def installed_executable(name: str) -> str:
     if found is None:
         raise StackError(f"{name!r} is not beside {sys.executable} nor on PATH; run make setup")
     return found
+
+
+def run_as(user: str | None) -> dict[str, object]:
+    """``subprocess`` arguments that run a child as ``user`` with only that user's group (root's group
+    would otherwise stay, and its owner-only folders would stop the child); none for None."""
+    if user is None:
+        return {}
+    return {"user": user, "group": pwd.getpwnam(user).pw_gid, "extra_groups": []}
 
 
 def http_status(url: str, timeout: float = 2.0) -> int | None:
@@ -84,6 +93,10 @@ class ServerProcess:
     pid_path: Path | None = None
     env: Mapping[str, str] | None = None
     cwd: Path | None = None
+    #: What ``stop`` sends first (PostgreSQL's SIGTERM waits for every client to disconnect; SIGINT not).
+    stop_signal: signal.Signals = signal.SIGTERM
+    #: The system user to run as (PostgreSQL refuses to run as root); None = this process's user.
+    user: str | None = None
     _popen: subprocess.Popen | None = field(default=None, init=False, repr=False)
 
     def start(self) -> None:
@@ -100,6 +113,7 @@ class ServerProcess:
                 env=dict(self.env) if self.env is not None else None,
                 cwd=self.cwd,
                 start_new_session=True,
+                **run_as(self.user),
             )
         if self.pid_path is not None:
             self.pid_path.parent.mkdir(parents=True, exist_ok=True)
@@ -128,33 +142,42 @@ class ServerProcess:
     def is_running(self) -> bool:
         return self.pid is not None
 
+    def exited_unexpectedly(self) -> bool:
+        """Whether the pid file names a process that is gone: it exited or was killed by someone else
+        (``stop`` and ``kill`` remove the pid file first, so a deliberate stop never counts)."""
+        return self.pid_path is not None and self.pid_path.exists() and self.pid is None
+
     def exit_code(self) -> int | None:
         """The exit code if this object started the process and it has exited."""
         return self._popen.poll() if self._popen is not None else None
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM the process group, SIGKILL whatever is left after ``timeout`` seconds."""
+    def _forget(self) -> int | None:
+        """The process group to signal; the pid file is removed first, so a supervisor watching it
+        never takes the exit that follows for a crash."""
         pgid = self.pid
         if pgid is None and self._popen is not None:
             pgid = self._popen.pid  # the leader exited; its children may still run
+        if self.pid_path is not None:
+            self.pid_path.unlink(missing_ok=True)
+        return pgid
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """``stop_signal`` (SIGTERM) to the process group, SIGKILL whatever is left after ``timeout`` s."""
+        pgid = self._forget()
         if (
             pgid is not None
-            and not self._signal_until_gone(pgid, signal.SIGTERM, timeout)
+            and not self._signal_until_gone(pgid, self.stop_signal, timeout)
             and not self._signal_until_gone(pgid, signal.SIGKILL, 10.0)
         ):
             raise StackError(f"{self.name} (process group {pgid}) survived SIGKILL")
         if self._popen is not None:
             self._popen.poll()
-        if self.pid_path is not None:
-            self.pid_path.unlink(missing_ok=True)
 
     def kill(self) -> None:
         """SIGKILL the whole process group at once, as a crash or an OOM kill would: no clean shutdown."""
-        pgid = self.pid if self.pid is not None else (self._popen.pid if self._popen is not None else None)
+        pgid = self._forget()
         if pgid is not None and not self._signal_until_gone(pgid, signal.SIGKILL, 10.0):
             raise StackError(f"{self.name} (process group {pgid}) survived SIGKILL")
-        if self.pid_path is not None:
-            self.pid_path.unlink(missing_ok=True)
 
     def _signal_until_gone(self, pgid: int, sig: signal.Signals, timeout: float) -> bool:
         """Send ``sig`` to the group; True once no live member is left within ``timeout`` seconds."""

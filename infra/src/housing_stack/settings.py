@@ -55,14 +55,6 @@ def _fill(value: str) -> str:
     return secrets.token_urlsafe(24) if value == PLACEHOLDER else value
 
 
-def load_settings(path: Path = ENV_PATH) -> dict[str, str]:
-    """The example's defaults overlaid with ``path`` if it exists (it does after the first ``make up``)."""
-    merged = dict(DEFAULTS)
-    if path.exists():
-        merged.update(read_env_file(path))
-    return merged
-
-
 def require(settings: Mapping[str, str], key: str) -> str:
     """One setting, with an error naming the key and the file it belongs in."""
     try:

@@ -1,24 +1,40 @@
-"""The joint stack: SeaweedFS S3, MLflow and the two teams' Airflow deployments, as one unit.
+"""The joint stack: SeaweedFS S3, MLflow and the two teams' Airflow deployments, as one unit, in one of
+two profiles:
+
+- ``embedded`` (default): each deployment is ``airflow standalone`` (SQLite, LocalExecutor); MLflow on
+  SQLite.
+- ``production``: each deployment runs on its own PostgreSQL cluster with CeleryExecutor (Redis broker,
+  its own queue and database number, two Celery workers), scheduler, API server, DAG processor and
+  triggerers as separate processes (two triggerers in the ML team's); MLflow on its own PostgreSQL.
 
 ``Stack(StackConfig.local())`` is what ``make up`` runs (ports and secrets from ``.env``, state in
-``.local/``); ``Stack(StackConfig.ephemeral(tmp_path))`` is the same stack on free ports in a temp dir
-for tests. Both stop everything they started, even when starting fails.
+``.local/``, ``.local/production/`` for the production profile); ``Stack(StackConfig.ephemeral(tmp_path))``
+is the same stack on free ports in a temp dir for tests. Both stop everything they started, even when
+starting fails. Once up, a supervisor process restarts any component that exits on its own.
 """
 
 from __future__ import annotations
 
+import json
 import shlex
-from collections.abc import Mapping
+import sys
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, fields
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, fields
+from enum import StrEnum
 from pathlib import Path
+from typing import Protocol
 
-from housing_stack.airflow_standalone import (
+from housing_stack.airflow_home import (
     LAKE_CONN_ID,
-    AirflowStandalone,
+    AirflowHome,
     DeploymentPorts,
+    DeploymentSummary,
     lake_connection,
 )
+from housing_stack.airflow_production import AirflowProduction
+from housing_stack.airflow_standalone import AirflowStandalone
 from housing_stack.identities import (
     ADMIN,
     DATA_TEAM,
@@ -30,14 +46,59 @@ from housing_stack.identities import (
 )
 from housing_stack.mlflow_server import MlflowServer
 from housing_stack.ports import free_ports, port_is_free
-from housing_stack.process import Server, StackError
+from housing_stack.postgres import PostgresServer
+from housing_stack.process import Server, ServerProcess, StackError
+from housing_stack.redis_server import RedisServer
 from housing_stack.seaweedfs import SeaweedFS, SeaweedPorts
 from housing_stack.settings import DEFAULTS, ENV_PATH, LOCAL_DIR, REGION, REPO_ROOT, ensure_env_file, require
+from housing_stack.supervisor import Restart, hold_path, read_restarts
 
-#: Component names, in start order (``make logs COMPONENT=...``).
+#: Component names (``make logs COMPONENT=...``); a production deployment's processes are named
+#: ``airflow-data-scheduler``, ``airflow-ml-triggerer-2``, ... (a prefix selects them all).
 S3, MLFLOW, AIRFLOW_DATA, AIRFLOW_ML = "s3", "mlflow", "airflow-data", "airflow-ml"
 COMPONENTS = (S3, MLFLOW, AIRFLOW_DATA, AIRFLOW_ML)
+REDIS, POSTGRES_DATA, POSTGRES_ML, POSTGRES_MLFLOW = (
+    "redis",
+    "postgres-data",
+    "postgres-ml",
+    "postgres-mlflow",
+)
+SUPERVISOR = "supervisor"
 START_TIMEOUT = 420.0
+
+
+class Profile(StrEnum):
+    EMBEDDED = "embedded"
+    PRODUCTION = "production"
+
+
+def profile_state_dir(base: Path, profile: Profile) -> Path:
+    """Each profile's state under its own folder: ``base`` itself for embedded, ``base/production``."""
+    return base if profile is Profile.EMBEDDED else base / profile.value
+
+
+@dataclass(frozen=True)
+class ProductionPorts:
+    """The ports only the production profile binds (``.env`` keys in :data:`PRODUCTION_PORT_KEYS`)."""
+
+    redis: int
+    postgres_data: int
+    postgres_ml: int
+    postgres_mlflow: int
+    data_worker_2_log: int
+    ml_worker_2_log: int
+    ml_trigger_2_log: int
+
+
+PRODUCTION_PORT_KEYS = (
+    "REDIS_PORT",
+    "POSTGRES_DATA_PORT",
+    "POSTGRES_ML_PORT",
+    "POSTGRES_MLFLOW_PORT",
+    "AIRFLOW_DATA_WORKER_2_LOG_PORT",
+    "AIRFLOW_ML_WORKER_2_LOG_PORT",
+    "AIRFLOW_ML_TRIGGER_2_LOG_PORT",
+)
 
 
 @dataclass(frozen=True)
@@ -48,6 +109,7 @@ class StackPorts:
     mlflow: int
     airflow_data: DeploymentPorts
     airflow_ml: DeploymentPorts
+    production: ProductionPorts
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, str]) -> StackPorts:
@@ -66,20 +128,26 @@ class StackPorts:
             mlflow=int(require(settings, "MLFLOW_PORT")),
             airflow_data=deployment("DATA"),
             airflow_ml=deployment("ML"),
+            production=ProductionPorts(*(int(require(settings, key)) for key in PRODUCTION_PORT_KEYS)),
         )
 
     @classmethod
     def free(cls) -> StackPorts:
         """Distinct ports free on 127.0.0.1 now (for a stack started by a test)."""
-        seaweed_count = len(fields(SeaweedPorts))
-        ports = free_ports(seaweed_count + 7)
+        seaweed_count, production_count = len(fields(SeaweedPorts)), len(fields(ProductionPorts))
+        ports = free_ports(seaweed_count + 7 + production_count)
         rest = ports[seaweed_count:]
         return cls(
             s3=SeaweedPorts(*ports[:seaweed_count]),
             mlflow=rest[0],
             airflow_data=DeploymentPorts(*rest[1:4]),
             airflow_ml=DeploymentPorts(*rest[4:7]),
+            production=ProductionPorts(*rest[7:]),
         )
+
+
+def _secret() -> str:
+    return generate_credentials(["secret"])["secret"].secret_key
 
 
 @dataclass(frozen=True)
@@ -91,41 +159,82 @@ class StackConfig:
     credentials: Mapping[str, Credentials]
     airflow_user: str
     airflow_password: str
+    profile: Profile = Profile.EMBEDDED
     region: str = REGION
-    #: LocalExecutor workers per Airflow deployment (memory: ~135 MB RSS each).
+    #: Task slots per Airflow deployment (memory: ~135 MB RSS each under LocalExecutor).
     airflow_parallelism: int = int(DEFAULTS["AIRFLOW_PARALLELISM"])
+    #: Production profile: tasks one Celery worker runs at once.
+    worker_concurrency: int = int(DEFAULTS["AIRFLOW_WORKER_CONCURRENCY"])
+    #: Production profile: the PostgreSQL superuser of every cluster, and the Redis password.
+    postgres_user: str = DEFAULTS["POSTGRES_USER"]
+    postgres_password: str = field(default_factory=_secret)
+    redis_password: str = field(default_factory=_secret)
     #: The monorepo whose ``data-team/`` and ``ml-team/`` Astro projects the deployments run.
     repo_root: Path = REPO_ROOT
     #: Extra variables for both Airflow deployments (e.g. HOUSING_DATASET_URI for a private prefix).
     airflow_env: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def local(cls, env_path: Path = ENV_PATH, state_dir: Path = LOCAL_DIR) -> StackConfig:
-        """``make up``'s stack: ``.env`` (made from ``.env.example`` on first use), state in ``.local/``."""
+    def local(
+        cls, env_path: Path = ENV_PATH, state_dir: Path = LOCAL_DIR, profile: Profile = Profile.EMBEDDED
+    ) -> StackConfig:
+        """``make up``'s stack: ``.env`` (made from ``.env.example`` on first use), state in ``.local/``
+        (the production profile in ``.local/production/``)."""
         settings = ensure_env_file(env_path)
         return cls(
-            state_dir=state_dir,
+            state_dir=profile_state_dir(state_dir, profile),
             ports=StackPorts.from_settings(settings),
             credentials=credentials_from_settings(settings),
             airflow_user=require(settings, "AIRFLOW_USER"),
             airflow_password=require(settings, "AIRFLOW_PASSWORD"),
+            profile=profile,
             region=require(settings, "AWS_DEFAULT_REGION"),
             airflow_parallelism=int(require(settings, "AIRFLOW_PARALLELISM")),
+            worker_concurrency=int(require(settings, "AIRFLOW_WORKER_CONCURRENCY")),
+            postgres_user=require(settings, "POSTGRES_USER"),
+            postgres_password=require(settings, "POSTGRES_PASSWORD"),
+            redis_password=require(settings, "REDIS_PASSWORD"),
         )
 
     @classmethod
     def ephemeral(cls, state_dir: Path, **overrides: object) -> StackConfig:
         """A private stack for tests: free ports, random secrets, state under ``state_dir``."""
-        password = generate_credentials(["airflow"])["airflow"].secret_key
         values: dict[str, object] = {
             "state_dir": Path(state_dir),
             "ports": StackPorts.free(),
             "credentials": generate_credentials(),
             "airflow_user": "admin",
-            "airflow_password": password,
+            "airflow_password": _secret(),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
+
+    @classmethod
+    def recorded(cls, state_dir: Path) -> StackConfig:
+        """The config a started stack wrote to ``<state_dir>/run/stack.json`` (for its supervisor)."""
+        values = json.loads((state_dir / "run" / "stack.json").read_text())
+        ports = values["ports"]
+        values.update(
+            state_dir=Path(values["state_dir"]),
+            repo_root=Path(values["repo_root"]),
+            profile=Profile(values["profile"]),
+            credentials={name: Credentials(*pair) for name, pair in values["credentials"].items()},
+            ports=StackPorts(
+                s3=SeaweedPorts(**ports["s3"]),
+                mlflow=ports["mlflow"],
+                airflow_data=DeploymentPorts(**ports["airflow_data"]),
+                airflow_ml=DeploymentPorts(**ports["airflow_ml"]),
+                production=ProductionPorts(**ports["production"]),
+            ),
+        )
+        return cls(**values)
+
+    def record(self) -> None:
+        """Write this config (secrets included, owner-only) where :meth:`recorded` reads it."""
+        path = self.state_dir / "run" / "stack.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(json.dumps(asdict(self), default=str, indent=1))
 
     @property
     def s3_endpoint_url(self) -> str:
@@ -155,82 +264,163 @@ class ComponentStatus:
     log_path: Path
 
 
+class Deployment(Protocol):
+    """One team's Airflow, whichever profile: started in two steps like every component."""
+
+    base_url: str
+
+    def launch(self) -> None: ...
+    def wait_ready(self, timeout: float | None = None) -> None: ...
+    def stop(self) -> None: ...
+    def env(self) -> dict[str, str]: ...
+    def summary(self) -> DeploymentSummary: ...
+
+
 class Stack:
-    """The four components of the native stack; a context manager that stops them on exit."""
+    """The components of the native stack; a context manager that stops them on exit."""
 
     def __init__(self, config: StackConfig) -> None:
         self.config = config
         state = config.state_dir
-        logs, run = self._logs, self._run = state / "logs", state / "run"
-        self.s3 = SeaweedFS(
-            state / "seaweedfs",
-            config.ports.s3,
-            config.credentials,
-            region=config.region,
-            log_path=logs / f"{S3}.log",
-            pid_path=run / f"{S3}.pid",
+        self.logs_dir, self.run_dir = state / "logs", state / "run"
+        production = config.profile is Profile.PRODUCTION
+        #: Servers started before the others (which need them), side by side.
+        self.foundation: dict[str, Server] = {}
+        self.s3 = self.foundation[S3] = SeaweedFS(
+            state / "seaweedfs", config.ports.s3, config.credentials, region=config.region, **self._files(S3)
         )
+        backend_store_uri = None
+        if production:
+            ports = config.ports.production
+            self.redis = self.foundation[REDIS] = RedisServer(
+                state / REDIS, ports.redis, config.redis_password, **self._files(REDIS)
+            )
+            for name, port, database in (
+                (POSTGRES_DATA, ports.postgres_data, "airflow"),
+                (POSTGRES_ML, ports.postgres_ml, "airflow"),
+                (POSTGRES_MLFLOW, ports.postgres_mlflow, "mlflow"),
+            ):
+                self.foundation[name] = PostgresServer(
+                    f"PostgreSQL {name.removeprefix('postgres-')}",
+                    state / name,
+                    port,
+                    config.postgres_user,
+                    config.postgres_password,
+                    [database],
+                    **self._files(name),
+                )
+            backend_store_uri = self.postgres(POSTGRES_MLFLOW).url("mlflow", "postgresql+psycopg2")
         self.mlflow = MlflowServer(
             state / "mlflow",
             config.ports.mlflow,
             self.s3.env_for(ML_TEAM),
-            log_path=logs / f"{MLFLOW}.log",
-            pid_path=run / f"{MLFLOW}.pid",
+            backend_store_uri=backend_store_uri,
+            **self._files(MLFLOW),
         )
-        self.airflow_data = self._deployment(DATA_TEAM, AIRFLOW_DATA, config.ports.airflow_data, {})
+        self.airflow_data = self._deployment(DATA_TEAM, AIRFLOW_DATA, {})
         self.airflow_ml = self._deployment(
-            ML_TEAM, AIRFLOW_ML, config.ports.airflow_ml, {"MLFLOW_TRACKING_URI": self.mlflow.tracking_uri}
+            ML_TEAM, AIRFLOW_ML, {"MLFLOW_TRACKING_URI": self.mlflow.tracking_uri}
+        )
+        self.supervisor = ServerProcess(
+            SUPERVISOR,
+            [sys.executable, "-m", "housing_stack.supervisor", str(state)],
+            **self._files(SUPERVISOR),
         )
 
-    def _deployment(
-        self, team: str, component: str, ports: DeploymentPorts, environment: dict[str, str]
-    ) -> AirflowStandalone:
+    def _files(self, name: str) -> dict[str, Path]:
+        return {"log_path": self.logs_dir / f"{name}.log", "pid_path": self.run_dir / f"{name}.pid"}
+
+    def postgres(self, name: str) -> PostgresServer:
+        server = self.foundation[name]
+        assert isinstance(server, PostgresServer)
+        return server
+
+    def _deployment(self, team: str, component: str, environment: dict[str, str]) -> AirflowHome:
         """``team``'s Airflow: its project folder, its S3 identity in ``lake_s3``, ``environment`` added."""
         config = self.config
         lake = lake_connection(config.credentials[team], self.s3.endpoint_url, config.region)
-        return AirflowStandalone(
-            name=f"Airflow {team}",
-            home=config.state_dir / component,
-            project_dir=config.repo_root / team,
-            ports=ports,
-            user=config.airflow_user,
-            password=config.airflow_password,
-            environment={f"AIRFLOW_CONN_{LAKE_CONN_ID.upper()}": lake, **environment, **config.airflow_env},
-            parallelism=config.airflow_parallelism,
-            log_path=self._logs / f"{component}.log",
-            pid_path=self._run / f"{component}.pid",
+        ports = config.ports.airflow_data if team == DATA_TEAM else config.ports.airflow_ml
+        common = {
+            "name": f"Airflow {team}",
+            "home": config.state_dir / component,
+            "project_dir": config.repo_root / team,
+            "ports": ports,
+            "user": config.airflow_user,
+            "password": config.airflow_password,
+            "environment": {
+                f"AIRFLOW_CONN_{LAKE_CONN_ID.upper()}": lake,
+                **environment,
+                **config.airflow_env,
+            },
+            "parallelism": config.airflow_parallelism,
+        }
+        if config.profile is Profile.EMBEDDED:
+            return AirflowStandalone(**common, **self._files(component))
+        extra = config.ports.production
+        data = team == DATA_TEAM
+        return AirflowProduction(
+            **common,
+            component=component,
+            database_url=self.postgres(POSTGRES_DATA if data else POSTGRES_ML).url("airflow"),
+            # never the same broker database or queue for the two deployments
+            broker_url=self.redis.url(0 if data else 1),
+            queue=team,
+            worker_log_ports=(ports.worker_log, extra.data_worker_2_log if data else extra.ml_worker_2_log),
+            trigger_log_ports=(ports.trigger_log,) if data else (ports.trigger_log, extra.ml_trigger_2_log),
+            worker_concurrency=config.worker_concurrency,
+            logs_dir=self.logs_dir,
+            run_dir=self.run_dir,
         )
 
     @property
+    def deployments(self) -> dict[str, Deployment]:
+        return {AIRFLOW_DATA: self.airflow_data, AIRFLOW_ML: self.airflow_ml}  # type: ignore[dict-item]
+
+    @property
     def components(self) -> dict[str, Server]:
-        """Name -> server, in start order."""
-        return {
-            S3: self.s3,
-            MLFLOW: self.mlflow,
-            AIRFLOW_DATA: self.airflow_data,
-            AIRFLOW_ML: self.airflow_ml,
-        }
+        """Name -> server, in start order (a production deployment contributes each of its processes)."""
+        found: dict[str, Server] = {**self.foundation, MLFLOW: self.mlflow}
+        for name, deployment in self.deployments.items():
+            if isinstance(deployment, AirflowProduction):
+                found.update(deployment.servers)
+            else:
+                found[name] = deployment  # type: ignore[assignment]
+        return found
 
     def component(self, name: str) -> Server:
         try:
             return self.components[name]
         except KeyError:
-            raise KeyError(f"unknown stack component {name!r}; expected one of {list(COMPONENTS)}") from None
+            known = ", ".join(self.components)
+            raise KeyError(f"unknown stack component {name!r}; expected one of {known}") from None
+
+    def select(self, prefix: str) -> dict[str, Server]:
+        """The components named ``prefix`` or ``prefix-...`` (``airflow-ml`` = all its processes)."""
+        chosen = {n: c for n, c in self.components.items() if n == prefix or n.startswith(f"{prefix}-")}
+        if not chosen:
+            self.component(prefix)  # raises, naming the known ones
+        return chosen
 
     def up(self, timeout: float = START_TIMEOUT) -> Stack:
         """Start whatever is not running and wait until all is healthy; on failure stop everything.
 
-        S3 first (the others need it); then MLflow and both Airflows start side by side.
+        S3 (and in production Redis and the PostgreSQL clusters) first, side by side; then MLflow and
+        both Airflow deployments side by side; then the supervisor.
         """
         self._check_ports()
         try:
-            self.s3.launch()
-            self.s3.wait_ready(timeout)
-            others = [self.mlflow, self.airflow_data, self.airflow_ml]
-            for component in others:
-                component.launch()
-            for component in others:
-                component.wait_ready(timeout)
+            for server in self.foundation.values():
+                server.launch()
+            for server in self.foundation.values():
+                server.wait_ready(timeout)
+            others: list[Server | Deployment] = [self.mlflow, *self.deployments.values()]
+            # a production deployment's launch migrates its database first: the two run side by side
+            with ThreadPoolExecutor(max_workers=len(others)) as pool:
+                list(pool.map(lambda unit: unit.launch(), others))
+            for unit in others:
+                unit.wait_ready(timeout)
+            self.config.record()
+            self.supervisor.start()
         except BaseException:
             self.down()
             raise
@@ -238,11 +428,13 @@ class Stack:
 
     def ports_of(self, name: str) -> list[int]:
         """The ports component ``name`` binds."""
-        ports = self.config.ports
-        deployment = {AIRFLOW_DATA: ports.airflow_data, AIRFLOW_ML: ports.airflow_ml}.get(name)
-        if deployment is not None:
-            return [deployment.api, deployment.worker_log, deployment.trigger_log]
-        return list(ports.s3) if name == S3 else [ports.mlflow]
+        component = self.component(name)
+        if isinstance(component, SeaweedFS):
+            return list(self.config.ports.s3)
+        if isinstance(component, AirflowStandalone):
+            return [component.ports.api, component.ports.worker_log, component.ports.trigger_log]
+        port = getattr(component, "port", None)
+        return [port] if port else []
 
     def _check_ports(self) -> None:
         """Fail before starting anything if a component that is not running would find its port taken."""
@@ -256,38 +448,71 @@ class Stack:
             described = "; ".join(f"{name}: {ports}" for name, ports in taken.items())
             raise StackError(
                 f"ports already in use on 127.0.0.1 ({described}); expected them free. Another stack "
-                "(make down) or another program holds them; change them in .env"
+                "(make down, with the PROFILE it was started with) or another program holds them; change "
+                "them in .env"
             )
 
     def down(self) -> None:
-        """Stop every component this stack's pid files name: S3 last, the others side by side (each
-        Airflow may take its full SIGTERM grace period)."""
+        """Stop the supervisor, then every component this stack's pid files name: the Airflow deployments
+        and MLflow side by side (each may take its full SIGTERM grace period), then the servers they use."""
         errors: list[str] = []
 
-        def stop(component: Server) -> None:
+        def stop(unit: Server | Deployment | ServerProcess) -> None:
             try:
-                component.stop()
+                unit.stop()
             except StackError as error:
                 errors.append(str(error))
 
+        stop(self.supervisor)
         with ThreadPoolExecutor(max_workers=3) as pool:
             list(pool.map(stop, [self.airflow_ml, self.airflow_data, self.mlflow]))
-        stop(self.s3)
+        with ThreadPoolExecutor(max_workers=len(self.foundation)) as pool:
+            list(pool.map(stop, self.foundation.values()))
         if errors:
             raise StackError("; ".join(errors))
 
+    def url_of(self, name: str) -> str:
+        component = self.component(name)
+        for attribute in ("url", "base_url", "endpoint_url", "tracking_uri"):
+            value = getattr(component, attribute, None)
+            if isinstance(value, str):
+                return value
+        if isinstance(component, RedisServer | PostgresServer):
+            scheme = "redis" if isinstance(component, RedisServer) else "postgresql"
+            return f"{scheme}://127.0.0.1:{component.port}"
+        return "-"
+
     def status(self) -> list[ComponentStatus]:
-        """Pid, URL and health of each component."""
-        urls = {
-            S3: self.s3.endpoint_url,
-            MLFLOW: self.mlflow.tracking_uri,
-            AIRFLOW_DATA: self.airflow_data.base_url,
-            AIRFLOW_ML: self.airflow_ml.base_url,
-        }
-        return [
-            ComponentStatus(name, c.process.pid, urls[name], c.healthy(), c.process.log_path)
+        """Pid, URL and health of each component, and of the supervisor."""
+        rows = [
+            ComponentStatus(name, c.process.pid, self.url_of(name), c.healthy(), c.process.log_path)
             for name, c in self.components.items()
         ]
+        supervisor = self.supervisor
+        rows.append(
+            ComponentStatus(SUPERVISOR, supervisor.pid, "-", supervisor.is_running(), supervisor.log_path)
+        )
+        return rows
+
+    def summaries(self) -> dict[str, DeploymentSummary]:
+        """Per deployment: executor, metadata database, live Celery workers and triggerers."""
+        return {name: deployment.summary() for name, deployment in self.deployments.items()}
+
+    def restarts(self) -> list[Restart]:
+        """The supervisor's restarts so far (component and time), oldest first."""
+        return read_restarts(self.config.state_dir)
+
+    @contextmanager
+    def hold(self, name: str) -> Iterator[None]:
+        """Keep the supervisor from restarting component ``name`` in the block (a test holding it down)."""
+        self.component(name)
+        path = hold_path(self.run_dir, name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+        try:
+            yield
+        finally:
+            path.unlink(missing_ok=True)
 
     def env(self) -> dict[str, str]:
         """What ``make -s env`` exports: endpoints, the admin's and each team's keys, the Airflow user."""

@@ -1,4 +1,6 @@
-"""The whole handoff on a native stack started on free ports in a temp dir, torn down even on failure.
+"""The whole handoff on a native stack started on free ports in a temp dir, torn down even on failure,
+once per profile: embedded (airflow standalone, SQLite) and production (PostgreSQL, CeleryExecutor, one
+process per component, two triggerers in the ML team's deployment).
 
 1. the producer runs on the real dataset → a snapshot → the consumer trains, registers version 1 as
    champion and writes predictions;
@@ -19,17 +21,21 @@ import pytest
 from mlflow import MlflowClient
 
 from housing_contracts import list_snapshots
+from housing_stack.airflow_production import AirflowProduction
 from housing_stack.demo import clients
 from housing_stack.flow import FlowReport, run_flow
-from housing_stack.stack import Stack, StackConfig
+from housing_stack.postgres import PostgresServer
+from housing_stack.redis_server import RedisServer
+from housing_stack.stack import Profile, Stack, StackConfig
 
 MODEL_NAME = "california_housing_regressor"  # the name the README promises users
 FLOW_TIMEOUT = 600.0
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with Stack(StackConfig.ephemeral(tmp_path_factory.mktemp("stack"))) as running:
+@pytest.fixture(scope="module", params=list(Profile), ids=str)
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    config = StackConfig.ephemeral(tmp_path_factory.mktemp(f"stack-{request.param}"), profile=request.param)
+    with Stack(config) as running:
         yield running
 
 
@@ -142,21 +148,26 @@ LOOPBACK = {"0100007F", "0000000000000000FFFF00000100007F", "0000000000000000000
 
 
 def test_services_listen_on_loopback_only(stack: Stack, reliability_row) -> None:
-    """S3, MLflow and both Airflow API servers bind 127.0.0.1 and nothing else.
+    """S3, MLflow, both Airflow API servers and (production) PostgreSQL and Redis bind 127.0.0.1 and
+    nothing else.
 
     (Airflow's worker/triggerer log servers bind every interface whatever the settings, and serve
     only requests signed with the deployment's secret key; see the README.)
     """
     ports = stack.config.ports
-    for name, port in {
+    servers = {
         "s3": ports.s3.s3,
         "mlflow": ports.mlflow,
         "airflow-data": ports.airflow_data.api,
         "airflow-ml": ports.airflow_ml.api,
-    }.items():
+    }
+    servers.update(
+        {name: c.port for name, c in stack.components.items() if isinstance(c, PostgresServer | RedisServer)}
+    )
+    for name, port in servers.items():
         addresses = _listening_addresses(port)
         reliability_row(
-            f"{name} binds loopback only",
+            f"{name} binds loopback only ({stack.config.profile})",
             "127.0.0.1 only",
             "127.0.0.1 only" if addresses and addresses <= LOOPBACK else f"listens on {sorted(addresses)}",
         )
@@ -167,11 +178,50 @@ def test_airflow_apis_reject_unauthenticated_calls(stack: Stack, reliability_row
     """Both deployments' REST APIs refuse a call without a token (401/403)."""
     for name, url in (("data-team", stack.config.airflow_data_url), ("ml-team", stack.config.airflow_ml_url)):
         status = httpx.get(f"{url}/api/v2/dags", timeout=60).status_code
-        reliability_row(f"{name} Airflow API without a token", "401 or 403", str(status))
+        reliability_row(
+            f"{name} Airflow API without a token ({stack.config.profile})", "401 or 403", str(status)
+        )
         assert status in (401, 403)
 
 
+def test_status_shows_executor_database_workers_and_triggerers(stack: Stack, flows: list[FlowReport]) -> None:
+    """After the flow, each deployment reports its executor and metadata database; in production both
+    Celery workers answer, every triggerer heartbeats, and nothing had to be restarted."""
+    summaries = stack.summaries()
+    for name, summary in summaries.items():
+        assert (summary.triggerers, summary.workers) == (
+            summary.expected_triggerers,
+            summary.expected_workers,
+        ), name
+    if stack.config.profile is Profile.PRODUCTION:
+        assert summaries["airflow-ml"].executor.startswith("CeleryExecutor")
+        assert summaries["airflow-ml"].database.startswith("PostgreSQL 127.0.0.1:")
+        assert (
+            summaries["airflow-data"].expected_triggerers,
+            summaries["airflow-ml"].expected_triggerers,
+        ) == (1, 2)
+        assert isinstance(stack.airflow_ml, AirflowProduction)
+    else:
+        assert summaries["airflow-ml"].executor == "LocalExecutor"
+    assert all(status.healthy for status in stack.status())
+    assert stack.restarts() == []
+
+
+def _processes_of(state_dir: Path) -> list[str]:
+    """Live processes whose command line or environment names ``state_dir`` (each component's does)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            text = (entry / "cmdline").read_bytes() + (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if entry.name.isdigit() and str(state_dir).encode() in text:
+            found.append(f"{entry.name}: {text.split(bytes(1))[:3]!r}")
+    return found
+
+
 def test_stack_stops_cleanly(stack: Stack) -> None:
-    """``down`` leaves no component running."""
+    """``down`` leaves no component, supervisor or child process running."""
     stack.down()
-    assert not any(status.healthy for status in stack.status())
+    assert not any(status.healthy or status.pid for status in stack.status())
+    assert _processes_of(stack.config.state_dir) == []
