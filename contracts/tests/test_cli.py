@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from housing_contracts import COLUMNS, ContractViolation, publish, validate
 from housing_contracts.cli import app
 from housing_contracts.description import frozen_path
+from housing_contracts.model import column_bounds
 
 runner = CliRunner()
 
@@ -133,7 +134,8 @@ def test_describe_prints_every_column_and_frame_check() -> None:
     assert result.exit_code == 0
     for column in COLUMNS:
         assert column in result.stdout
-    assert "32.5 <= x <= 42" in result.stdout
+    for column, bounds in column_bounds().items():
+        assert f"{column} " in result.stdout and f"| {bounds}, finite" in result.stdout
     assert "bedrooms_within_rooms" in result.stdout
     assert "s3://lake/california_housing/v1" in result.stdout
 

@@ -65,6 +65,7 @@ class FastPath:
             or schema.add_missing_columns
             or schema.drop_invalid_rows
             or schema.strict not in (True, False)  # "filter" would drop columns, not reject them
+            or schema.ordered
             or any(c.coerce or c.unique or c.regex or c.parsers for c in schema.columns.values())
             or any(not _numeric(c.dtype.type) for c in schema.columns.values() if c.dtype is not None)
             or any(check.groupby is not None or check.element_wise for check in checks)
