@@ -76,3 +76,32 @@ def test_render_minio_policies_writes_the_committed_files(tmp_path: Path) -> Non
 def test_explicit_flavour_wins(flavour: Flavour) -> None:
     """--flavour/STACK native or docker is taken as given, without asking Docker."""
     assert resolve_flavour(flavour) is flavour
+
+
+def test_status_of_a_stopped_production_stack_lists_its_servers(paths: list[str]) -> None:
+    """`--profile production status` lists Redis, each PostgreSQL and each Airflow process as stopped."""
+    result = runner.invoke(app, [*paths, "--profile", "production", "status", "--flavour", "native"])
+    assert result.exit_code == 1
+    stopped = {line.split()[0] for line in result.output.splitlines() if line.endswith("stopped")}
+    assert {"redis", "postgres-data", "postgres-ml", "postgres-mlflow", "airflow-ml-triggerer-2"} <= stopped
+    assert {"airflow-data-worker-2", "airflow-ml-scheduler", "supervisor"} <= stopped
+
+
+def test_production_up_without_redis_names_the_fix(
+    paths: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without redis-server, `up` of the production profile starts nothing and says how to install it."""
+    monkeypatch.setenv("PATH", str(tmp_path / "no-binaries"))
+    result = runner.invoke(app, [*paths, "--profile", "production", "up", "--flavour", "native"])
+    assert result.exit_code == 1
+    assert "redis-server is not installed" in result.output and "make install-servers" in result.output
+    assert not list((tmp_path / "state").rglob("*.pid"))
+
+
+def test_down_stops_the_flavour_up_started(tmp_path: Path) -> None:
+    """With no flavour given, down/status/logs act on what `up` recorded, whatever Docker answers."""
+    record = tmp_path / "flavour"
+    record.write_text("native\n")
+    assert resolve_flavour(Flavour.AUTO, record) is Flavour.NATIVE
+    record.write_text("docker\n")
+    assert resolve_flavour(Flavour.AUTO, record) is Flavour.DOCKER

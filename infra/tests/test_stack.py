@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import shlex
 import subprocess
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from housing_stack.airflow_client import AirflowClient, AirflowError
 from housing_stack.airflow_production import AirflowProduction
 from housing_stack.identities import ADMIN, DATA_TEAM, ML_TEAM
 from housing_stack.ports import free_ports
@@ -132,23 +131,6 @@ def test_unknown_component_is_named(tmp_path: Path) -> None:
         Stack(StackConfig.ephemeral(tmp_path)).component("kafka")
 
 
-def _token(url: str, user: str, password: str) -> str:
-    request = urllib.request.Request(
-        f"{url}/auth/token",
-        data=json.dumps({"username": user, "password": password}).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.load(response)["access_token"]
-
-
-def _dag_ids(url: str, token: str) -> list[str]:
-    request = urllib.request.Request(f"{url}/api/v2/dags", headers={"Authorization": f"Bearer {token}"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return [dag["dag_id"] for dag in json.load(response)["dags"]]
-
-
 def test_stack_starts_serves_and_stops(tmp_path: Path) -> None:
     """A whole stack on free ports comes up healthy, serves each team's DAG, and leaves no process behind."""
     config = StackConfig.ephemeral(tmp_path)
@@ -159,10 +141,12 @@ def test_stack_starts_serves_and_stops(tmp_path: Path) -> None:
         assert {status.name: status.pid for status in stack.status()} == pids
         expected = {config.airflow_data_url: "housing_producer", config.airflow_ml_url: "housing_consumer"}
         for url, dag_id in expected.items():
-            token = _token(url, config.airflow_user, config.airflow_password)
-            assert _dag_ids(url, token) == [dag_id]
-        with pytest.raises(urllib.error.HTTPError, match="401"):
-            _token(config.airflow_ml_url, config.airflow_user, "wrong password")
+            client = AirflowClient(url, config.airflow_user, config.airflow_password)
+            assert [dag["dag_id"] for dag in client.request("GET", "/dags")["dags"]] == [dag_id]
+        with pytest.raises(AirflowError, match="login as 'admin' failed: HTTP 401"):
+            AirflowClient(config.airflow_ml_url, config.airflow_user, "wrong password").request(
+                "GET", "/dags"
+            )
     assert not any(status.pid for status in stack.status())
     assert all(port_free for port_free in _ports_free(stack))
     assert not list((tmp_path / "run").glob("*.pid"))

@@ -17,9 +17,17 @@ from typing import Annotated
 import typer
 
 from housing_stack.identities import write_minio_policies
-from housing_stack.process import StackError
+from housing_stack.process import ServerProcess, StackError
 from housing_stack.settings import ENV_PATH, LOCAL_DIR, REPO_ROOT, ensure_env_file
-from housing_stack.stack import COMPONENTS, START_TIMEOUT, Profile, Stack, StackConfig, export_lines
+from housing_stack.stack import (
+    COMPONENTS,
+    START_TIMEOUT,
+    Profile,
+    Stack,
+    StackConfig,
+    export_lines,
+    profile_state_dir,
+)
 
 COMPOSE_FILE = REPO_ROOT / "infra" / "docker-compose.yml"
 MINIO_POLICY_DIR = REPO_ROOT / "infra" / "minio" / "policies"
@@ -79,12 +87,14 @@ def _flavour_record() -> Path:
     return _state_dir() / "flavour"
 
 
-def resolve_flavour(flavour: Flavour, recorded: Path | None = None) -> Flavour:
+def resolve_flavour(
+    flavour: Flavour, recorded: Path | None = None, profile: Profile = Profile.EMBEDDED
+) -> Flavour:
     """``auto`` becomes what ``recorded`` names if given and present, else docker when a Docker engine
     answers, else native. The production profile is native only."""
     if flavour is not Flavour.AUTO:
         return flavour
-    if _profile() is Profile.PRODUCTION:
+    if profile is Profile.PRODUCTION:
         return Flavour.NATIVE
     if recorded is not None and recorded.is_file():
         return Flavour(recorded.read_text().strip())
@@ -119,7 +129,7 @@ def up(
     timeout: Annotated[float, typer.Option(help="seconds to wait for each component")] = START_TIMEOUT,
 ) -> None:
     """Start the stack (what already runs is left alone) and wait until every component is healthy."""
-    chosen = resolve_flavour(flavour)
+    chosen = resolve_flavour(flavour, profile=_profile())
     _flavour_record().parent.mkdir(parents=True, exist_ok=True)
     _flavour_record().write_text(chosen.value + "\n")
     if chosen is Flavour.DOCKER:
@@ -139,24 +149,29 @@ def up(
 @app.command()
 def down(flavour: FlavourOption = Flavour.AUTO) -> None:
     """Stop exactly what ``up`` started."""
-    if resolve_flavour(flavour, _flavour_record()) is Flavour.DOCKER:
+    if resolve_flavour(flavour, _flavour_record(), _profile()) is Flavour.DOCKER:
         raise typer.Exit(compose("down"))
     try:
         _stack().down()
     except StackError as error:
         _fail(error)
     typer.echo(f"stack stopped (profile {_profile()})")
+    for other in Profile:
+        run_dir = profile_state_dir(_state_dir(), other) / "run"
+        pid_files = run_dir.glob("*.pid") if other is not _profile() else []
+        if any(ServerProcess(p.stem, [], p.with_suffix(".log"), pid_path=p).is_running() for p in pid_files):
+            typer.echo(f"the {other} profile still runs: make down PROFILE={other}")
 
 
 def _print_status(stack: Stack) -> bool:
     rows = stack.status()
     width = max(len(row.name) for row in rows) + 2
-    typer.echo(f"{'component':<{width}}{'pid':>8}  {'url':<36}{'state'}")
+    typer.echo(f"{'component':<{width}}{'pid':>8}  {'url':<42}{'state'}")
     for row in rows:
         state = "healthy" if row.healthy else ("running, not healthy" if row.pid else "stopped")
         colour = typer.colors.GREEN if row.healthy else typer.colors.RED
         pid = str(row.pid) if row.pid else "-"
-        typer.echo(f"{row.name:<{width}}{pid:>8}  {row.url:<36}" + typer.style(state, fg=colour))
+        typer.echo(f"{row.name:<{width}}{pid:>8}  {row.url:<42}" + typer.style(state, fg=colour))
     if any(row.pid for row in rows):
         typer.echo(f"\n{'deployment':<14}{'executor':<34}{'metadata database':<40}{'workers':<9}triggerers")
         for name, summary in stack.summaries().items():
@@ -170,7 +185,7 @@ def _print_status(stack: Stack) -> bool:
 def status(flavour: FlavourOption = Flavour.AUTO) -> None:
     """Each component's pid, URL and health, and per deployment its executor, metadata database and live
     workers and triggerers; exit code 1 unless all are healthy."""
-    if resolve_flavour(flavour, _flavour_record()) is Flavour.DOCKER:
+    if resolve_flavour(flavour, _flavour_record(), _profile()) is Flavour.DOCKER:
         raise typer.Exit(compose("ps"))
     if not _print_status(_stack()):
         raise typer.Exit(1)
@@ -189,7 +204,7 @@ def logs(
     flavour: FlavourOption = Flavour.AUTO,
 ) -> None:
     """The tail of every component's log (or of the components a name or prefix selects)."""
-    if resolve_flavour(flavour, _flavour_record()) is Flavour.DOCKER:
+    if resolve_flavour(flavour, _flavour_record(), _profile()) is Flavour.DOCKER:
         raise typer.Exit(
             compose("logs", "--tail", str(lines), *(["-f"] if follow else []), *filter(None, [component]))
         )
