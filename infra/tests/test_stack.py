@@ -244,3 +244,14 @@ def test_recorded_config_round_trips(tmp_path: Path) -> None:
     config.record()
     assert StackConfig.recorded(tmp_path) == config
     assert (tmp_path / "run" / "stack.json").stat().st_mode & 0o077 == 0
+
+
+def test_logs_select_components_by_prefix(tmp_path: Path) -> None:
+    """`make logs COMPONENT=airflow-ml-triggerer` reads both triggerers' logs; `supervisor` its own."""
+    stack = _production(tmp_path)
+    assert [p.stem for p in stack.log_paths("airflow-ml-triggerer")] == [
+        "airflow-ml-triggerer-1",
+        "airflow-ml-triggerer-2",
+    ]
+    assert stack.log_paths("supervisor") == [stack.supervisor.log_path]
+    assert len(stack.log_paths()) == len(stack.components) + 1

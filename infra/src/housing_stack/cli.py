@@ -210,10 +210,9 @@ def logs(
         )
     stack = _stack()
     try:
-        chosen = list(stack.select(component).values()) if component else list(stack.components.values())
+        paths = [str(path) for path in stack.log_paths(component) if path.exists()]
     except KeyError as error:
         _fail(error)
-    paths = [str(c.process.log_path) for c in chosen if Path(c.process.log_path).exists()]
     if not paths:
         _fail(StackError(f"no logs yet under {stack.logs_dir}; run make up"))
     os.execvp("tail", ["tail", f"-n{lines}", *(["-F"] if follow else []), *paths])

@@ -401,6 +401,14 @@ class Stack:
             self.component(prefix)  # raises, naming the known ones
         return chosen
 
+    def log_paths(self, prefix: str | None = None) -> list[Path]:
+        """The log files of the components ``prefix`` selects (and the supervisor's), all if None."""
+        if prefix == SUPERVISOR:
+            return [self.supervisor.log_path]
+        chosen = self.select(prefix) if prefix else self.components
+        extra = [] if prefix else [self.supervisor.log_path]
+        return [c.process.log_path for c in chosen.values()] + extra
+
     def up(self, timeout: float = START_TIMEOUT) -> Stack:
         """Start whatever is not running and wait until all is healthy; on failure stop everything.
 
