@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 from pathlib import PurePosixPath
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from housing_contracts.tables import format_table
+
+if TYPE_CHECKING:
+    from housing_contracts.compatibility import Change
 
 NO_COERCION = (
     "No coercion, exactly as the Python API's validate(): every column must already be float64. A CSV is "
@@ -45,14 +48,8 @@ def validate(
 ) -> None:
     import pandas as pd
 
-    from housing_contracts import CONTRACT_NAME, CONTRACT_VERSION, ContractViolation, ValidationReport
-    from housing_contracts import validate as validate_frame
-    from housing_contracts.errors import (
-        IncompatibleContractError,
-        SnapshotIntegrityError,
-        SnapshotNotFoundError,
-    )
-    from housing_contracts.snapshots import read_snapshot, split_snapshot_uri
+    import housing_contracts as api
+    from housing_contracts.snapshots import split_snapshot_uri
 
     readers = {".csv": pd.read_csv, ".parquet": pd.read_parquet, ".pq": pd.read_parquet}
     snapshot = split_snapshot_uri(source)
@@ -60,13 +57,17 @@ def validate(
     if snapshot is None and read is None:
         raise _fail(f"{source}: expected a .csv or .parquet file or a snapshot URI (…/snapshots/<id>)")
     try:
-        frame = read_snapshot(*snapshot).frame if snapshot else validate_frame(read(source))
-        report = ValidationReport(CONTRACT_NAME, CONTRACT_VERSION, len(frame))
-    except ContractViolation as violation:
+        frame = api.read_snapshot(*snapshot).frame if snapshot else api.validate(read(source))
+        report = api.ValidationReport(api.CONTRACT_NAME, api.CONTRACT_VERSION, len(frame))
+    except api.ContractViolation as violation:
         report = violation.report
-    except (SnapshotIntegrityError, IncompatibleContractError) as exc:
+    except (api.SnapshotIntegrityError, api.IncompatibleContractError) as exc:
         raise _fail(str(exc), EXIT_VIOLATION) from None
-    except (SnapshotNotFoundError, OSError, ValueError) as exc:  # no such snapshot or file, unreadable data
+    except (
+        api.SnapshotNotFoundError,
+        OSError,
+        ValueError,
+    ) as exc:  # no such snapshot or file, unreadable data
         raise _fail(f"cannot read {source}: {exc}") from None
     text = report.to_text() if not report.ok else f"OK: {report.summary()}"
     typer.echo(report.to_json(indent=2) if as_json else text)
@@ -96,16 +97,8 @@ def diff(
     elif not result.changes:
         typer.echo(f"{result.old_version} -> {result.new_version}: no changes")
     else:
-        rows = [
-            (
-                c.kind,
-                c.subject,
-                "breaking" if c.breaking else "compatible",
-                c.reason,
-                _change_text(c.old, c.new),
-            )
-            for c in result.changes
-        ]
+        classes = {True: "breaking", False: "compatible"}
+        rows = [(c.kind, c.subject, classes[c.breaking], c.reason, _old_to_new(c)) for c in result.changes]
         typer.echo(format_table(("change", "subject", "class", "reason", "old -> new"), rows))
         typer.echo(
             f"{result.old_version} -> {result.new_version}: requires a {result.required_bump} version bump"
@@ -114,8 +107,8 @@ def diff(
         raise typer.Exit(EXIT_VIOLATION)
 
 
-def _change_text(old: object, new: object) -> str:
-    return "" if old is None and new is None else f"{old} -> {new}"
+def _old_to_new(change: Change) -> str:
+    return "" if change.old is None and change.new is None else f"{change.old} -> {change.new}"
 
 
 @app.command()

@@ -103,12 +103,7 @@ class ValidationReport:
         """Inverse of :meth:`to_dict`."""
         failures = tuple(
             CheckFailure(
-                column=f["column"],
-                check=f["check"],
-                expected=f["expected"],
-                failure_count=f["failure_count"],
-                failure_cases=tuple(f.get("failure_cases", ())),
-                index=tuple(f.get("index", ())),
+                **f | {"failure_cases": tuple(f.get("failure_cases", ())), "index": tuple(f.get("index", ()))}
             )
             for f in data.get("failures", ())
         )
