@@ -12,29 +12,14 @@ The only module of ``housing_contracts`` that imports Airflow (install ``housing
   :func:`manifests_from_events` turns those events into manifests.
 * :func:`storage_options_from_connection` turns an Airflow ``aws`` connection into s3fs options.
 
-Delivery guarantee
-------------------
-The trigger runs in the triggerer's *ack mode* (it overrides ``create_shared_stream_producer``). Its
-cursor is the set of acknowledged snapshot ids, kept in the watched asset's state store (the metadata DB,
-so it survives triggerer restarts). A snapshot id enters the cursor only in
-:meth:`SnapshotStream.advance`, which the triggerer calls **after** the event derived from it was
-persisted to the metadata DB. Hence:
-
-* a snapshot committed while the triggerer is down fires when it is back (it is not in the cursor);
-* a crash between firing and persisting the event re-delivers the snapshot (never loses it);
-* a folder without ``_manifest.json`` never fires (the manifest is the commit marker).
-
-The one remaining gap is a crash after the event was persisted but before the cursor was written (about
-one triggerer sync round, ~1 s): the snapshot is delivered a second time. Setting the cursor earlier would
-trade that duplicate for a lost snapshot, which is worse. Every event carries its ``snapshot_id``, so
-duplicates are harmless to a consumer that keys its work by snapshot id: :func:`manifests_from_events`
-deduplicates the events of one run, and a consumer skips a snapshot it has already processed. Delivery is
-therefore at-least-once (a crash re-delivers at most the snapshots fired in its last second), and
-effectively once with that dedupe.
-
-A trigger that fails (e.g. the cursor could not be written) is restarted by the triggerer and resumes from
-the stored cursor, like a restart. Blocking work (s3fs, manifest parsing, imports of the snapshot code)
-runs in worker threads, never on the triggerer's event loop.
+Delivery guarantee (the table of failures and outcomes is in the package README): the trigger runs in
+the triggerer's *ack mode* (it overrides ``create_shared_stream_producer``). Its cursor, the set of
+acknowledged snapshot ids, lives in the watched asset's state store (the metadata DB, so it survives
+triggerer restarts); :meth:`SnapshotStream.advance` adds a snapshot to it only **after** the triggerer
+persisted the event derived from it. A crash therefore re-delivers, never loses: at-least-once, and
+effectively once for consumers that key their work by ``snapshot_id`` (:func:`manifests_from_events`
+folds duplicates within a run). Blocking work (s3fs, manifest parsing) runs in worker threads, never on
+the triggerer's event loop.
 """
 
 from __future__ import annotations
