@@ -14,7 +14,7 @@ export SCIKIT_LEARN_DATA ?= $(abspath ../shared/data/scikit_learn_data)
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
-setup: $(STAMP) ## create .venv with everything the stack and tests need (idempotent)
+setup: $(STAMP) ## create .venv with everything the stack, the demo and the contracts/infra/e2e tests need (idempotent)
 
 $(STAMP): $(SETUP_INPUTS)
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
