@@ -6,11 +6,12 @@ requirements-test.txt; so an import of something the image lacks fails here too.
 
 from __future__ import annotations
 
-import ast
 import importlib.util
 from pathlib import Path
 
 import pytest
+
+from housing_testkit import imports_of
 
 TESTS_DIR = Path(__file__).resolve().parent
 
@@ -24,18 +25,6 @@ def test_the_ml_teams_dependencies_are_absent(module: str) -> None:
     )
 
 
-def _imported_modules(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(), str(path))
-    imports = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
-    return {*imports, *(n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module)}
-
-
 def test_tests_import_no_infra_internals() -> None:
     """Test modules import the test kit, never housing_stack (the stack's internals)."""
-    offenders = {
-        f"{path.relative_to(TESTS_DIR)}: {module}"
-        for path in TESTS_DIR.rglob("*.py")
-        for module in _imported_modules(path)
-        if module.split(".")[0] == "housing_stack"
-    }
-    assert offenders == set()
+    assert imports_of(TESTS_DIR, "housing_stack") == set()

@@ -7,11 +7,12 @@ requirements include the data team's, so what must be absent is the data team's 
 
 from __future__ import annotations
 
-import ast
 import importlib.util
 from pathlib import Path
 
 import pytest
+
+from housing_testkit import imports_of
 
 TESTS_DIR = Path(__file__).resolve().parent
 
@@ -22,18 +23,6 @@ def test_the_data_teams_code_is_absent(module: str) -> None:
     assert importlib.util.find_spec(module) is None, f"{module} is importable from the ML team's tests"
 
 
-def _imported_modules(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(), str(path))
-    imports = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
-    return {*imports, *(n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module)}
-
-
 def test_tests_import_no_infra_internals() -> None:
     """Test modules import the test kit, never housing_stack (the stack's internals)."""
-    offenders = {
-        f"{path.relative_to(TESTS_DIR)}: {module}"
-        for path in TESTS_DIR.rglob("*.py")
-        for module in _imported_modules(path)
-        if module.split(".")[0] == "housing_stack"
-    }
-    assert offenders == set()
+    assert imports_of(TESTS_DIR, "housing_stack") == set()
