@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def imports_of(folder: str | Path, package: str) -> set[str]:
-    """``"<file>: <module>"`` for each import of ``package`` (or a submodule) in the ``.py`` files of ``folder``."""
+    """``"<file>: <module>"`` for each import of ``package`` (or a submodule) under ``folder``."""
     folder = Path(folder)
     found = set()
     for path in folder.rglob("*.py"):
