@@ -1,25 +1,8 @@
 """The Airflow side of the contract: the dataset's Asset and the trigger that subscribes to it.
 
-The only module of ``housing_contracts`` that imports Airflow (install ``housing-contracts[airflow]``).
-
-* :func:`dataset_asset` is the one Asset of the dataset. The producer uses ``dataset_asset()`` as an
-  outlet; a consumer in **another** Airflow deployment schedules on
-  ``dataset_asset(watch=True, conn_id="lake_s3")``. Assets match by name and URI (the watcher is not part of
-  the match), and each deployment keeps its own metadata DB, so the same Asset can be watched there.
-* :class:`SnapshotCommittedTrigger` polls ``<uri>/snapshots/*/_manifest.json`` and fires one event per
-  newly committed snapshot, with the manifest as payload. In the consumer task it arrives as
-  ``context["triggering_asset_events"][asset][i].extra == {"from_trigger": True, "payload": manifest}``;
-  :func:`manifests_from_events` turns those events into manifests.
-* :func:`storage_options_from_connection` turns an Airflow ``aws`` connection into s3fs options.
-
-Delivery guarantee (the table of failures and outcomes is in the package README): the trigger runs in
-the triggerer's *ack mode* (it overrides ``create_shared_stream_producer``). Its cursor, the set of
-acknowledged snapshot ids, lives in the watched asset's state store (the metadata DB, so it survives
-triggerer restarts); :meth:`SnapshotStream.advance` adds a snapshot to it only **after** the triggerer
-persisted the event derived from it. A crash therefore re-delivers, never loses: at-least-once, and
-effectively once for consumers that key their work by ``snapshot_id`` (:func:`manifests_from_events`
-folds duplicates within a run). Blocking work (s3fs, manifest parsing) runs in worker threads, never on
-the triggerer's event loop.
+The only module that imports Airflow (extra ``[airflow]``). The trigger runs in the triggerer's ack mode:
+a snapshot joins the cursor in the asset state store only after its event was persisted, so a crash
+re-delivers and never loses (the failure table is in the README).
 """
 
 from __future__ import annotations
@@ -68,9 +51,6 @@ StartAt = Literal["latest", "earliest", "new"]
 START_AT_CHOICES: tuple[StartAt, ...] = ("latest", "earliest", "new")
 
 
-# --- connections ------------------------------------------------------------------------------------
-
-
 def _storage_options(conn: Any) -> dict[str, Any]:
     """s3fs ``storage_options`` from an Airflow ``aws`` connection object."""
     if conn.conn_type != "aws":
@@ -91,10 +71,7 @@ def _storage_options(conn: Any) -> dict[str, Any]:
 
 
 def storage_options_from_connection(conn_id: str) -> dict[str, Any]:
-    """s3fs ``storage_options`` from the Airflow ``aws`` connection ``conn_id`` (for tasks).
-
-    login/password are the keys; the extra's ``endpoint_url`` and ``region_name`` go to ``client_kwargs``.
-    """
+    """s3fs ``storage_options`` from the Airflow ``aws`` connection ``conn_id`` (for tasks)."""
     return _storage_options(BaseHook.get_connection(conn_id))
 
 
@@ -103,18 +80,12 @@ async def astorage_options_from_connection(conn_id: str) -> dict[str, Any]:
     return _storage_options(await BaseHook.aget_connection(conn_id))
 
 
-# --- the Asset ----------------------------------------------------------------------------------------
-
-
 def dataset_asset(
     *, watch: bool = False, conn_id: str | None = None, poll_interval: float = DEFAULT_POLL_INTERVAL
 ) -> Asset:
-    """The dataset's Asset: ``Asset(name=ASSET_NAME, uri=DATASET_URI)``.
+    """The dataset's Asset; with ``watch=True`` it carries the :class:`SnapshotCommittedTrigger` watcher.
 
-    With ``watch=True`` it carries an AssetWatcher whose :class:`SnapshotCommittedTrigger` polls the
-    dataset (``$HOUSING_DATASET_URI`` in the triggerer's environment if set, else ``DATASET_URI``) through
-    the Airflow connection ``conn_id``; schedule a consumer DAG in another deployment on it. Nothing is
-    looked up here, so DAG files parse without connections.
+    Nothing is looked up here (``conn_id`` is resolved in the triggerer), so DAG files parse offline.
     """
     if not watch:
         return Asset(name=ASSET_NAME, uri=DATASET_URI)
@@ -127,10 +98,7 @@ def dataset_asset(
 def manifests_from_events(events: Iterable[Any]) -> list[dict[str, Any]]:
     """The manifests carried by triggering asset events, one per ``snapshot_id``, oldest first.
 
-    Pass ``context["triggering_asset_events"][dataset_asset()]``. Several snapshots committed before the
-    scheduler creates a run arrive as several events of one run, and a re-delivered snapshot (see the
-    module docstring) as a duplicate event; both are folded here. Events not sent by the trigger are
-    ignored.
+    Batched and re-delivered events of one run are folded; events not sent by the trigger are ignored.
     """
     manifests: dict[str, dict[str, Any]] = {}
     for event in events:
@@ -141,9 +109,6 @@ def manifests_from_events(events: Iterable[Any]) -> list[dict[str, Any]]:
         if isinstance(payload, Mapping) and isinstance(payload.get("snapshot_id"), str):
             manifests.setdefault(payload["snapshot_id"], dict(payload))
     return [manifests[snapshot_id] for snapshot_id in sorted(manifests)]
-
-
-# --- the cursor -----------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -189,33 +154,13 @@ class _Cursor:
 
 
 def cursor_key(uri: str) -> str:
-    """The asset state store key holding the cursor of the snapshots under ``uri``.
-
-    Deleting it makes the next triggerer start behave like a first subscription (see ``start_at``).
-    """
+    """The asset state store key of the cursor of ``uri``; deleting it means a first subscription again."""
     return f"snapshot_cursor:{uri.rstrip('/')}"
 
 
-# --- the object store (called in worker threads: everything here blocks) ----------------------------
-
-
-def _filesystem(uri: str, storage_options: Mapping[str, Any]) -> tuple[AbstractFileSystem, str]:
-    from housing_contracts.storage import resolve
-
-    # A private instance: fsspec otherwise shares instances, and their cached listings, process-wide.
-    return resolve(uri, {**storage_options, "skip_instance_cache": True})
-
-
-# --- the trigger ------------------------------------------------------------------------------------
-
-
 class SnapshotStream(SharedStreamProducer):
-    """The broker side of :class:`SnapshotCommittedTrigger`: lists manifests, keeps the cursor.
-
-    ``open_stream`` yields ``(manifest, snapshot_id)`` for every committed snapshot that is neither in
-    the cursor nor in flight; ``advance`` adds cleanly persisted ones to the cursor and writes it to the
-    asset state store, and returns failed ones to the pool so the next poll re-delivers them.
-    """
+    """The broker side of :class:`SnapshotCommittedTrigger`: yields ``(manifest, snapshot_id)`` for every
+    committed snapshot neither in the cursor nor in flight; ``advance`` acknowledges the persisted ones."""
 
     def __init__(self, trigger: SnapshotCommittedTrigger, state_store: Any) -> None:
         self.trigger = trigger
@@ -227,14 +172,6 @@ class SnapshotStream(SharedStreamProducer):
         self.in_flight: set[str] = set()
         self._unreadable: set[str] = set()
         self._listing_failed = False
-
-    async def _storage_options(self) -> dict[str, Any]:
-        options: dict[str, Any] = {}
-        if self.trigger.conn_id:
-            # Resolved here, in the triggerer at run time: never at DAG parse time.
-            options.update(await astorage_options_from_connection(self.trigger.conn_id))
-        options.update(self.trigger.storage_options or {})
-        return options
 
     async def _load_cursor(self, committed: set[str]) -> _Cursor:
         stored = await self.state_store.aget(self.cursor_key, default=None)
@@ -276,7 +213,14 @@ class SnapshotStream(SharedStreamProducer):
         return committed
 
     async def open_stream(self) -> AsyncIterator[tuple[dict[str, Any], str]]:
-        fs, root = await asyncio.to_thread(_filesystem, self.uri, await self._storage_options())
+        from housing_contracts.storage import resolve
+
+        # The connection is resolved here, in the triggerer at run time: never at DAG parse time.
+        conn_id = self.trigger.conn_id
+        options = await astorage_options_from_connection(conn_id) if conn_id else {}
+        # A private instance: fsspec otherwise shares instances, and their cached listings, process-wide.
+        options |= {**(self.trigger.storage_options or {}), "skip_instance_cache": True}
+        fs, root = await asyncio.to_thread(resolve, self.uri, options)
         while True:
             committed = await self._poll(fs, root)
             if committed is not None:
@@ -383,10 +327,7 @@ class SnapshotCommittedTrigger(BaseEventTrigger):
             yield TriggerEvent(manifest)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Fallback when the triggerer does not run shared streams: at-most-once across crashes.
-
-        Without a persistence confirmation the cursor can only be advanced once the runner took the event.
-        """
+        """Fallback when the triggerer does not run shared streams: at-most-once across crashes."""
         stream = type(self).create_shared_stream_producer(self.serialize()[1])
         if self.asset_state_store is not None:
             stream.state_store = self.asset_state_store

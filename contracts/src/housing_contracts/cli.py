@@ -63,11 +63,7 @@ def validate(
         report = violation.report
     except (api.SnapshotIntegrityError, api.IncompatibleContractError) as exc:
         raise _fail(str(exc), EXIT_VIOLATION) from None
-    except (
-        api.SnapshotNotFoundError,
-        OSError,
-        ValueError,
-    ) as exc:  # no such snapshot or file, unreadable data
+    except (api.SnapshotNotFoundError, OSError, ValueError) as exc:  # no such snapshot or file, unreadable
         raise _fail(f"cannot read {source}: {exc}") from None
     text = report.to_text() if not report.ok else f"OK: {report.summary()}"
     typer.echo(report.to_json(indent=2) if as_json else text)

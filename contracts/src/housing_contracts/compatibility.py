@@ -1,10 +1,7 @@
 """Compatibility of two contract descriptions: :func:`diff` and the version bump each change needs.
 
-A change is **breaking** when data that was valid under the old version may be invalid under the new one,
-or when consumers must look elsewhere: removed or renamed column, dtype change, tightened or added check,
-nullability tightened, added non-nullable column, URI or name change. It is **compatible** otherwise:
-added nullable column, relaxed or removed check, nullability relaxed, description change. A breaking
-change needs a new major version (and so a new URI); a compatible one a new minor version.
+Breaking (a new major version and URI): data valid under the old version may be rejected, or consumers
+must look elsewhere. Compatible (a new minor version): everything else.
 """
 
 from __future__ import annotations
@@ -20,51 +17,31 @@ from housing_contracts.model import BOUND_CHECKS
 _LOWER_LIMIT_STATISTICS = {"min_rows"}
 
 
-class ChangeKind(StrEnum):
-    """Every kind of change :func:`diff` recognises."""
-
-    CONTRACT_RENAMED = "contract_renamed"
-    URI_CHANGED = "uri_changed"
-    COLUMN_REMOVED = "column_removed"
-    COLUMN_RENAMED = "column_renamed"
-    COLUMN_ADDED_NULLABLE = "column_added_nullable"
-    COLUMN_ADDED_REQUIRED = "column_added_required"
-    DTYPE_CHANGED = "dtype_changed"
-    NULLABILITY_TIGHTENED = "nullability_tightened"
-    NULLABILITY_RELAXED = "nullability_relaxed"
-    CHECK_ADDED = "check_added"
-    CHECK_REMOVED = "check_removed"
-    CHECK_TIGHTENED = "check_tightened"
-    CHECK_RELAXED = "check_relaxed"
-    CHECK_CHANGED = "check_changed"
-    OPTION_TIGHTENED = "option_tightened"
-    OPTION_RELAXED = "option_relaxed"
-    DESCRIPTION_CHANGED = "description_changed"
-
-
-K = ChangeKind
 _STAYS_VALID = "every frame valid before stays valid"
 _MAY_FAIL = "frames valid before may now be rejected"
-#: The bump policy: whether each kind of change is breaking, and why.
-POLICY: dict[ChangeKind, tuple[bool, str]] = {
-    K.CONTRACT_RENAMED: (True, "consumers look up the contract by name"),
-    K.URI_CHANGED: (True, "consumers read the old URI"),
-    K.COLUMN_REMOVED: (True, "consumers reading it break"),
-    K.COLUMN_RENAMED: (True, "consumers selecting the old name break"),
-    K.COLUMN_ADDED_NULLABLE: (False, "nullable: producers may leave it empty, old consumers ignore it"),
-    K.COLUMN_ADDED_REQUIRED: (True, "non-nullable: every existing producer's data now fails"),
-    K.DTYPE_CHANGED: (True, "readers and writers disagree on the type"),
-    K.NULLABILITY_TIGHTENED: (True, "nulls that were allowed are now rejected"),
-    K.NULLABILITY_RELAXED: (False, _STAYS_VALID),
-    K.CHECK_ADDED: (True, f"a new rule: {_MAY_FAIL}"),
-    K.CHECK_REMOVED: (False, f"a rule less: {_STAYS_VALID}"),
-    K.CHECK_TIGHTENED: (True, _MAY_FAIL),
-    K.CHECK_RELAXED: (False, _STAYS_VALID),
-    K.CHECK_CHANGED: (True, "the rule's parameters changed and cannot be shown to be a relaxation"),
-    K.OPTION_TIGHTENED: (True, _MAY_FAIL),
-    K.OPTION_RELAXED: (False, _STAYS_VALID),
-    K.DESCRIPTION_CHANGED: (False, "documentation only"),
+#: The bump policy: every kind of change :func:`diff` recognises, whether it is breaking, and why.
+POLICY: dict[str, tuple[bool, str]] = {
+    "contract_renamed": (True, "consumers look up the contract by name"),
+    "uri_changed": (True, "consumers read the old URI"),
+    "column_removed": (True, "consumers reading it break"),
+    "column_renamed": (True, "consumers selecting the old name break"),
+    "column_added_nullable": (False, "nullable: producers may leave it empty, old consumers ignore it"),
+    "column_added_required": (True, "non-nullable: every existing producer's data now fails"),
+    "dtype_changed": (True, "readers and writers disagree on the type"),
+    "nullability_tightened": (True, "nulls that were allowed are now rejected"),
+    "nullability_relaxed": (False, _STAYS_VALID),
+    "check_added": (True, f"a new rule: {_MAY_FAIL}"),
+    "check_removed": (False, f"a rule less: {_STAYS_VALID}"),
+    "check_tightened": (True, _MAY_FAIL),
+    "check_relaxed": (False, _STAYS_VALID),
+    "check_changed": (True, "the rule's parameters changed and cannot be shown to be a relaxation"),
+    "option_tightened": (True, _MAY_FAIL),
+    "option_relaxed": (False, _STAYS_VALID),
+    "description_changed": (False, "documentation only"),
 }
+#: The kinds of :data:`POLICY` as an enum (``ChangeKind.COLUMN_REMOVED == "column_removed"``).
+ChangeKind = StrEnum("ChangeKind", {kind.upper(): kind for kind in POLICY})
+K = ChangeKind
 
 
 @dataclass(frozen=True)

@@ -85,9 +85,7 @@ class Manifest:
             raise SnapshotIntegrityError(f"manifest must be a JSON object, got {type(data).__name__}")
         try:
             return cls(
-                contract=ContractRef(
-                    name=str(data["contract"]["name"]), version=str(data["contract"]["version"])
-                ),
+                contract=ContractRef(str(data["contract"]["name"]), str(data["contract"]["version"])),
                 schema_fingerprint=str(data["schema_fingerprint"]),
                 dataset_uri=str(data["dataset_uri"]),
                 snapshot_id=str(data["snapshot_id"]),
@@ -95,16 +93,12 @@ class Manifest:
                 producer=dict(data.get("producer") or {}),
                 row_count=int(data["row_count"]),
                 files=tuple(
-                    ManifestFile(path=str(f["path"]), size=int(f["size"]), sha256=str(f["sha256"]))
-                    for f in data["files"]
+                    ManifestFile(str(f["path"]), int(f["size"]), str(f["sha256"])) for f in data["files"]
                 ),
                 content_fingerprint=str(data["content_fingerprint"]),
                 stats={
                     column: ColumnStats(
-                        min=float(s["min"]),
-                        max=float(s["max"]),
-                        mean=float(s["mean"]),
-                        null_count=int(s["null_count"]),
+                        float(s["min"]), float(s["max"]), float(s["mean"]), int(s["null_count"])
                     )
                     for column, s in (data.get("stats") or {}).items()
                 },

@@ -1,12 +1,7 @@
 """Immutable snapshots of the dataset: publish (producer), list / latest / read (consumer).
 
-Layout: ``<uri>/snapshots/<snapshot_id>/part-00000.parquet`` ... then ``_manifest.json``, written last
-as the commit marker. A folder without a manifest does not exist for readers.
-
-Before writing, a publisher claims the one commit of its content after the newest snapshot with a
-conditional create of ``<uri>/_claims/<newest id>-<content hash>.json``: of two publishers racing with
-the same content, one commits and the other returns that snapshot, so the race leaves one snapshot,
-not two identical ones.
+``<uri>/snapshots/<snapshot_id>/`` holds the Parquet parts, then ``_manifest.json``, written last as the
+commit marker; a claim in ``<uri>/_claims/`` makes concurrent publishes of the same content commit once.
 """
 
 from __future__ import annotations
@@ -16,7 +11,7 @@ import json
 import os
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -90,9 +85,6 @@ def split_snapshot_uri(uri: str) -> tuple[str, str] | None:
     return None
 
 
-# --------------------------------------------------------------------------------------------- listing
-
-
 def list_snapshots(
     uri: str = DATASET_URI, *, storage_options: dict[str, Any] | None = None
 ) -> list[Manifest]:
@@ -110,9 +102,6 @@ def latest_snapshot(
     return read_manifest(fs, root, ids[-1]) if ids else None
 
 
-# ---------------------------------------------------------------------------------------------- publish
-
-
 def publish(
     df: pd.DataFrame,
     uri: str = DATASET_URI,
@@ -121,15 +110,10 @@ def publish(
     extras: dict[str, Any] | None = None,
     storage_options: dict[str, Any] | None = None,
 ) -> PublishResult:
-    """Validate ``df`` and publish it as a new immutable snapshot under ``uri``.
+    """Validate ``df`` and publish it as a new immutable snapshot under ``uri`` (manifest last).
 
-    Raises :class:`~housing_contracts.ContractViolation` (nothing written) if ``df`` breaks the contract.
-    Idempotent: if the newest committed snapshot has the same content fingerprint, nothing is written and
-    its manifest is returned with ``created=False``; so is the snapshot of a concurrent publisher that
-    claimed the same content first (waiting up to ``CLAIM_WAIT_SECONDS`` for it to commit, else
-    :class:`~housing_contracts.PublishInProgressError`). A claim left by the same ``producer`` (a
-    retry after a crash) or older than ``STALE_CLAIM_SECONDS`` is taken over. Data files are written
-    first, in bounded row groups, and ``_manifest.json`` last.
+    Idempotent: when the newest snapshot, or a concurrent publisher's that claimed the same content, has
+    this content, its manifest comes back with ``created=False`` and nothing is written.
     """
     validate(df)
     producer = dict(producer or {})
@@ -159,7 +143,8 @@ def publish(
         files = _write_parts(fs, folder, df)
     except BaseException:
         # No manifest yet, so the folder is invisible anyway; remove the debris where we still can.
-        _remove_quietly(fs, folder)
+        with contextlib.suppress(Exception):
+            fs.rm(folder, recursive=True)
         raise
     manifest = Manifest(
         contract=ContractRef(CONTRACT_NAME, CONTRACT_VERSION),
@@ -188,9 +173,7 @@ class _Claim:
     claimed_at: str
 
     def to_json(self) -> bytes:
-        return json.dumps(
-            {"snapshot_id": self.snapshot_id, "producer": self.producer, "claimed_at": self.claimed_at}
-        ).encode()
+        return json.dumps(asdict(self)).encode()
 
     def age_seconds(self) -> float:
         return (datetime.now(UTC) - datetime.fromisoformat(self.claimed_at)).total_seconds()
@@ -256,15 +239,6 @@ def _column_stats(df: pd.DataFrame) -> dict[str, ColumnStats]:
     return stats
 
 
-def _remove_quietly(fs: Any, folder: str) -> None:
-    # best effort: an uncommitted folder is invisible to readers anyway
-    with contextlib.suppress(Exception):
-        fs.rm(folder, recursive=True)
-
-
-# ------------------------------------------------------------------------------------------------- read
-
-
 def read_snapshot(
     uri: str = DATASET_URI,
     snapshot_id: str | None = None,
@@ -273,9 +247,8 @@ def read_snapshot(
 ) -> Snapshot:
     """Read, verify and validate one committed snapshot (the newest when ``snapshot_id`` is None).
 
-    Every file is streamed to a local temporary file while its size and sha256 are compared with the
-    manifest; the row count and content fingerprint of what was read are compared too, so a tampered or
-    truncated file, or an edited manifest, is a :class:`SnapshotIntegrityError`, never a wrong frame.
+    Each file's size and sha256, the row count and the content fingerprint are checked against the
+    manifest: any mismatch is a :class:`SnapshotIntegrityError`, never a wrong frame.
     """
     uri = str(uri).rstrip("/")
     fs, root = resolve(uri, storage_options)

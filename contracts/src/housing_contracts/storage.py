@@ -1,11 +1,5 @@
-"""Where snapshots live: an fsspec filesystem and a path, resolved from a URI.
-
-``s3://bucket/prefix`` uses s3fs: ``storage_options`` are passed to it unchanged (``key``, ``secret``,
-``client_kwargs={"endpoint_url": ..., "region_name": ...}``); without them s3fs/botocore read the standard
-AWS environment variables (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_ENDPOINT_URL``,
-``AWS_DEFAULT_REGION``). ``file://`` URIs and plain paths use the local filesystem. So the same code runs
-on SeaweedFS, MinIO, AWS S3 or a folder.
-"""
+"""Where snapshots live: an fsspec filesystem and a path, resolved from a URI (s3:// through s3fs, which
+takes ``storage_options`` or the standard AWS environment variables; ``file://`` and plain paths locally)."""
 
 from __future__ import annotations
 
@@ -40,10 +34,7 @@ def ensure_dir(fs: AbstractFileSystem, path: str) -> None:
 
 
 def write_atomic(fs: AbstractFileSystem, path: str, data: bytes) -> None:
-    """Write a small file so that readers see either nothing or all of it.
-
-    An S3 PUT is atomic by itself; on a local disk write a temporary sibling and rename it.
-    """
+    """Write a small file so that readers see nothing or all of it (an S3 PUT is; locally: rename)."""
     if is_local(fs):
         temporary = f"{path}.tmp-{os.getpid()}-{os.urandom(4).hex()}"
         with open(temporary, "wb") as handle:

@@ -1,11 +1,7 @@
-""":func:`validate`, the one way to check data, and the translation of pandera's findings into a report.
+""":func:`validate`: a NumPy fast path compiled from the pandera schema, then pandera's report on failure.
 
-A :class:`Validator` is built from a pandera schema (the contract's by default). It first runs a NumPy
-pass *compiled from that schema*: its dtypes, nullability, required columns, strictness, the interval of
-each column's bound checks (two reductions, min and max) and the schema's own check functions. Only when
-that pass finds a problem does pandera's full lazy validation run, whose failure cases become the
-:class:`~housing_contracts.report.ValidationReport`. The fast pass only answers "does everything pass?"
-and must never say yes where pandera says no: a schema feature it cannot mirror disables it.
+The fast path only answers "does everything pass?" and must never say yes where pandera says no: a schema
+feature it cannot mirror disables it. Only a failing frame pays for pandera's lazy validation.
 """
 
 from __future__ import annotations
@@ -33,6 +29,7 @@ _STRUCTURE = {
     "column_in_dataframe": "every contract column present",
     "dataframe_column_labels_unique": "unique column names",
 }
+_LISTLIKE = pd.Index | list | tuple | np.ndarray
 
 
 @dataclass(frozen=True)
@@ -150,7 +147,8 @@ class Validator:
         groups = failure_cases.groupby(["schema_context", "column", "check"], sort=False, dropna=False)
         for (context, column, check), group in groups:
             if check in _STRUCTURE:
-                names = [n for case in group["failure_case"] for n in (case if _listlike(case) else [case])]
+                cases = group["failure_case"]
+                names = [n for case in cases for n in (case if isinstance(case, _LISTLIKE) else [case])]
                 found = [CheckFailure(n, check, _STRUCTURE[check], 1) for n in dict.fromkeys(map(str, names))]
             elif context == "DataFrameSchema" and check in frame_checks:
                 found = [self._frame_check_failure(frame_checks[check], column, group, row_count)]
@@ -172,7 +170,9 @@ class Validator:
                 expected = f"dtype {spec.dtype}"
             for candidate in spec.checks:
                 if check in (candidate.name, candidate.error):
-                    expected = _expected(column, candidate)
+                    expected = candidate.description or candidate.name
+                    if candidate.name in BOUND_CHECKS:  # e.g. "MedInc > 0"
+                        expected = bounds_from_checks([(candidate.name, candidate.statistics)]).text(column)
         index = _labels(group["index"])
         return CheckFailure(column, check, expected, len(index) or len(group), _samples(group), tuple(index))
 
@@ -190,13 +190,6 @@ class Validator:
         )
 
 
-def _expected(column: str, check: pa.Check) -> str:
-    """``MedInc > 0`` for a bound check, else the check's description."""
-    if check.name in BOUND_CHECKS:
-        return bounds_from_checks([(check.name, check.statistics)]).text(column)
-    return check.description or check.name
-
-
 def _merge(first: CheckFailure, second: CheckFailure) -> CheckFailure:
     index = tuple(dict.fromkeys((*first.index, *second.index)))
     cases = first.failure_cases or second.failure_cases
@@ -211,10 +204,6 @@ def _samples(group: pd.DataFrame) -> tuple[Any, ...]:
 
 def _labels(values: Iterable[Any]) -> list[Hashable]:
     return list(dict.fromkeys(_plain(v) for v in values if v is not None and not _is_nan(v)))
-
-
-def _listlike(value: Any) -> bool:
-    return isinstance(value, pd.Index | list | tuple | np.ndarray)
 
 
 def _is_nan(value: Any) -> bool:
@@ -241,8 +230,6 @@ def contract_validator() -> Validator:
 def validate(df: pd.DataFrame) -> pd.DataFrame:
     """Return ``df`` unchanged if it conforms to the contract, else raise :class:`ContractViolation`.
 
-    No coercion: every column must already have the contract's dtype (float64). The violation's
-    ``report`` lists every failing check (pandera ``lazy=True``) with sample failure cases and the index
-    labels of every failing row.
+    No coercion: every column must already be float64. The violation's ``report`` lists every failing check.
     """
     return contract_validator().validate(df)
