@@ -25,18 +25,6 @@ from housing_contracts.layout import committed_snapshot_ids, read_manifest, snap
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
-__all__ = [
-    "DEFAULT_POLL_INTERVAL",
-    "WATCHER_NAME",
-    "SnapshotCommittedTrigger",
-    "SnapshotStream",
-    "astorage_options_from_connection",
-    "cursor_key",
-    "dataset_asset",
-    "manifests_from_events",
-    "storage_options_from_connection",
-]
-
 log = logging.getLogger(__name__)
 
 #: Seconds between two listings of the snapshot folder (the event latency goal is p95 at most 5 s).
@@ -294,17 +282,9 @@ class SnapshotCommittedTrigger(BaseEventTrigger):
         self.start_at = start_at
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "uri": self.uri,
-                "asset_name": self.asset_name,
-                "conn_id": self.conn_id,
-                "storage_options": self.storage_options,
-                "poll_interval": self.poll_interval,
-                "start_at": self.start_at,
-            },
-        )
+        classpath = f"{type(self).__module__}.{type(self).__qualname__}"
+        kwargs = ("uri", "asset_name", "conn_id", "storage_options", "poll_interval", "start_at")
+        return classpath, {name: getattr(self, name) for name in kwargs}
 
     def shared_stream_key(self) -> Hashable:
         # Every kwarg shapes the stream, and the triggerer builds the stream from one subscriber's kwargs:

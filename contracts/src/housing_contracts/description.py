@@ -1,8 +1,6 @@
 """The contract as canonical JSON (:func:`describe`), and the frozen descriptions of released versions.
 
-The description is what is frozen in ``frozen/<name>-<version>.json``, compared by
-:mod:`~housing_contracts.compatibility` and fingerprinted into every manifest: it must stay
-byte-identical for an unchanged model.
+It is frozen, diffed and fingerprinted into every manifest: byte-identical for an unchanged model.
 """
 
 from __future__ import annotations

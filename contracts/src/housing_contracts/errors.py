@@ -35,7 +35,6 @@ class SnapshotNotFoundError(ContractError):
 class PublishInProgressError(TimeoutError):
     """Another publisher claimed the commit of the same content and has not committed it yet.
 
-    Not a :class:`ContractError`: the data is fine. A ``TimeoutError`` (an ``OSError``), so the producers'
-    retry policies retry it; by then the other publish has committed (the retry returns its snapshot)
-    or its claim is stale and is taken over.
+    A ``TimeoutError`` (the data is fine), so retry policies retry it: the other publish has committed
+    by then, or its claim is stale and is taken over.
     """

@@ -1,8 +1,7 @@
 """Fingerprints: of the contract (its canonical description) and of a snapshot's content (its values).
 
-The content fingerprint depends only on the values, in contract column order and row order, encoded as
-little-endian float64: not on Parquet encoding, compression, row-group or file boundaries, the frame's
-index or its column order. Each column is hashed as a stream, so it can be fed batch by batch.
+The content fingerprint hashes each column's little-endian float64 values as a stream, so it does not
+depend on the Parquet encoding, row groups, file split, the frame's index or its column order.
 """
 
 from __future__ import annotations

@@ -1,7 +1,6 @@
 """Where a dataset's snapshots live and which of them are committed.
 
-Standard library and fsspec only (no pandas, no pyarrow), so the Airflow trigger can list snapshots
-in the triggerer without importing the data stack.
+No pandas or pyarrow, so the Airflow trigger lists snapshots without importing the data stack.
 """
 
 from __future__ import annotations

@@ -1,8 +1,6 @@
 """The v1 contract as a pandera ``DataFrameModel``: every rule of the dataset, written once.
 
-:class:`CaliforniaHousing` is the single source of truth. Everything else reads it: validation compiles its
-fast path from :func:`contract_schema`, the description freezes it, the test kit and the benchmark draw
-values inside :func:`column_bounds`.
+The fast path, the description, the test kit and the benchmark all read their rules from it.
 """
 
 from __future__ import annotations

@@ -86,17 +86,12 @@ class ValidationReport:
         return f"{self.summary()}\n{table}"
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        data = asdict(self)
-        for failure in data["failures"]:
-            failure["failure_cases"] = list(failure["failure_cases"])
-            failure["index"] = list(failure["index"])
-        data["failures"] = list(data["failures"])
-        return data
+        """A JSON-ready dict (tuples become lists)."""
+        return json.loads(self.to_json())
 
     def to_json(self, **kwargs: Any) -> str:
         """The report as JSON (``kwargs`` go to :func:`json.dumps`)."""
-        return json.dumps(self.to_dict(), **kwargs)
+        return json.dumps(asdict(self), **kwargs)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ValidationReport:

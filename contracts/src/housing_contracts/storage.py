@@ -47,11 +47,8 @@ def write_atomic(fs: AbstractFileSystem, path: str, data: bytes) -> None:
 
 
 def create_exclusive(fs: AbstractFileSystem, path: str, data: bytes) -> bool:
-    """Write a small file only if nothing is at ``path`` yet; False if something already was.
-
-    On S3 a conditional PUT (``If-None-Match: *``; SeaweedFS, MinIO and AWS honour it), so of several
-    writers racing for one key exactly one wins. On a local disk ``O_CREAT | O_EXCL``.
-    """
+    """Write a small file only if nothing is at ``path`` yet (of racing writers exactly one wins); False if
+    something already was. S3: a conditional PUT (``If-None-Match: *``); on a disk ``O_CREAT | O_EXCL``."""
     if is_local(fs):
         fs.makedirs(os.path.dirname(path), exist_ok=True)
         try:

@@ -1,9 +1,5 @@
-"""Contract test kit for both teams' CIs.
-
-Producer side: :func:`assert_conforms` (a pytest-friendly ``AssertionError`` carrying the report).
-Consumer side: :func:`sample_frame` and the hypothesis strategy :func:`frames`, which generate frames the
-contract allows (edge values included), derived from the model's bounds, so consumer code is tested on
-any data the contract permits and not only on the real snapshot.
+"""Contract test kit: :func:`assert_conforms` for producers; :func:`sample_frame` and the hypothesis
+strategy :func:`frames` for consumers, so consumer code meets any data the contract allows (edges included).
 """
 
 from __future__ import annotations
@@ -93,12 +89,8 @@ def _satisfy_frame_checks(data: dict[str, np.ndarray]) -> None:
 
 
 def frames(min_rows: int = MIN_ROW_COUNT, max_rows: int = 2 * MIN_ROW_COUNT) -> SearchStrategy[pd.DataFrame]:
-    """Hypothesis strategy of contract-valid frames.
-
-    Hypothesis chooses the row count, each column's sub-range of its allowed interval (so narrow,
-    constant and extreme columns all occur), how many values sit exactly on the contract's edges, and the
-    column order; NumPy fills in the values, which keeps 1,000-row examples fast.
-    """
+    """Hypothesis strategy of contract-valid frames: hypothesis draws the shape (rows, each column's
+    sub-range, share of edge values, column order), NumPy the values, so 1,000-row examples stay fast."""
     from hypothesis import strategies as st  # the test extra; not needed to use the contract
 
     if min_rows < MIN_ROW_COUNT or max_rows < min_rows:
