@@ -173,11 +173,17 @@ def _print_status(stack: Stack) -> bool:
         pid = str(row.pid) if row.pid else "-"
         typer.echo(f"{row.name:<{width}}{pid:>8}  {row.url:<42}" + typer.style(state, fg=colour))
     if any(row.pid for row in rows):
-        typer.echo(f"\n{'deployment':<14}{'executor':<34}{'metadata database':<40}{'workers':<9}triggerers")
-        for name, summary in stack.summaries().items():
+        summaries = stack.summaries()
+        database_width = max(len(summary.database) for summary in summaries.values()) + 2
+        typer.echo(
+            f"\n{'deployment':<14}{'executor':<34}{'metadata database':<{database_width}}workers  triggerers"
+        )
+        for name, summary in summaries.items():
             workers = "-" if summary.workers is None else f"{summary.workers}/{summary.expected_workers}"
             triggerers = f"{summary.triggerers}/{summary.expected_triggerers}"
-            typer.echo(f"{name:<14}{summary.executor:<34}{summary.database:<40}{workers:<9}{triggerers}")
+            typer.echo(
+                f"{name:<14}{summary.executor:<34}{summary.database:<{database_width}}{workers:<9}{triggerers}"
+            )
     return all(row.healthy for row in rows)
 
 
