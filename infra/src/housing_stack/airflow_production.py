@@ -4,6 +4,8 @@ triggerers), every one a :class:`~housing_stack.process.Server` with its own log
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 import urllib.parse
 from collections.abc import Callable
@@ -19,6 +21,18 @@ START_TIMEOUT = 300.0
 #: ``airflow db migrate`` of an empty PostgreSQL database: ~20 s idle.
 MIGRATE_TIMEOUT = 600.0
 EXECUTOR = "CeleryExecutor"
+#: Each process's name in the stack, read by :func:`process_hostname`.
+PROCESS_NAME_VAR = "HOUSING_STACK_PROCESS"
+
+
+def process_hostname() -> str:
+    """The process's stack name (``airflow-ml-worker-2``), as a pod's hostname would be in Kubernetes.
+
+    Airflow records it on every task try and triggerer job (``[core] hostname_callable``), so one can
+    tell which of two workers ran a try, or which triggerer holds a watcher, on one machine.
+    """
+    return os.environ.get(PROCESS_NAME_VAR) or socket.getfqdn()
+
 
 #: Deliberate settings of the production profile (Airflow's defaults suit hours-long tasks on big
 #: clusters; these make failures visible and recovered within seconds on one machine).
@@ -152,7 +166,7 @@ class AirflowProduction(AirflowHome):
             command=[installed_executable("airflow"), *arguments],
             log_path=self.logs_dir / f"{name}.log",
             pid_path=self.run_dir / f"{name}.pid",
-            env={**self.env(), **env},
+            env={**self.env(), PROCESS_NAME_VAR: name, **env},
             cwd=self.home,
         )
         self.servers[name] = AirflowProcess(process, check, what, url, port)
@@ -171,6 +185,7 @@ class AirflowProduction(AirflowHome):
             "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{sqlalchemy_url}",
             "AIRFLOW__OPERATORS__DEFAULT_QUEUE": self.queue,
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(self.worker_concurrency),
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": f"{__name__}.{process_hostname.__name__}",
             **TUNING,
         }
 
