@@ -44,14 +44,19 @@ from include.housing_data import settings
 
 SNAPSHOTS = dataset_asset()
 
-#: Retry only what a retry can fix: storage and network errors. Everything else fails at once.
+#: Retry only what a retry can fix: storage, network and Airflow API errors. Everything else fails at once.
 STORAGE_RETRY_POLICY = ExceptionRetryPolicy(
     rules=[
         RetryRule(
             exception=[OSError, "botocore.exceptions.BotoCoreError"],
             action=RetryAction.RETRY,
             reason="storage error, likely transient",
-        )
+        ),
+        RetryRule(
+            exception=["airflow.sdk.exceptions.AirflowRuntimeError"],
+            action=RetryAction.RETRY,
+            reason="Airflow's API server failed a call (e.g. its metadata database restarting)",
+        ),
     ],
     default=RetryAction.FAIL,
 )

@@ -1,9 +1,11 @@
-"""The retry policy: transient storage and MLflow errors are retried, bad data and bugs are not."""
+"""The retry policy: storage, MLflow and Airflow API errors are retried, bad data and bugs are not."""
 
 from __future__ import annotations
 
 import pytest
 from airflow.sdk.definitions.retry_policy import RetryAction
+from airflow.sdk.exceptions import AirflowRuntimeError, ErrorType
+from airflow.sdk.execution_time.comms import ErrorResponse
 from mlflow.exceptions import MlflowException, RestException
 
 from housing_contracts import SnapshotIntegrityError
@@ -17,10 +19,11 @@ from include.housing_ml.retries import TransientErrorRetryPolicy
         (TimeoutError("version still PENDING"), RetryAction.RETRY),
         (MlflowException("registration failed"), RetryAction.RETRY),
         (RestException({"error_code": "INTERNAL_ERROR", "message": "db locked"}), RetryAction.RETRY),
+        (AirflowRuntimeError(ErrorResponse(error=ErrorType.API_SERVER_ERROR)), RetryAction.RETRY),
         (SnapshotIntegrityError("sha256 mismatch"), RetryAction.FAIL),
         (ValueError("a bug"), RetryAction.FAIL),
     ],
-    ids=["connection", "timeout", "mlflow", "mlflow-rest", "bad-snapshot", "bug"],
+    ids=["connection", "timeout", "mlflow", "mlflow-rest", "airflow-api-server", "bad-snapshot", "bug"],
 )
 def test_retries_only_transient_errors(error: BaseException, action: RetryAction) -> None:
     """Each kind of failure gets the expected decision."""

@@ -29,8 +29,8 @@ DEFAULT_MAX_DROP_SHARE = 0.05
 OWNER = "data-team"
 TAGS = ["data-team", "producer", "california_housing"]
 
-#: Retries are for transient storage errors only (see ``storage_retry_policy`` in the DAG); data errors
-#: raise AirflowFailException and fail at once.
+#: Retries are for transient storage and Airflow API errors only (``STORAGE_RETRY_POLICY`` in the DAG);
+#: data errors raise AirflowFailException and fail at once.
 RETRIES = 3
 RETRY_DELAY = timedelta(seconds=30)
 RETRY_EXPONENTIAL_BACKOFF = 2.0

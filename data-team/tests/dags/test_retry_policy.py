@@ -1,4 +1,4 @@
-"""The producer's retry policy: storage errors are retried, everything else fails at once."""
+"""The producer's retry policy: storage and Airflow API errors are retried, everything else fails at once."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 from airflow.sdk import RetryAction
+from airflow.sdk.exceptions import AirflowRuntimeError, ErrorType
+from airflow.sdk.execution_time.comms import ErrorResponse
 from botocore.exceptions import EndpointConnectionError
 
 from housing_testkit import dag_bag
@@ -24,11 +26,13 @@ def retry_policy():
         EndpointConnectionError(endpoint_url="http://127.0.0.1:9000"),
         ConnectionResetError("connection reset by peer"),
         TimeoutError("read timed out"),
+        AirflowRuntimeError(ErrorResponse(error=ErrorType.API_SERVER_ERROR)),
     ],
     ids=lambda e: type(e).__name__,
 )
-def test_storage_errors_are_retried(error: Exception) -> None:
-    """An unreachable or flaky object store leads to a retry (with the DAG's exponential backoff)."""
+def test_transient_errors_are_retried(error: Exception) -> None:
+    """An unreachable or flaky object store, or Airflow's own API server failing a call, leads to a retry
+    (with the DAG's exponential backoff)."""
     assert retry_policy().evaluate(error, try_number=1, max_tries=3).action == RetryAction.RETRY
 
 

@@ -20,6 +20,9 @@ RETRY_ON: tuple[str, ...] = (
     "botocore.exceptions.BotoCoreError",
     "requests.exceptions.RequestException",
     "mlflow.exceptions.MlflowException",  # includes RestException (server errors)
+    # the deployment's own API server failing a task's call (XCom, connection), e.g. while its metadata
+    # database restarts
+    "airflow.sdk.exceptions.AirflowRuntimeError",
 )
 
 
