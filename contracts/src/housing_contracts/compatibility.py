@@ -206,18 +206,13 @@ def _statistics_change(before: dict[str, Any], after: dict[str, Any]) -> ChangeK
 def version_bump_problems(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """Why ``new`` does not carry the version bump its changes from ``old`` require (empty if it does)."""
     result = diff(old, new)
-    old_v, new_v = parse_version(result.old_version), parse_version(result.new_version)
+    before, after = result.old_version, result.new_version
+    old_v, new_v = parse_version(before), parse_version(after)
     listed = "; ".join(f"{c.kind} {c.subject}" for c in result.changes)
     if result.required_bump == "major" and new_v[0] <= old_v[0]:
-        return [
-            f"breaking changes from {result.old_version} need a new major version (and URI), "
-            f"got {result.new_version}: {listed}"
-        ]
+        return [f"breaking changes from {before} need a new major version (and URI), got {after}: {listed}"]
     if result.required_bump == "minor" and new_v[:2] <= old_v[:2]:
-        return [
-            f"compatible changes from {result.old_version} need a new minor version, "
-            f"got {result.new_version}: {listed}"
-        ]
+        return [f"compatible changes from {before} need a new minor version, got {after}: {listed}"]
     if new_v < old_v:
-        return [f"version went backwards: {result.old_version} -> {result.new_version}"]
+        return [f"version went backwards: {before} -> {after}"]
     return []
