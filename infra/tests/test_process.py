@@ -10,11 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from housing_stack.process import Server, ServerProcess, StackError, _group_members
+from housing_stack.process import Server, ServerProcess, StackError, _session_members
 from housing_stack.supervisor import Supervisor, hold_path, read_restarts
 
-#: A parent that starts a child in its own process group and then sleeps, like `airflow standalone`.
-PARENT = [sys.executable, "-c", "import subprocess as s, time; s.Popen(['sleep', '300']); time.sleep(300)"]
+#: A parent that starts a child in its own process group and another that leaves the group (as an Airflow
+#: task does under a Celery worker), then sleeps.
+PARENT = [
+    sys.executable,
+    "-c",
+    "import os, subprocess as s, time; s.Popen(['sleep', '300']);"
+    " s.Popen(['sleep', '301'], preexec_fn=lambda: os.setpgid(0, 0)); time.sleep(300)",
+]
 
 
 def _process(tmp_path: Path, command: list[str] = PARENT) -> ServerProcess:
@@ -25,12 +31,12 @@ def test_another_object_stops_what_the_pid_file_names(tmp_path: Path) -> None:
     """A fresh object reading the pid file (as `make down` does) stops the process and its children."""
     started = _process(tmp_path)
     started.start()
-    started.wait_until(lambda: len(_group_members(started.pid or 0)) == 2, "running its child", 30)
+    started.wait_until(lambda: len(_session_members(started.pid or 0)) == 3, "running its children", 30)
     group = started.pid
     reader = _process(tmp_path)
     assert reader.pid == group and reader.is_running()
     reader.stop(timeout=5)
-    started.wait_until(lambda: not _group_members(group or 0), "gone", 10)
+    started.wait_until(lambda: not _session_members(group or 0), "gone", 10)
     assert not (tmp_path / "sleeper.pid").exists()
 
 

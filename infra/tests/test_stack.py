@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ from housing_stack.airflow_client import AirflowClient, AirflowError
 from housing_stack.airflow_production import AirflowProduction
 from housing_stack.identities import ADMIN, DATA_TEAM, ML_TEAM
 from housing_stack.ports import free_ports
-from housing_stack.process import StackError
+from housing_stack.process import ServerProcess, StackError
 from housing_stack.settings import DEFAULTS, ensure_env_file
 from housing_stack.stack import COMPONENTS, Profile, Stack, StackConfig, StackPorts, export_lines
 
@@ -255,3 +257,22 @@ def test_logs_select_components_by_prefix(tmp_path: Path) -> None:
     ]
     assert stack.log_paths("supervisor") == [stack.supervisor.log_path]
     assert len(stack.log_paths()) == len(stack.components) + 1
+
+
+def test_component_of_names_the_component_a_process_belongs_to(tmp_path: Path) -> None:
+    """A process started by a component (as a task by its Celery worker) is traced back to it by pid."""
+    stack = Stack(StackConfig.ephemeral(tmp_path))
+    parent = "import subprocess, time; subprocess.Popen(['sleep', '60']); time.sleep(60)"
+    stack.mlflow.process = ServerProcess("mlflow", [sys.executable, "-c", parent], tmp_path / "m.log")
+    stack.mlflow.process.start()
+    try:
+        leader = stack.mlflow.process.pid or 0
+        stack.mlflow.process.wait_until(lambda: bool(_children(leader)), "running its child", 30)
+        assert stack.component_of(_children(leader)[0]) == "mlflow"
+        assert stack.component_of(os.getpid()) is None
+    finally:
+        stack.mlflow.process.stop(timeout=5)
+
+
+def _children(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]

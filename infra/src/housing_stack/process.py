@@ -1,5 +1,6 @@
-"""A supervised server process: started in its own process group, logged to a file, health-checked,
-stopped with SIGTERM then SIGKILL. Used for every component of the stack and by the test fixtures.
+"""A supervised server process: started in its own session (and process group), logged to a file,
+health-checked, stopped with SIGTERM then SIGKILL, down to the last process of its session. Used for
+every component of the stack and by the test fixtures.
 
 :class:`ServerProcess` is the process; :class:`Server` is what each component (SeaweedFS, MLflow,
 Airflow standalone) builds on it: launch, wait until ready, stop, and kill (a crash, for fault tests).
@@ -7,6 +8,7 @@ Airflow standalone) builds on it: launch, wait until ready, stop, and kill (a cr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
@@ -55,9 +57,11 @@ def http_status(url: str, timeout: float = 2.0) -> int | None:
         return None
 
 
-def _group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) processes of process group ``pgid``; zombies of dead parents don't count."""
-    members = []
+def _session_members(sid: int) -> dict[int, int]:
+    """Live (non-zombie) processes of session ``sid`` -> their process group; zombies of dead parents
+    don't count. A component's session holds all it spawned, also processes that made a process group of
+    their own (an Airflow task does)."""
+    members = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -65,10 +69,10 @@ def _group_members(pgid: int) -> list[int]:
             stat = (entry / "stat").read_text()
         except OSError:
             continue
-        # fields after the parenthesised command: state ppid pgrp ...
-        state, _ppid, pgrp = stat.rsplit(")", 1)[1].split()[:3]
-        if int(pgrp) == pgid and state != "Z":
-            members.append(int(entry.name))
+        # fields after the parenthesised command: state ppid pgrp session ...
+        state, _ppid, pgrp, session = stat.rsplit(")", 1)[1].split()[:4]
+        if int(session) == sid and state != "Z":
+            members[int(entry.name)] = int(pgrp)
     return members
 
 
@@ -162,34 +166,37 @@ class ServerProcess:
         return pgid
 
     def stop(self, timeout: float = 10.0) -> None:
-        """``stop_signal`` (SIGTERM) to the process group, SIGKILL whatever is left after ``timeout`` s."""
+        """``stop_signal`` (SIGTERM) to the session, SIGKILL whatever is left after ``timeout`` s."""
         pgid = self._forget()
         if (
             pgid is not None
             and not self._signal_until_gone(pgid, self.stop_signal, timeout)
             and not self._signal_until_gone(pgid, signal.SIGKILL, 10.0)
         ):
-            raise StackError(f"{self.name} (process group {pgid}) survived SIGKILL")
+            raise StackError(f"{self.name} (session {pgid}) survived SIGKILL")
         if self._popen is not None:
             self._popen.poll()
 
     def kill(self) -> None:
-        """SIGKILL the whole process group at once, as a crash or an OOM kill would: no clean shutdown."""
+        """SIGKILL the whole session at once, as a crash or an OOM kill would: no clean shutdown."""
         pgid = self._forget()
         if pgid is not None and not self._signal_until_gone(pgid, signal.SIGKILL, 10.0):
-            raise StackError(f"{self.name} (process group {pgid}) survived SIGKILL")
+            raise StackError(f"{self.name} (session {pgid}) survived SIGKILL")
 
-    def _signal_until_gone(self, pgid: int, sig: signal.Signals, timeout: float) -> bool:
-        """Send ``sig`` to the group; True once no live member is left within ``timeout`` seconds."""
-        try:
-            os.killpg(pgid, sig)
-        except ProcessLookupError:
-            return True
+    def _signal_until_gone(self, sid: int, sig: signal.Signals, timeout: float) -> bool:
+        """Send ``sig`` to the process group ``sid`` and to every other process of its session; True once
+        no live member is left within ``timeout`` seconds."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(sid, sig)
+        for pid, group in _session_members(sid).items():
+            if group != sid:  # left the group (an Airflow task): would outlive a killpg alone
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, sig)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             # our own leader counts until reaped: a Go process shows "Z" while its threads still exit
             leader_gone = self._popen is None or self._popen.poll() is not None
-            if leader_gone and not _group_members(pgid):
+            if leader_gone and not _session_members(sid):
                 return True
             time.sleep(0.1)
         return False

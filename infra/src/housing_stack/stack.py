@@ -16,6 +16,7 @@ starting fails. Once up, a supervisor process restarts any component that exits 
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import sys
 from collections.abc import Iterator, Mapping
@@ -400,6 +401,15 @@ class Stack:
         if not chosen:
             self.component(prefix)  # raises, naming the known ones
         return chosen
+
+    def component_of(self, pid: int) -> str | None:
+        """The component whose session holds process ``pid`` (e.g. a task instance's ``pid`` from the REST
+        API: it runs in the session of the Celery worker, or the standalone, that started it)."""
+        try:
+            session = os.getsid(pid)
+        except ProcessLookupError:
+            return None
+        return next((name for name, c in self.components.items() if c.process.pid == session), None)
 
     def log_paths(self, prefix: str | None = None) -> list[Path]:
         """The log files of the components ``prefix`` selects (and the supervisor's), all if None."""
