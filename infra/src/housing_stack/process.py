@@ -131,8 +131,10 @@ class ServerProcess:
     @property
     def pid(self) -> int | None:
         """The process (and process group) id, from this object or the pid file; None if not running."""
-        if self._popen is not None:
-            return self._popen.pid if self._popen.poll() is None else None
+        if self._popen is not None and self._popen.poll() is None:
+            return self._popen.pid
+        # ours exited, or another process started it: the pid file names the live one (the supervisor's
+        # restart rewrites it)
         if self.pid_path is None or not self.pid_path.exists():
             return None
         try:
