@@ -102,3 +102,18 @@ def test_supervisor_restarts_what_exited_on_its_own(tmp_path: Path) -> None:
         assert supervisor.check() == [] and not server.process.is_running()
     finally:
         server.stop()
+
+
+def test_a_restart_by_another_object_counts_as_running(tmp_path: Path) -> None:
+    """Once the process this object started died, the one the pid file names now (a supervisor's
+    restart) is what it reports and stops."""
+    first = _process(tmp_path, ["sleep", "300"])
+    first.start()
+    os.kill(first.pid or 0, signal.SIGKILL)
+    first.wait_until(lambda: first.exit_code() is not None, "dead", 10)
+    assert first.exited_unexpectedly()
+    restarted = _process(tmp_path, ["sleep", "300"])
+    restarted.start()
+    assert first.pid == restarted.pid and first.is_running()
+    first.stop(timeout=5)
+    assert not restarted.is_running()
