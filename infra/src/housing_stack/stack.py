@@ -489,6 +489,20 @@ class Stack:
         if errors:
             raise StackError("; ".join(errors))
 
+    def leftovers(self) -> list[str]:
+        """Live processes whose command line or environment names this stack's state folder (each of its
+        components and their children do): after ``down``, there should be none."""
+        state = str(self.config.state_dir).encode()
+        found = []
+        for entry in Path("/proc").iterdir():
+            try:
+                text = (entry / "cmdline").read_bytes() + (entry / "environ").read_bytes()
+            except OSError:
+                continue
+            if entry.name.isdigit() and state in text:
+                found.append(f"{entry.name}: {text.split(bytes(1))[:3]!r}")
+        return found
+
     def url_of(self, name: str) -> str:
         component = self.component(name)
         for attribute in ("url", "base_url", "endpoint_url", "tracking_uri"):

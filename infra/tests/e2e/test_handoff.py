@@ -34,6 +34,10 @@ FLOW_TIMEOUT = 600.0
 
 @pytest.fixture(scope="module", params=list(Profile), ids=str)
 def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    if request.param is Profile.PRODUCTION:
+        # shared with the fault tests, which stop it last (test_production_faults.py)
+        yield request.getfixturevalue("production_stack")
+        return
     config = StackConfig.ephemeral(tmp_path_factory.mktemp(f"stack-{request.param}"), profile=request.param)
     with Stack(config) as running:
         yield running
@@ -207,21 +211,10 @@ def test_status_shows_executor_database_workers_and_triggerers(stack: Stack, flo
     assert stack.restarts() == []
 
 
-def _processes_of(state_dir: Path) -> list[str]:
-    """Live processes whose command line or environment names ``state_dir`` (each component's does)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            text = (entry / "cmdline").read_bytes() + (entry / "environ").read_bytes()
-        except OSError:
-            continue
-        if entry.name.isdigit() and str(state_dir).encode() in text:
-            found.append(f"{entry.name}: {text.split(bytes(1))[:3]!r}")
-    return found
-
-
+@pytest.mark.parametrize("stack", [Profile.EMBEDDED], indirect=True, ids=str)
 def test_stack_stops_cleanly(stack: Stack) -> None:
-    """``down`` leaves no component, supervisor or child process running."""
+    """``down`` leaves no component, supervisor or child process running (the production stack's own
+    check ends the fault tests)."""
     stack.down()
     assert not any(status.healthy or status.pid for status in stack.status())
-    assert _processes_of(stack.config.state_dir) == []
+    assert stack.leftovers() == []

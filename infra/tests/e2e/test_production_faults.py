@@ -1,7 +1,8 @@
 """Faults on the production profile, through the real DAGs; each test is a row of the reliability table.
 
-A production stack (PostgreSQL per deployment, CeleryExecutor with two workers each, two triggerers in the
-ML team's deployment, the supervisor) runs on free 127.0.0.1 ports. Each test publishes content of its own
+They run on the session's production stack (PostgreSQL per deployment, CeleryExecutor with two workers
+each, two triggerers in the ML team's deployment, the supervisor; see conftest.py), after the handoff
+test's production pass. Each test publishes content of its own
 (the real data minus every k-th row), so each pass commits a new snapshot, and breaks one component while
 the handoff runs:
 
@@ -16,9 +17,8 @@ trigger's triggerer job say which process ran them.
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from datetime import UTC, datetime
@@ -33,8 +33,15 @@ from mlflow.entities import ViewType
 from housing_contracts import DATASET_URI, list_snapshots
 from housing_stack.airflow_client import FINISHED, AirflowClient, AirflowError
 from housing_stack.demo import clients
-from housing_stack.flow import CONSUMER_DAG, PRODUCER_DAG, FlowError, FlowReport, run_flow
-from housing_stack.stack import AIRFLOW_DATA, AIRFLOW_ML, POSTGRES_ML, Profile, Stack, StackConfig
+from housing_stack.flow import (
+    CONSUMER_DAG,
+    PRODUCER_DAG,
+    FlowError,
+    FlowReport,
+    reader_storage_options,
+    run_flow,
+)
+from housing_stack.stack import AIRFLOW_DATA, AIRFLOW_ML, POSTGRES_ML, Stack
 
 MODEL_NAME = "california_housing_regressor"
 EXPERIMENT = "california_housing"
@@ -46,28 +53,25 @@ T = TypeVar("T")
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    config = StackConfig.ephemeral(tmp_path_factory.mktemp("stack-faults"), profile=Profile.PRODUCTION)
-    with Stack(config) as running:
-        yield running
+def stack(production_stack: Stack) -> Stack:
+    return production_stack
 
 
 @pytest.fixture(scope="module")
 def lake(stack: Stack) -> dict[str, Any]:
-    env = stack.env()
-    return {
-        "key": env["AWS_ACCESS_KEY_ID"],
-        "secret": env["AWS_SECRET_ACCESS_KEY"],
-        "client_kwargs": {"endpoint_url": env["AWS_ENDPOINT_URL"], "region_name": env["AWS_DEFAULT_REGION"]},
-    }
+    """The ML team's S3 options (it lists the dataset's snapshots, as its watcher does)."""
+    return reader_storage_options(stack.config)
 
 
 @pytest.fixture(scope="module")
 def apis(stack: Stack, lake: dict[str, Any]) -> tuple[AirflowClient, AirflowClient]:
-    """The data and ML deployments' REST clients, after one undisturbed handoff of the real dataset (which
-    unpauses both DAGs and makes a champion, so each fault hits a steady deployment)."""
+    """The data and ML deployments' REST clients, after at least one undisturbed handoff of the real
+    dataset (it unpauses both DAGs and makes a champion, so each fault hits a steady deployment)."""
     data, ml = clients(stack.config)
-    run_flow(data, ml, conf={"source": "sklearn"}, timeout=FLOW_TIMEOUT, storage_options=lake, progress=print)
+    if data.wait_for_dag(PRODUCER_DAG)["is_paused"]:
+        run_flow(
+            data, ml, conf={"source": "sklearn"}, timeout=FLOW_TIMEOUT, storage_options=lake, progress=print
+        )
     return data, ml
 
 
@@ -344,7 +348,10 @@ def test_data_scheduler_killed_and_restarted_mid_run(
     assert runs == [report.consumer_run_id]
 
 
-def test_faults_left_every_component_running(stack: Stack) -> None:
-    """After the faults every component of the stack is healthy again (nothing left held or dead)."""
-    unhealthy = [s.name for s in stack.status() if not s.healthy]
-    assert not unhealthy, json.dumps([s.name for s in stack.status()])
+def test_after_the_faults_all_is_healthy_and_down_leaves_nothing(stack: Stack) -> None:
+    """After the faults every component is healthy again (nothing left held or dead), and ``down`` then
+    leaves no component, supervisor or child process running."""
+    assert [status.name for status in stack.status() if not status.healthy] == []
+    stack.down()
+    assert not any(status.healthy or status.pid for status in stack.status())
+    assert stack.leftovers() == []
