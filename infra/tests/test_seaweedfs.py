@@ -90,3 +90,14 @@ def test_airflow_connection_authenticates_as_the_named_identity(s3_server: Seawe
         "password": s3_server.identity("ml-team").secret_key,
         "extra": {"endpoint_url": s3_server.endpoint_url, "region_name": s3_server.region},
     }
+
+
+def test_stopping_an_idle_twin_leaves_the_live_server_working(s3_server: SeaweedFS, tmp_path: Path) -> None:
+    """stop() of a SeaweedFS that is not running but has the live one's ports (``make down`` of the other
+    profile) keeps the live server's unix sockets, so it still stores objects."""
+    twin = SeaweedFS(tmp_path, s3_server.ports, s3_server.credentials)
+    twin.stop()
+    assert list(Path("/tmp").glob(f"seaweedfs-*-{s3_server.ports.master_grpc}.sock"))
+    key = f"twin/{uuid.uuid4().hex}"
+    s3_server.client().put_object(Bucket=LAKE_BUCKET, Key=key, Body=b"still served")
+    assert s3_server.client().get_object(Bucket=LAKE_BUCKET, Key=key)["Body"].read() == b"still served"

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from housing_stack.identities import ADMIN, Credentials, seaweedfs_config
-from housing_stack.ports import free_ports
+from housing_stack.ports import free_ports, port_is_free
 from housing_stack.process import Server, ServerProcess, http_status, installed_executable
 from housing_stack.settings import LAKE_BUCKET, MLFLOW_BUCKET, REGION
 
@@ -195,7 +195,11 @@ class SeaweedFS(Server):
         ]
 
     def _remove_stale_sockets(self) -> None:
+        """Remove the sockets named after our ports, except where a live server holds the port: another
+        stack's SeaweedFS on the same ports (``make down`` of a profile that is not running) keeps its."""
         for port in self.ports:
+            if not port_is_free(port):
+                continue
             for path in Path("/tmp").glob(SOCKET_GLOB.format(port=port)):
                 path.unlink(missing_ok=True)
 
