@@ -1,0 +1,295 @@
+"""Who consumes the dataset and how far behind they are: subscriptions, receipts and lag.
+
+A consumer records, in the lake, that it subscribes (:class:`Subscription`, written by its watcher) and
+what each consumption did (:class:`Receipt`, one per run); :func:`consumer_lag` reads them back beside the
+committed snapshots. On an object store every consumer owns one prefix, ``<bucket>/_consumers/<consumer>/``,
+then the dataset's key: S3 grants only add, so records inside the producer's dataset prefix would be
+writable by the producer, and one prefix per consumer is one grant for every dataset it reads. A dataset
+on a disk keeps them in ``<dataset path>/_consumers/<consumer>/``.
+
+Standard library and fsspec only: the Airflow triggerer and the producer's UI plugin import it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import posixpath
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from housing_contracts.layout import SNAPSHOT_ID_PATTERN
+from housing_contracts.storage import ensure_dir, is_local, resolve, write_atomic
+
+CONSUMERS_DIR = "_consumers"
+SUBSCRIPTION_NAME = "subscription.json"
+RECEIPTS_DIR = "receipts"
+SUBSCRIPTION_FORMAT = "housing-contracts/subscription/1"
+RECEIPT_FORMAT = "housing-contracts/receipt/1"
+#: A consumer name is one safe path segment: no ``/``, no ``..``, no spaces or upper case.
+CONSUMER_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+START_AT_CHOICES = ("latest", "earliest", "new")
+OUTCOMES = ("success", "failed")
+
+Outcome = Literal["success", "failed"]
+
+
+def check_consumer_name(name: str) -> str:
+    """``name`` if it is a safe consumer name, else ValueError naming it and the rule."""
+    if not isinstance(name, str) or not CONSUMER_NAME_PATTERN.fullmatch(name):
+        raise ValueError(
+            f"consumer name {name!r} is not a safe path segment: expected 1-63 characters of a-z, 0-9, "
+            f"'-' and '_', starting with a letter or digit ({CONSUMER_NAME_PATTERN.pattern})"
+        )
+    return name
+
+
+def run_key(dag_id: str, run_id: str) -> str:
+    """The receipt file name of one run: the same run always writes (and overwrites) the same receipt."""
+    return hashlib.sha256(f"{dag_id}/{run_id}".encode()).hexdigest()[:16]
+
+
+def format_duration(duration: timedelta) -> str:
+    """``26h 3m``, ``2m 3s``, ``30s``, ``0.5s``: the two largest units, for tables and alert texts."""
+    total = duration.total_seconds()
+    if total < 0:
+        return f"-{format_duration(-duration)}"
+    if total < 10 and total != int(total):
+        return f"{total:.1f}s"  # promises of seconds (tests, tight checks) stay readable
+    hours, rest = divmod(round(total), 3600)
+    minutes, seconds = divmod(rest, 60)
+    units = [(hours, "h"), (minutes, "m"), (seconds, "s")]
+    first = next((i for i, (value, _) in enumerate(units) if value), len(units) - 1)
+    return " ".join(f"{value}{unit}" for value, unit in units[first : first + 2] if value) or "0s"
+
+
+# --- where the records live ------------------------------------------------------------------------------
+
+
+def _consumers_place(fs: Any, root: str) -> tuple[str, str]:
+    """(the folder holding every consumer's records, the dataset's key below a consumer's folder)."""
+    if is_local(fs):
+        return f"{root}/{CONSUMERS_DIR}", ""
+    bucket, _, key = root.partition("/")
+    if not key:
+        raise ValueError(f"dataset {root!r} has no key below its bucket: expected <bucket>/<dataset key>")
+    return f"{bucket}/{CONSUMERS_DIR}", key
+
+
+def _records_path(fs: Any, root: str, consumer: str) -> str:
+    base, key = _consumers_place(fs, root)
+    return posixpath.join(base, check_consumer_name(consumer), key).rstrip("/")
+
+
+def consumer_uri(dataset_uri: str, consumer: str, *, storage_options: dict[str, Any] | None = None) -> str:
+    """Where ``consumer``'s records of the dataset live: ``s3://<bucket>/_consumers/<consumer>/<key>``, or
+    ``<dataset>/_consumers/<consumer>`` on a disk. ValueError for an unsafe consumer name."""
+    check_consumer_name(consumer)
+    fs, root = resolve(dataset_uri, storage_options)
+    return fs.unstrip_protocol(_records_path(fs, root, consumer))
+
+
+def _same_dataset(a: str, b: str) -> bool:
+    """Whether two URIs name the same dataset (``file://`` and a plain path alike, trailing ``/`` ignored)."""
+
+    def normal(uri: str) -> str:
+        uri = uri.rstrip("/")
+        return uri.removeprefix("file://") if uri.startswith("file://") else uri
+
+    return normal(a) == normal(b)
+
+
+# --- the records -----------------------------------------------------------------------------------------
+
+
+def _aware(kind: str, name: str, value: Any) -> datetime:
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise ValueError(f"{kind} field {name!r}: expected a timezone-aware datetime, got {value!r}")
+    return value.astimezone(UTC)
+
+
+def _text(kind: str, name: str, value: Any, *, optional: bool = False) -> None:
+    if not (isinstance(value, str) or (optional and value is None)):
+        raise ValueError(f"{kind} field {name!r}: expected a string, got {value!r}")
+
+
+def _fields(kind: str, data: Any, fmt: str, names: tuple[str, ...]) -> dict[str, Any]:
+    """``data``'s fields after checking its format and that it has exactly ``names``."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{kind} must be a JSON object, got {type(data).__name__}")
+    if data.get("format") != fmt:
+        raise ValueError(f"{kind} field 'format': expected {fmt!r}, got {data.get('format')!r}")
+    missing = [name for name in names if name not in data]
+    unknown = sorted(set(data) - {"format", *names})
+    if missing or unknown:
+        raise ValueError(f"{kind}: missing fields {missing}, unknown fields {unknown}")
+    return {name: data[name] for name in names}
+
+
+def _time(kind: str, name: str, value: Any) -> datetime:
+    try:
+        return datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{kind} field {name!r}: expected an ISO 8601 time, got {value!r}") from None
+
+
+def _seconds(kind: str, name: str, value: Any) -> timedelta:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{kind} field {name!r}: expected a number of seconds, got {value!r}")
+    return timedelta(seconds=value)
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A consumer's standing subscription to a dataset, written by its watcher each time it starts."""
+
+    consumer: str = field(metadata={"description": "safe name of the consuming team, e.g. ml-team"})
+    dataset_uri: str = field(metadata={"description": "the dataset subscribed to"})
+    deployment: str = field(metadata={"description": "who subscribes, e.g. the consumer Airflow's URL"})
+    max_lag: timedelta = field(metadata={"description": "the lag behind the newest snapshot it accepts"})
+    start_at: str = field(metadata={"description": "first subscription: latest, earliest or new"})
+    start_after: str | None = field(
+        metadata={"description": "snapshots up to this id counted as seen at the first subscription"}
+    )
+    subscribed_at: datetime = field(metadata={"description": "when the watcher last started (UTC)"})
+    contract_version: str = field(metadata={"description": "the consumer's housing_contracts version"})
+
+    def __post_init__(self) -> None:
+        kind = "subscription"
+        check_consumer_name(self.consumer)
+        for name in ("dataset_uri", "deployment", "contract_version"):
+            _text(kind, name, getattr(self, name))
+        if not isinstance(self.max_lag, timedelta) or self.max_lag <= timedelta(0):
+            raise ValueError(f"{kind} field 'max_lag': expected a positive timedelta, got {self.max_lag!r}")
+        if self.start_at not in START_AT_CHOICES:
+            raise ValueError(
+                f"{kind} field 'start_at': expected one of {START_AT_CHOICES}, got {self.start_at!r}"
+            )
+        if self.start_after is not None and not (
+            isinstance(self.start_after, str) and SNAPSHOT_ID_PATTERN.fullmatch(self.start_after)
+        ):
+            raise ValueError(
+                f"{kind} field 'start_after': expected a snapshot id or None, got {self.start_after!r}"
+            )
+        object.__setattr__(self, "subscribed_at", _aware(kind, "subscribed_at", self.subscribed_at))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document (``subscription.json``): durations in seconds, times in ISO 8601."""
+        return {
+            "format": SUBSCRIPTION_FORMAT,
+            "consumer": self.consumer,
+            "dataset_uri": self.dataset_uri,
+            "deployment": self.deployment,
+            "max_lag_seconds": self.max_lag.total_seconds(),
+            "start_at": self.start_at,
+            "start_after": self.start_after,
+            "subscribed_at": self.subscribed_at.isoformat(),
+            "contract_version": self.contract_version,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Subscription:
+        """Parse :meth:`to_dict`'s document; ValueError names the missing, unknown or bad field."""
+        kind = "subscription"
+        names = ("consumer", "dataset_uri", "deployment", "max_lag_seconds", "start_at", "start_after")
+        values = _fields(kind, data, SUBSCRIPTION_FORMAT, (*names, "subscribed_at", "contract_version"))
+        max_lag = _seconds(kind, "max_lag_seconds", values.pop("max_lag_seconds"))
+        subscribed_at = _time(kind, "subscribed_at", values.pop("subscribed_at"))
+        return cls(**values, max_lag=max_lag, subscribed_at=subscribed_at)
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What one consuming run did with one snapshot: its outcome, times and what it produced."""
+
+    consumer: str = field(metadata={"description": "safe name of the consuming team"})
+    dataset_uri: str = field(metadata={"description": "the dataset the snapshot belongs to"})
+    snapshot_id: str = field(metadata={"description": "the snapshot consumed"})
+    dag_id: str = field(metadata={"description": "the consuming DAG"})
+    run_id: str = field(metadata={"description": "its run: one receipt per (dag_id, run_id)"})
+    outcome: Outcome = field(metadata={"description": "success or failed"})
+    reason: str | None = field(metadata={"description": "why it failed (required when failed)"})
+    started_at: datetime = field(metadata={"description": "when the run started (UTC)"})
+    finished_at: datetime = field(metadata={"description": "when the run finished (UTC)"})
+    produced: dict[str, Any] = field(
+        default_factory=dict, metadata={"description": "what the run produced, e.g. model version"}
+    )
+
+    def __post_init__(self) -> None:
+        kind = "receipt"
+        check_consumer_name(self.consumer)
+        for name in ("dataset_uri", "dag_id", "run_id"):
+            _text(kind, name, getattr(self, name))
+        if not isinstance(self.snapshot_id, str) or not SNAPSHOT_ID_PATTERN.fullmatch(self.snapshot_id):
+            raise ValueError(f"{kind} field 'snapshot_id': expected a snapshot id, got {self.snapshot_id!r}")
+        if self.outcome not in OUTCOMES:
+            raise ValueError(f"{kind} field 'outcome': expected one of {OUTCOMES}, got {self.outcome!r}")
+        _text(kind, "reason", self.reason, optional=True)
+        if self.outcome == "failed" and not self.reason:
+            raise ValueError(f"{kind} field 'reason': required when the outcome is 'failed'")
+        if not isinstance(self.produced, dict):
+            raise ValueError(f"{kind} field 'produced': expected a JSON object, got {self.produced!r}")
+        try:
+            json.dumps(self.produced, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{kind} field 'produced': not JSON-serialisable: {exc}") from None
+        object.__setattr__(self, "started_at", _aware(kind, "started_at", self.started_at))
+        object.__setattr__(self, "finished_at", _aware(kind, "finished_at", self.finished_at))
+
+    @property
+    def run_key(self) -> str:
+        """The file name (without ``.json``) this receipt is stored under."""
+        return run_key(self.dag_id, self.run_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document (``receipts/<snapshot_id>/<run key>.json``), times in ISO 8601."""
+        return {
+            "format": RECEIPT_FORMAT,
+            "consumer": self.consumer,
+            "dataset_uri": self.dataset_uri,
+            "snapshot_id": self.snapshot_id,
+            "dag_id": self.dag_id,
+            "run_id": self.run_id,
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat(),
+            "produced": self.produced,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Receipt:
+        """Parse :meth:`to_dict`'s document; ValueError names the missing, unknown or bad field."""
+        kind = "receipt"
+        names = ("consumer", "dataset_uri", "snapshot_id", "dag_id", "run_id", "outcome", "reason")
+        values = _fields(kind, data, RECEIPT_FORMAT, (*names, "started_at", "finished_at", "produced"))
+        started_at = _time(kind, "started_at", values.pop("started_at"))
+        finished_at = _time(kind, "finished_at", values.pop("finished_at"))
+        return cls(**values, started_at=started_at, finished_at=finished_at)
+
+
+def _to_json(record: Subscription | Receipt) -> bytes:
+    return (json.dumps(record.to_dict(), indent=2, allow_nan=False) + "\n").encode()
+
+
+def subscribe(subscription: Subscription, *, storage_options: dict[str, Any] | None = None) -> str:
+    """Write (or refresh) ``subscription.json`` in the consumer's prefix; returns its URI."""
+    fs, root = resolve(subscription.dataset_uri, storage_options)
+    folder = _records_path(fs, root, subscription.consumer)
+    ensure_dir(fs, folder)
+    path = f"{folder}/{SUBSCRIPTION_NAME}"
+    write_atomic(fs, path, _to_json(subscription))
+    return fs.unstrip_protocol(path)
+
+
+def record_receipt(receipt: Receipt, *, storage_options: dict[str, Any] | None = None) -> str:
+    """Write ``receipt`` under ``receipts/<snapshot_id>/<run key>.json``; returns its URI. The same run
+    writes the same file again, so a repeated receipt replaces itself."""
+    fs, root = resolve(receipt.dataset_uri, storage_options)
+    folder = f"{_records_path(fs, root, receipt.consumer)}/{RECEIPTS_DIR}/{receipt.snapshot_id}"
+    ensure_dir(fs, folder)
+    path = f"{folder}/{receipt.run_key}.json"
+    write_atomic(fs, path, _to_json(receipt))
+    return fs.unstrip_protocol(path)
