@@ -23,14 +23,24 @@ from housing_contracts.dataset import (
 )
 
 if TYPE_CHECKING:
+    from housing_contracts.consumers import (
+        ConsumerLag,
+        Receipt,
+        Subscription,
+        consumer_lag,
+        record_receipt,
+        subscribe,
+    )
     from housing_contracts.errors import (
         ContractError,
         ContractViolation,
         IncompatibleContractError,
+        PromiseBroken,
         PublishInProgressError,
         SnapshotIntegrityError,
         SnapshotNotFoundError,
     )
+    from housing_contracts.freshness import check_consumer_lag, check_freshness
     from housing_contracts.manifest import Manifest
     from housing_contracts.model import CaliforniaHousing
     from housing_contracts.report import CheckFailure, ValidationReport
@@ -63,6 +73,15 @@ _LAZY = {
     "IncompatibleContractError": "errors",
     "SnapshotNotFoundError": "errors",
     "PublishInProgressError": "errors",
+    "PromiseBroken": "errors",
+    "Subscription": "consumers",
+    "Receipt": "consumers",
+    "ConsumerLag": "consumers",
+    "subscribe": "consumers",
+    "record_receipt": "consumers",
+    "consumer_lag": "consumers",
+    "check_freshness": "freshness",
+    "check_consumer_lag": "freshness",
 }
 
 __all__ = [
@@ -77,21 +96,30 @@ __all__ = [
     "TARGET_COLUMN",
     "CaliforniaHousing",
     "CheckFailure",
+    "ConsumerLag",
     "ContractError",
     "ContractViolation",
     "IncompatibleContractError",
     "Manifest",
+    "PromiseBroken",
     "PublishInProgressError",
     "PublishResult",
+    "Receipt",
     "Snapshot",
     "SnapshotIntegrityError",
     "SnapshotNotFoundError",
+    "Subscription",
     "ValidationReport",
+    "check_consumer_lag",
+    "check_freshness",
+    "consumer_lag",
     "dataset_uri",
     "latest_snapshot",
     "list_snapshots",
     "publish",
     "read_snapshot",
+    "record_receipt",
+    "subscribe",
     "validate",
 ]
 

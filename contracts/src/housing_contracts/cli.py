@@ -1,4 +1,4 @@
-"""``housing-contract``: a command line over the Python API (validate, diff, describe, snapshots).
+"""``housing-contract``: a command line over the Python API (validate, diff, describe, snapshots, consumers).
 
 Exit codes: 0 success, 1 the data (or snapshot) breaks the contract, 2 usage or I/O error.
 S3 credentials and endpoint come from the standard AWS environment variables.
@@ -27,7 +27,8 @@ EXIT_USAGE = 2
 
 app = typer.Typer(
     name="housing-contract",
-    help=f"The California-housing data contract: validate, diff, describe, snapshots.\n\n{NO_COERCION}",
+    help="The California-housing data contract: validate, diff, describe, snapshots, consumers."
+    f"\n\n{NO_COERCION}",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -144,6 +145,8 @@ def describe(
     typer.echo(format_table(("column", "dtype", "nullable", "rule", "description"), rows))
     typer.echo(format_table(("frame check", "rule"), frame_rows))
     typer.echo(f"strict: {description['options']['strict']} (exactly these columns, any order)")
+    if "freshness" in description:
+        typer.echo(f"freshness: {description['freshness']['description']}")
 
 
 @app.command()
@@ -174,3 +177,29 @@ def snapshots(
             for m in manifests
         ]
         typer.echo(format_table(("snapshot_id", "rows", "created_at", "contract", "run_id"), rows))
+
+
+@app.command()
+def consumers(
+    uri: Annotated[str, typer.Argument(help="dataset URI, e.g. s3://lake/california_housing/v1")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the rows as JSON")] = False,
+    fail_on_broken: Annotated[
+        bool, typer.Option(help="exit 1 if any consumer lags beyond its own promise")
+    ] = False,
+) -> None:
+    """One row per subscribed consumer of URI: last snapshot and outcome, lag in snapshots and time, the
+    lag it promises, and whether it breaks it. Unreadable or foreign records are listed under status."""
+    from housing_contracts.consumers import consumer_lag, format_consumers
+
+    try:
+        rows = consumer_lag(uri)
+    except (OSError, ValueError) as exc:
+        raise _fail(f"cannot list the consumers of {uri}: {exc}") from None
+    if as_json:
+        typer.echo(json.dumps([row.to_dict() for row in rows], indent=2))
+    elif not rows:
+        typer.echo(f"no consumer has subscribed to {uri}")
+    else:
+        typer.echo(format_consumers(rows))
+    if fail_on_broken and any(row.breaks_promise for row in rows):
+        raise typer.Exit(EXIT_VIOLATION)

@@ -38,3 +38,7 @@ class PublishInProgressError(TimeoutError):
     A ``TimeoutError`` (the data is fine), so retry policies retry it: the other publish has committed
     by then, or its claim is stale and is taken over.
     """
+
+
+class PromiseBroken(ContractError):
+    """A freshness or lag promise is broken; the message is the alert text (dataset, age or lag, promise)."""
