@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from housing_contracts import COLUMNS, ContractViolation, publish, validate
+from housing_contracts import COLUMNS, CONTRACT_VERSION, ContractViolation, publish, validate
 from housing_contracts.cli import app
 from housing_contracts.description import frozen_path
 from housing_contracts.model import column_bounds
@@ -28,7 +28,7 @@ def test_validate_conforming_csv_exits_0(frame: pd.DataFrame, tmp_path: Path) ->
     """A valid CSV passes with a one-line OK."""
     result = runner.invoke(app, ["validate", _csv(frame, tmp_path)])
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("OK: 1000 rows conform to california_housing 1.0.0")
+    assert result.stdout.startswith(f"OK: 1000 rows conform to california_housing {CONTRACT_VERSION}")
 
 
 def _whole_number_csv(frame: pd.DataFrame, tmp_path: Path) -> str:
@@ -138,12 +138,13 @@ def test_describe_prints_every_column_and_frame_check() -> None:
         assert f"{column} " in result.stdout and f"| {bounds}, finite" in result.stdout
     assert "bedrooms_within_rooms" in result.stdout
     assert "s3://lake/california_housing/v1" in result.stdout
+    assert "freshness: The producer publishes a new snapshot at least every 24 hours" in result.stdout
 
 
 def test_describe_json_is_the_frozen_description() -> None:
     """describe --json prints exactly what is frozen for this version."""
     result = runner.invoke(app, ["describe", "--json"])
-    assert json.loads(result.stdout) == json.loads(frozen_path("1.0.0").read_text())
+    assert json.loads(result.stdout) == json.loads(frozen_path(CONTRACT_VERSION).read_text())
 
 
 def test_describe_json_schema_of_a_row() -> None:
@@ -157,7 +158,7 @@ def test_describe_json_schema_of_a_row() -> None:
 
 
 def _changed_description(tmp_path: Path, edit: Any) -> str:
-    description = json.loads(frozen_path("1.0.0").read_text())
+    description = json.loads(frozen_path(CONTRACT_VERSION).read_text())
     edit(description)
     path = tmp_path / "candidate.json"
     path.write_text(json.dumps(description))
@@ -176,13 +177,13 @@ def test_diff_prints_classified_changes(tmp_path: Path) -> None:
 def test_diff_can_fail_on_breaking_changes(tmp_path: Path) -> None:
     """--fail-on-breaking exits 1 when a change is breaking (for CI gates)."""
     candidate = _changed_description(tmp_path, lambda d: d["columns"]["MedInc"].update(dtype="float32"))
-    result = runner.invoke(app, ["diff", "1.0.0", candidate, "--fail-on-breaking"])
+    result = runner.invoke(app, ["diff", CONTRACT_VERSION, candidate, "--fail-on-breaking"])
     assert result.exit_code == 1
 
 
 def test_diff_of_frozen_and_live_has_no_changes() -> None:
     """The released version and the live contract are the same."""
-    result = runner.invoke(app, ["diff", "1.0.0", "live"])
+    result = runner.invoke(app, ["diff", CONTRACT_VERSION, "live"])
     assert result.exit_code == 0
     assert "no changes" in result.stdout
 

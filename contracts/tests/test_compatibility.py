@@ -8,10 +8,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from housing_contracts import CONTRACT_VERSION
+from housing_contracts.cli import app
 from housing_contracts.compatibility import ChangeKind, diff, version_bump_problems
-from housing_contracts.description import describe, frozen_versions, load_description
+from housing_contracts.description import describe, frozen_versions, load_description, parse_version
 
 Description = dict[str, Any]
 
@@ -38,7 +40,7 @@ def test_every_release_carries_the_right_version_bump() -> None:
 
 
 def _frozen() -> Description:
-    return copy.deepcopy(load_description("1.0.0"))
+    return copy.deepcopy(load_description(CONTRACT_VERSION))
 
 
 def _rename(d: Description) -> None:
@@ -104,6 +106,14 @@ _CASES = [
     ("strictness dropped", None, _set("options.strict", False), K.OPTION_RELAXED, False),
     ("ordering required", None, _set("options.ordered", True), K.OPTION_TIGHTENED, True),
     ("contract renamed", None, _set("contract.name", "housing"), K.CONTRACT_RENAMED, True),
+    ("freshness promise added", lambda d: d.pop("freshness"), lambda d: None, K.FRESHNESS_PROMISE_ADDED,
+     False),
+    ("freshness promise removed", None, lambda d: d.pop("freshness"), K.FRESHNESS_PROMISE_REMOVED, True),
+    ("freshness promise lengthened", None, _set("freshness.max_snapshot_interval_hours", 48),
+     K.FRESHNESS_PROMISE_LENGTHENED, True),
+    ("freshness promise shortened", None, _set("freshness.max_snapshot_interval_hours", 12),
+     K.FRESHNESS_PROMISE_SHORTENED, False),
+    ("freshness description", None, _set("freshness.description", "daily"), K.DESCRIPTION_CHANGED, False),
 ]  # fmt: skip
 
 
@@ -126,6 +136,23 @@ def test_diff_classifies_the_change(
     assert changes[0].reason
 
 
+def test_release_1_1_0_adds_the_freshness_promise_as_a_minor_change() -> None:
+    """1.0.0 -> 1.1.0 is the freshness promise added and nothing else: compatible, a minor bump."""
+    result = diff(load_description("1.0.0"), load_description("1.1.0"))
+    changes = [(c.kind, c.subject, c.new) for c in result.changes]
+    assert changes == [(K.FRESHNESS_PROMISE_ADDED, "freshness", 24)]
+    assert (result.breaking, result.required_bump) == (False, "minor")
+    assert describe()["freshness"]["max_snapshot_interval_hours"] == 24
+
+
+def test_cli_diff_of_1_0_0_and_1_1_0_says_minor() -> None:
+    """`housing-contract diff 1.0.0 1.1.0` lists the added promise as compatible, needing a minor bump."""
+    result = CliRunner().invoke(app, ["diff", "1.0.0", "1.1.0"])
+    assert result.exit_code == 0, result.output
+    assert "freshness_promise_added | freshness | compatible" in result.stdout
+    assert "1.0.0 -> 1.1.0: requires a minor version bump" in result.stdout
+
+
 def test_identical_descriptions_have_no_changes() -> None:
     """diff of a description with itself is empty and needs no bump."""
     result = diff(_frozen(), _frozen())
@@ -133,13 +160,18 @@ def test_identical_descriptions_have_no_changes() -> None:
     assert result.required_bump == "none"
 
 
+def _bumped(description: Description, *, major: int = 0, minor: int = 0) -> str:
+    old_major, old_minor, _ = parse_version(description["contract"]["version"])
+    return f"{old_major + major}.{0 if major else old_minor + minor}.0"
+
+
 def test_breaking_change_requires_a_major_bump() -> None:
     """A breaking change under a minor bump is a problem; under a major bump it is fine."""
     old, new = _frozen(), _frozen()
     new["columns"].pop("AveOccup")
-    new["contract"]["version"] = "1.1.0"
+    new["contract"]["version"] = _bumped(old, minor=1)
     assert "need a new major version" in version_bump_problems(old, new)[0]
-    new["contract"]["version"] = "2.0.0"
+    new["contract"]["version"] = _bumped(old, major=1)
     assert version_bump_problems(old, new) == []
 
 
@@ -148,7 +180,7 @@ def test_compatible_change_requires_a_minor_bump() -> None:
     old, new = _frozen(), _frozen()
     new["columns"]["MedInc"]["description"] = "income"
     assert "need a new minor version" in version_bump_problems(old, new)[0]
-    new["contract"]["version"] = "1.1.0"
+    new["contract"]["version"] = _bumped(old, minor=1)
     assert version_bump_problems(old, new) == []
 
 

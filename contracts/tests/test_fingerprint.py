@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pyarrow as pa
 
-from housing_contracts import COLUMNS
+from housing_contracts import COLUMNS, CONTRACT_VERSION
 from housing_contracts.description import describe, frozen_path
 from housing_contracts.fingerprint import (
     ContentHasher,
@@ -57,8 +57,8 @@ def test_content_fingerprint_sees_row_order() -> None:
 
 
 def test_schema_fingerprint_is_the_hash_of_the_frozen_description() -> None:
-    """The live schema fingerprint equals the fingerprint of the frozen 1.0.0 description."""
-    frozen = json.loads(frozen_path("1.0.0").read_text())
+    """The live schema fingerprint equals the fingerprint of the frozen description of CONTRACT_VERSION."""
+    frozen = json.loads(frozen_path(CONTRACT_VERSION).read_text())
     assert schema_fingerprint() == schema_fingerprint(frozen)
     assert schema_fingerprint().startswith("sha256:")
 

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from housing_contracts import (
+    CONTRACT_VERSION,
     ContractViolation,
     IncompatibleContractError,
     PublishInProgressError,
@@ -93,7 +94,7 @@ def test_manifest_describes_the_snapshot(location: Location, frame: pd.DataFrame
     manifest = location.publish(
         frame, producer={"dag_id": "d", "run_id": "r"}, extras={"cleaning": {"rows": 3}}
     ).manifest
-    assert (manifest.contract.name, manifest.contract.version) == ("california_housing", "1.0.0")
+    assert (manifest.contract.name, manifest.contract.version) == ("california_housing", CONTRACT_VERSION)
     assert manifest.row_count == len(frame)
     assert [f.path for f in manifest.files] == ["part-00000.parquet"]
     assert manifest.content_fingerprint == content_fingerprint(frame)

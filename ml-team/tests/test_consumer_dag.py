@@ -7,11 +7,13 @@ import re
 
 import pandas as pd
 import pytest
+from fsspec.core import url_to_fs
 from mlflow.tracking import MlflowClient
 
-from housing_contracts import IncompatibleContractError, SnapshotIntegrityError
+from housing_contracts import CONTRACT_VERSION, IncompatibleContractError, SnapshotIntegrityError
+from housing_contracts.consumers import Receipt, consumer_lag, consumer_uri
 from include.housing_ml import consumer
-from include.housing_ml.settings import CHAMPION_ALIAS, MODEL_NAME, predictions_file_uri
+from include.housing_ml.settings import CHAMPION_ALIAS, CONSUMER, MODEL_NAME, predictions_file_uri
 
 
 def _states(dag_run) -> dict[str, str]:
@@ -26,10 +28,18 @@ def _runs_for(snapshot_id: str) -> list:
     return client.search_runs([experiment.experiment_id], f"tags.snapshot_id = '{snapshot_id}'")
 
 
+def _receipts(dataset_uri: str, snapshot_id: str, storage_options) -> list[Receipt]:
+    """The ml-team's receipts for one snapshot, as the lake holds them."""
+    fs, _ = url_to_fs(dataset_uri, **storage_options)
+    folder = f"{consumer_uri(dataset_uri, CONSUMER)}/receipts/{snapshot_id}"
+    return [Receipt.from_dict(json.loads(fs.cat_file(path))) for path in fs.glob(f"{folder}/*.json")]
+
+
 def test_manual_run_trains_registers_and_predicts(
-    consumer_dag, consumer_env, published, storage_options
+    consumer_dag, consumer_env, published, storage_options, data_team_s3
 ) -> None:
-    """A manual run on a published snapshot logs a run, registers a version and writes predictions."""
+    """A manual run on a published snapshot logs a run, registers a version, writes predictions and
+    leaves a success receipt naming the version and its decision."""
     dag_run = consumer_dag.test(run_conf={"snapshot_id": published.snapshot_id})
     assert str(dag_run.state) == "success", _states(dag_run)
 
@@ -44,6 +54,24 @@ def test_manual_run_trains_registers_and_predicts(
     predictions = pd.read_parquet(uri, storage_options=storage_options)
     assert len(predictions) == published.row_count
     assert set(predictions["model_version"]) == {str(champion.version)}
+
+    (receipt,) = _receipts(consumer_env["HOUSING_DATASET_URI"], published.snapshot_id, storage_options)
+    assert (receipt.outcome, receipt.reason) == ("success", None)
+    assert (receipt.dag_id, receipt.run_id) == ("housing_consumer", dag_run.run_id)
+    assert receipt.produced == {
+        "model_name": MODEL_NAME,
+        "model_version": str(version.version),
+        "decision": run.data.tags["decision"],
+        "predictions_uri": uri,
+    }
+    # What the producer sees (its identity reads every consumer's prefix): this consumer caught up.
+    (row,) = consumer_lag(consumer_env["HOUSING_DATASET_URI"], storage_options=data_team_s3.storage_options)
+    assert (row.consumer, row.last_outcome, row.consumed_snapshot_id, row.lag_snapshots) == (
+        CONSUMER,
+        "success",
+        published.snapshot_id,
+        0,
+    )
 
 
 def _rewrite(writer, dataset_uri: str, snapshot_id: str, name: str, change) -> None:
@@ -82,7 +110,7 @@ def test_other_contract_major_is_refused(published, team_lake_uri, storage_optio
         team_lake_uri,
         published.snapshot_id,
         "_manifest.json",
-        lambda body: body.replace(b'"version": "1.0.0"', b'"version": "2.0.0"'),
+        lambda body: body.replace(f'"version": "{CONTRACT_VERSION}"'.encode(), b'"version": "2.0.0"'),
     )
     with pytest.raises(IncompatibleContractError, match="2"):
         consumer.validate(
@@ -107,7 +135,7 @@ TAMPERINGS = {
     "manifest checksum edited": ("_manifest.json", _edit_file_checksum, r"expected size \d+ sha256 0{64}"),
     "manifest of contract 2.0.0": (
         "_manifest.json",
-        lambda body: body.replace(b'"version": "1.0.0"', b'"version": "2.0.0"'),
+        lambda body: body.replace(f'"version": "{CONTRACT_VERSION}"'.encode(), b'"version": "2.0.0"'),
         r"IncompatibleContractError: .* contract california_housing 2\.0\.0",
     ),
 }
@@ -115,9 +143,18 @@ TAMPERINGS = {
 
 @pytest.mark.parametrize("case", list(TAMPERINGS))
 def test_tampered_snapshot_is_refused_before_training(
-    case, consumer_dag, consumer_env, published, team_lake_uri, data_team_s3, capfd, reliability_row
+    case,
+    consumer_dag,
+    consumer_env,
+    published,
+    team_lake_uri,
+    data_team_s3,
+    storage_options,
+    capfd,
+    reliability_row,
 ) -> None:
-    """A snapshot changed after its commit fails the run at validation, naming why; nothing is trained."""
+    """A snapshot changed after its commit fails the run at validation, naming why, and leaves a failed
+    receipt with that reason; nothing is trained."""
     target, change, refusal = TAMPERINGS[case]
     name = published.files[0].path if target == "data" else target
     _rewrite(data_team_s3, team_lake_uri, published.snapshot_id, name, change)
@@ -127,14 +164,20 @@ def test_tampered_snapshot_is_refused_before_training(
     states = _states(dag_run)
     named = re.search(refusal, out + err) is not None
     trained = _runs_for(published.snapshot_id)
+    receipts = _receipts(team_lake_uri, published.snapshot_id, storage_options)
     reliability_row(
         f"consumer given a tampered snapshot: {case}",
-        "refused at validate_snapshot with the reason, nothing trained",
+        "refused at validate_snapshot with the reason, nothing trained, a failed receipt",
         f"run {dag_run.state}, validate_snapshot {states['validate_snapshot']}, train {states['train']}; "
-        f"reason {'named' if named else 'NOT named'}; {len(trained)} MLflow runs",
+        f"reason {'named' if named else 'NOT named'}; {len(trained)} MLflow runs; receipts "
+        f"{[r.outcome for r in receipts]}",
     )
     assert str(dag_run.state) == "failed"
     assert states["validate_snapshot"] == "failed"
     assert states["train"] == "upstream_failed"
     assert named, f"the run's log does not match {refusal!r}"
     assert trained == []
+    (receipt,) = receipts
+    assert (receipt.outcome, receipt.run_id, receipt.produced) == ("failed", dag_run.run_id, {})
+    assert receipt.reason.startswith("validate_snapshot failed: ")
+    assert re.search(refusal, receipt.reason), receipt.reason

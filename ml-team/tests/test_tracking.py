@@ -8,7 +8,7 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from housing_contracts import DATASET_URI, TARGET_COLUMN, read_snapshot
+from housing_contracts import CONTRACT_VERSION, DATASET_URI, TARGET_COLUMN, read_snapshot
 from housing_testkit import private_uri
 from include.housing_ml import tracking
 from include.housing_ml.settings import EXPERIMENT_NAME
@@ -44,7 +44,7 @@ def test_run_is_in_the_experiment_with_the_lineage_tags(logged, snapshot) -> Non
     tags = run.data.tags
     assert (tags["snapshot_id"], tags["contract_version"], tags["producer_run_id"]) == (
         ref.snapshot_id,
-        "1.0.0",
+        CONTRACT_VERSION,
         "manual__test",
     )
 

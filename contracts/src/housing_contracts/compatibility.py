@@ -38,6 +38,10 @@ POLICY: dict[str, tuple[bool, str]] = {
     "option_tightened": (True, _MAY_FAIL),
     "option_relaxed": (False, _STAYS_VALID),
     "description_changed": (False, "documentation only"),
+    "freshness_promise_added": (False, "a new promise: consumers may rely on it, none relied on its absence"),
+    "freshness_promise_removed": (True, "consumers relying on a regular new snapshot lose the promise"),
+    "freshness_promise_lengthened": (True, "snapshots may now come less often than consumers rely on"),
+    "freshness_promise_shortened": (False, "snapshots come at least as often as promised before"),
 }
 #: The kinds of :data:`POLICY` as an enum (``ChangeKind.COLUMN_REMOVED == "column_removed"``).
 ChangeKind = StrEnum("ChangeKind", {kind.upper(): kind for kind in POLICY})
@@ -101,6 +105,7 @@ def diff(old: dict[str, Any], new: dict[str, Any]) -> ContractDiff:
         *_diff_options(old.get("options", {}), new.get("options", {})),
         *_diff_columns(old["columns"], new["columns"]),
         *_diff_checks("(frame)", old.get("dataframe_checks", {}), new.get("dataframe_checks", {})),
+        *_diff_freshness(old.get("freshness"), new.get("freshness")),
     ]
     return ContractDiff(old["contract"]["version"], new["contract"]["version"], tuple(changes))
 
@@ -201,6 +206,25 @@ def _statistics_change(before: dict[str, Any], after: dict[str, Any]) -> ChangeK
         if all(after[key] <= before[key] for key in before):
             return K.CHECK_RELAXED
     return K.CHECK_CHANGED
+
+
+def _diff_freshness(old: dict[str, Any] | None, new: dict[str, Any] | None) -> list[Change]:
+    """The producer's promise of a new snapshot at least every N hours: a longer N breaks consumers."""
+    key = "max_snapshot_interval_hours"
+    if old is None or new is None:
+        if old is new:
+            return []
+        kind = K.FRESHNESS_PROMISE_ADDED if old is None else K.FRESHNESS_PROMISE_REMOVED
+        return [_change(kind, "freshness", (old or {}).get(key), (new or {}).get(key))]
+    changes = []
+    before, after = float(old[key]), float(new[key])
+    if before != after:
+        kind = K.FRESHNESS_PROMISE_LENGTHENED if after > before else K.FRESHNESS_PROMISE_SHORTENED
+        changes.append(_change(kind, f"freshness.{key}", old[key], new[key]))
+    changes += _differs(
+        K.DESCRIPTION_CHANGED, "freshness.description", old.get("description"), new.get("description")
+    )
+    return changes
 
 
 def version_bump_problems(old: dict[str, Any], new: dict[str, Any]) -> list[str]:

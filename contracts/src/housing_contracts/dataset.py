@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 
 CONTRACT_NAME = "california_housing"
-CONTRACT_VERSION = "1.0.0"
+CONTRACT_VERSION = "1.1.0"
 #: The major version is part of the URI: a breaking change gets a new URI, so v1 consumers never break.
 CONTRACT_MAJOR = int(CONTRACT_VERSION.split(".")[0])
 

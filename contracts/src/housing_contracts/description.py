@@ -20,7 +20,11 @@ LIVE = "live"
 
 
 def describe(schema: pa.DataFrameSchema | None = None) -> dict[str, Any]:
-    """The live contract (or ``schema``) as a JSON-ready dict: the canonical description."""
+    """The live contract (or ``schema``) as a JSON-ready dict: the canonical description.
+
+    ``freshness`` (from the model's ``Config.metadata``) is the producer's promise of a new snapshot at least
+    every ``max_snapshot_interval_hours``.
+    """
     schema = schema or contract_schema()
     return {
         "contract": {"name": CONTRACT_NAME, "version": CONTRACT_VERSION},
@@ -44,7 +48,13 @@ def describe(schema: pa.DataFrameSchema | None = None) -> dict[str, Any]:
             for name, column in schema.columns.items()
         },
         "dataframe_checks": _checks(schema.checks),
-    }
+    } | _promises(schema)
+
+
+def _promises(schema: pa.DataFrameSchema) -> dict[str, Any]:
+    """The producer's promises beside the data rules (a schema without them describes none)."""
+    freshness = (schema.metadata or {}).get("freshness")
+    return {"freshness": dict(freshness)} if freshness is not None else {}
 
 
 def _checks(checks: list[pa.Check]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandera.pandas as pa
@@ -19,6 +19,8 @@ from housing_contracts.dataset import COLUMNS, CONTRACT_NAME
 
 #: Fewer rows than this is a broken extract, not a dataset (the real one has ~20,600 after cleaning).
 MIN_ROW_COUNT = 1_000
+#: The producer's freshness promise: a new snapshot at least this often (the data team publishes daily).
+MAX_SNAPSHOT_INTERVAL_HOURS = 24
 
 
 class CaliforniaHousing(pa.DataFrameModel):
@@ -109,12 +111,22 @@ class CaliforniaHousing(pa.DataFrameModel):
         ordered = False
         coerce = False
         unique_column_names = True
+        metadata: ClassVar[dict[str, Any]] = {
+            "freshness": {
+                "max_snapshot_interval_hours": MAX_SNAPSHOT_INTERVAL_HOURS,
+                "description": f"The producer publishes a new snapshot at least every "
+                f"{MAX_SNAPSHOT_INTERVAL_HOURS} hours; a newest snapshot older than that breaks the promise.",
+            }
+        }
 
 
 @cache
 def contract_schema() -> pa.DataFrameSchema:
-    """The pandera schema of :class:`CaliforniaHousing` (built once)."""
-    return CaliforniaHousing.to_schema()
+    """The pandera schema of :class:`CaliforniaHousing` (built once), with the model's metadata."""
+    schema = CaliforniaHousing.to_schema()
+    # pandera (0.35) does not pass Config.metadata on to the schema; the promises live there.
+    schema.metadata = CaliforniaHousing.__config__.metadata
+    return schema
 
 
 #: pandera's built-in bound checks: name -> ``(statistic, side, inclusive)`` per side it limits;
