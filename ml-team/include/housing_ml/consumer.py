@@ -125,3 +125,17 @@ def predict(
         snapshot_id=ref.snapshot_id,
         storage_options=storage_options,
     ).to_dict()
+
+
+def receipt_produced(
+    version: Mapping[str, Any], decision: Mapping[str, Any], predictions: Mapping[str, Any]
+) -> dict[str, str]:
+    """What a successful consumption produced, for its receipt: the new model version, the decision it
+    received ("champion" or "challenger") and the predictions file (written by the champion, which is
+    another version when the new one lost)."""
+    return {
+        "model_name": str(version["name"]),
+        "model_version": str(version["version"]),
+        "decision": str(decision["outcome"]),
+        "predictions_uri": str(predictions["uri"]),
+    }

@@ -6,6 +6,7 @@ time.
 
 from __future__ import annotations
 
+import math
 import os
 from datetime import timedelta
 
@@ -13,6 +14,15 @@ from housing_contracts import CONTRACT_MAJOR, CONTRACT_NAME, DATASET_URI
 
 #: Airflow connection (type ``aws``) through which the ML team reaches the lake.
 LAKE_CONN_ID = "lake_s3"
+
+#: This consumer's name in the lake: its subscription and receipts live under
+#: ``s3://lake/_consumers/ml-team/``, the one prefix its S3 identity (also ``ml-team``) may write.
+CONSUMER = "ml-team"
+#: The lag this consumer commits to: a committed snapshot is consumed (successfully) within this time.
+DEFAULT_MAX_LAG = timedelta(hours=6)
+#: Environment variable overriding the promise, in seconds (tests, operators). It is read when the DAG file
+#: is parsed, because the promise travels with the watcher's trigger: set it for the DAG processor.
+MAX_LAG_ENV = "HOUSING_MAX_LAG_SECONDS"
 
 #: Environment variable holding the MLflow tracking URI of the deployment (wins over the connection).
 MLFLOW_TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
@@ -51,6 +61,29 @@ PREDICTIONS_URI = f"{_LAKE_ROOT}/{CONTRACT_NAME}_predictions/v{CONTRACT_MAJOR}"
 #: Environment variable that points tasks at another predictions location (tests, benchmarks).
 PREDICTIONS_URI_ENV = "HOUSING_PREDICTIONS_URI"
 PREDICTIONS_FILE_NAME = "predictions.parquet"
+
+
+def max_lag_from(value: str | None) -> timedelta:
+    """The promised lag: ``value`` (seconds, as ``$HOUSING_MAX_LAG_SECONDS`` holds it) or the default."""
+    if value is None or not value.strip():
+        return DEFAULT_MAX_LAG
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError(
+            f"{MAX_LAG_ENV}={value!r}: expected a positive number of seconds (e.g. 21600 for 6 hours), "
+            f"or unset for the default of {DEFAULT_MAX_LAG.total_seconds():.0f}"
+        )
+    return timedelta(seconds=seconds)
+
+
+MAX_LAG = max_lag_from(os.environ.get(MAX_LAG_ENV))
+
+#: When ``housing_freshness`` checks the producer's freshness promise (cron, UTC): every 30 minutes, so a
+#: broken promise is seen at most half an hour late.
+FRESHNESS_CHECK_SCHEDULE = "*/30 * * * *"
 
 
 def predictions_uri() -> str:

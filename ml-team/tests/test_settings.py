@@ -1,0 +1,33 @@
+"""The ML team's promises and names in settings: the consumer name and the lag it commits to."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from housing_contracts.consumers import check_consumer_name
+from include.housing_ml.settings import CONSUMER, DEFAULT_MAX_LAG, MAX_LAG, max_lag_from
+
+
+def test_consumer_name_is_a_safe_path_segment() -> None:
+    """The consumer name passes the contract's rule for names in the lake."""
+    assert check_consumer_name(CONSUMER) == "ml-team"
+
+
+def test_the_default_promise_is_six_hours() -> None:
+    """Without HOUSING_MAX_LAG_SECONDS the consumer promises a lag of at most 6 hours."""
+    assert max_lag_from(None) == max_lag_from("") == MAX_LAG == DEFAULT_MAX_LAG == timedelta(hours=6)
+
+
+@pytest.mark.parametrize(("value", "lag"), [("30", timedelta(seconds=30)), (" 1.5 ", timedelta(seconds=1.5))])
+def test_the_promise_is_overridden_in_seconds(value: str, lag: timedelta) -> None:
+    """HOUSING_MAX_LAG_SECONDS holds the promise in seconds (fractions allowed)."""
+    assert max_lag_from(value) == lag
+
+
+@pytest.mark.parametrize("value", ["6h", "0", "-30", "nan", "inf"])
+def test_a_bad_promise_is_refused_with_the_rule(value: str) -> None:
+    """Anything but a positive, finite number of seconds is a ValueError naming the variable and value."""
+    with pytest.raises(ValueError, match=rf"HOUSING_MAX_LAG_SECONDS='{value}': expected a positive number"):
+        max_lag_from(value)
