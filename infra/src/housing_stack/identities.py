@@ -15,6 +15,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import NamedTuple
 
+from housing_contracts.consumers import CONSUMERS_DIR
 from housing_contracts.dataset import CONTRACT_NAME, DATASET_URI
 from housing_stack.settings import LAKE_BUCKET, MLFLOW_BUCKET
 
@@ -27,6 +28,15 @@ ML_TEAM = "ml-team"
 DATASET_PREFIX = f"{CONTRACT_NAME}/"
 QUARANTINE_PREFIX = "_quarantine/"
 PREDICTIONS_PREFIX = f"{CONTRACT_NAME}_predictions/"
+#: Consumers' subscriptions and receipts: ``_consumers/<consumer>/<dataset key>/``, outside the dataset
+#: prefix because grants only add (the producer's write on it would cover records kept inside it).
+CONSUMERS_PREFIX = f"{CONSUMERS_DIR}/"
+
+
+def consumer_prefix(consumer: str) -> str:
+    """The one prefix a consumer writes its records under, for every dataset it subscribes to."""
+    return f"{CONSUMERS_PREFIX}{consumer}/"
+
 
 if not DATASET_URI.startswith(f"s3://{LAKE_BUCKET}/{DATASET_PREFIX}"):
     raise ValueError(f"DATASET_URI {DATASET_URI}: expected it under s3://{LAKE_BUCKET}/{DATASET_PREFIX}")
@@ -99,6 +109,8 @@ IDENTITIES: tuple[Identity, ...] = (
         grants=(
             Grant(LAKE_BUCKET, _RW_LIST, DATASET_PREFIX),
             Grant(LAKE_BUCKET, _RW_LIST, QUARANTINE_PREFIX),
+            # every consumer's records, read-only: the producer sees its consumers and forges none
+            Grant(LAKE_BUCKET, _R_LIST, CONSUMERS_PREFIX),
         ),
     ),
     Identity(
@@ -107,6 +119,8 @@ IDENTITIES: tuple[Identity, ...] = (
         grants=(
             Grant(LAKE_BUCKET, _R_LIST, DATASET_PREFIX),
             Grant(LAKE_BUCKET, _RW_LIST, PREDICTIONS_PREFIX),
+            # its own subscriptions and receipts (the consumer name is the identity's name)
+            Grant(LAKE_BUCKET, _RW_LIST, consumer_prefix(ML_TEAM)),
             Grant(MLFLOW_BUCKET, _RW_LIST),
         ),
     ),
