@@ -362,9 +362,8 @@ def consumer_lag(
     """
     now = (now or datetime.now(UTC)).astimezone(UTC)
     fs, root = resolve(dataset_uri, storage_options)
-    committed = committed_snapshot_ids(fs, root)  # also empties the listing cache, so the find is fresh
     base, key = _consumers_place(fs, root)
-    fs.invalidate_cache(base)
+    committed = committed_snapshot_ids(fs, root)  # also empties the listing cache, so the find is fresh
     files: dict[str, dict[str, str]] = {}  # consumer -> {path below its dataset folder: full path}
     for path in fs.find(base):
         consumer, _, below = path[len(base) + 1 :].partition("/")
