@@ -227,3 +227,77 @@ def test_snapshots_of_empty_dataset(local_uri: str) -> None:
 def test_usage_errors_exit_2(args: list[str]) -> None:
     """Bad usage exits 2."""
     assert runner.invoke(app, args).exit_code == 2
+
+
+def _consumed(uri: str, storage_options: dict[str, Any] | None = None) -> str:
+    """A dataset with one snapshot that ml-team consumed (lag 0) and one subscriber that never did."""
+    from datetime import UTC, datetime, timedelta
+
+    from housing_contracts.consumers import Receipt, Subscription, record_receipt, subscribe
+    from housing_contracts.testing import sample_frame
+
+    snapshot_id = publish(sample_frame(seed=3), uri, storage_options=storage_options).manifest.snapshot_id
+    now = datetime.now(UTC)
+    for consumer, max_lag in (("ml-team", timedelta(hours=6)), ("reporting", timedelta(milliseconds=1))):
+        deployment = f"http://{consumer}:8080"
+        subscription = Subscription(consumer, uri, deployment, max_lag, "latest", None, now, CONTRACT_VERSION)
+        subscribe(subscription, storage_options=storage_options)
+    receipt = Receipt("ml-team", uri, snapshot_id, "housing_consumer", "run-1", "success", None, now, now)
+    record_receipt(receipt, storage_options=storage_options)
+    return snapshot_id
+
+
+def test_consumers_prints_one_row_per_consumer(local_uri: str) -> None:
+    """consumers URI prints the table: last snapshot, outcome, lag, promise and status per consumer."""
+    snapshot_id = _consumed(local_uri)
+    result = runner.invoke(app, ["consumers", local_uri])
+    assert result.exit_code == 0, result.output
+    header, _, ml_team, reporting = result.stdout.splitlines()
+    headers = [cell.strip() for cell in header.split(" | ")]
+    assert headers[:4] == ["consumer", "deployment", "last snapshot", "outcome"]
+    cells = [cell.strip() for cell in ml_team.split(" | ")]
+    assert cells == ["ml-team", "http://ml-team:8080", snapshot_id, "success", "0", "0s", "≤ 6h", "ok"]
+    assert reporting.startswith("reporting") and "never consumed | 1 " in reporting
+    assert reporting.endswith("| BROKEN")
+
+
+def test_consumers_json_is_the_rows_to_dict(s3_server: Any, lake_uri: str) -> None:
+    """--json prints [row.to_dict()] of consumer_lag(), reaching S3 through the AWS_* variables."""
+    from housing_contracts.consumers import consumer_lag
+
+    _consumed(lake_uri, s3_server.storage_options)
+    result = runner.invoke(app, ["consumers", lake_uri, "--json"], env=s3_server.env)
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.stdout)
+    expected = [row.to_dict() for row in consumer_lag(lake_uri, storage_options=s3_server.storage_options)]
+    # the never-consumed row's lag grows with the clock between the two calls
+    for row in (*printed, *expected):
+        if row["consumer"] == "reporting":
+            row.pop("lag_seconds")
+    assert printed == expected
+    assert [row["consumer"] for row in printed] == ["ml-team", "reporting"]
+
+
+def test_consumers_fail_on_broken_exits_1(local_uri: str) -> None:
+    """--fail-on-broken exits 1 when a consumer lags beyond its own promise; without it, 0."""
+    _consumed(local_uri)
+    assert runner.invoke(app, ["consumers", local_uri]).exit_code == 0
+    result = runner.invoke(app, ["consumers", local_uri, "--fail-on-broken"])
+    assert result.exit_code == 1
+    assert "BROKEN" in result.stdout
+
+
+def test_consumers_of_a_dataset_nobody_subscribed_to(local_uri: str) -> None:
+    """No consumer is not an error, and --fail-on-broken has nothing to fail on."""
+    result = runner.invoke(app, ["consumers", local_uri, "--fail-on-broken"])
+    assert result.exit_code == 0
+    assert result.stdout == f"no consumer has subscribed to {local_uri}\n"
+
+
+def test_consumers_of_a_bucket_root_exits_2() -> None:
+    """A URI without a dataset key below the bucket is a usage error, before any request."""
+    result = runner.invoke(app, ["consumers", "s3://lake"])
+    assert result.exit_code == 2
+    assert "cannot list the consumers of s3://lake: dataset 'lake' has no key below its bucket" in (
+        result.stderr
+    )
