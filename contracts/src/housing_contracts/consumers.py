@@ -365,7 +365,12 @@ def consumer_lag(
     base, key = _consumers_place(fs, root)
     committed = committed_snapshot_ids(fs, root)  # also empties the listing cache, so the find is fresh
     files: dict[str, dict[str, str]] = {}  # consumer -> {path below its dataset folder: full path}
-    for path in fs.find(base):
+    # on a store, list from the bucket: find() of a prefix holding no object falls back to a HEAD of the
+    # prefix itself, which an identity granted only `_consumers/*` (the data team) may not make: 403
+    listing = fs.find(base) if is_local(fs) else fs.find(base.partition("/")[0], prefix=f"{CONSUMERS_DIR}/")
+    for path in listing:
+        if ".json.tmp-" in posixpath.basename(path):
+            continue  # write_atomic's temporary file on a disk: a write in progress
         consumer, _, below = path[len(base) + 1 :].partition("/")
         if key:
             if not below.startswith(f"{key}/"):
