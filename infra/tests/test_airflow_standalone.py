@@ -63,3 +63,12 @@ def test_shell_settings_do_not_leak_in(tmp_path: Path, monkeypatch: pytest.Monke
     assert "AWS_ACCESS_KEY_ID" not in env
     assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "False"
     assert env["HOUSING_DATASET_URI"] == "s3://lake/tests/x/california_housing/v1"
+
+
+def test_base_url_is_the_deployments_own_unless_given(tmp_path: Path) -> None:
+    """[api] base_url is where this deployment answers (a consumer's subscription names it); a value in the
+    deployment's environment wins."""
+    deployment = _deployment(tmp_path)
+    assert deployment.env()["AIRFLOW__API__BASE_URL"] == "http://127.0.0.1:28080"
+    deployment.environment = {"AIRFLOW__API__BASE_URL": "https://airflow.example/data"}
+    assert deployment.env()["AIRFLOW__API__BASE_URL"] == "https://airflow.example/data"

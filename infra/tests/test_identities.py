@@ -249,6 +249,15 @@ def test_consumer_records_through_the_contract_api(
         record_receipt(receipt, storage_options=data_team_s3.storage_options)
 
 
+def test_data_team_lists_no_consumers_before_any_subscribes(disposable_s3_server: SeaweedFS) -> None:
+    """With nothing under ``_consumers/`` yet, the data team's listing is empty, not a 403 (s3fs would
+    otherwise HEAD the key ``_consumers`` itself, outside the grant)."""
+    from housing_contracts.consumers import consumer_lag
+
+    options = disposable_s3_server.storage_options_for(DATA_TEAM)
+    assert consumer_lag(DATASET_URI, storage_options=options) == []
+
+
 def test_ml_team_can_find_committed_manifests(s3_server: SeaweedFS) -> None:
     """The ML team's trigger can glob manifests under the dataset's snapshots/ prefix with s3fs."""
     prefix = f"{LAKE_BUCKET}/california_housing/v1/snapshots"

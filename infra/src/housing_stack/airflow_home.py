@@ -115,6 +115,8 @@ class AirflowHome:
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(self.ports.api),
+            # links in the UI and logs, and the deployment a consumer's watcher names in its subscription
+            "AIRFLOW__API__BASE_URL": self.base_url,
             # the default points at 8080: tasks of another deployment would call the wrong API server
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/",
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self.ports.worker_log),
