@@ -1,7 +1,8 @@
 """``make demo``: run the producer on the real dataset and follow it to the consumer's decision.
 
-The stack must be up (``make demo`` runs ``make up`` first). Prints live progress, then a summary;
-exits non-zero with the reason if a step fails or a timeout passes. The stack stays up for browsing.
+The stack must be up (``make demo`` runs ``make up`` first). Prints live progress, then a summary, then
+the dataset's consumers as the data team sees them (``housing-contract consumers``); exits non-zero with
+the reason if a step fails or a timeout passes. The stack stays up for browsing.
 """
 
 from __future__ import annotations
@@ -11,9 +12,13 @@ import json
 import sys
 
 import httpx
+from botocore.exceptions import BotoCoreError
 
+from housing_contracts import DATASET_URI
+from housing_contracts.consumers import consumer_lag, format_consumers
 from housing_stack.airflow_client import AirflowClient, AirflowError
-from housing_stack.flow import FlowError, FlowReport, reader_storage_options, run_flow
+from housing_stack.flow import FlowError, FlowReport, reader_storage_options, run_flow, team_storage_options
+from housing_stack.identities import DATA_TEAM
 from housing_stack.stack import Profile, StackConfig
 
 
@@ -78,6 +83,13 @@ def summary(report: FlowReport, data: AirflowClient, ml: AirflowClient, tracking
     return "\n".join(lines)
 
 
+def consumers_section(dataset_uri: str, storage_options: dict) -> str:
+    """The demo's last section: one row per consumer of ``dataset_uri`` with its lag and promise, read
+    from the lake with ``storage_options`` (the data team's keys: it reads every consumer's records)."""
+    rows = consumer_lag(dataset_uri, storage_options=storage_options)
+    return "\n".join(["", f"consumers of {dataset_uri}", "=" * 60, format_consumers(rows)])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="housing-stack demo", description=__doc__.splitlines()[0])
     parser.add_argument("--source", default="sklearn", help="producer `source` param (default: sklearn)")
@@ -101,8 +113,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if args.json:
         print(json.dumps(report, default=lambda o: o.__dict__, indent=2))
-    else:
-        print(summary(report, data, ml, tracking_uri))
+        return 0
+    print(summary(report, data, ml, tracking_uri))
+    try:
+        print(consumers_section(DATASET_URI, team_storage_options(config, DATA_TEAM)))
+    except (OSError, BotoCoreError, ValueError) as error:
+        print(f"demo failed: cannot list the consumers of {DATASET_URI}: {error!r}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -57,11 +57,16 @@ class FlowReport:
     total_s: float = 0.0
 
 
-def reader_storage_options(config: StackConfig) -> dict[str, Any]:
-    """s3fs options with the ML team's keys: they list the dataset's snapshots, as its watcher does."""
-    keys = config.credentials[ML_TEAM]
+def team_storage_options(config: StackConfig, identity: str) -> dict[str, Any]:
+    """s3fs options with the keys of S3 identity ``identity`` on the stack's S3."""
+    keys = config.credentials[identity]
     client_kwargs = {"endpoint_url": config.s3_endpoint_url, "region_name": config.region}
     return {"key": keys.access_key, "secret": keys.secret_key, "client_kwargs": client_kwargs}
+
+
+def reader_storage_options(config: StackConfig) -> dict[str, Any]:
+    """s3fs options with the ML team's keys: they list the dataset's snapshots, as its watcher does."""
+    return team_storage_options(config, ML_TEAM)
 
 
 def _committed_snapshots(uri: str, storage_options: dict[str, Any]) -> list[str]:
