@@ -174,3 +174,48 @@ def test_cursor_rejects_foreign_state():
     """A state store value that is not a cursor fails naming the key and the expected shape."""
     with pytest.raises(ValueError, match=r"key 'snapshot_cursor:s3://x' holds .*expected a snapshot cursor"):
         _Cursor.from_json({"offset": 3}, key="snapshot_cursor:s3://x")
+
+
+def test_subscribing_asset_passes_consumer_and_promise_to_the_trigger():
+    """consumer and max_lag reach the trigger as plain kwargs that survive the triggerer's round trip."""
+    trigger = (
+        dataset_asset(watch=True, conn_id="lake_s3", consumer="ml-team", max_lag=timedelta(hours=6))
+        .watchers[0]
+        .trigger
+    )
+    assert (trigger.consumer, trigger.max_lag_seconds) == ("ml-team", 21600.0)
+    encoded = encode_trigger(trigger)
+    kwargs = {name: smart_decode_trigger_kwargs(value) for name, value in encoded["kwargs"].items()}
+    assert SnapshotCommittedTrigger(**kwargs).serialize() == trigger.serialize()
+
+
+@pytest.mark.parametrize("consumer", ["../ml-team", "ml/team", "ML-Team", "ml team", "", "-ml"])
+def test_unsafe_consumer_name_is_refused(consumer: str):
+    """A consumer name that is not one safe path segment is refused when the DAG is parsed."""
+    with pytest.raises(ValueError, match="not a safe path segment"):
+        dataset_asset(watch=True, consumer=consumer, max_lag=timedelta(hours=1))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"consumer": "ml-team"}, "consumer and max_lag go together"),
+        ({"max_lag": timedelta(hours=1)}, "consumer and max_lag go together"),
+        ({"consumer": "ml-team", "max_lag": timedelta(0)}, "max_lag must be a positive duration, got 0.0"),
+        ({"consumer": "ml-team", "max_lag": timedelta(seconds=-5)}, "max_lag must be a positive duration"),
+    ],
+)
+def test_subscription_needs_a_positive_promise(kwargs: dict, message: str):
+    """A consumer subscribes with the lag it accepts: neither without the other, and never zero or less."""
+    with pytest.raises(ValueError, match=message):
+        dataset_asset(watch=True, **kwargs)
+
+
+def test_version_1_cursor_is_read_with_its_newest_snapshot_as_start():
+    """A cursor written before subscriptions existed reads as version 2: start_after = its newest id."""
+    now = datetime.now(UTC)
+    older, newer = _snapshot_id(now - timedelta(hours=1)), _snapshot_id(now)
+    cursor = _Cursor.from_json({"version": 1, "watermark": None, "acked": [newer, older]}, key="k")
+    assert (cursor.acked, cursor.start_after) == ({older, newer}, newer)
+    assert cursor.to_json()["version"] == 2
+    assert _Cursor.from_json(cursor.to_json(), key="k") == cursor

@@ -13,8 +13,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import logging
+import socket
 from collections.abc import Callable
 from contextlib import suppress
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import fsspec
@@ -24,7 +28,8 @@ from airflow.triggers.shared_stream import SharedStreamManager
 
 from housing_contracts import publish
 from housing_contracts.airflow import SnapshotCommittedTrigger, cursor_key, manifests_from_events
-from housing_contracts.dataset import ASSET_NAME, DATASET_URI
+from housing_contracts.consumers import SUBSCRIPTION_NAME, Subscription, consumer_uri
+from housing_contracts.dataset import ASSET_NAME, CONTRACT_VERSION, DATASET_URI
 from housing_contracts.manifest import MANIFEST_NAME
 from housing_contracts.testing import sample_frame
 
@@ -418,3 +423,159 @@ def test_standalone_run_fires_once_per_snapshot(lake, make_trigger, state_store)
 
     expected, fired = asyncio.run(scenario())
     assert fired == expected
+
+
+# --- the consumer's subscription -------------------------------------------------------------------------
+
+CONSUMER = "ml-team"
+MAX_LAG = timedelta(seconds=30)
+
+
+def _subscription(uri: str, storage_options: dict[str, Any]) -> Subscription | None:
+    """The consumer's subscription as the lake holds it, or None."""
+    path = f"{consumer_uri(uri, CONSUMER, storage_options=storage_options)}/{SUBSCRIPTION_NAME}"
+    fs, key = fsspec.core.url_to_fs(path, skip_instance_cache=True, **storage_options)
+    try:
+        return Subscription.from_dict(json.loads(fs.cat_file(key)))
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+async def _wait_subscription(uri: str, storage_options: dict[str, Any], after: datetime) -> Subscription:
+    """Wait for a subscription written by a watcher start at or after ``after``."""
+    async with asyncio.timeout(WAIT):
+        while True:
+            found = await asyncio.to_thread(_subscription, uri, storage_options)
+            if found is not None and found.subscribed_at >= after:
+                return found
+            await asyncio.sleep(0.05)
+
+
+def _subscribing(
+    make_trigger: Callable[..., SnapshotCommittedTrigger], **kwargs: Any
+) -> SnapshotCommittedTrigger:
+    return make_trigger(consumer=CONSUMER, max_lag_seconds=MAX_LAG.total_seconds(), **kwargs)
+
+
+def test_watcher_start_writes_the_subscription(lake, make_trigger, state_store, s3_server, monkeypatch):
+    """The first start writes the consumer's subscription: its deployment ([api] base_url), promise,
+    start position and the newest snapshot counted as seen (start_at="latest": all but the newest)."""
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", "https://ml-airflow.example")
+
+    async def scenario() -> tuple[Subscription, list[dict[str, Any]], list[dict[str, Any]]]:
+        older, newest = lake.commit(), lake.commit()
+        started = datetime.now(UTC)
+        async with Triggerer(_subscribing(make_trigger), []) as triggerer:
+            subscription = await _wait_subscription(lake.uri, s3_server.storage_options, started)
+            return subscription, [older, newest], await triggerer.wait_fired(1)
+
+    subscription, (older, newest), fired = asyncio.run(scenario())
+    assert fired == [newest]
+    assert subscription == Subscription(
+        consumer=CONSUMER,
+        dataset_uri=lake.uri,
+        deployment="https://ml-airflow.example",
+        max_lag=MAX_LAG,
+        start_at="latest",
+        start_after=older["snapshot_id"],
+        subscribed_at=subscription.subscribed_at,
+        contract_version=CONTRACT_VERSION,
+    )
+
+
+def test_restart_rewrites_the_subscription_with_the_same_start(lake, make_trigger, state_store, s3_server):
+    """Each start writes the subscription again (a later subscribed_at); start_after stays the first one's,
+    though more snapshots were seen since. Without [api] base_url the host names the deployment."""
+
+    async def scenario() -> tuple[Subscription, Subscription, str]:
+        first = lake.commit()
+        async with Triggerer(_subscribing(make_trigger, start_at="new"), []) as before:
+            initial = await _wait_subscription(lake.uri, s3_server.storage_options, datetime.now(UTC))
+            seen = lake.commit()
+            await before.wait_fired(1)
+            await _wait_acked(state_store, lake.uri, {seen["snapshot_id"]})
+        restarted_at = datetime.now(UTC)
+        async with Triggerer(_subscribing(make_trigger, start_at="new"), []):
+            again = await _wait_subscription(lake.uri, s3_server.storage_options, restarted_at)
+        return initial, again, first["snapshot_id"]
+
+    initial, again, first_id = asyncio.run(scenario())
+    assert (initial.start_after, again.start_after) == (first_id, first_id)
+    assert again.subscribed_at > initial.subscribed_at
+    assert (again.deployment, again.start_at) == (socket.gethostname(), "new")
+
+
+def test_version_1_cursor_subscribes_after_its_newest_acknowledged_snapshot(
+    lake, make_trigger, state_store, s3_server
+):
+    """A watcher upgraded from cursors without start_after subscribes after its newest acknowledged snapshot,
+    and rewrites the cursor as version 2 so later starts repeat it."""
+
+    async def scenario() -> tuple[Subscription, dict[str, Any], str]:
+        acked = lake.commit()
+        await state_store.aset(
+            cursor_key(lake.uri), {"version": 1, "watermark": None, "acked": [acked["snapshot_id"]]}
+        )
+        async with Triggerer(_subscribing(make_trigger), []):
+            subscription = await _wait_subscription(lake.uri, s3_server.storage_options, datetime.now(UTC))
+        return subscription, await state_store.aget(cursor_key(lake.uri)), acked["snapshot_id"]
+
+    subscription, cursor, acked_id = asyncio.run(scenario())
+    assert subscription.start_after == acked_id
+    assert (cursor["version"], cursor["start_after"]) == (2, acked_id)
+
+
+def test_subscription_write_denied_never_stops_the_events(
+    make_trigger, state_store, s3_server, data_team_s3, team_lake_uri, caplog
+):
+    """An identity that may read the dataset but not write the consumer's prefix (here: the producer's)
+    still gets every event; the failed write is logged once, though retried on every poll."""
+    lake = Lake(team_lake_uri, s3_server.storage_options)
+    caplog.set_level(logging.INFO, logger="housing_contracts.airflow")
+
+    async def scenario() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        first = lake.commit()
+        trigger = _subscribing(
+            make_trigger, uri=team_lake_uri, storage_options=data_team_s3.storage_options, start_at="earliest"
+        )
+        async with Triggerer(trigger, []) as triggerer:
+            await triggerer.wait_fired(1)
+            second = lake.commit()
+            return [first, second], await triggerer.wait_fired(2)
+
+    expected, fired = asyncio.run(scenario())
+    assert fired == expected
+    assert _subscription(team_lake_uri, s3_server.storage_options) is None
+    failures = [r for r in caplog.records if r.getMessage().startswith("Writing the subscription of ml-team")]
+    assert len(failures) == 1, [r.getMessage() for r in caplog.records]
+
+
+def test_failed_subscription_write_is_retried_on_the_next_poll(state_store, tmp_path: Path, caplog):
+    """A subscription that cannot be written at start (a file where the consumers' folder goes) is written
+    once the obstacle is gone, while events keep flowing."""
+    uri = (tmp_path / "lake" / "california_housing" / "v1").as_uri()
+    lake = Lake(uri, {})
+    caplog.set_level(logging.INFO, logger="housing_contracts.airflow")
+
+    async def scenario() -> tuple[list[dict[str, Any]], list[dict[str, Any]], Subscription | None]:
+        committed = lake.commit()
+        blocker = tmp_path / "lake" / "california_housing" / "v1" / "_consumers"
+        blocker.write_text("not a folder")
+        started = datetime.now(UTC)
+        trigger = SnapshotCommittedTrigger(
+            uri=uri, poll_interval=POLL, consumer=CONSUMER, max_lag_seconds=MAX_LAG.total_seconds()
+        )
+        async with Triggerer(trigger, []) as triggerer:
+            fired = await triggerer.wait_fired(1)
+            await asyncio.sleep(5 * POLL)  # several polls with the obstacle in place
+            blocked = _subscription(uri, {})
+            blocker.unlink()
+            written = await _wait_subscription(uri, {}, started)
+        assert blocked is None
+        return [committed], fired, written
+
+    expected, fired, written = asyncio.run(scenario())
+    assert fired == expected
+    assert (written.consumer, written.start_after) == (CONSUMER, None)  # start_at="latest", one snapshot
+    failures = [r for r in caplog.records if r.getMessage().startswith("Writing the subscription of ml-team")]
+    assert len(failures) == 1

@@ -1,4 +1,5 @@
-"""The Airflow side of the contract: the dataset's Asset and the trigger that subscribes to it.
+"""The Airflow side of the contract: the dataset's Asset, the trigger that subscribes to it, and the
+consumer's records in the lake (its subscription, written by the watcher; its receipts, by :class:`Receipts`).
 
 The only module that imports Airflow (extra ``[airflow]``). The trigger runs in the triggerer's ack mode:
 a snapshot joins the cursor in the asset state store only after its event was persisted, so a crash
@@ -10,17 +11,19 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 from collections.abc import AsyncIterator, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.sdk import Asset, AssetWatcher, BaseHook
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 from airflow.triggers.shared_stream import AdvanceItem, AdvanceOutcome, SharedStreamProducer
 
-from housing_contracts.dataset import ASSET_NAME, DATASET_URI, dataset_uri
-from housing_contracts.layout import committed_snapshot_ids, read_manifest, snapshot_time
+from housing_contracts.consumers import Receipt, Subscription, check_consumer_name, record_receipt, subscribe
+from housing_contracts.dataset import ASSET_NAME, CONTRACT_VERSION, DATASET_URI, dataset_uri
+from housing_contracts.layout import SNAPSHOT_ID_PATTERN, committed_snapshot_ids, read_manifest, snapshot_time
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -69,15 +72,28 @@ async def astorage_options_from_connection(conn_id: str) -> dict[str, Any]:
 
 
 def dataset_asset(
-    *, watch: bool = False, conn_id: str | None = None, poll_interval: float = DEFAULT_POLL_INTERVAL
+    *,
+    watch: bool = False,
+    conn_id: str | None = None,
+    poll_interval: float = DEFAULT_POLL_INTERVAL,
+    consumer: str | None = None,
+    max_lag: timedelta | None = None,
 ) -> Asset:
     """The dataset's Asset; with ``watch=True`` it carries the :class:`SnapshotCommittedTrigger` watcher.
 
-    Nothing is looked up here (``conn_id`` is resolved in the triggerer), so DAG files parse offline.
+    With ``consumer`` (a safe name, e.g. ``ml-team``) and ``max_lag`` (the lag it commits to), the watcher
+    writes the consumer's subscription into the lake each time it starts. Nothing is looked up here
+    (``conn_id`` is resolved in the triggerer), so DAG files parse offline.
     """
     if not watch:
         return Asset(name=ASSET_NAME, uri=DATASET_URI)
-    trigger = SnapshotCommittedTrigger(asset_name=ASSET_NAME, conn_id=conn_id, poll_interval=poll_interval)
+    trigger = SnapshotCommittedTrigger(
+        asset_name=ASSET_NAME,
+        conn_id=conn_id,
+        poll_interval=poll_interval,
+        consumer=consumer,
+        max_lag_seconds=max_lag.total_seconds() if max_lag is not None else None,
+    )
     return Asset(
         name=ASSET_NAME, uri=DATASET_URI, watchers=[AssetWatcher(name=WATCHER_NAME, trigger=trigger)]
     )
@@ -99,12 +115,21 @@ def manifests_from_events(events: Iterable[Any]) -> list[dict[str, Any]]:
     return [manifests[snapshot_id] for snapshot_id in sorted(manifests)]
 
 
+#: Version 2 adds ``start_after``; version 1 cursors are still read (and rewritten as version 2).
+CURSOR_VERSION = 2
+
+
 @dataclass
 class _Cursor:
-    """The snapshot ids acknowledged so far; snapshots created before ``watermark`` count as acknowledged."""
+    """The snapshot ids acknowledged so far; snapshots created before ``watermark`` count as acknowledged.
+
+    ``start_after``: the newest snapshot counted as seen on the first subscription (None: none was), which
+    every subscription the watcher writes repeats.
+    """
 
     acked: set[str] = field(default_factory=set)
     watermark: datetime | None = None
+    start_after: str | None = None
 
     def __contains__(self, snapshot_id: str) -> bool:
         return snapshot_id in self.acked or (
@@ -124,20 +149,33 @@ class _Cursor:
 
     def to_json(self) -> dict[str, Any]:
         watermark = self.watermark.isoformat() if self.watermark is not None else None
-        return {"version": 1, "watermark": watermark, "acked": sorted(self.acked)}
+        return {
+            "version": CURSOR_VERSION,
+            "watermark": watermark,
+            "acked": sorted(self.acked),
+            "start_after": self.start_after,
+        }
 
     @classmethod
     def from_json(cls, value: Any, *, key: str) -> _Cursor:
+        """Read a version 2 or version 1 cursor; a version 1 cursor predates subscriptions, so everything
+        it acknowledged counts as seen before the first one (``start_after`` = its newest snapshot)."""
         try:
-            if value["version"] != 1:
+            if value["version"] not in (1, CURSOR_VERSION):
                 raise ValueError(f"unknown version {value['version']!r}")
             watermark = datetime.fromisoformat(value["watermark"]) if value["watermark"] else None
-            return cls(acked={str(snapshot_id) for snapshot_id in value["acked"]}, watermark=watermark)
+            acked = {str(snapshot_id) for snapshot_id in value["acked"]}
+            start_after = (
+                value["start_after"] if value["version"] == CURSOR_VERSION else max(acked, default=None)
+            )
+            if start_after is not None and not SNAPSHOT_ID_PATTERN.fullmatch(start_after):
+                raise ValueError(f"start_after {start_after!r} is not a snapshot id")
+            return cls(acked=acked, watermark=watermark, start_after=start_after)
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(
                 f"asset state store key {key!r} holds {value!r} ({exc}); expected a snapshot cursor "
-                '{"version": 1, "watermark": ISO time or null, "acked": [snapshot_id, ...]} '
-                "(delete the key to subscribe afresh)"
+                f'{{"version": {CURSOR_VERSION}, "watermark": ISO time or null, "acked": [snapshot_id, ...], '
+                '"start_after": snapshot_id or null} (delete the key to subscribe afresh)'
             ) from None
 
 
@@ -160,11 +198,18 @@ class SnapshotStream(SharedStreamProducer):
         self.in_flight: set[str] = set()
         self._unreadable: set[str] = set()
         self._listing_failed = False
+        #: Whether this watcher start still has to write the consumer's subscription.
+        self._subscription_due = trigger.consumer is not None
+        self._subscription_failed = False
 
     async def _load_cursor(self, committed: set[str]) -> _Cursor:
         stored = await self.state_store.aget(self.cursor_key, default=None)
         if stored is not None:
-            return _Cursor.from_json(stored, key=self.cursor_key)
+            cursor = _Cursor.from_json(stored, key=self.cursor_key)
+            if stored.get("version") != CURSOR_VERSION:
+                # Fix start_after now, so every later start repeats the same one.
+                await self.state_store.aset(self.cursor_key, cursor.to_json())
+            return cursor
         # First subscription: decide what counts as already seen, and write it down before firing so a
         # restart decides the same.
         start_at = self.trigger.start_at
@@ -174,7 +219,7 @@ class SnapshotStream(SharedStreamProducer):
             seen = committed - set(sorted(committed)[-1:])
         else:
             seen = committed
-        cursor = _Cursor()
+        cursor = _Cursor(start_after=max(seen, default=None))
         cursor.add(seen)
         await self.state_store.aset(self.cursor_key, cursor.to_json())
         log.info(
@@ -200,6 +245,37 @@ class SnapshotStream(SharedStreamProducer):
         self._listing_failed = False
         return committed
 
+    async def _subscribe(self, options: dict[str, Any], started_at: datetime) -> None:
+        """Write the consumer's subscription; a failure is logged once and retried on the next poll."""
+        trigger, cursor = self.trigger, self.cursor
+        assert cursor is not None and trigger.consumer is not None and trigger.max_lag_seconds is not None
+        subscription = Subscription(
+            consumer=trigger.consumer,
+            dataset_uri=self.uri,
+            deployment=_deployment(),
+            max_lag=timedelta(seconds=trigger.max_lag_seconds),
+            start_at=trigger.start_at,
+            start_after=cursor.start_after,
+            subscribed_at=started_at,
+            contract_version=CONTRACT_VERSION,
+        )
+        try:
+            written = await asyncio.to_thread(subscribe, subscription, storage_options=options)
+        except Exception:
+            # The subscription is bookkeeping for the producer: never let it stop the events.
+            if not self._subscription_failed:
+                log.exception(
+                    "Writing the subscription of %s to %s failed; retrying every %ss",
+                    subscription.consumer,
+                    self.uri,
+                    self.trigger.poll_interval,
+                )
+            self._subscription_failed = True
+            return
+        self._subscription_due = False
+        self._subscription_failed = False
+        log.info("Subscription of %s written: %s", subscription.consumer, written)
+
     async def open_stream(self) -> AsyncIterator[tuple[dict[str, Any], str]]:
         from housing_contracts.storage import resolve
 
@@ -209,11 +285,14 @@ class SnapshotStream(SharedStreamProducer):
         # A private instance: fsspec otherwise shares instances, and their cached listings, process-wide.
         options |= {**(self.trigger.storage_options or {}), "skip_instance_cache": True}
         fs, root = await asyncio.to_thread(resolve, self.uri, options)
+        started_at = datetime.now(UTC)
         while True:
             committed = await self._poll(fs, root)
             if committed is not None:
                 if self.cursor is None:
                     self.cursor = await self._load_cursor(committed)
+                if self._subscription_due:
+                    await self._subscribe(options, started_at)
                 for snapshot_id in sorted(committed):
                     if snapshot_id in self.cursor or snapshot_id in self.in_flight:
                         continue
@@ -257,6 +336,9 @@ class SnapshotCommittedTrigger(BaseEventTrigger):
     :param poll_interval: seconds between two listings.
     :param start_at: on the first subscription (no cursor yet): ``"latest"`` fires the newest existing
         snapshot, ``"earliest"`` every existing one, ``"new"`` none; later ones always fire.
+    :param consumer: the consumer's safe name; with it, each start of the watcher writes its
+        :class:`~housing_contracts.consumers.Subscription` with the same storage options.
+    :param max_lag_seconds: the lag the consumer commits to (required with ``consumer``).
     """
 
     def __init__(
@@ -268,22 +350,46 @@ class SnapshotCommittedTrigger(BaseEventTrigger):
         storage_options: dict[str, Any] | None = None,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         start_at: StartAt = "latest",
+        consumer: str | None = None,
+        max_lag_seconds: float | None = None,
     ) -> None:
         super().__init__()
         if not poll_interval > 0:
             raise ValueError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}")
         if start_at not in START_AT_CHOICES:
             raise ValueError(f"start_at must be one of {START_AT_CHOICES}, got {start_at!r}")
+        if (consumer is None) != (max_lag_seconds is None):
+            raise ValueError(
+                "consumer and max_lag go together: a subscription states the lag its consumer accepts, "
+                f"got consumer={consumer!r}, max_lag_seconds={max_lag_seconds!r}"
+            )
+        if consumer is not None:
+            check_consumer_name(consumer)
+            if isinstance(max_lag_seconds, bool) or not (
+                isinstance(max_lag_seconds, int | float) and max_lag_seconds > 0
+            ):
+                raise ValueError(f"max_lag must be a positive duration, got {max_lag_seconds!r} seconds")
         self.uri = uri
         self.asset_name = asset_name
         self.conn_id = conn_id
         self.storage_options = storage_options
         self.poll_interval = float(poll_interval)
         self.start_at = start_at
+        self.consumer = consumer
+        self.max_lag_seconds = float(max_lag_seconds) if max_lag_seconds is not None else None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         classpath = f"{type(self).__module__}.{type(self).__qualname__}"
-        kwargs = ("uri", "asset_name", "conn_id", "storage_options", "poll_interval", "start_at")
+        kwargs = (
+            "uri",
+            "asset_name",
+            "conn_id",
+            "storage_options",
+            "poll_interval",
+            "start_at",
+            "consumer",
+            "max_lag_seconds",
+        )
         return classpath, {name: getattr(self, name) for name in kwargs}
 
     def shared_stream_key(self) -> Hashable:
@@ -317,3 +423,106 @@ class SnapshotCommittedTrigger(BaseEventTrigger):
                 await stream.advance([AdvanceItem(snapshot_id, AdvanceOutcome(acked=1, failed=0))])
         finally:
             await stream.aclose()
+
+
+def _deployment() -> str:
+    """Who subscribes: this Airflow's ``[api] base_url``, else the host name."""
+    try:
+        from airflow.configuration import conf
+
+        base_url = conf.get("api", "base_url", fallback=None)
+    except Exception:  # a triggerer without airflow-core configuration: the host still names it
+        base_url = None
+    return base_url or socket.gethostname()
+
+
+class Receipts:
+    """The consumer's receipts for any consuming DAG: a failed one from ``on_failure`` (its
+    ``on_failure_callback``), a success one from :meth:`success` (called by its last task).
+
+    :param consumer: the consumer's safe name (its records' prefix).
+    :param conn_id: the Airflow ``aws`` connection whose identity writes the consumer's prefix.
+    :param dataset_uri: the dataset consumed; None = :func:`~housing_contracts.dataset.dataset_uri` when
+        the receipt is written (``$HOUSING_DATASET_URI`` or ``DATASET_URI``).
+    """
+
+    def __init__(self, *, consumer: str, conn_id: str, dataset_uri: str | None = None) -> None:
+        self.consumer = check_consumer_name(consumer)
+        self.conn_id = conn_id
+        self.dataset_uri = dataset_uri
+
+    def on_failure(self, context: Mapping[str, Any]) -> None:
+        """Record a failed receipt for the run's snapshot, the reason naming the task and its error.
+
+        Never raises: a callback's error would only hide the task's own. Without a snapshot id (from the
+        triggering events, ``params["snapshot_id"]`` or an XCom ``snapshot_id``) it logs and returns.
+        """
+        try:
+            ti = context["ti"]
+            snapshot_id = _run_snapshot_id(context)
+            if snapshot_id is None:
+                log.warning(
+                    "No failed receipt for %s/%s: no snapshot id in its triggering events, params or XComs",
+                    ti.dag_id,
+                    ti.run_id,
+                )
+                return
+            error = context.get("exception")
+            cause = f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else error
+            reason = f"{ti.task_id} failed" + (f": {cause}" if cause else "")
+            uri = self._record(context, snapshot_id=snapshot_id, outcome="failed", reason=reason, produced={})
+            log.info("Failed receipt for snapshot %s written: %s", snapshot_id, uri)
+        except Exception:
+            log.exception("Could not write the failed receipt of consumer %s", self.consumer)
+
+    def success(self, context: Mapping[str, Any], *, snapshot_id: str, produced: dict[str, Any]) -> str:
+        """Record a success receipt for ``snapshot_id`` with what the run ``produced``; returns its URI."""
+        return self._record(
+            context, snapshot_id=snapshot_id, outcome="success", reason=None, produced=produced
+        )
+
+    def _record(
+        self,
+        context: Mapping[str, Any],
+        *,
+        snapshot_id: str,
+        outcome: Literal["success", "failed"],
+        reason: str | None,
+        produced: dict[str, Any],
+    ) -> str:
+        dag_run = context["dag_run"]
+        finished_at = datetime.now(UTC)
+        receipt = Receipt(
+            consumer=self.consumer,
+            dataset_uri=self.dataset_uri or dataset_uri(),
+            snapshot_id=snapshot_id,
+            dag_id=dag_run.dag_id,
+            run_id=dag_run.run_id,
+            outcome=outcome,
+            reason=reason,
+            started_at=dag_run.start_date or finished_at,
+            finished_at=finished_at,
+            produced=produced,
+        )
+        return record_receipt(receipt, storage_options=storage_options_from_connection(self.conn_id))
+
+
+def _run_snapshot_id(context: Mapping[str, Any]) -> str | None:
+    """The snapshot a run consumes: the newest of its triggering events, else ``params["snapshot_id"]``
+    (a manual run), else the newest XCom ``snapshot_id`` pushed by any of its tasks."""
+
+    def valid(value: Any) -> bool:
+        return isinstance(value, str) and SNAPSHOT_ID_PATTERN.fullmatch(value) is not None
+
+    triggering = context.get("triggering_asset_events") or {}
+    manifests = manifests_from_events(event for events in triggering.values() for event in events)
+    from_events = [m["snapshot_id"] for m in manifests if valid(m["snapshot_id"])]
+    if from_events:
+        return from_events[-1]
+    from_params = (context.get("params") or {}).get("snapshot_id")
+    if valid(from_params):
+        return from_params
+    ti = context["ti"]
+    pushed = ti.xcom_pull(key="snapshot_id", task_ids=list(ti.task.dag.task_ids))
+    from_xcoms = sorted(value for value in pushed or () if valid(value))
+    return from_xcoms[-1] if from_xcoms else None
