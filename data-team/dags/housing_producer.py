@@ -36,30 +36,14 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from airflow.sdk import ExceptionRetryPolicy, Param, RetryAction, RetryRule, dag, task
+from airflow.sdk import Param, dag, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from housing_contracts.airflow import dataset_asset
 from include.housing_data import settings
+from include.housing_data.retries import STORAGE_RETRY_POLICY
 
 SNAPSHOTS = dataset_asset()
-
-#: Retry only what a retry can fix: storage, network and Airflow API errors. Everything else fails at once.
-STORAGE_RETRY_POLICY = ExceptionRetryPolicy(
-    rules=[
-        RetryRule(
-            exception=[OSError, "botocore.exceptions.BotoCoreError"],
-            action=RetryAction.RETRY,
-            reason="storage error, likely transient",
-        ),
-        RetryRule(
-            exception=["airflow.sdk.exceptions.AirflowRuntimeError"],
-            action=RetryAction.RETRY,
-            reason="Airflow's API server failed a call (e.g. its metadata database restarting)",
-        ),
-    ],
-    default=RetryAction.FAIL,
-)
 
 
 @contextmanager

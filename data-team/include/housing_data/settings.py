@@ -29,6 +29,9 @@ DEFAULT_MAX_DROP_SHARE = 0.05
 OWNER = "data-team"
 TAGS = ["data-team", "producer", "california_housing"]
 
+#: How often ``housing_consumer_lag`` compares each subscribed consumer's lag with its own promise.
+CONSUMER_LAG_CHECK_SCHEDULE = timedelta(minutes=30)
+
 #: Retries are for transient storage and Airflow API errors only (``STORAGE_RETRY_POLICY`` in the DAG);
 #: data errors raise AirflowFailException and fail at once.
 RETRIES = 3

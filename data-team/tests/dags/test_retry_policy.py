@@ -1,4 +1,5 @@
-"""The producer's retry policy: storage and Airflow API errors are retried, everything else fails at once."""
+"""The data team's retry policy (every DAG's default_args): storage and Airflow API errors are retried,
+everything else fails at once."""
 
 from __future__ import annotations
 
@@ -10,14 +11,17 @@ from airflow.sdk.exceptions import AirflowRuntimeError, ErrorType
 from airflow.sdk.execution_time.comms import ErrorResponse
 from botocore.exceptions import EndpointConnectionError
 
+from housing_contracts.errors import PromiseBroken
 from housing_testkit import dag_bag
 
 DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
+DAG_IDS = ("housing_producer", "housing_consumer_lag")
 
 
-def retry_policy():
-    """The retry policy every producer task inherits from the DAG's default_args."""
-    return dag_bag(DAGS_FOLDER).dags["housing_producer"].default_args["retry_policy"]
+@pytest.fixture(params=DAG_IDS)
+def retry_policy(request):
+    """The retry policy every task of the DAG inherits from its default_args."""
+    return dag_bag(DAGS_FOLDER).dags[request.param].default_args["retry_policy"]
 
 
 @pytest.mark.parametrize(
@@ -30,15 +34,18 @@ def retry_policy():
     ],
     ids=lambda e: type(e).__name__,
 )
-def test_transient_errors_are_retried(error: Exception) -> None:
+def test_transient_errors_are_retried(retry_policy, error: Exception) -> None:
     """An unreachable or flaky object store, or Airflow's own API server failing a call, leads to a retry
     (with the DAG's exponential backoff)."""
-    assert retry_policy().evaluate(error, try_number=1, max_tries=3).action == RetryAction.RETRY
+    assert retry_policy.evaluate(error, try_number=1, max_tries=3).action == RetryAction.RETRY
 
 
 @pytest.mark.parametrize(
-    "error", [KeyError("MedInc"), ValueError("bad value")], ids=lambda e: type(e).__name__
+    "error",
+    [KeyError("MedInc"), ValueError("bad value"), PromiseBroken("consumer ml-team lags 1 snapshot(s)")],
+    ids=lambda e: type(e).__name__,
 )
-def test_other_errors_fail_at_once(error: Exception) -> None:
-    """A bug or bad data fails immediately: retrying a deterministic error only delays the alert."""
-    assert retry_policy().evaluate(error, try_number=1, max_tries=3).action == RetryAction.FAIL
+def test_other_errors_fail_at_once(retry_policy, error: Exception) -> None:
+    """A bug, bad data or a broken promise fails immediately: retrying a deterministic error only delays
+    the alert."""
+    assert retry_policy.evaluate(error, try_number=1, max_tries=3).action == RetryAction.FAIL

@@ -1,0 +1,73 @@
+"""
+### housing_consumer_lag: alert when a consumer of the dataset lags beyond its own promise
+
+Every consumer that subscribes to `s3://lake/california_housing/v1` states the lag it accepts
+(`max_lag`) and records a receipt for each snapshot it consumes, in its own prefix of the lake
+(`s3://lake/_consumers/<consumer>/...`). Every 30 minutes `check_consumer_lag` reads them back through
+the connection `lake_s3` and compares each consumer's lag (committed snapshots it has not consumed
+successfully, and the age of the oldest of them) with that consumer's promise.
+
+- **Every promise kept**: the task succeeds; its log holds the per-consumer table (last snapshot,
+  outcome, lag in snapshots and time, promise, status) and it returns the rows for XCom.
+- **A promise broken**: the task fails at once, without retries, and its error names the dataset and
+  every lagging consumer with its lag, its promise and its last outcome. That failed task is the alert;
+  the failure callbacks of `include/housing_data/alerts.py` (empty by default, see the README for Slack
+  and e-mail) route it further.
+- **Lake unreachable**: retried with backoff like every storage error; a failure after the last try
+  alerts as well.
+
+Corrupt or foreign receipts are reported in the table's status column and skipped, never raised.
+The DAG is active from its first parse: a paused alert alerts no one.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from airflow.sdk import dag, task
+from airflow.sdk.exceptions import AirflowFailException
+
+from include.housing_data import settings
+from include.housing_data.alerts import on_failure_callbacks
+from include.housing_data.retries import STORAGE_RETRY_POLICY
+
+
+@dag(
+    schedule=settings.CONSUMER_LAG_CHECK_SCHEDULE,
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=1,
+    is_paused_upon_creation=False,
+    doc_md=__doc__,
+    tags=[*settings.TAGS, "alert"],
+    default_args={
+        "owner": settings.OWNER,
+        "retries": settings.RETRIES,
+        "retry_delay": settings.RETRY_DELAY,
+        "retry_exponential_backoff": settings.RETRY_EXPONENTIAL_BACKOFF,
+        "max_retry_delay": settings.MAX_RETRY_DELAY,
+        "retry_policy": STORAGE_RETRY_POLICY,
+        "on_failure_callback": on_failure_callbacks(),
+    },
+)
+def housing_consumer_lag():
+    @task
+    def check_consumer_lag() -> list[dict[str, Any]]:
+        """Fail with the lagging consumers, their lag and their promises if any breaks its promise."""
+        from housing_contracts import dataset_uri
+        from housing_contracts.airflow import storage_options_from_connection
+        from housing_contracts.errors import PromiseBroken
+        from include.housing_data.consumer_lag import check_consumers
+
+        try:
+            return check_consumers(
+                dataset_uri(), storage_options=storage_options_from_connection(settings.LAKE_CONN_ID)
+            )
+        except PromiseBroken as err:
+            raise AirflowFailException(str(err)) from err
+
+    check_consumer_lag()
+
+
+housing_consumer_lag()
