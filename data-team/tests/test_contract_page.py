@@ -1,0 +1,253 @@
+"""The Contract page through Airflow's real API server app, built in-process from this project's plugins/.
+
+``airflow.api_fastapi.app.create_app()`` with the simple auth manager (the session's user from conftest),
+the plugin mounted from ``plugins/`` as the deployment mounts it, and a real SeaweedFS lake: the page
+reads as the data-team identity (``lake_s3``), the ML team's records are written with the ml-team identity.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import timedelta
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+PAGE = "/contract/"
+API_ROUTES = ("/contract/api/contract", "/contract/api/snapshots", "/contract/api/consumers")
+
+
+class Elements(HTMLParser):
+    """Every start tag of a page with its attributes, in document order."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.feed(html)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+    def rows(self, **attrs: str) -> list[dict[str, str | None]]:
+        """Attributes of the ``<tr>`` elements that carry every ``attrs`` (``data_consumer=`` ...)."""
+        wanted = {key.replace("_", "-"): value for key, value in attrs.items()}
+        return [
+            found
+            for tag, found in self.tags
+            if tag == "tr" and all(found.get(key) == value for key, value in wanted.items())
+        ]
+
+
+@pytest.fixture(scope="module")
+def api_server(airflow_db) -> Iterator[Any]:
+    """Airflow's API server app with this project's plugins, as a test client (lifespan run)."""
+    from airflow.api_fastapi.app import create_app, purge_cached_app
+    from fastapi.testclient import TestClient
+
+    with TestClient(create_app()) as client:
+        yield client
+    purge_cached_app()
+
+
+@pytest.fixture(scope="module")
+def token(api_server, airflow_user) -> str:
+    """A JWT for the deployment's user, obtained as a user or script does: ``POST /auth/token``."""
+    username, password = airflow_user
+    response = api_server.post("/auth/token", json={"username": username, "password": password})
+    assert response.status_code == 201, response.text
+    return response.json()["access_token"]
+
+
+@pytest.fixture
+def signed_in(api_server, token) -> Iterator[Any]:
+    """The client with the UI's session cookie (``_token``), as a browser signed in to the UI sends it."""
+    api_server.cookies.set("_token", token)
+    yield api_server
+    api_server.cookies.clear()
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _foreign_token() -> str:
+    """A well-formed token for an admin, signed by another deployment (another secret)."""
+    import jwt
+
+    claims = {"sub": "admin", "role": "admin", "aud": "apache-airflow", "exp": 4_000_000_000}
+    return jwt.encode(claims, "another deployment's secret, long enough for HS512" * 2, algorithm="HS512")
+
+
+@pytest.mark.parametrize("route", API_ROUTES)
+def test_json_routes_answer_401_without_a_token(api_server, route: str) -> None:
+    """A data endpoint without credentials is refused: 401."""
+    response = api_server.get(route)
+    assert response.status_code == 401, response.text
+
+
+@pytest.mark.parametrize("route", API_ROUTES)
+def test_json_routes_refuse_a_token_of_another_deployment(api_server, route: str) -> None:
+    """A token this deployment did not sign is refused: 403 (Airflow's own answer to an invalid JWT)."""
+    response = api_server.get(route, headers=_bearer(_foreign_token()))
+    assert response.status_code == 403, response.text
+
+
+@pytest.mark.parametrize("cookie", [None, "foreign"])
+def test_the_page_sends_a_visitor_without_a_valid_session_to_login(api_server, cookie: str | None) -> None:
+    """The page without a session (or with another deployment's cookie) redirects to the login page,
+    which comes back to the page."""
+    if cookie:
+        api_server.cookies.set("_token", _foreign_token())
+    response = api_server.get(PAGE, follow_redirects=False)
+    api_server.cookies.clear()
+    assert response.status_code == 303
+    assert response.headers["location"] == "/auth/login?next=%2Fcontract%2F"
+    assert "consumers" not in response.text
+
+
+def test_a_signed_in_user_reads_every_route(signed_in, token, dataset) -> None:
+    """With the deployment's token (header for the JSON routes, the UI cookie for the page): 200."""
+    page = signed_in.get(PAGE, follow_redirects=False)
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    for route in API_ROUTES:
+        response = signed_in.get(route, headers=_bearer(token))
+        assert response.status_code == 200, (route, response.text)
+
+
+def test_the_nav_bar_links_the_page(api_server, token) -> None:
+    """Airflow lists the plugin's app at /contract and its navigation entry pointing at the page."""
+    plugins = api_server.get("/api/v2/plugins", headers=_bearer(token)).json()["plugins"]
+    (plugin,) = [p for p in plugins if p["name"] == "contract_page"]
+    assert plugin["fastapi_apps"][0]["url_prefix"] == "/contract"
+    assert plugin["external_views"][0] | {"href": PAGE, "destination": "nav"} == plugin["external_views"][0]
+
+
+def test_consumers_json_is_consumer_lag(
+    api_server, token, dataset, publish_sample, ml_team_records, data_team_s3
+) -> None:
+    """``/api/consumers`` is ``[row.to_dict() for row in consumer_lag(uri)]``: here ml-team one snapshot
+    behind (the lag in time grows between the reads, and only that differs)."""
+    from housing_contracts.consumers import consumer_lag
+
+    first = publish_sample(dataset, seed=1)
+    ml_team_records.subscribe(dataset, max_lag=timedelta(hours=6))
+    ml_team_records.receipt(dataset, first.snapshot_id)
+    publish_sample(dataset, seed=2)
+
+    before = [row.to_dict() for row in consumer_lag(dataset, storage_options=data_team_s3.storage_options)]
+    response = api_server.get("/contract/api/consumers", headers=_bearer(token))
+    after = [row.to_dict() for row in consumer_lag(dataset, storage_options=data_team_s3.storage_options)]
+
+    assert response.status_code == 200
+    served = response.json()
+    assert [row["consumer"] for row in served] == ["ml-team"]
+    assert served[0]["lag_snapshots"] == 1 and served[0]["consumed_snapshot_id"] == first.snapshot_id
+
+    def timeless(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{key: value for key, value in row.items() if key != "lag_seconds"} for row in rows]
+
+    assert timeless(served) == timeless(before) == timeless(after)
+    assert before[0]["lag_seconds"] <= served[0]["lag_seconds"] <= after[0]["lag_seconds"]
+
+
+def test_the_page_lists_consumers_snapshots_and_the_contract(
+    signed_in, token, dataset, publish_sample, ml_team_records
+) -> None:
+    """The page shows ml-team with lag 0 after consuming the newest snapshot, then lag 1 after a new one;
+    the snapshots newest first with their per-column stats; the contract's columns and version."""
+    from housing_contracts import COLUMNS, CONTRACT_VERSION
+
+    first = publish_sample(dataset, seed=1)
+    ml_team_records.subscribe(dataset, max_lag=timedelta(hours=6))
+    ml_team_records.receipt(dataset, first.snapshot_id)
+
+    page = Elements(signed_in.get(PAGE).text)
+    assert page.rows(data_consumer="ml-team", data_lag_snapshots="0", data_status="ok")
+
+    second = publish_sample(dataset, seed=2)
+    page = Elements(signed_in.get(PAGE).text)
+    assert page.rows(data_consumer="ml-team", data_lag_snapshots="1", data_breaks_promise="false")
+    snapshots = [row["data-snapshot-id"] for row in page.rows() if row.get("data-row-count")]
+    assert snapshots == [second.snapshot_id, first.snapshot_id]
+    stats = [
+        attrs
+        for tag, attrs in page.tags
+        if tag == "table"
+        and attrs.get("class") == "stats"
+        and attrs["data-snapshot-id"] == second.snapshot_id
+    ]
+    assert stats
+    assert [row["data-column"] for row in page.rows() if row.get("data-column")] == [*COLUMNS] * 3
+    assert ("span", {"id": "contract-version"}) in page.tags
+    assert CONTRACT_VERSION in signed_in.get(PAGE).text
+
+    served = signed_in.get("/contract/api/snapshots?limit=1", headers=_bearer(token)).json()
+    assert served == [second.to_dict()]
+
+
+def test_a_corrupt_receipt_is_shown_as_a_problem_and_the_page_still_renders(
+    signed_in, token, dataset, publish_sample, ml_team_records, ml_team_s3
+) -> None:
+    """A receipt that is not JSON is named in the consumer's problems (page and JSON); the rest renders."""
+    import fsspec
+
+    from housing_contracts.consumers import consumer_uri
+
+    manifest = publish_sample(dataset)
+    ml_team_records.subscribe(dataset, max_lag=timedelta(hours=6))
+    ml_team_records.receipt(dataset, manifest.snapshot_id)
+    corrupt = f"{consumer_uri(dataset, 'ml-team')}/receipts/{manifest.snapshot_id}/0123456789abcdef.json"
+    with fsspec.open(corrupt, "wb", **ml_team_s3.storage_options) as file:
+        file.write(b"{not json")
+
+    response = signed_in.get(PAGE)
+    assert response.status_code == 200
+    page = Elements(response.text)
+    assert page.rows(data_consumer="ml-team", data_status="problems", data_lag_snapshots="0")
+    assert "0123456789abcdef.json: not valid JSON" in response.text
+    assert page.rows(data_snapshot_id=manifest.snapshot_id)
+
+    (served,) = signed_in.get("/contract/api/consumers", headers=_bearer(token)).json()
+    assert any("not valid JSON" in problem for problem in served["problems"])
+
+
+def test_the_page_escapes_what_other_teams_wrote(signed_in, dataset, publish_sample, ml_team_records) -> None:
+    """A failure reason holding HTML is shown as text, never as markup."""
+    manifest = publish_sample(dataset)
+    ml_team_records.subscribe(dataset, max_lag=timedelta(hours=6))
+    hostile = '<script>alert("owned")</script><img src=x onerror="alert(1)">'
+    ml_team_records.receipt(dataset, manifest.snapshot_id, outcome="failed", reason=hostile)
+
+    html = signed_in.get(PAGE).text
+    assert "<script>" not in html and "<img" not in html
+    assert "&lt;script&gt;alert(&quot;owned&quot;)&lt;/script&gt;" in html
+
+
+def test_the_page_shows_why_the_lake_cannot_be_read(signed_in, dataset, monkeypatch) -> None:
+    """Without the lake_s3 connection the page still renders the contract and names what failed."""
+    monkeypatch.delenv("AIRFLOW_CONN_LAKE_S3")
+    response = signed_in.get(PAGE)
+    assert response.status_code == 200
+    page = Elements(response.text)
+    assert ("p", {"class": "error", "id": "consumers-error"}) in page.tags
+    assert "lake_s3" in response.text
+    assert page.rows(data_column="MedInc")
+
+
+def test_loading_the_plugin_imports_nothing_heavy() -> None:
+    """Every Airflow process (each task too) imports plugins/: the plugin file loads no FastAPI, pandas or
+    pyarrow; the app is built on the first request."""
+    heavy = ("fastapi", "pandas", "numpy", "pyarrow", "pandera", "include.housing_data.contract_app")
+    probe = (
+        "import sys; import airflow.plugins_manager; before = set(sys.modules); "
+        f"sys.path[:0] = [{str(PROJECT_DIR / 'plugins')!r}, {str(PROJECT_DIR)!r}]; import contract_page; "
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules and m not in before))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
