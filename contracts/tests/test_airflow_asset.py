@@ -219,3 +219,32 @@ def test_version_1_cursor_is_read_with_its_newest_snapshot_as_start():
     assert (cursor.acked, cursor.start_after) == ({older, newer}, newer)
     assert cursor.to_json()["version"] == 2
     assert _Cursor.from_json(cursor.to_json(), key="k") == cursor
+
+
+def test_run_snapshot_is_the_newest_triggering_event_before_params():
+    """An asset-triggered run's snapshot: the newest manifest of its triggering events, ahead of params."""
+    from airflow.sdk.execution_time.comms import AssetEventDagRunReferenceResult
+    from airflow.sdk.execution_time.context import TriggeringAssetEventsAccessor
+
+    from housing_contracts.airflow import _run_snapshot_id
+
+    now = datetime.now(UTC)
+    older, newer = _snapshot_id(now - timedelta(minutes=5)), _snapshot_id(now)
+    events = [
+        AssetEventDagRunReferenceResult(
+            asset={"name": ASSET_NAME, "uri": DATASET_URI, "extra": {}},
+            extra=_event(snapshot_id),
+            source_task_id=None,
+            source_dag_id=None,
+            source_run_id=None,
+            source_map_index=None,
+            source_aliases=[],
+            timestamp=now,
+        )
+        for snapshot_id in (newer, older)
+    ]
+    context = {
+        "triggering_asset_events": TriggeringAssetEventsAccessor.build(events),
+        "params": {"snapshot_id": _snapshot_id(now, "ffffffff")},
+    }
+    assert _run_snapshot_id(context) == newer
