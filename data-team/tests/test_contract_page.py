@@ -83,31 +83,47 @@ def _foreign_token() -> str:
     return jwt.encode(claims, "another deployment's secret, long enough for HS512" * 2, algorithm="HS512")
 
 
-@pytest.mark.parametrize("route", API_ROUTES)
-def test_json_routes_answer_401_without_a_token(api_server, route: str) -> None:
-    """A data endpoint without credentials is refused: 401."""
-    response = api_server.get(route)
-    assert response.status_code == 401, response.text
+LOGIN = "/auth/login?next=%2Fcontract%2F"
 
 
-@pytest.mark.parametrize("route", API_ROUTES)
-def test_json_routes_refuse_a_token_of_another_deployment(api_server, route: str) -> None:
-    """A token this deployment did not sign is refused: 403 (Airflow's own answer to an invalid JWT)."""
-    response = api_server.get(route, headers=_bearer(_foreign_token()))
-    assert response.status_code == 403, response.text
+def _answers(client, headers: dict[str, str] | None = None) -> dict[str, str]:
+    """Each route's status (and the page's redirect target) for one kind of visitor."""
+    answers = {route: str(client.get(route, headers=headers).status_code) for route in API_ROUTES}
+    page = client.get(PAGE, headers=headers, follow_redirects=False)
+    answers[PAGE] = f"{page.status_code} -> {page.headers.get('location')}"
+    return answers
 
 
-@pytest.mark.parametrize("cookie", [None, "foreign"])
-def test_the_page_sends_a_visitor_without_a_valid_session_to_login(api_server, cookie: str | None) -> None:
-    """The page without a session (or with another deployment's cookie) redirects to the login page,
-    which comes back to the page."""
-    if cookie:
-        api_server.cookies.set("_token", _foreign_token())
-    response = api_server.get(PAGE, follow_redirects=False)
+def test_every_route_refuses_a_visitor_without_a_session(api_server, reliability_row) -> None:
+    """Without credentials the JSON routes answer 401 and the page redirects to the login page, which
+    comes back to the page after signing in."""
+    answers = _answers(api_server)
+    reliability_row(
+        "Contract page and its JSON without a session",
+        "JSON 401; the page redirects to login",
+        "; ".join(f"{route} {answer}" for route, answer in answers.items()),
+    )
+    assert answers == {**dict.fromkeys(API_ROUTES, "401"), PAGE: f"303 -> {LOGIN}"}
+
+
+def test_every_route_refuses_a_token_of_another_deployment(api_server, reliability_row) -> None:
+    """A token this deployment did not sign (header or the UI cookie) is refused: the JSON routes answer
+    403 (Airflow's own answer to an invalid JWT), the page redirects to login."""
+    answers = _answers(api_server, _bearer(_foreign_token()))
+    api_server.cookies.set("_token", _foreign_token())
+    page = api_server.get(PAGE, follow_redirects=False)
     api_server.cookies.clear()
-    assert response.status_code == 303
-    assert response.headers["location"] == "/auth/login?next=%2Fcontract%2F"
-    assert "consumers" not in response.text
+    answers[f"{PAGE} (cookie)"] = f"{page.status_code} -> {page.headers.get('location')}"
+    reliability_row(
+        "Contract page and its JSON with another deployment's token",
+        "JSON 403; the page redirects to login",
+        "; ".join(f"{route} {answer}" for route, answer in answers.items()),
+    )
+    assert answers == {
+        **dict.fromkeys(API_ROUTES, "403"),
+        PAGE: f"303 -> {LOGIN}",
+        f"{PAGE} (cookie)": f"303 -> {LOGIN}",
+    }
 
 
 def test_a_signed_in_user_reads_every_route(signed_in, token, dataset) -> None:
@@ -192,7 +208,7 @@ def test_the_page_lists_consumers_snapshots_and_the_contract(
 
 
 def test_a_corrupt_receipt_is_shown_as_a_problem_and_the_page_still_renders(
-    signed_in, token, dataset, publish_sample, ml_team_records, ml_team_s3
+    signed_in, token, dataset, publish_sample, ml_team_records, ml_team_s3, reliability_row
 ) -> None:
     """A receipt that is not JSON is named in the consumer's problems (page and JSON); the rest renders."""
     import fsspec
@@ -207,17 +223,24 @@ def test_a_corrupt_receipt_is_shown_as_a_problem_and_the_page_still_renders(
         file.write(b"{not json")
 
     response = signed_in.get(PAGE)
-    assert response.status_code == 200
     page = Elements(response.text)
+    (served,) = signed_in.get("/contract/api/consumers", headers=_bearer(token)).json()
+    reliability_row(
+        "corrupt receipt in ml-team's prefix",
+        "page renders; the receipt is a problem of ml-team, skipped",
+        f"page {response.status_code}; ml-team rows {page.rows(data_consumer='ml-team')}; "
+        f"JSON problems {served['problems']}",
+    )
+    assert response.status_code == 200
     assert page.rows(data_consumer="ml-team", data_status="problems", data_lag_snapshots="0")
     assert "0123456789abcdef.json: not valid JSON" in response.text
     assert page.rows(data_snapshot_id=manifest.snapshot_id)
-
-    (served,) = signed_in.get("/contract/api/consumers", headers=_bearer(token)).json()
     assert any("not valid JSON" in problem for problem in served["problems"])
 
 
-def test_the_page_escapes_what_other_teams_wrote(signed_in, dataset, publish_sample, ml_team_records) -> None:
+def test_the_page_escapes_what_other_teams_wrote(
+    signed_in, dataset, publish_sample, ml_team_records, reliability_row
+) -> None:
     """A failure reason holding HTML is shown as text, never as markup."""
     manifest = publish_sample(dataset)
     ml_team_records.subscribe(dataset, max_lag=timedelta(hours=6))
@@ -225,6 +248,11 @@ def test_the_page_escapes_what_other_teams_wrote(signed_in, dataset, publish_sam
     ml_team_records.receipt(dataset, manifest.snapshot_id, outcome="failed", reason=hostile)
 
     html = signed_in.get(PAGE).text
+    reliability_row(
+        "consumer's failure reason holds HTML (<script>, <img onerror>)",
+        "shown escaped on the Contract page",
+        f"<script> in page: {'<script>' in html}; <img in page: {'<img' in html}",
+    )
     assert "<script>" not in html and "<img" not in html
     assert "&lt;script&gt;alert(&quot;owned&quot;)&lt;/script&gt;" in html
 
