@@ -8,7 +8,13 @@ snapshot, the manifest in the triggering event. A manual run trains on the `snap
 snapshot already consumed (its predictions exist) skips the run: delivery is at least once, training
 and registering happen once per snapshot.
 
-`resolve_snapshot` → `validate_snapshot` → `train` → `register` → `decide` → `write_predictions`
+The watcher subscribes this deployment as consumer `ml-team` each time it starts: it writes
+`s3://lake/_consumers/ml-team/california_housing/v1/subscription.json` with the lag the team promises
+(6 hours; `HOUSING_MAX_LAG_SECONDS` overrides it). Every run that gets to a snapshot leaves a receipt
+beside it, which the data team reads as this consumer's lag (`housing-contract consumers`).
+
+`resolve_snapshot` → `validate_snapshot` → `train` → `register` → `decide` → `write_predictions` →
+`record_receipt`
 
 - **validate_snapshot**: reads the snapshot through `housing_contracts` (sha256 of every file,
   contract name and major version, schema). A refused snapshot fails the run at once: nothing is
@@ -22,6 +28,10 @@ and registering happen once per snapshot.
   champion on the same rows; otherwise the new version becomes `challenger`. Both scores are logged.
 - **write_predictions**: the champion's predictions for every row of the snapshot to
   `s3://lake/california_housing_predictions/v1/<snapshot_id>/predictions.parquet` (an Asset).
+- **record_receipt**: the success receipt: model name and version, the decision (`champion` or
+  `challenger`), the predictions file. A task that fails for good records a failed receipt with its
+  reason instead (the `on_failure_callback`, then this deployment's alert callbacks from
+  `include/housing_ml/alerts.py`). A skipped re-delivery records nothing.
 
 Models and data travel through MLflow and S3; tasks pass small dicts. Storage and MLflow errors are
 retried with exponential backoff, everything else fails at once. S3 credentials come from the Airflow
@@ -36,18 +46,28 @@ from typing import Any
 
 from airflow.sdk import Asset, Param, dag, task
 
-from housing_contracts.airflow import dataset_asset
+from housing_contracts.airflow import Receipts, dataset_asset
 from include.housing_ml import settings
+from include.housing_ml.alerts import on_failure_callbacks
 from include.housing_ml.retries import TransientErrorRetryPolicy
 
 PREDICTIONS = Asset(name=settings.PREDICTIONS_ASSET_NAME, uri=settings.PREDICTIONS_URI)
+#: This consumer's receipts, written with its own lake connection.
+RECEIPTS = Receipts(consumer=settings.CONSUMER, conn_id=settings.LAKE_CONN_ID)
 
 #: Storage and MLflow errors are retried with backoff; bad data and bugs fail at once.
 RETRY_POLICY = TransientErrorRetryPolicy()
 
 
 @dag(
-    schedule=[dataset_asset(watch=True, conn_id=settings.LAKE_CONN_ID)],
+    schedule=[
+        dataset_asset(
+            watch=True,
+            conn_id=settings.LAKE_CONN_ID,
+            consumer=settings.CONSUMER,
+            max_lag=settings.MAX_LAG,
+        )
+    ],
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,  # champion/challenger decisions must not interleave
@@ -60,6 +80,7 @@ RETRY_POLICY = TransientErrorRetryPolicy()
         "retry_exponential_backoff": settings.RETRY_EXPONENTIAL_BACKOFF,
         "max_retry_delay": settings.MAX_RETRY_DELAY,
         "retry_policy": RETRY_POLICY,
+        "on_failure_callback": on_failure_callbacks(RECEIPTS.on_failure),
     },
     params={
         "snapshot_id": Param(
@@ -72,7 +93,7 @@ RETRY_POLICY = TransientErrorRetryPolicy()
 def housing_consumer():
     @task
     def resolve_snapshot(
-        params: dict[str, Any] | None = None, triggering_asset_events: Any = None
+        params: dict[str, Any] | None = None, triggering_asset_events: Any = None, ti: Any = None
     ) -> dict[str, Any]:
         """The snapshot to consume: from the triggering events, the param, or the newest."""
         from airflow.sdk.exceptions import AirflowSkipException
@@ -85,9 +106,12 @@ def housing_consumer():
         events = triggering_asset_events or {}  # empty for manual runs
         manifests = manifests_from_events(event for asset in events for event in events[asset])
         try:
-            return resolve(manifests, params.get("snapshot_id"), storage_options=lake_storage_options())
+            resolved = resolve(manifests, params.get("snapshot_id"), storage_options=lake_storage_options())
         except AlreadyConsumed as duplicate:
             raise AirflowSkipException(str(duplicate)) from None  # the whole run is skipped
+        # Where a later failure's receipt finds the snapshot, also on a manual run without the param.
+        ti.xcom_push(key="snapshot_id", value=resolved["snapshot_id"])
+        return resolved
 
     @task
     def validate_snapshot(resolved: dict[str, Any]) -> dict[str, Any]:
@@ -151,9 +175,27 @@ def housing_consumer():
         outlet_events[PREDICTIONS].extra = written  # subscribers learn the file and model version
         return written
 
+    @task
+    def record_receipt(
+        snapshot: dict[str, Any],
+        version: dict[str, Any],
+        decision: dict[str, Any],
+        predictions: dict[str, Any],
+        **context: Any,
+    ) -> str:
+        """The success receipt in the lake: what this run produced from the snapshot."""
+        from include.housing_ml.consumer import receipt_produced
+
+        return RECEIPTS.success(
+            context,
+            snapshot_id=snapshot["snapshot_id"],
+            produced=receipt_produced(version, decision, predictions),
+        )
+
     snapshot = validate_snapshot(resolve_snapshot())
     version = register(snapshot, train(snapshot))
-    write_predictions(snapshot, decide(snapshot, version))
+    decision = decide(snapshot, version)
+    record_receipt(snapshot, version, decision, write_predictions(snapshot, decision))
 
 
 housing_consumer()

@@ -92,33 +92,48 @@ def airflow_db() -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session")
-def consumer_dag(airflow_db):
-    """The housing_consumer DAG as parsed from this project's dags/ folder."""
+def project_dags(airflow_db):
+    """This project's dags/ folder, parsed once."""
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
     assert not bag.import_errors, bag.import_errors
-    return bag.dags["housing_consumer"]
+    return bag
+
+
+@pytest.fixture(scope="session")
+def consumer_dag(project_dags):
+    """The housing_consumer DAG as parsed from this project's dags/ folder."""
+    return project_dags.dags["housing_consumer"]
+
+
+@pytest.fixture(scope="session")
+def freshness_dag(project_dags):
+    """The housing_freshness DAG as parsed from this project's dags/ folder."""
+    return project_dags.dags["housing_freshness"]
+
+
+@pytest.fixture
+def lake_env(
+    airflow_db, ml_team_s3: S3Identity, team_lake_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    """What the ML deployment provides to reach the dataset: ``lake_s3`` as ml-team, the dataset root."""
+    env = {"AIRFLOW_CONN_LAKE_S3": ml_team_s3.airflow_connection, DATASET_URI_ENV: team_lake_uri}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
 
 
 @pytest.fixture
 def consumer_env(
-    airflow_db,
-    ml_team_s3: S3Identity,
+    lake_env: dict[str, str],
     mlflow_tracking: str,
-    team_lake_uri: str,
     predictions_root: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> dict[str, str]:
-    """What the ML deployment provides: ``lake_s3`` as ml-team, the MLflow URI, dataset/predictions roots."""
-    env = {
-        "AIRFLOW_CONN_LAKE_S3": ml_team_s3.airflow_connection,
-        DATASET_URI_ENV: team_lake_uri,
-        PREDICTIONS_URI_ENV: predictions_root,
-    }
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    return env
+    """What the ML deployment provides to the consumer: ``lake_env``, the MLflow URI, the predictions root."""
+    monkeypatch.setenv(PREDICTIONS_URI_ENV, predictions_root)
+    return {**lake_env, PREDICTIONS_URI_ENV: predictions_root}
 
 
 @pytest.fixture(scope="session")

@@ -1,13 +1,22 @@
-"""DAG integrity: the repository's shared checks over every file of dags/, and the consumer's own."""
+"""DAG integrity: the repository's shared checks over every file of dags/, and each DAG's own."""
 
 from __future__ import annotations
 
+import os
+import runpy
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from housing_contracts import ASSET_NAME, DATASET_URI
 from housing_testkit import DagIntegrity, dag_bag
+from include.housing_ml import alerts
+from include.housing_ml.settings import CONSUMER, MAX_LAG_ENV
 
 DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
+PROJECT_DIR = DAGS_FOLDER.parent
 
 
 class TestDagIntegrity(DagIntegrity):
@@ -18,6 +27,16 @@ class TestDagIntegrity(DagIntegrity):
 
 def consumer_dag():
     return dag_bag(DAGS_FOLDER).dags["housing_consumer"]
+
+
+def freshness_dag():
+    return dag_bag(DAGS_FOLDER).dags["housing_freshness"]
+
+
+def _watcher_kwargs(dag) -> dict:
+    (asset,) = dag.timetable.asset_condition.objects
+    (watcher,) = asset.watchers
+    return watcher.trigger.serialize()[1]
 
 
 def test_consumer_dag_is_in_the_bag() -> None:
@@ -43,3 +62,74 @@ def test_consumer_writes_the_predictions_asset() -> None:
 def test_manual_runs_take_a_snapshot_id_param() -> None:
     """The snapshot_id param defaults to None (newest snapshot)."""
     assert consumer_dag().params["snapshot_id"] is None
+
+
+def test_consumer_watcher_subscribes_as_ml_team_with_its_promise() -> None:
+    """The watcher's trigger subscribes as consumer ml-team, promising a lag of at most 6 hours."""
+    kwargs = _watcher_kwargs(consumer_dag())
+    assert (kwargs["consumer"], kwargs["max_lag_seconds"]) == (CONSUMER, 6 * 3600)
+    assert CONSUMER == "ml-team"  # the name of its S3 identity, the only one that may write its prefix
+
+
+def test_the_promised_lag_follows_the_environment() -> None:
+    """HOUSING_MAX_LAG_SECONDS, set where the DAG file is parsed, becomes the watcher's promise."""
+    probe = (
+        "import runpy; dag = runpy.run_path('dags/housing_consumer.py')['housing_consumer']; "
+        "print(next(iter(dag().timetable.asset_condition.objects)).watchers[0].trigger.serialize()[1]"
+        "['max_lag_seconds'])"
+    )
+    env = {**os.environ, MAX_LAG_ENV: "30", "PYTHONPATH": str(PROJECT_DIR)}
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=PROJECT_DIR, env=env
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert float(out.stdout.split()[-1]) == 30.0
+
+
+def test_receipts_record_failures_then_the_alerts_fire() -> None:
+    """Every consumer task's failure callbacks: the failed receipt first, then the deployment's alerts."""
+    callbacks = consumer_dag().default_args["on_failure_callback"]
+    assert [getattr(cb, "__name__", None) for cb in callbacks] == ["on_failure"]
+    assert callbacks[0].__self__.consumer == CONSUMER
+
+
+def test_the_success_receipt_is_the_last_task() -> None:
+    """record_receipt runs after write_predictions and only if everything before succeeded, so a
+    skipped re-delivery (the whole run skipped) writes no receipt."""
+    dag = consumer_dag()
+    task = dag.get_task("record_receipt")
+    assert "write_predictions" in task.upstream_task_ids
+    assert task.trigger_rule == "all_success"
+    assert task.downstream_task_ids == set()
+    assert task.get_flat_relative_ids(upstream=True) == set(dag.task_ids) - {"record_receipt"}
+
+
+def test_freshness_checks_every_30_minutes_and_starts_active() -> None:
+    """housing_freshness runs every 30 minutes, is never paused on creation and does not catch up."""
+    dag = freshness_dag()
+    assert (dag.timetable.expression, str(dag.timetable.timezone)) == ("*/30 * * * *", "UTC")
+    assert dag.is_paused_upon_creation is False
+    assert dag.catchup is False
+    assert list(dag.task_ids) == ["check_freshness"]
+
+
+def test_freshness_takes_a_tighter_promise_per_run() -> None:
+    """The max_age_seconds param defaults to None (the contract's promise)."""
+    assert freshness_dag().params["max_age_seconds"] is None
+
+
+@pytest.mark.parametrize(("dag_id", "own"), [("housing_freshness", []), ("housing_consumer", ["on_failure"])])
+def test_alerts_come_from_the_one_documented_list(
+    dag_id: str, own: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A notifier added to alerts.ALERT_CALLBACKS (empty by default) becomes the DAG's last failure
+    callback, after its own (the consumer's failed receipt)."""
+    assert alerts.ALERT_CALLBACKS == []
+
+    def notify_team(context) -> None:
+        """Stands for a SlackNotifier or SmtpNotifier."""
+
+    monkeypatch.setattr(alerts, "ALERT_CALLBACKS", [notify_team])
+    dag = runpy.run_path(str(DAGS_FOLDER / f"{dag_id}.py"))[dag_id]()
+    callbacks = dag.default_args["on_failure_callback"]
+    assert [callback.__name__ for callback in callbacks] == [*own, "notify_team"]
