@@ -45,6 +45,7 @@ th, td { border: 1px solid #cbd5e0; padding: 0.25rem 0.5rem; text-align: left; v
 th { background: #edf2f7; }
 td.number { text-align: right; font-variant-numeric: tabular-nums; }
 table.stats td, table.stats th { border-color: #e2e8f0; font-size: 0.85rem; }
+td ul { margin: 0; padding-left: 1.1rem; }
 tr[data-status="ok"] td[data-field="status"] { color: #276749; font-weight: 600; }
 tr[data-status="broken"] td[data-field="status"] { color: #c53030; font-weight: 600; }
 tr[data-status="problems"] td[data-field="status"] { color: #b7791f; font-weight: 600; }
@@ -161,7 +162,7 @@ def consumers_table(rows: list[ConsumerLag]) -> str:
         "lag (snapshots)",
         "lag (time)",
         "promise (max lag)",
-        "promise",
+        "status",
         "problems (skipped records)",
     )
     return _table("consumers", headers, html_rows, "no consumer subscribes to this dataset")
