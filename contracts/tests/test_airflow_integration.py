@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import textwrap
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ import pytest
 from test_airflow_trigger import Lake
 
 from housing_contracts.airflow import cursor_key
+from housing_contracts.consumers import consumer_lag
 from housing_testkit import ServerProcess, free_ports
 
 DAG_ID = "housing_watch_probe"
@@ -40,23 +43,36 @@ PROBE_DAG = textwrap.dedent(
 
     import json
     import os
+    from datetime import timedelta
     from pathlib import Path
 
     from airflow.sdk import dag, task
     from pendulum import datetime
 
-    from housing_contracts.airflow import dataset_asset
+    from housing_contracts.airflow import Receipts, dataset_asset, manifests_from_events
 
-    DATASET = dataset_asset(watch=True, conn_id="lake_s3", poll_interval=1.0)
+    DATASET = dataset_asset(
+        watch=True, conn_id="lake_s3", poll_interval=1.0, consumer="ml-team", max_lag=timedelta(minutes=5)
+    )
+    RECEIPTS = Receipts(consumer="ml-team", conn_id="lake_s3")
 
 
-    @dag(schedule=[DATASET], start_date=datetime(2026, 1, 1, tz="UTC"), catchup=False, tags=["test"])
+    @dag(
+        schedule=[DATASET],
+        start_date=datetime(2026, 1, 1, tz="UTC"),
+        catchup=False,
+        tags=["test"],
+        default_args={"on_failure_callback": RECEIPTS.on_failure},
+    )
     def housing_watch_probe():
         @task
         def record(**context):
-            extras = [event.extra for event in context["triggering_asset_events"][DATASET]]
+            events = context["triggering_asset_events"][DATASET]
+            extras = [event.extra for event in events]
             probe = Path(os.environ["HOUSING_PROBE_DIR"]) / f"{context['run_id']}.json".replace(":", "_")
             probe.write_text(json.dumps(extras))
+            snapshot_id = manifests_from_events(events)[-1]["snapshot_id"]
+            RECEIPTS.success(context, snapshot_id=snapshot_id, produced={"probe": probe.name})
 
         record()
 
@@ -206,6 +222,8 @@ def test_watcher_runs_consumer_once_per_snapshot_across_triggerer_restart(
     deployment.wait_until(lambda: while_down["snapshot_id"] in deployment.cursor(lake_uri), "third ack")
 
     expected = [[{"from_trigger": True, "payload": manifest}] for manifest in (first, second, while_down)]
+    # The watcher subscribed the consumer (twice: at each triggerer start) and each run left its receipt.
+    (row,) = consumer_lag(lake_uri, storage_options=s3_server.storage_options)
     states = [state for _, state in deployment.runs()]
     events = deployment.query("SELECT count(*) FROM asset_event")[0][0]
     reliability_row(
@@ -220,3 +238,11 @@ def test_watcher_runs_consumer_once_per_snapshot_across_triggerer_restart(
         deployment.query("SELECT count(*) FROM asset_event")[0][0],
         deployment.probes(),
     ) == (2, ["success"] * 3, 3, expected)
+    assert (row.consumer, row.max_lag, row.last_outcome, row.consumed_snapshot_id, row.lag_snapshots) == (
+        "ml-team",
+        timedelta(minutes=5),
+        "success",
+        while_down["snapshot_id"],
+        0,
+    )
+    assert (row.deployment, row.problems) == (socket.gethostname(), ())
