@@ -126,6 +126,22 @@ def test_every_route_refuses_a_token_of_another_deployment(api_server, reliabili
     }
 
 
+def test_a_user_without_the_right_to_read_assets_is_forbidden(api_server, reliability_row) -> None:
+    """A token this deployment signed for a user with no role (no right to read assets): 403 everywhere,
+    the page included (signed in, so no redirect)."""
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+
+    no_role = get_auth_manager().generate_jwt(SimpleAuthManagerUser(username="visitor", role=None))
+    answers = _answers(api_server, _bearer(no_role))
+    reliability_row(
+        "Contract page and its JSON for a signed-in user without asset access",
+        "403 everywhere",
+        "; ".join(f"{route} {answer}" for route, answer in answers.items()),
+    )
+    assert answers == {**dict.fromkeys(API_ROUTES, "403"), PAGE: "403 -> None"}
+
+
 def test_a_signed_in_user_reads_every_route(signed_in, token, dataset) -> None:
     """With the deployment's token (header for the JSON routes, the UI cookie for the page): 200."""
     page = signed_in.get(PAGE, follow_redirects=False)
