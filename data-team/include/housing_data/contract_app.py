@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from housing_contracts import dataset_uri
 from include.housing_data import contract_view
 from include.housing_data.contract_html import render_page
 
@@ -108,12 +109,11 @@ def create_app() -> FastAPI:
         """The page; a section that cannot be read shows why, the others still render."""
         from housing_contracts.consumers import consumer_lag
 
-        now = datetime.now(UTC)
-        lake = _attempt("lake connection", contract_view.lake)
-        if isinstance(lake, Exception):
-            uri, snapshots, consumers = "?", lake, lake
+        now, uri = datetime.now(UTC), dataset_uri()
+        options = _attempt("lake_s3 connection", contract_view.lake_storage_options)
+        if isinstance(options, Exception):
+            snapshots = consumers = options
         else:
-            uri, options = lake
             snapshots = _attempt(
                 "snapshots", lambda: contract_view.newest_snapshots(uri, storage_options=options)
             )
@@ -137,7 +137,7 @@ def create_app() -> FastAPI:
         limit: int = Query(contract_view.NEWEST_SNAPSHOTS, ge=1, le=1000),
     ) -> list[dict[str, Any]]:
         """The newest committed snapshots' manifests, newest first (a broken one: id and problem)."""
-        uri, options = _read("lake connection", contract_view.lake)
+        uri, options = dataset_uri(), _read("lake_s3 connection", contract_view.lake_storage_options)
         found = _read(
             "snapshots", lambda: contract_view.newest_snapshots(uri, limit=limit, storage_options=options)
         )
@@ -148,7 +148,7 @@ def create_app() -> FastAPI:
         """Exactly ``housing-contract consumers URI --json``."""
         from housing_contracts.consumers import consumer_lag
 
-        uri, options = _read("lake connection", contract_view.lake)
+        uri, options = dataset_uri(), _read("lake_s3 connection", contract_view.lake_storage_options)
         return [
             row.to_dict() for row in _read("consumers", lambda: consumer_lag(uri, storage_options=options))
         ]

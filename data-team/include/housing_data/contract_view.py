@@ -35,12 +35,11 @@ class SnapshotSummary:
         return {"snapshot_id": self.snapshot_id, "problem": self.problem}
 
 
-def lake() -> tuple[str, dict[str, Any]]:
-    """The dataset URI this deployment publishes to and the storage options of its ``lake_s3`` connection."""
-    from housing_contracts import dataset_uri
+def lake_storage_options() -> dict[str, Any]:
+    """The storage options of this deployment's ``lake_s3`` connection (the data-team identity)."""
     from housing_contracts.airflow import storage_options_from_connection
 
-    return dataset_uri(), storage_options_from_connection(LAKE_CONN_ID)
+    return storage_options_from_connection(LAKE_CONN_ID)
 
 
 def contract() -> dict[str, Any]:
