@@ -203,12 +203,16 @@ def test_unsafe_consumer_name_is_refused(consumer: str):
         ({"max_lag": timedelta(hours=1)}, "consumer and max_lag go together"),
         ({"consumer": "ml-team", "max_lag": timedelta(0)}, "max_lag must be a positive duration, got 0.0"),
         ({"consumer": "ml-team", "max_lag": timedelta(seconds=-5)}, "max_lag must be a positive duration"),
+        (
+            {"watch": False, "consumer": "ml-team", "max_lag": timedelta(hours=1)},
+            "subscribe through the watcher: pass watch=True",
+        ),
     ],
 )
 def test_subscription_needs_a_positive_promise(kwargs: dict, message: str):
     """A consumer subscribes with the lag it accepts: neither without the other, and never zero or less."""
     with pytest.raises(ValueError, match=message):
-        dataset_asset(watch=True, **kwargs)
+        dataset_asset(**({"watch": True} | kwargs))
 
 
 def test_version_1_cursor_is_read_with_its_newest_snapshot_as_start():

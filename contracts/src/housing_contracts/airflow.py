@@ -86,6 +86,8 @@ def dataset_asset(
     (``conn_id`` is resolved in the triggerer), so DAG files parse offline.
     """
     if not watch:
+        if consumer is not None or max_lag is not None:
+            raise ValueError("consumer and max_lag subscribe through the watcher: pass watch=True")
         return Asset(name=ASSET_NAME, uri=DATASET_URI)
     trigger = SnapshotCommittedTrigger(
         asset_name=ASSET_NAME,
@@ -249,32 +251,32 @@ class SnapshotStream(SharedStreamProducer):
         """Write the consumer's subscription; a failure is logged once and retried on the next poll."""
         trigger, cursor = self.trigger, self.cursor
         assert cursor is not None and trigger.consumer is not None and trigger.max_lag_seconds is not None
-        subscription = Subscription(
-            consumer=trigger.consumer,
-            dataset_uri=self.uri,
-            deployment=_deployment(),
-            max_lag=timedelta(seconds=trigger.max_lag_seconds),
-            start_at=trigger.start_at,
-            start_after=cursor.start_after,
-            subscribed_at=started_at,
-            contract_version=CONTRACT_VERSION,
-        )
         try:
+            subscription = Subscription(
+                consumer=trigger.consumer,
+                dataset_uri=self.uri,
+                deployment=_deployment(),
+                max_lag=timedelta(seconds=trigger.max_lag_seconds),
+                start_at=trigger.start_at,
+                start_after=cursor.start_after,
+                subscribed_at=started_at,
+                contract_version=CONTRACT_VERSION,
+            )
             written = await asyncio.to_thread(subscribe, subscription, storage_options=options)
         except Exception:
             # The subscription is bookkeeping for the producer: never let it stop the events.
             if not self._subscription_failed:
                 log.exception(
                     "Writing the subscription of %s to %s failed; retrying every %ss",
-                    subscription.consumer,
+                    trigger.consumer,
                     self.uri,
-                    self.trigger.poll_interval,
+                    trigger.poll_interval,
                 )
             self._subscription_failed = True
             return
         self._subscription_due = False
         self._subscription_failed = False
-        log.info("Subscription of %s written: %s", subscription.consumer, written)
+        log.info("Subscription of %s written: %s", trigger.consumer, written)
 
     async def open_stream(self) -> AsyncIterator[tuple[dict[str, Any], str]]:
         from housing_contracts.storage import resolve
