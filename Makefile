@@ -59,7 +59,20 @@ test: setup ## run every test: contracts, both teams, infra (static + stack), en
 	done; \
 	if [ -n "$$failed" ]; then echo "FAILED:$$failed"; exit 1; fi
 
-test-contracts: setup ## the contract package: schema, snapshots, compatibility, CLI, test kit, trigger
+# datacontract-cli, a test tool of the ODCS export (contracts/tests/test_odcs.py), in a venv of its own:
+# its pins need not agree with Airflow's. Rebuilt only when its pinned requirements change.
+DATACONTRACT_STAMP := $(TEAM_VENVS)/datacontract/.install-stamp
+$(DATACONTRACT_STAMP): contracts/requirements-odcs-test.txt
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	@test -x $(TEAM_VENVS)/datacontract/bin/python || $(UV) venv --quiet --python ">=3.11" $(TEAM_VENVS)/datacontract
+	$(UV) pip install --quiet --python $(TEAM_VENVS)/datacontract/bin/python -r contracts/requirements-odcs-test.txt
+	@# datacontract-cli loads the DuckDB extensions bundled for S3 from <name>.duckdb_extension.gz, but the
+	@# duckdb-extension-* wheels ship them uncompressed: without the .gz it tries to download them.
+	@for f in $(TEAM_VENVS)/datacontract/lib/python*/site-packages/duckdb_extension_*/extensions/*/*.duckdb_extension; do \
+		gzip -1 --keep --force "$$f"; done
+	@touch $@
+
+test-contracts: setup $(DATACONTRACT_STAMP) ## the contract package: schema, snapshots, compatibility, CLI, test kit, trigger, ODCS export
 	cd contracts && $(PYTEST)
 
 test-data-team: $(TEAM_VENVS)/data-team/.test-stamp ## the producer project, in its own venv: DAG integrity, extract/clean rules, dag.test() on real S3

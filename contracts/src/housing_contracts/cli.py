@@ -1,4 +1,5 @@
-"""``housing-contract``: a command line over the Python API (validate, diff, describe, snapshots, consumers).
+"""``housing-contract``: a command line over the Python API (validate, diff, describe, snapshots, consumers,
+export).
 
 Exit codes: 0 success, 1 the data (or snapshot) breaks the contract, 2 usage or I/O error.
 S3 credentials and endpoint come from the standard AWS environment variables.
@@ -7,7 +8,8 @@ S3 credentials and endpoint come from the standard AWS environment variables.
 from __future__ import annotations
 
 import json
-from pathlib import PurePosixPath
+from enum import StrEnum
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -27,7 +29,7 @@ EXIT_USAGE = 2
 
 app = typer.Typer(
     name="housing-contract",
-    help="The California-housing data contract: validate, diff, describe, snapshots, consumers."
+    help="The California-housing data contract: validate, diff, describe, snapshots, consumers, export."
     f"\n\n{NO_COERCION}",
     no_args_is_help=True,
     add_completion=False,
@@ -203,3 +205,65 @@ def consumers(
         typer.echo(format_consumers(rows))
     if fail_on_broken and any(row.breaks_promise for row in rows):
         raise typer.Exit(EXIT_VIOLATION)
+
+
+class ExportFormat(StrEnum):
+    odcs = "odcs"
+
+
+@app.command()
+def export(
+    format_: Annotated[
+        ExportFormat,
+        typer.Option("--format", help="odcs: an Open Data Contract Standard v3.1.0 YAML document"),
+    ],
+    version: Annotated[
+        str | None,
+        typer.Option(help="'live' (default), a frozen version (e.g. 1.0.0) or a description JSON file"),
+    ] = None,
+    all_versions: Annotated[bool, typer.Option("--all", help="every frozen version, one file each")] = False,
+    output: Annotated[
+        str, typer.Option(help="folder to write <name>-<version>.odcs.yaml into, or - for stdout")
+    ] = "-",
+    dataset_uri: Annotated[
+        str | None,
+        typer.Option(help="where the data lies instead of the version's own URI: s3://… or a local folder"),
+    ] = None,
+    endpoint_url: Annotated[
+        str | None, typer.Option(help="endpoint of an S3-compatible store, e.g. http://127.0.0.1:8333")
+    ] = None,
+    snapshot: Annotated[
+        str | None, typer.Option(help="one snapshot's files (its id) instead of every snapshot's")
+    ] = None,
+) -> None:
+    """Write a contract version (every frozen one with --all) as an Open Data Contract Standard v3.1.0
+    document: columns with types and descriptions, quality rules from the checks, the S3 server, the
+    freshness promise and the owner team.
+
+    Its server is <dataset URI>/snapshots/*/*.parquet (or one --snapshot's): datacontract test checks them.
+    """
+    from housing_contracts.description import frozen_versions, load_description
+    from housing_contracts.layout import SNAPSHOT_ID_PATTERN
+    from housing_contracts.odcs import odcs_document, odcs_filename, odcs_yaml
+
+    if all_versions and (version is not None or dataset_uri is not None):
+        raise _fail("--all exports every version at its own URI: drop --version and --dataset-uri")
+    if all_versions and output == "-":
+        raise _fail("--all writes one file per version: give --output DIR")
+    if snapshot is not None and not SNAPSHOT_ID_PATTERN.match(snapshot):
+        raise _fail(f"--snapshot {snapshot!r} is not a snapshot id (YYYYMMDDTHHMMSS.ffffffZ-<8 hex>)")
+    sources = frozen_versions() if all_versions else [version or "live"]
+    where = {"dataset_uri": dataset_uri, "endpoint_url": endpoint_url, "snapshot_id": snapshot}
+    try:
+        descriptions = [load_description(source) for source in sources]
+        documents = [(odcs_filename(d), odcs_yaml(odcs_document(d, **where))) for d in descriptions]
+        if output == "-":
+            typer.echo(documents[0][1], nl=False)
+            return
+        folder = Path(output)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, text in documents:
+            (folder / name).write_text(text)
+            typer.echo(folder / name)
+    except (OSError, ValueError, KeyError) as exc:
+        raise _fail(f"cannot export {', '.join(sources)}: {exc!s}") from None
