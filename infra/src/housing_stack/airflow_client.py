@@ -94,6 +94,20 @@ class AirflowClient:
     def unpause(self, dag_id: str) -> None:
         self.request("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
 
+    def pause(self, dag_id: str) -> None:
+        self.request("PATCH", f"/dags/{dag_id}", json={"is_paused": True})
+
+    def reparse(self, dag_id: str) -> None:
+        """Ask the DAG processor to parse ``dag_id``'s file now rather than at its next interval (what it
+        derives from the DAG's state, such as an asset's watchers, follows)."""
+        token = self.request("GET", f"/dags/{dag_id}/details")["file_token"]
+        self.request("PUT", f"/parseDagFile/{token}")
+
+    def asset_watchers(self, uri: str) -> list[dict[str, Any]]:
+        """The watchers (``name``, ``trigger_id``) the deployment runs for the asset with ``uri``."""
+        assets = self.request("GET", "/assets", params={"uri_pattern": uri})["assets"]
+        return [watcher for asset in assets if asset["uri"] == uri for watcher in asset["watchers"]]
+
     def trigger(self, dag_id: str, conf: dict[str, Any] | None = None) -> str:
         """Start a manual run now; returns its run id."""
         body = {"logical_date": None, "conf": conf or {}}
@@ -114,6 +128,22 @@ class AirflowClient:
     def triggering_events(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
         """The asset events that created a run (their ``extra`` carries the trigger's payload)."""
         return self.request("GET", f"/dags/{dag_id}/dagRuns/{run_id}/upstreamAssetEvents")["asset_events"]
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int | None = None) -> str:
+        """One try's log as the UI shows it (the last try by default): one line per record, and a task's
+        exception as ``<type>: <message>`` lines (structured logs carry it in ``error_detail``)."""
+        if try_number is None:
+            path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}"
+            try_number = max(self.request("GET", path)["try_number"], 1)
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}"
+        lines = []
+        for record in self.request("GET", path, params={"full_content": True}).get("content", []):
+            if not isinstance(record, dict):
+                lines.append(str(record))
+                continue
+            lines.append(str(record.get("event", record)))
+            lines += [f"{e.get('exc_type')}: {e.get('exc_value')}" for e in record.get("error_detail") or []]
+        return "\n".join(lines)
 
     def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
         path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}"

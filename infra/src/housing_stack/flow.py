@@ -90,13 +90,11 @@ def _task_phases(client: AirflowClient, dag_id: str, run_id: str) -> list[Phase]
 
 
 def _task_log_tail(client: AirflowClient, dag_id: str, run_id: str, ti: dict[str, Any]) -> str:
-    path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{ti['task_id']}/logs/{max(ti['try_number'], 1)}"
     try:
-        content = client.request("GET", path, params={"full_content": True}).get("content", [])
+        log = client.task_log(dag_id, run_id, ti["task_id"], max(ti["try_number"], 1))
     except AirflowError as error:
         return f"(log unavailable: {error})"
-    lines = [c.get("event", str(c)) if isinstance(c, dict) else str(c) for c in content]
-    return "\n".join(lines[-15:])
+    return "\n".join(log.splitlines()[-15:])
 
 
 def wait_for_run(

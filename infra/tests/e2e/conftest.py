@@ -1,13 +1,56 @@
-"""One production stack for the session: the handoff's production pass runs on it first, then the fault
-tests (starting one takes ~2.5 min on 2 cores). It is stopped at the end, and must leave nothing running."""
+"""The stacks of the end-to-end tests, one per profile for the whole session (starting one takes ~2 min
+embedded, ~2.5 min production on 2 cores), and the handoff run once on each:
+
+- embedded: the handoff's embedded pass (test_handoff.py), then test_lag_page_alerts.py (the consumer
+  table, the Contract page, the alerts) on what the handoff left; its last test stops the stack and checks
+  that nothing is left running.
+- production: the handoff's production pass, then the fault tests (test_production_faults.py), whose
+  last test stops it.
+
+Every test on the embedded stack runs before any test on the production stack, so the two stacks never
+run at the same time (memory, 2 cores).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
+import pandas as pd
 import pytest
 
+from housing_stack.demo import clients
+from housing_stack.flow import FlowReport, run_flow, team_storage_options
+from housing_stack.identities import ADMIN
 from housing_stack.stack import Profile, Stack, StackConfig
+
+FLOW_TIMEOUT = 600.0
+#: The lag the ML team's consumer promises on the embedded stack (``HOUSING_MAX_LAG_SECONDS``): seconds,
+#: so that the data team's lag alert can fire within a test.
+MAX_LAG_SECONDS = 20
+
+
+def _on_production_stack(item: pytest.Item) -> bool:
+    callspec = getattr(item, "callspec", None)
+    return "production_stack" in getattr(item, "fixturenames", ()) or (
+        callspec is not None and callspec.params.get("stack") is Profile.PRODUCTION
+    )
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Embedded-stack tests first, then production-stack ones; otherwise pytest's order (stable sort)."""
+    items.sort(key=_on_production_stack)
+
+
+@pytest.fixture(scope="session")
+def embedded_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+
+    config = StackConfig.ephemeral(
+        tmp_path_factory.mktemp("stack-embedded"),
+        airflow_env={"HOUSING_MAX_LAG_SECONDS": str(MAX_LAG_SECONDS)},
+    )
+    with Stack(config) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")
@@ -15,3 +58,59 @@ def production_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack
     config = StackConfig.ephemeral(tmp_path_factory.mktemp("stack-production"), profile=Profile.PRODUCTION)
     with Stack(config) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def source(
+    tmp_path_factory: pytest.TempPathFactory, california_housing_frame: pd.DataFrame
+) -> Callable[[int], str]:
+    """``source(k)``: the real data minus every k-th block group, as a Parquet file the producer reads
+    (each k is new content, so publishing it commits a new snapshot)."""
+    folder = tmp_path_factory.mktemp("sources")
+
+    def write(k: int) -> str:
+        path = folder / f"minus_every_{k}th.parquet"
+        if not path.exists():
+            frame = california_housing_frame
+            frame.iloc[[i for i in range(len(frame)) if i % k]].to_parquet(path)
+        return path.as_uri()
+
+    return write
+
+
+@pytest.fixture(scope="session")
+def changed_source(source: Callable[[int], str]) -> str:
+    """The handoff's changed data: the real data minus every tenth block group."""
+    return source(10)
+
+
+@pytest.fixture(scope="session")
+def handoff(changed_source: str) -> Callable[[Stack], list[FlowReport]]:
+    """``handoff(stack)``: the handoff's three passes on ``stack``, run once per stack (later callers get
+    the same reports, or the same error):
+
+    1. the real dataset → a snapshot → the consumer's first version, champion;
+    2. changed data → a second snapshot → a second version with a champion/challenger decision;
+    3. the same changed data again → no snapshot and no consumer run.
+    """
+    done: dict[str, list[FlowReport] | BaseException] = {}
+
+    def flows(stack: Stack) -> list[FlowReport]:
+        key = str(stack.config.state_dir)
+        if key not in done:
+            data, ml = clients(stack.config)
+            lake = team_storage_options(stack.config, ADMIN)
+            try:
+                done[key] = [
+                    run_flow(data, ml, storage_options=lake, conf={"source": source}, timeout=FLOW_TIMEOUT)
+                    for source in ("sklearn", changed_source, changed_source)
+                ]
+            except BaseException as error:
+                done[key] = error
+                raise
+        result = done[key]
+        if isinstance(result, BaseException):
+            raise RuntimeError(f"the handoff on this stack failed earlier: {result}") from result
+        return result
+
+    return flows

@@ -1,6 +1,7 @@
 """The whole handoff on a native stack started on free ports in a temp dir, torn down even on failure,
 once per profile: embedded (airflow standalone, SQLite) and production (PostgreSQL, CeleryExecutor, one
-process per component, two triggerers in the ML team's deployment).
+process per component, two triggerers in the ML team's deployment). Both stacks, and the passes, are
+the session's (conftest.py): later modules go on from the state they leave.
 
 1. the producer runs on the real dataset → a snapshot → the consumer trains, registers version 1 as
    champion and writes predictions;
@@ -12,7 +13,7 @@ Everything goes through what a user has: the Airflow REST APIs, MLflow and S3.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -22,47 +23,24 @@ from mlflow import MlflowClient
 
 from housing_contracts import list_snapshots
 from housing_stack.airflow_production import AirflowProduction
-from housing_stack.demo import clients
-from housing_stack.flow import FlowReport, run_flow
+from housing_stack.flow import FlowReport
 from housing_stack.postgres import PostgresServer
 from housing_stack.redis_server import RedisServer
-from housing_stack.stack import Profile, Stack, StackConfig
+from housing_stack.stack import Profile, Stack
 
 MODEL_NAME = "california_housing_regressor"  # the name the README promises users
-FLOW_TIMEOUT = 600.0
 
 
 @pytest.fixture(scope="module", params=list(Profile), ids=str)
-def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    if request.param is Profile.PRODUCTION:
-        # shared with the fault tests, which stop it last (test_production_faults.py)
-        yield request.getfixturevalue("production_stack")
-        return
-    config = StackConfig.ephemeral(tmp_path_factory.mktemp(f"stack-{request.param}"), profile=request.param)
-    with Stack(config) as running:
-        yield running
+def stack(request: pytest.FixtureRequest) -> Stack:
+    """The session's stack of each profile; each is stopped by the last module using it (conftest.py)."""
+    return request.getfixturevalue(f"{request.param}_stack")
 
 
 @pytest.fixture(scope="module")
-def changed_source(tmp_path_factory: pytest.TempPathFactory, california_housing_frame: pd.DataFrame) -> str:
-    """The real data minus every tenth block group, as a Parquet file the producer reads."""
-    path = tmp_path_factory.mktemp("source") / "california_housing_changed.parquet"
-    california_housing_frame.iloc[[i for i in range(len(california_housing_frame)) if i % 10]].to_parquet(
-        path
-    )
-    return path.as_uri()
-
-
-@pytest.fixture(scope="module")
-def flows(stack: Stack, changed_source: str) -> list[FlowReport]:
+def flows(stack: Stack, handoff: Callable[[Stack], list[FlowReport]]) -> list[FlowReport]:
     """The three passes, in order (later tests read what earlier passes did)."""
-    data, ml = clients(stack.config)
-    lake = _s3_options(stack)
-    return [
-        run_flow(data, ml, storage_options=lake, conf={"source": "sklearn"}, timeout=FLOW_TIMEOUT),
-        run_flow(data, ml, storage_options=lake, conf={"source": changed_source}, timeout=FLOW_TIMEOUT),
-        run_flow(data, ml, storage_options=lake, conf={"source": changed_source}, timeout=FLOW_TIMEOUT),
-    ]
+    return handoff(stack)
 
 
 def _s3_options(stack: Stack) -> dict:
@@ -209,12 +187,3 @@ def test_status_shows_executor_database_workers_and_triggerers(stack: Stack, flo
         assert summaries["airflow-ml"].executor == "LocalExecutor"
     assert all(status.healthy for status in stack.status())
     assert stack.restarts() == []
-
-
-@pytest.mark.parametrize("stack", [Profile.EMBEDDED], indirect=True, ids=str)
-def test_stack_stops_cleanly(stack: Stack) -> None:
-    """``down`` leaves no component, supervisor or child process running (the production stack's own
-    check ends the fault tests)."""
-    stack.down()
-    assert not any(status.healthy or status.pid for status in stack.status())
-    assert stack.leftovers() == []

@@ -24,7 +24,6 @@ from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import pandas as pd
 import psycopg2
 import pytest
 from mlflow import MlflowClient
@@ -73,22 +72,6 @@ def apis(stack: Stack, lake: dict[str, Any]) -> tuple[AirflowClient, AirflowClie
             data, ml, conf={"source": "sklearn"}, timeout=FLOW_TIMEOUT, storage_options=lake, progress=print
         )
     return data, ml
-
-
-@pytest.fixture(scope="module")
-def source(
-    tmp_path_factory: pytest.TempPathFactory, california_housing_frame: pd.DataFrame
-) -> Callable[[int], str]:
-    """``source(k)``: the real data minus every k-th block group, as a Parquet file the producer reads."""
-    folder = tmp_path_factory.mktemp("sources")
-
-    def write(k: int) -> str:
-        path = folder / f"minus_every_{k}th.parquet"
-        frame = california_housing_frame
-        frame.iloc[[i for i in range(len(frame)) if i % k]].to_parquet(path)
-        return path.as_uri()
-
-    return write
 
 
 def _until(
