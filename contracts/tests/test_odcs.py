@@ -66,12 +66,15 @@ def test_every_check_becomes_an_executable_rule(version: str) -> None:
     document = odcs_document(description)
     rules = {rule["id"]: rule for rule in document["schema"][0]["quality"]}
     assert list(rules) == list(description["dataframe_checks"])
+    min_rows = description["dataframe_checks"]["min_row_count"]["statistics"]["min_rows"]
     assert (rules["min_row_count"]["metric"], rules["min_row_count"]["mustBeGreaterOrEqualTo"]) == (
         "rowCount",
-        1000,
+        min_rows,
     )
+    pair = description["dataframe_checks"]["bedrooms_within_rooms"]["statistics"]
+    column, other = pair["column"], pair["other"]
     assert rules["bedrooms_within_rooms"]["query"] == (
-        'SELECT COUNT(*) FROM {object} WHERE "AveBedrms" > "AveRooms"'
+        f'SELECT COUNT(*) FROM {{object}} WHERE "{column}" > "{other}"'
     )
     finite = [r["id"] for p in _properties(document).values() for r in p["quality"]]
     assert finite == [f"{name}_finite" for name in description["columns"]]
