@@ -1,20 +1,27 @@
-"""Freshness promises checked against a real S3 server: the producer's snapshot interval, consumers' lag."""
+"""Freshness promises checked against a real S3 server: the producer's (a new snapshot, or a confirmation
+that the newest is current, at least every N hours) and consumers' lag."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from housing_contracts import ASSET_NAME, ContractError, PromiseBroken, publish
+from housing_contracts.confirmation import Confirmation, confirm_current, read_confirmation
 from housing_contracts.consumers import Receipt, Subscription, format_duration, record_receipt, subscribe
 from housing_contracts.description import describe
 from housing_contracts.freshness import check_consumer_lag, check_freshness, freshness_promise
 from housing_contracts.layout import snapshot_time
+from housing_contracts.storage import resolve
 from housing_contracts.testing import sample_frame
 
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+EXPECTS = (
+    "the check expects a new snapshot, or a confirmation that the newest is still current, at least every"
+)
 
 
 @pytest.fixture
@@ -45,8 +52,7 @@ def test_fresh_snapshot_passes(lake_uri: str, options: dict[str, Any]) -> None:
     now = snapshot_time(snapshot_id) + timedelta(seconds=4)
     message = check_freshness(lake_uri, max_age=timedelta(seconds=10), now=now, storage_options=options)
     assert message == (
-        f"OK: {ASSET_NAME} ({lake_uri}): newest snapshot {snapshot_id} is 4s old; "
-        "the check expects a new snapshot at least every 10s"
+        f"OK: {ASSET_NAME} ({lake_uri}): newest snapshot {snapshot_id} is 4s old; {EXPECTS} 10s"
     )
 
 
@@ -58,8 +64,7 @@ def test_stale_snapshot_breaks_the_promise(lake_uri: str, options: dict[str, Any
     with pytest.raises(PromiseBroken) as broken:
         check_freshness(lake_uri, max_age=timedelta(seconds=10), now=now, storage_options=options)
     assert str(broken.value) == (
-        f"{ASSET_NAME} ({lake_uri}): newest snapshot {newest} is 12s old; "
-        "the check expects a new snapshot at least every 10s"
+        f"{ASSET_NAME} ({lake_uri}): newest snapshot {newest} is 12s old; {EXPECTS} 10s"
     )
     assert isinstance(broken.value, ContractError)
 
@@ -74,7 +79,8 @@ def test_default_max_age_is_the_producers_promise(lake_uri: str, options: dict[s
         check_freshness(lake_uri, now=created + promise + timedelta(minutes=3), storage_options=options)
     assert str(broken.value).endswith(
         f"is {format_duration(promise + timedelta(minutes=3))} old; "
-        f"the producer promises a new snapshot at least every {format_duration(promise)}"
+        "the producer promises a new snapshot, or a confirmation that the newest is still current, "
+        f"at least every {format_duration(promise)}"
     )
 
 
@@ -82,6 +88,96 @@ def test_no_snapshot_breaks_the_promise(lake_uri: str, options: dict[str, Any]) 
     """A dataset with no committed snapshot breaks the promise, and the message says so."""
     with pytest.raises(PromiseBroken, match=r"\): no snapshot has been published; the check expects"):
         check_freshness(lake_uri, max_age=timedelta(seconds=1), storage_options=options)
+
+
+def _wait_until_older(snapshot_id: str, seconds: float) -> None:
+    """Sleep until the snapshot is more than ``seconds`` old (a confirmation made then is later)."""
+    while datetime.now(UTC) - snapshot_time(snapshot_id) <= timedelta(seconds=seconds):
+        time.sleep(0.1)
+
+
+def test_an_unchanged_republish_keeps_the_promise(
+    team_lake_uri: str, data_team_s3: Any, ml_team_s3: Any
+) -> None:
+    """The producer republishes unchanged content: no new snapshot, but its confirmation counts, so the
+    check passes although the snapshot itself is older than max_age (the ml-team identity reads it)."""
+    data = data_team_s3.storage_options
+    snapshot_id = _publish(team_lake_uri, data)
+    _wait_until_older(snapshot_id, 1.0)
+    assert not publish(sample_frame(1000, seed=0), team_lake_uri, storage_options=data).created
+    confirmed = read_confirmation(*resolve(team_lake_uri, data)).confirmed_at
+    now = confirmed + timedelta(seconds=0.5)
+    message = check_freshness(
+        team_lake_uri, max_age=timedelta(seconds=1), now=now, storage_options=ml_team_s3.storage_options
+    )
+    assert message == (
+        f"OK: {ASSET_NAME} ({team_lake_uri}): newest snapshot {snapshot_id} is "
+        f"{format_duration(now - snapshot_time(snapshot_id))} old, last confirmed current 0.5s ago; "
+        f"{EXPECTS} 1s"
+    )
+    later = confirmed + timedelta(seconds=3)
+    with pytest.raises(PromiseBroken, match=r"old, last confirmed current 3s ago; the check expects"):
+        check_freshness(team_lake_uri, max_age=timedelta(seconds=1), now=later, storage_options=data)
+
+
+def test_a_confirmation_of_an_older_snapshot_is_ignored(lake_uri: str, options: dict[str, Any]) -> None:
+    """A confirmation naming any snapshot but the newest does not vouch for the newest; the message says
+    it was ignored."""
+    older = _publish(lake_uri, options, seed=1)
+    newest = _publish(lake_uri, options, seed=2)
+    now = snapshot_time(newest) + timedelta(seconds=12)
+    fs, root = resolve(lake_uri, options)
+    confirm_current(fs, root, Confirmation(older, now - timedelta(seconds=1), {"run_id": "other"}))
+    with pytest.raises(PromiseBroken) as broken:
+        check_freshness(lake_uri, max_age=timedelta(seconds=10), now=now, storage_options=options)
+    assert str(broken.value) == (
+        f"{ASSET_NAME} ({lake_uri}): newest snapshot {newest} is 12s old "
+        f"(_current.json ignored: it confirms snapshot {older}, not the newest); {EXPECTS} 10s"
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        (b"{not json", "not valid JSON: "),
+        (
+            b'{"format": "someone-else/1", "snapshot_id": "x"}',
+            "format 'someone-else/1', expected",
+        ),
+        (
+            b'{"format": "housing-contracts/current/1"}',
+            "missing field(s) snapshot_id, confirmed_at",
+        ),
+    ],
+    ids=["not-json", "foreign", "incomplete"],
+)
+def test_a_corrupt_confirmation_is_ignored_and_reported(
+    lake_uri: str, options: dict[str, Any], content: bytes, why: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An unreadable or foreign _current.json never raises: the snapshot's own age decides, and the
+    message (and a warning) say why the confirmation was ignored."""
+    snapshot_id = _publish(lake_uri, options)
+    fs, root = resolve(lake_uri, options)
+    fs.pipe_file(f"{root}/_current.json", content)
+    now = snapshot_time(snapshot_id) + timedelta(seconds=4)
+    message = check_freshness(lake_uri, max_age=timedelta(seconds=10), now=now, storage_options=options)
+    assert message.startswith(f"OK: {ASSET_NAME} ({lake_uri}): newest snapshot {snapshot_id} is 4s old (")
+    assert f"(_current.json ignored: {why}" in message
+    assert f"_current.json ignored: {why}" in caplog.text
+    with pytest.raises(PromiseBroken, match=r"is 12s old \(_current\.json ignored: "):
+        check_freshness(
+            lake_uri, max_age=timedelta(seconds=10), now=now + timedelta(seconds=8), storage_options=options
+        )
+
+
+def test_a_confirmation_later_than_now_is_ignored(lake_uri: str, options: dict[str, Any]) -> None:
+    """A confirmed_at after the check's ``now`` (a skewed clock) cannot keep the promise."""
+    snapshot_id = _publish(lake_uri, options)
+    now = snapshot_time(snapshot_id) + timedelta(seconds=12)
+    fs, root = resolve(lake_uri, options)
+    confirm_current(fs, root, Confirmation(snapshot_id, now + timedelta(hours=1)))
+    with pytest.raises(PromiseBroken, match=r"is 12s old \(_current\.json ignored: confirmed_at .* is later"):
+        check_freshness(lake_uri, max_age=timedelta(seconds=10), now=now, storage_options=options)
 
 
 def _subscribe(uri: str, consumer: str, max_lag: timedelta, options: dict[str, Any]) -> None:

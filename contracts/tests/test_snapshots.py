@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 import posixpath
 import subprocess
 import sys
@@ -27,8 +29,10 @@ from housing_contracts import (
     read_snapshot,
 )
 from housing_contracts import snapshots as snapshots_module
+from housing_contracts.confirmation import CONFIRMATION_FORMAT, Confirmation, read_confirmation
 from housing_contracts.fingerprint import content_fingerprint
-from housing_contracts.layout import claim_path, new_snapshot_id, snapshot_time
+from housing_contracts.freshness import check_freshness
+from housing_contracts.layout import claim_path, committed_snapshot_ids, new_snapshot_id, snapshot_time
 from housing_contracts.snapshots import split_snapshot_uri
 from housing_contracts.storage import resolve
 from housing_contracts.testing import sample_frame
@@ -54,6 +58,9 @@ class Location:
 
     def list(self) -> list[Any]:
         return list_snapshots(self.uri, storage_options=self.storage_options)
+
+    def confirmation(self) -> Confirmation | None:
+        return read_confirmation(*self.fs_path())
 
     def rewrite(self, snapshot_id: str, name: str, edit: Any) -> None:
         """Replace a stored file's bytes with ``edit(old_bytes)`` (a tampering producer or a bad disk)."""
@@ -112,6 +119,106 @@ def test_republishing_the_same_content_writes_nothing(location: Location, frame:
     assert not again.created
     assert again.manifest == first.manifest
     assert [m.snapshot_id for m in location.list()] == [first.manifest.snapshot_id]
+
+
+def test_a_new_snapshot_confirms_itself_current(location: Location, frame: pd.DataFrame) -> None:
+    """Each commit writes _current.json naming the new snapshot, confirmed at its creation, by its
+    producer."""
+    producer = {"dag_id": "housing_producer", "run_id": "r1"}
+    first = location.publish(frame, producer=producer).manifest
+    assert location.confirmation() == Confirmation(first.snapshot_id, first.created_at, producer)
+    second = location.publish(sample_frame(seed=3)).manifest
+    assert location.confirmation() == Confirmation(second.snapshot_id, second.created_at, {})
+    fs, path = location.fs_path("_current.json")
+    document = json.loads(fs.cat_file(path))
+    assert document == {
+        "format": CONFIRMATION_FORMAT,
+        "snapshot_id": second.snapshot_id,
+        "confirmed_at": second.created_at.isoformat(),
+        "producer": {},
+    }
+
+
+def test_republishing_unchanged_content_confirms_the_newest_current(
+    location: Location, frame: pd.DataFrame
+) -> None:
+    """created=False still records the producer's confirmation, later each time; nothing under snapshots/
+    changes, so readers and the watcher (which lists committed snapshots only) see no new snapshot."""
+    first = location.publish(frame, producer={"dag_id": "housing_producer", "run_id": "day1"}).manifest
+    fs, root = location.fs_path()
+    keys = fs.find(f"{root}/snapshots")
+    again = location.publish(frame.copy(), producer={"dag_id": "housing_producer", "run_id": "day2"})
+    assert not again.created
+    confirmed = location.confirmation()
+    assert (confirmed.snapshot_id, confirmed.producer) == (
+        first.snapshot_id,
+        {"dag_id": "housing_producer", "run_id": "day2"},
+    )
+    assert confirmed.confirmed_at > first.created_at
+    location.publish(frame, producer={"dag_id": "housing_producer", "run_id": "day3"})
+    assert location.confirmation().confirmed_at > confirmed.confirmed_at
+    assert location.confirmation().producer["run_id"] == "day3"
+    assert fs.find(f"{root}/snapshots") == keys
+    assert committed_snapshot_ids(fs, root) == [first.snapshot_id]
+    assert [m.snapshot_id for m in location.list()] == [first.snapshot_id]
+
+
+def test_a_failed_confirmation_of_unchanged_content_raises_and_the_retry_confirms(
+    local_uri: str, frame: pd.DataFrame
+) -> None:
+    """Unchanged content whose confirmation cannot be written raises the OSError (it is the only evidence
+    of freshness); once the fault is gone, the retry writes it."""
+    location = Location(local_uri, None, {})
+    first = location.publish(frame).manifest
+    _, path = location.fs_path("_current.json")
+    os.remove(path)
+    os.mkdir(path)  # an obstacle: the atomic rename onto it fails
+    with pytest.raises(OSError):
+        location.publish(frame, producer={"run_id": "retry"})
+    os.rmdir(path)
+    retried = location.publish(frame, producer={"run_id": "retry"})
+    assert not retried.created
+    assert location.confirmation().snapshot_id == first.snapshot_id
+    assert location.confirmation().producer == {"run_id": "retry"}
+
+
+def test_a_confirmation_the_identity_may_not_write_fails_the_unchanged_publish(
+    s3_server: Any, team_lake_uri: str, data_team_s3: Any, ml_team_s3: Any, frame: pd.DataFrame
+) -> None:
+    """On S3 the data team's identity writes _current.json in its dataset prefix; a denied write (the
+    ml-team identity reads there, no more) raises instead of passing for a confirmation."""
+    data = Location(team_lake_uri, data_team_s3.storage_options, data_team_s3.env)
+    first = data.publish(frame, producer={"run_id": "day1"}).manifest
+    data.publish(frame, producer={"run_id": "day2"})
+    assert data.confirmation().producer == {"run_id": "day2"}
+    with pytest.raises(PermissionError):
+        publish(frame, team_lake_uri, producer={"run_id": "ml"}, storage_options=ml_team_s3.storage_options)
+    assert data.confirmation().producer == {"run_id": "day2"}
+    assert data.confirmation().snapshot_id == first.snapshot_id
+
+
+def test_a_commit_stands_when_its_confirmation_cannot_be_written(
+    local_uri: str, frame: pd.DataFrame, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A new snapshot whose confirmation fails is still committed and reported created (a warning says
+    so); freshness counts the snapshot's own creation, and the next unchanged publish confirms it."""
+    location = Location(local_uri, None, {})
+    location.publish(frame)
+    _, path = location.fs_path("_current.json")
+    os.remove(path)
+    os.mkdir(path)
+    with caplog.at_level(logging.WARNING, logger=snapshots_module.__name__):
+        published = location.publish(sample_frame(seed=4), producer={"run_id": "r2"})
+    assert published.created
+    sid = published.manifest.snapshot_id
+    assert f"snapshot {sid} committed, but its confirmation could not be written" in caplog.text
+    assert [m.snapshot_id for m in location.list()][-1] == sid
+    pd.testing.assert_frame_equal(location.read().frame, sample_frame(seed=4))
+    now = published.manifest.created_at + timedelta(seconds=1)
+    assert check_freshness(local_uri, max_age=timedelta(seconds=2), now=now).startswith("OK: ")
+    os.rmdir(path)
+    assert not location.publish(sample_frame(seed=4), producer={"run_id": "r3"}).created
+    assert location.confirmation().snapshot_id == sid
 
 
 def test_new_content_becomes_the_newest_snapshot(location: Location) -> None:

@@ -1,5 +1,6 @@
-"""Freshness promises, checked: the producer's (a new snapshot at least every N hours, stated in the
-contract) and each consumer's (the lag its subscription accepts).
+"""Freshness promises, checked: the producer's (the data confirmed current at least every N hours, stated
+in the contract: a new snapshot, or a confirmation that the newest one is still current) and each
+consumer's (the lag its subscription accepts).
 
 Each check returns quietly or raises :class:`PromiseBroken`, whose message is the alert an operator sees:
 the dataset, the age or lag, and the promise.
@@ -7,19 +8,24 @@ the dataset, the age or lag, and the promise.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from housing_contracts.confirmation import read_confirmation
 from housing_contracts.consumers import ConsumerLag, consumer_lag, format_duration
 from housing_contracts.dataset import ASSET_NAME
 from housing_contracts.errors import PromiseBroken
-from housing_contracts.layout import committed_snapshot_ids, snapshot_time
+from housing_contracts.layout import CURRENT_NAME, committed_snapshot_ids, snapshot_time
 from housing_contracts.storage import resolve
+
+log = logging.getLogger(__name__)
 
 
 def freshness_promise(description: dict[str, Any] | None = None) -> timedelta:
-    """The longest the producer promises between two snapshots, from ``description`` (default: the live
-    contract's ``describe()``)."""
+    """The longest the producer promises to leave the data unconfirmed (between two snapshots, or
+    confirmations that the newest is current), from ``description`` (default: the live contract's
+    ``describe()``)."""
     if description is None:
         from housing_contracts.description import describe
 
@@ -43,21 +49,57 @@ def check_freshness(
     now: datetime | None = None,
     storage_options: dict[str, Any] | None = None,
 ) -> str:
-    """An OK message if the newest committed snapshot is at most ``max_age`` old (default: the contract's
-    promise); else :class:`PromiseBroken`. No snapshot at all breaks the promise too."""
+    """An OK message if the data was confirmed current at most ``max_age`` ago (default: the contract's
+    promise); else :class:`PromiseBroken`. No snapshot at all breaks the promise too.
+
+    The data was last confirmed current at the later of the newest committed snapshot's creation and the
+    producer's confirmation (``_current.json``) if that names the newest snapshot. A confirmation naming
+    another snapshot, unreadable, or later than ``now`` is ignored (the message says why), never raised.
+    """
     now = (now or datetime.now(UTC)).astimezone(UTC)
     who = "the producer promises" if max_age is None else "the check expects"
     max_age = freshness_promise() if max_age is None else max_age
-    promise = f"{who} a new snapshot at least every {format_duration(max_age)}"
+    promise = (
+        f"{who} a new snapshot, or a confirmation that the newest is still current, "
+        f"at least every {format_duration(max_age)}"
+    )
     fs, root = resolve(dataset_uri, storage_options)
     ids = committed_snapshot_ids(fs, root)
     if not ids:
         raise PromiseBroken(f"{_label(dataset_uri)}: no snapshot has been published; {promise}")
-    age = now - snapshot_time(ids[-1])
-    text = f"{_label(dataset_uri)}: newest snapshot {ids[-1]} is {format_duration(age)} old"
+    newest, created = ids[-1], snapshot_time(ids[-1])
+    confirmed, ignored = _confirmed_at(fs, root, newest, now)
+    text = f"{_label(dataset_uri)}: newest snapshot {newest} is {format_duration(now - created)} old"
+    age = now - created
+    if confirmed is not None and confirmed > created:
+        age = now - confirmed
+        text += f", last confirmed current {format_duration(age)} ago"
+    if ignored:
+        text += f" ({CURRENT_NAME} ignored: {ignored})"
     if age > max_age:
         raise PromiseBroken(f"{text}; {promise}")
     return f"OK: {text}; {promise}"
+
+
+def _confirmed_at(fs: Any, root: str, newest: str, now: datetime) -> tuple[datetime | None, str | None]:
+    """(when the producer last confirmed ``newest`` current, or None; why its confirmation was ignored)."""
+    try:
+        confirmation = read_confirmation(fs, root)
+    except ValueError as exc:
+        ignored = str(exc)
+    except OSError as exc:
+        ignored = f"unreadable: {exc}"
+    else:
+        if confirmation is None:
+            return None, None
+        if confirmation.snapshot_id != newest:
+            ignored = f"it confirms snapshot {confirmation.snapshot_id}, not the newest"
+        elif confirmation.confirmed_at > now:
+            ignored = f"confirmed_at {confirmation.confirmed_at.isoformat()} is later than now"
+        else:
+            return confirmation.confirmed_at, None
+    log.warning("%s/%s ignored: %s", root, CURRENT_NAME, ignored)
+    return None, ignored
 
 
 def _lag_text(row: ConsumerLag) -> str:

@@ -17,6 +17,9 @@ from housing_contracts.manifest import MANIFEST_NAME, Manifest
 SNAPSHOTS_DIR = "snapshots"
 #: Commit claims, beside (not in) the snapshots folder: ``<root>/_claims/<parent>-<content hash>.json``.
 CLAIMS_DIR = "_claims"
+#: The producer's latest confirmation that the data is current (see ``confirmation.py``), beside (not in)
+#: the snapshots folder, so readers and the snapshot watcher never see it: ``<root>/_current.json``.
+CURRENT_NAME = "_current.json"
 _ID_TIME_FORMAT = "%Y%m%dT%H%M%S.%fZ"
 SNAPSHOT_ID_PATTERN = re.compile(r"^\d{8}T\d{6}\.\d{6}Z-[0-9a-f]{8}$")
 

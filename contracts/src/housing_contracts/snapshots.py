@@ -1,13 +1,15 @@
 """Immutable snapshots of the dataset: publish (producer), list / latest / read (consumer).
 
 ``<uri>/snapshots/<snapshot_id>/`` holds the Parquet parts, then ``_manifest.json``, written last as the
-commit marker; a claim in ``<uri>/_claims/`` makes concurrent publishes of the same content commit once.
+commit marker; a claim in ``<uri>/_claims/`` makes concurrent publishes of the same content commit once;
+``<uri>/_current.json`` records the producer's latest confirmation that the newest snapshot is current.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import tempfile
 import time
@@ -20,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from housing_contracts.confirmation import Confirmation, confirm_current, current_path
 from housing_contracts.dataset import COLUMNS, CONTRACT_MAJOR, CONTRACT_NAME, CONTRACT_VERSION, DATASET_URI
 from housing_contracts.errors import (
     IncompatibleContractError,
@@ -57,6 +60,8 @@ CLAIM_WAIT_SECONDS = 60.0
 #: A claim this old whose snapshot never committed was abandoned (its publisher died): taken over.
 STALE_CLAIM_SECONDS = 600.0
 
+log = logging.getLogger(__name__)
+
 _ARROW_SCHEMA = pa.schema([pa.field(column, pa.float64(), nullable=False) for column in COLUMNS])
 
 
@@ -65,7 +70,7 @@ class PublishResult:
     """The outcome of :func:`publish`."""
 
     manifest: Manifest
-    created: bool  # False: the newest snapshot already held this content, nothing was written
+    created: bool  # False: the newest snapshot already held this content; only the confirmation was written
     snapshot_uri: str
 
 
@@ -113,7 +118,13 @@ def publish(
     """Validate ``df`` and publish it as a new immutable snapshot under ``uri`` (manifest last).
 
     Idempotent: when the newest snapshot, or a concurrent publisher's that claimed the same content, has
-    this content, its manifest comes back with ``created=False`` and nothing is written.
+    this content, its manifest comes back with ``created=False`` and no snapshot is written.
+
+    Either way the producer confirms the data current (``<uri>/_current.json``, see
+    :mod:`~housing_contracts.confirmation`): at this time for unchanged content, as of its creation for a
+    new snapshot. The freshness promise counts confirmations, so an unchanged source keeps it. A failed
+    confirmation of unchanged content raises (it is the only evidence; a retry writes it); one after a
+    commit is logged, not raised: the new snapshot is itself the freshest evidence, and the commit stands.
     """
     validate(df)
     producer = dict(producer or {})
@@ -130,13 +141,13 @@ def publish(
     ids = committed_snapshot_ids(fs, root)
     newest = read_manifest(fs, root, ids[-1]) if ids else None
     if newest is not None and newest.content_fingerprint == fingerprint:
-        return PublishResult(manifest=newest, created=False, snapshot_uri=newest.snapshot_uri)
+        return _unchanged(fs, root, newest, producer)
 
     snapshot_id, created_at = new_snapshot_id(after=ids[-1] if ids else None)
     claim = _Claim(snapshot_id, producer, created_at.isoformat())
     winner = _claim_commit(fs, root, claim_path(root, ids[-1] if ids else None, fingerprint), claim)
     if winner is not None:
-        return PublishResult(manifest=winner, created=False, snapshot_uri=winner.snapshot_uri)
+        return _unchanged(fs, root, winner, producer)
     folder = f"{root}/{SNAPSHOTS_DIR}/{snapshot_id}"
     ensure_dir(fs, folder)
     try:
@@ -161,7 +172,23 @@ def publish(
     )
     # The commit. If this raises, the PUT may still have landed, so the data files must stay.
     _write_manifest(fs, folder, manifest)
+    try:
+        confirm_current(fs, root, Confirmation(snapshot_id, created_at, producer))
+    except OSError as exc:
+        # The commit stands; freshness counts the new snapshot's own creation time.
+        log.warning(
+            "snapshot %s committed, but its confirmation could not be written to %s: %s",
+            snapshot_id,
+            current_path(root),
+            exc,
+        )
     return PublishResult(manifest=manifest, created=True, snapshot_uri=manifest.snapshot_uri)
+
+
+def _unchanged(fs: Any, root: str, current: Manifest, producer: dict[str, Any]) -> PublishResult:
+    """Confirm that ``current`` still holds the data, now; storage errors propagate (a retry writes it)."""
+    confirm_current(fs, root, Confirmation(current.snapshot_id, datetime.now(UTC), producer))
+    return PublishResult(manifest=current, created=False, snapshot_uri=current.snapshot_uri)
 
 
 @dataclass(frozen=True)
