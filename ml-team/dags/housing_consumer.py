@@ -11,7 +11,8 @@ and registering happen once per snapshot.
 The watcher subscribes this deployment as consumer `ml-team` each time it starts: it writes
 `s3://lake/_consumers/ml-team/california_housing/v1/subscription.json` with the lag the team promises
 (6 hours; `HOUSING_MAX_LAG_SECONDS` overrides it). Every run that gets to a snapshot leaves a receipt
-beside it, which the data team reads as this consumer's lag (`housing-contract consumers`).
+under `.../receipts/<snapshot_id>/` there, which the data team reads as this consumer's lag
+(`housing-contract consumers`).
 
 `resolve_snapshot` → `validate_snapshot` → `train` → `register` → `decide` → `write_predictions` →
 `record_receipt`

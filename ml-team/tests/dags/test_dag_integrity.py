@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import os
+import importlib
 import runpy
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from housing_contracts import ASSET_NAME, DATASET_URI
 from housing_testkit import DagIntegrity, dag_bag
-from include.housing_ml import alerts
+from include.housing_ml import alerts, settings
 from include.housing_ml.settings import CONSUMER, MAX_LAG_ENV
 
 DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
-PROJECT_DIR = DAGS_FOLDER.parent
 
 
 class TestDagIntegrity(DagIntegrity):
@@ -71,19 +68,16 @@ def test_consumer_watcher_subscribes_as_ml_team_with_its_promise() -> None:
     assert CONSUMER == "ml-team"  # the name of its S3 identity, the only one that may write its prefix
 
 
-def test_the_promised_lag_follows_the_environment() -> None:
+def test_the_promised_lag_follows_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """HOUSING_MAX_LAG_SECONDS, set where the DAG file is parsed, becomes the watcher's promise."""
-    probe = (
-        "import runpy; dag = runpy.run_path('dags/housing_consumer.py')['housing_consumer']; "
-        "print(next(iter(dag().timetable.asset_condition.objects)).watchers[0].trigger.serialize()[1]"
-        "['max_lag_seconds'])"
-    )
-    env = {**os.environ, MAX_LAG_ENV: "30", "PYTHONPATH": str(PROJECT_DIR)}
-    out = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=PROJECT_DIR, env=env
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert float(out.stdout.split()[-1]) == 30.0
+    monkeypatch.setenv(MAX_LAG_ENV, "30")
+    try:
+        importlib.reload(settings)  # settings reads the promise once, on import, as a DAG parse does
+        dag = runpy.run_path(str(DAGS_FOLDER / "housing_consumer.py"))["housing_consumer"]()
+    finally:
+        monkeypatch.delenv(MAX_LAG_ENV)
+        importlib.reload(settings)
+    assert _watcher_kwargs(dag)["max_lag_seconds"] == 30.0
 
 
 def test_receipts_record_failures_then_the_alerts_fire() -> None:
