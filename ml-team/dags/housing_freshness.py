@@ -1,15 +1,16 @@
 """
 ### housing_freshness: alert when the California-housing data stops arriving
 
-The data team promises a new snapshot at least every N hours (the contract's freshness promise,
-`housing-contract describe`). Every 30 minutes `check_freshness` compares the age of the newest
-committed snapshot with that promise, reading the lake through the connection `lake_s3`.
+The data team promises the data confirmed current at least every N hours: a new snapshot, or a
+confirmation that the newest one is still current (the contract's freshness promise, `housing-contract
+describe`). Every 30 minutes `check_freshness` compares the time since the newest committed snapshot was
+created or last confirmed with that promise, reading the lake through the connection `lake_s3`.
 
 - **Promise kept**: the task succeeds and logs the snapshot's age.
-- **Promise broken** (the newest snapshot is too old, or there is none): the task fails at once, without
-  retries, and its error names the dataset, the newest snapshot's age and the promise. That failed task
-  is the alert; the failure callbacks of `include/housing_ml/alerts.py` (empty by default, see the
-  README for Slack and e-mail) route it further.
+- **Promise broken** (the newest snapshot was neither created nor confirmed within it, or there is none):
+  the task fails at once, without retries, and its error names the dataset, the newest snapshot's age,
+  its last confirmation and the promise. That failed task is the alert; the failure callbacks of
+  `include/housing_ml/alerts.py` (empty by default, see the README for Slack and e-mail) route it further.
 - **Lake unreachable**: retried with backoff like every storage error; a failure after the last try
   alerts as well.
 

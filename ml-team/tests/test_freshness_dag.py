@@ -20,7 +20,10 @@ def test_the_contracts_promise_kept_passes(freshness_dag, lake_env, published) -
     assert str(dag_run.state) == "success", _tries(dag_run)
     (ti,) = dag_run.get_task_instances()
     kept = ti.xcom_pull(task_ids="check_freshness")
-    assert kept.endswith("the producer promises a new snapshot at least every 24h"), kept
+    assert kept.endswith(
+        "the producer promises a new snapshot, or a confirmation that the newest is still current, "
+        "at least every 24h"
+    ), kept
 
 
 def test_a_broken_promise_fails_at_once_naming_dataset_age_and_promise(
@@ -46,7 +49,7 @@ def test_a_broken_promise_fails_at_once_naming_dataset_age_and_promise(
     message = alert.group(1)
     assert team_lake_uri in message and published.snapshot_id in message
     assert re.search(r"is \d+(\.\d)?s old", message), message
-    assert message.endswith("a new snapshot at least every 1s"), message
+    assert message.endswith("a confirmation that the newest is still current, at least every 1s"), message
 
 
 @pytest.mark.parametrize("bad", [0, "soon"])
