@@ -60,7 +60,7 @@ from include.housing_ml.retries import TransientErrorRetryPolicy
 def housing_freshness():
     @task
     def check_freshness(params: dict[str, Any] | None = None) -> str:
-        """Fail with the promise, the dataset and the age if the newest snapshot is too old."""
+        """Fail with the dataset, the age and the promise if the data was confirmed current too long ago."""
         import logging
         from datetime import timedelta
 
