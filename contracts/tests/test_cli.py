@@ -138,7 +138,7 @@ def test_describe_prints_every_column_and_frame_check() -> None:
         assert f"{column} " in result.stdout and f"| {bounds}, finite" in result.stdout
     assert "bedrooms_within_rooms" in result.stdout
     assert "s3://lake/california_housing/v1" in result.stdout
-    assert "freshness: The producer publishes a new snapshot at least every 24 hours" in result.stdout
+    assert "freshness: The producer confirms the data current at least every 24 hours" in result.stdout
 
 
 def test_describe_json_is_the_frozen_description() -> None:

@@ -22,8 +22,9 @@ LIVE = "live"
 def describe(schema: pa.DataFrameSchema | None = None) -> dict[str, Any]:
     """The live contract (or ``schema``) as a JSON-ready dict: the canonical description.
 
-    ``freshness`` (from the model's ``Config.metadata``) is the producer's promise of a new snapshot at least
-    every ``max_snapshot_interval_hours``.
+    ``freshness`` (from the model's ``Config.metadata``) is the producer's promise to confirm the data
+    current at least every ``max_snapshot_interval_hours``: a new snapshot, or a confirmation that the
+    newest one is still current.
     """
     schema = schema or contract_schema()
     return {

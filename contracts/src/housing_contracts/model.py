@@ -19,7 +19,8 @@ from housing_contracts.dataset import COLUMNS, CONTRACT_NAME
 
 #: Fewer rows than this is a broken extract, not a dataset (the real one has ~20,600 after cleaning).
 MIN_ROW_COUNT = 1_000
-#: The producer's freshness promise: a new snapshot at least this often (the data team publishes daily).
+#: The producer's freshness promise: the data confirmed current at least this often, by a new snapshot or a
+#: confirmation that the newest one is still current (the data team publishes daily).
 MAX_SNAPSHOT_INTERVAL_HOURS = 24
 
 
@@ -114,8 +115,10 @@ class CaliforniaHousing(pa.DataFrameModel):
         metadata: ClassVar[dict[str, Any]] = {
             "freshness": {
                 "max_snapshot_interval_hours": MAX_SNAPSHOT_INTERVAL_HOURS,
-                "description": f"The producer publishes a new snapshot at least every "
-                f"{MAX_SNAPSHOT_INTERVAL_HOURS} hours; a newest snapshot older than that breaks the promise.",
+                "description": f"The producer confirms the data current at least every "
+                f"{MAX_SNAPSHOT_INTERVAL_HOURS} hours: a new snapshot, or a confirmation that the newest "
+                "one is still current (_current.json beside snapshots/); a newest snapshot neither created "
+                "nor confirmed within that time breaks the promise.",
             }
         }
 
