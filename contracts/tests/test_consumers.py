@@ -8,7 +8,7 @@ import subprocess
 import sys
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -271,7 +271,7 @@ def test_unreadable_subscription_is_reported(lake: Lake) -> None:
     lake.write("ml-team", "subscription.json", b'{"format": "housing-contracts/subscription/1"}')
     row = lake.lag()["ml-team"]
     assert (row.max_lag, row.deployment, row.breaks_promise) == (None, None, False)
-    assert row.problems[0].startswith("subscription.json: subscription: missing fields ['consumer'")
+    assert row.problems[0].startswith("subscription.json: subscription: field 'consumer': missing; ")
 
 
 def test_receipts_without_subscription_are_listed(s3_lake: Lake) -> None:
@@ -342,13 +342,17 @@ def _subscription_document() -> dict[str, Any]:
     [
         ({"format": "other"}, "field 'format'"),
         ({"max_lag_seconds": "30"}, "field 'max_lag_seconds'"),
-        ({"max_lag_seconds": 0}, "field 'max_lag'"),
+        ({"max_lag_seconds": 0}, "field 'max_lag_seconds': Input should be greater than"),
+        ({"max_lag_seconds": True}, "field 'max_lag_seconds': Input should be a valid duration"),
+        ({"max_lag_seconds": 1e300}, "field 'max_lag_seconds': 1e\\+300 seconds is out of range"),
+        ({"max_lag": 30}, "field 'max_lag': unknown field"),
         ({"start_at": "tomorrow"}, "field 'start_at'"),
         ({"start_after": "yesterday"}, "field 'start_after'"),
-        ({"subscribed_at": "2026-11-30T12:00:00"}, "field 'subscribed_at': expected a timezone-aware"),
-        ({"subscribed_at": "noon"}, "field 'subscribed_at': expected an ISO 8601"),
+        ({"subscribed_at": "2026-11-30T12:00:00"}, "field 'subscribed_at': Input should have timezone info"),
+        ({"subscribed_at": "noon"}, "field 'subscribed_at': Input should be a valid datetime"),
+        ({"subscribed_at": 1764504000}, "field 'subscribed_at': Input should be a valid datetime"),
         ({"deployment": 3}, "field 'deployment'"),
-        ({"extra": 1}, "unknown fields \\['extra'\\]"),
+        ({"extra": 1}, "field 'extra': unknown field"),
         ({"consumer": "../x"}, "not a safe path segment"),
     ],
 )
@@ -384,8 +388,121 @@ def test_receipt_from_dict_names_missing_fields() -> None:
         "ml-team", "s3://lake/x/v1", "20261130T110000.000000Z-0a1b2c3d", "d", "r", "success", None, T0, T0
     ).to_dict()
     del document["dag_id"]
-    with pytest.raises(ValueError, match="missing fields \\['dag_id'\\]"):
+    with pytest.raises(ValueError, match=r"^receipt: field 'dag_id': missing$"):
         Receipt.from_dict(document)
+
+
+def test_record_documents_are_pinned() -> None:
+    """The JSON documents in the lake: format first, times in UTC ISO 8601, durations in float seconds."""
+    paris = timezone(timedelta(hours=1))
+    subscription = Subscription(
+        consumer="ml-team",
+        dataset_uri="s3://lake/x/v1",
+        deployment="d",
+        max_lag=timedelta(milliseconds=1500),
+        start_at="new",
+        start_after=None,
+        subscribed_at=datetime(2026, 11, 30, 13, 0, 0, 7, tzinfo=paris),
+        contract_version="1.1.0",
+    )
+    assert subscription.subscribed_at == T0 + timedelta(microseconds=7)
+    assert subscription.subscribed_at.tzinfo is UTC
+    assert list(subscription.to_dict().items()) == [
+        ("format", SUBSCRIPTION_FORMAT),
+        ("consumer", "ml-team"),
+        ("dataset_uri", "s3://lake/x/v1"),
+        ("deployment", "d"),
+        ("max_lag_seconds", 1.5),
+        ("start_at", "new"),
+        ("start_after", None),
+        ("subscribed_at", "2026-11-30T12:00:00.000007+00:00"),
+        ("contract_version", "1.1.0"),
+    ]
+    receipt = Receipt(
+        consumer="ml-team",
+        dataset_uri="s3://lake/x/v1",
+        snapshot_id="20261130T110000.000000Z-0a1b2c3d",
+        dag_id="d",
+        run_id="r",
+        outcome="failed",
+        reason="boom",
+        started_at=datetime(2026, 11, 30, 13, tzinfo=paris),
+        finished_at=T0,
+        produced={"metrics": {"rmse": 0.5, "rows": [1, None, True]}},
+    )
+    assert list(receipt.to_dict().items()) == [
+        ("format", RECEIPT_FORMAT),
+        ("consumer", "ml-team"),
+        ("dataset_uri", "s3://lake/x/v1"),
+        ("snapshot_id", "20261130T110000.000000Z-0a1b2c3d"),
+        ("dag_id", "d"),
+        ("run_id", "r"),
+        ("outcome", "failed"),
+        ("reason", "boom"),
+        ("started_at", "2026-11-30T12:00:00+00:00"),
+        ("finished_at", "2026-11-30T12:00:00+00:00"),
+        ("produced", {"metrics": {"rmse": 0.5, "rows": [1, None, True]}}),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        ({"max_lag": timedelta(0)}, "greater than"),
+        ({"max_lag": True}, "valid timedelta"),
+        ({"subscribed_at": datetime(2026, 11, 30, 12)}, "timezone info"),
+        ({"subscribed_at": "2026-11-30T12:00:00+00:00"}, "valid datetime"),
+        ({"start_at": "tomorrow"}, "'latest', 'earliest' or 'new'"),
+        ({"contract_version": None}, "valid string"),
+    ],
+)
+def test_subscription_constructor_is_strict(edit: dict[str, Any], message: str) -> None:
+    """A subscription is checked when built, not only when read: nothing invalid gets written."""
+    fields = _subscription_document() | {"max_lag": timedelta(seconds=30), "subscribed_at": T0}
+    del fields["format"], fields["max_lag_seconds"]
+    with pytest.raises(ValueError, match=message):
+        Subscription(**(fields | edit))
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        ({"outcome": "failed", "reason": None}, "field 'reason': required when the outcome is 'failed'"),
+        ({"outcome": "failed", "reason": ""}, "field 'reason': required when the outcome is 'failed'"),
+        ({"produced": {"rmse": float("nan")}}, "finite number"),
+        ({"produced": {"model": object()}}, "not a valid JSON value"),
+        ({"finished_at": datetime(2026, 11, 30, 12)}, "timezone info"),
+    ],
+)
+def test_receipt_constructor_is_strict(edit: dict[str, Any], message: str) -> None:
+    """A receipt is checked when built: a failure needs its reason, ``produced`` must be JSON."""
+    fields = {
+        "consumer": "ml-team",
+        "dataset_uri": "s3://lake/x/v1",
+        "snapshot_id": "20261130T110000.000000Z-0a1b2c3d",
+        "dag_id": "d",
+        "run_id": "r",
+        "outcome": "success",
+        "reason": None,
+        "started_at": T0,
+        "finished_at": T0,
+    }
+    with pytest.raises(ValueError, match=message):
+        Receipt(**(fields | edit))
+
+
+def test_from_dict_refuses_documents_without_format_or_not_json() -> None:
+    """A document without its format tag, or holding what JSON cannot, is a ValueError saying so."""
+    document = _subscription_document()
+    del document["format"]
+    with pytest.raises(
+        ValueError, match="field 'format': expected 'housing-contracts/subscription/1', got None"
+    ):
+        Subscription.from_dict(document)
+    with pytest.raises(ValueError, match="subscription must be a JSON object, got list"):
+        Subscription.from_dict([document])
+    with pytest.raises(ValueError, match="not a JSON document: Out of range float"):
+        Subscription.from_dict(_subscription_document() | {"max_lag_seconds": float("nan")})
 
 
 def test_row_to_dict_is_json_with_seconds_and_iso_times(s3_lake: Lake) -> None:

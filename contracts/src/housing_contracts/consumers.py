@@ -7,7 +7,8 @@ then the dataset's key: S3 grants only add, so records inside the producer's dat
 writable by the producer, and one prefix per consumer is one grant for every dataset it reads. A dataset
 on a disk keeps them in ``<dataset path>/_consumers/<consumer>/``.
 
-Standard library and fsspec only: the Airflow triggerer and the producer's UI plugin import it.
+Standard library, fsspec and pydantic only (no data stack): the Airflow triggerer and the producer's UI plugin
+import it. The records are pydantic dataclasses: pydantic does their strict JSON validation.
 """
 
 from __future__ import annotations
@@ -16,9 +17,25 @@ import hashlib
 import json
 import posixpath
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from functools import cache
+from typing import Annotated, Any, ClassVar, Literal, Self
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    PlainSerializer,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+from pydantic.dataclasses import dataclass
 
 from housing_contracts.layout import SNAPSHOT_ID_PATTERN, committed_snapshot_ids, snapshot_time
 from housing_contracts.storage import ensure_dir, is_local, resolve, write_atomic
@@ -31,9 +48,6 @@ SUBSCRIPTION_FORMAT = "housing-contracts/subscription/1"
 RECEIPT_FORMAT = "housing-contracts/receipt/1"
 #: A consumer name is one safe path segment: no ``/``, no ``..``, no spaces or upper case.
 CONSUMER_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-START_AT_CHOICES = ("latest", "earliest", "new")
-OUTCOMES = ("success", "failed")
-
 Outcome = Literal["success", "failed"]
 
 
@@ -105,173 +119,138 @@ def _same_dataset(a: str, b: str) -> bool:
 # --- the records -----------------------------------------------------------------------------------------
 
 
-def _aware(kind: str, name: str, value: Any) -> datetime:
-    if not isinstance(value, datetime) or value.tzinfo is None:
-        raise ValueError(f"{kind} field {name!r}: expected a timezone-aware datetime, got {value!r}")
-    return value.astimezone(UTC)
-
-
-def _text(kind: str, name: str, value: Any, *, optional: bool = False) -> None:
-    if not (isinstance(value, str) or (optional and value is None)):
-        raise ValueError(f"{kind} field {name!r}: expected a string, got {value!r}")
-
-
-def _fields(kind: str, data: Any, fmt: str, names: tuple[str, ...]) -> dict[str, Any]:
-    """``data``'s fields after checking its format and that it has exactly ``names``."""
-    if not isinstance(data, dict):
-        raise ValueError(f"{kind} must be a JSON object, got {type(data).__name__}")
-    if data.get("format") != fmt:
-        raise ValueError(f"{kind} field 'format': expected {fmt!r}, got {data.get('format')!r}")
-    missing = [name for name in names if name not in data]
-    unknown = sorted(set(data) - {"format", *names})
-    if missing or unknown:
-        raise ValueError(f"{kind}: missing fields {missing}, unknown fields {unknown}")
-    return {name: data[name] for name in names}
-
-
-def _time(kind: str, name: str, value: Any) -> datetime:
+def _from_seconds(value: Any) -> Any:
+    """JSON carries a duration as a number of seconds (a bool is no number here)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return value
     try:
-        return datetime.fromisoformat(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{kind} field {name!r}: expected an ISO 8601 time, got {value!r}") from None
+        return timedelta(seconds=value)
+    except OverflowError:
+        raise ValueError(f"{value} seconds is out of range") from None
 
 
-def _seconds(kind: str, name: str, value: Any) -> timedelta:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{kind} field {name!r}: expected a number of seconds, got {value!r}")
-    return timedelta(seconds=value)
+ConsumerName = Annotated[str, AfterValidator(check_consumer_name)]
+SnapshotId = Annotated[str, StringConstraints(pattern=SNAPSHOT_ID_PATTERN.pattern)]
+#: A timezone-aware time, kept in UTC; ``datetime.isoformat()`` in JSON.
+UtcTime = Annotated[
+    AwareDatetime,
+    AfterValidator(lambda time: time.astimezone(UTC)),
+    PlainSerializer(datetime.isoformat, when_used="json"),
+]
+#: A duration; a number of seconds in JSON.
+Duration = Annotated[timedelta, PlainSerializer(timedelta.total_seconds, when_used="json")]
+Promise = Annotated[Duration, BeforeValidator(_from_seconds), Field(gt=timedelta(0))]
+
+# Strict: a JSON string is no number, nor a number a time; unknown fields are refused. Durations travel
+# under their JSON name (max_lag_seconds) but keep their Python name in the constructor.
+_STRICT = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False, validate_by_name=True)
 
 
-@dataclass(frozen=True)
-class Subscription:
-    """A consumer's standing subscription to a dataset, written by its watcher each time it starts."""
+class _Record:
+    """``to_dict()`` / ``from_dict()`` of a record dataclass: its JSON document, tagged ``format``."""
 
-    consumer: str = field(metadata={"description": "safe name of the consuming team, e.g. ml-team"})
-    dataset_uri: str = field(metadata={"description": "the dataset subscribed to"})
-    deployment: str = field(metadata={"description": "who subscribes, e.g. the consumer Airflow's URL"})
-    max_lag: timedelta = field(metadata={"description": "the lag behind the newest snapshot it accepts"})
-    start_at: str = field(metadata={"description": "first subscription: latest, earliest or new"})
-    start_after: str | None = field(
-        metadata={"description": "snapshots up to this id counted as seen at the first subscription"}
-    )
-    subscribed_at: datetime = field(metadata={"description": "when the watcher last started (UTC)"})
-    contract_version: str = field(metadata={"description": "the consumer's housing_contracts version"})
-
-    def __post_init__(self) -> None:
-        kind = "subscription"
-        check_consumer_name(self.consumer)
-        for name in ("dataset_uri", "deployment", "contract_version"):
-            _text(kind, name, getattr(self, name))
-        if not isinstance(self.max_lag, timedelta) or self.max_lag <= timedelta(0):
-            raise ValueError(f"{kind} field 'max_lag': expected a positive timedelta, got {self.max_lag!r}")
-        if self.start_at not in START_AT_CHOICES:
-            raise ValueError(
-                f"{kind} field 'start_at': expected one of {START_AT_CHOICES}, got {self.start_at!r}"
-            )
-        if self.start_after is not None and not (
-            isinstance(self.start_after, str) and SNAPSHOT_ID_PATTERN.fullmatch(self.start_after)
-        ):
-            raise ValueError(
-                f"{kind} field 'start_after': expected a snapshot id or None, got {self.start_after!r}"
-            )
-        object.__setattr__(self, "subscribed_at", _aware(kind, "subscribed_at", self.subscribed_at))
+    FORMAT: ClassVar[str]
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON document (``subscription.json``): durations in seconds, times in ISO 8601."""
-        return {
-            "format": SUBSCRIPTION_FORMAT,
-            "consumer": self.consumer,
-            "dataset_uri": self.dataset_uri,
-            "deployment": self.deployment,
-            "max_lag_seconds": self.max_lag.total_seconds(),
-            "start_at": self.start_at,
-            "start_after": self.start_after,
-            "subscribed_at": self.subscribed_at.isoformat(),
-            "contract_version": self.contract_version,
-        }
+        """The JSON document: ``format`` first, durations in seconds, times in ISO 8601."""
+        return {"format": self.FORMAT} | _adapter(type(self)).dump_python(self, mode="json", by_alias=True)
 
     @classmethod
-    def from_dict(cls, data: Any) -> Subscription:
+    def from_dict(cls, data: Any) -> Self:
         """Parse :meth:`to_dict`'s document; ValueError names the missing, unknown or bad field."""
-        kind = "subscription"
-        names = ("consumer", "dataset_uri", "deployment", "max_lag_seconds", "start_at", "start_after")
-        values = _fields(kind, data, SUBSCRIPTION_FORMAT, (*names, "subscribed_at", "contract_version"))
-        max_lag = _seconds(kind, "max_lag_seconds", values.pop("max_lag_seconds"))
-        subscribed_at = _time(kind, "subscribed_at", values.pop("subscribed_at"))
-        return cls(**values, max_lag=max_lag, subscribed_at=subscribed_at)
+        kind = cls.__name__.lower()
+        if not isinstance(data, dict):
+            raise ValueError(f"{kind} must be a JSON object, got {type(data).__name__}")
+        if data.get("format") != cls.FORMAT:
+            raise ValueError(f"{kind}: field 'format': expected {cls.FORMAT!r}, got {data.get('format')!r}")
+        try:
+            # validated as JSON: times are ISO 8601 strings there, durations numbers of seconds
+            document = json.dumps(
+                {name: value for name, value in data.items() if name != "format"}, allow_nan=False
+            )
+            return _adapter(cls).validate_json(document, by_alias=True, by_name=False)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(_message(kind, exc)) from None
 
 
-@dataclass(frozen=True)
-class Receipt:
+@cache
+def _adapter(kind: type) -> TypeAdapter[Any]:
+    return TypeAdapter(kind)
+
+
+def _message(kind: str, exc: Exception) -> str:
+    """One line naming each bad field (pydantic's own text spans lines and links to its docs)."""
+    if not isinstance(exc, ValidationError):
+        return f"{kind} is not a JSON document: {exc}"
+    problems = []
+    for error in exc.errors(include_url=False):
+        where = f"field {error['loc'][0]!r}: " if error["loc"] else ""
+        if error["type"] == "value_error":  # raised by a check here: its message names the value
+            problems.append(f"{where}{error['ctx']['error']}")
+        elif error["type"] == "unexpected_keyword_argument":
+            problems.append(f"{where}unknown field")
+        elif error["type"] == "missing":
+            problems.append(f"{where}missing")
+        else:
+            problems.append(f"{where}{error['msg']}, got {error['input']!r}")
+    return f"{kind}: {'; '.join(problems)}"
+
+
+@dataclass(frozen=True, config=_STRICT)
+class Subscription(_Record):
+    """A consumer's standing subscription to a dataset, written by its watcher each time it starts."""
+
+    FORMAT: ClassVar[str] = SUBSCRIPTION_FORMAT
+
+    consumer: Annotated[ConsumerName, Field(description="safe name of the consuming team, e.g. ml-team")]
+    dataset_uri: Annotated[str, Field(description="the dataset subscribed to")]
+    deployment: Annotated[str, Field(description="who subscribes, e.g. the consumer Airflow's URL")]
+    max_lag: Annotated[
+        Promise, Field(alias="max_lag_seconds", description="the lag behind the newest snapshot it accepts")
+    ]
+    start_at: Annotated[
+        Literal["latest", "earliest", "new"], Field(description="first subscription: latest, earliest or new")
+    ]
+    start_after: Annotated[
+        SnapshotId | None,
+        Field(description="snapshots up to this id counted as seen at the first subscription"),
+    ]
+    subscribed_at: Annotated[UtcTime, Field(description="when the watcher last started (UTC)")]
+    contract_version: Annotated[str, Field(description="the consumer's housing_contracts version")]
+
+
+@dataclass(frozen=True, config=_STRICT)
+class Receipt(_Record):
     """What one consuming run did with one snapshot: its outcome, times and what it produced."""
 
-    consumer: str = field(metadata={"description": "safe name of the consuming team"})
-    dataset_uri: str = field(metadata={"description": "the dataset the snapshot belongs to"})
-    snapshot_id: str = field(metadata={"description": "the snapshot consumed"})
-    dag_id: str = field(metadata={"description": "the consuming DAG"})
-    run_id: str = field(metadata={"description": "its run: one receipt per (dag_id, run_id)"})
-    outcome: Outcome = field(metadata={"description": "success or failed"})
-    reason: str | None = field(metadata={"description": "why it failed (required when failed)"})
-    started_at: datetime = field(metadata={"description": "when the run started (UTC)"})
-    finished_at: datetime = field(metadata={"description": "when the run finished (UTC)"})
-    produced: dict[str, Any] = field(
-        default_factory=dict, metadata={"description": "what the run produced, e.g. model version"}
-    )
+    FORMAT: ClassVar[str] = RECEIPT_FORMAT
 
-    def __post_init__(self) -> None:
-        kind = "receipt"
-        check_consumer_name(self.consumer)
-        for name in ("dataset_uri", "dag_id", "run_id"):
-            _text(kind, name, getattr(self, name))
-        if not isinstance(self.snapshot_id, str) or not SNAPSHOT_ID_PATTERN.fullmatch(self.snapshot_id):
-            raise ValueError(f"{kind} field 'snapshot_id': expected a snapshot id, got {self.snapshot_id!r}")
-        if self.outcome not in OUTCOMES:
-            raise ValueError(f"{kind} field 'outcome': expected one of {OUTCOMES}, got {self.outcome!r}")
-        _text(kind, "reason", self.reason, optional=True)
+    consumer: Annotated[ConsumerName, Field(description="safe name of the consuming team")]
+    dataset_uri: Annotated[str, Field(description="the dataset the snapshot belongs to")]
+    snapshot_id: Annotated[SnapshotId, Field(description="the snapshot consumed")]
+    dag_id: Annotated[str, Field(description="the consuming DAG")]
+    run_id: Annotated[str, Field(description="its run: one receipt per (dag_id, run_id)")]
+    outcome: Annotated[Outcome, Field(description="success or failed")]
+    reason: Annotated[str | None, Field(description="why it failed (required when failed)")]
+    started_at: Annotated[UtcTime, Field(description="when the run started (UTC)")]
+    finished_at: Annotated[UtcTime, Field(description="when the run finished (UTC)")]
+    produced: Annotated[
+        dict[str, JsonValue], Field(description="what the run produced, e.g. model version")
+    ] = field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _failure_has_a_reason(self) -> Self:
         if self.outcome == "failed" and not self.reason:
-            raise ValueError(f"{kind} field 'reason': required when the outcome is 'failed'")
-        if not isinstance(self.produced, dict):
-            raise ValueError(f"{kind} field 'produced': expected a JSON object, got {self.produced!r}")
-        try:
-            json.dumps(self.produced, allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{kind} field 'produced': not JSON-serialisable: {exc}") from None
-        object.__setattr__(self, "started_at", _aware(kind, "started_at", self.started_at))
-        object.__setattr__(self, "finished_at", _aware(kind, "finished_at", self.finished_at))
+            raise ValueError("field 'reason': required when the outcome is 'failed'")
+        return self
 
     @property
     def run_key(self) -> str:
         """The file name (without ``.json``) this receipt is stored under."""
         return run_key(self.dag_id, self.run_id)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON document (``receipts/<snapshot_id>/<run key>.json``), times in ISO 8601."""
-        return {
-            "format": RECEIPT_FORMAT,
-            "consumer": self.consumer,
-            "dataset_uri": self.dataset_uri,
-            "snapshot_id": self.snapshot_id,
-            "dag_id": self.dag_id,
-            "run_id": self.run_id,
-            "outcome": self.outcome,
-            "reason": self.reason,
-            "started_at": self.started_at.isoformat(),
-            "finished_at": self.finished_at.isoformat(),
-            "produced": self.produced,
-        }
 
-    @classmethod
-    def from_dict(cls, data: Any) -> Receipt:
-        """Parse :meth:`to_dict`'s document; ValueError names the missing, unknown or bad field."""
-        kind = "receipt"
-        names = ("consumer", "dataset_uri", "snapshot_id", "dag_id", "run_id", "outcome", "reason")
-        values = _fields(kind, data, RECEIPT_FORMAT, (*names, "started_at", "finished_at", "produced"))
-        started_at = _time(kind, "started_at", values.pop("started_at"))
-        finished_at = _time(kind, "finished_at", values.pop("finished_at"))
-        return cls(**values, started_at=started_at, finished_at=finished_at)
-
-
-def _to_json(record: Subscription | Receipt) -> bytes:
+def _to_json(record: _Record) -> bytes:
     return (json.dumps(record.to_dict(), indent=2, allow_nan=False) + "\n").encode()
 
 
@@ -299,48 +278,39 @@ def record_receipt(receipt: Receipt, *, storage_options: dict[str, Any] | None =
 # --- lag -------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_STRICT)
 class ConsumerLag:
     """One consumer of a dataset: what it consumed last, how far behind the newest snapshot it is, and
     whether that breaks the lag its subscription promises. A row of ``housing-contract consumers``."""
 
     consumer: str
-    deployment: str | None = field(metadata={"description": "from the subscription"})
-    max_lag: timedelta | None = field(metadata={"description": "the promised lag; None without subscription"})
-    subscribed_at: datetime | None
-    last_snapshot_id: str | None = field(metadata={"description": "of the newest receipt by finished_at"})
+    deployment: Annotated[str | None, Field(description="from the subscription")]
+    max_lag: Annotated[
+        Duration | None,
+        Field(
+            serialization_alias="max_lag_seconds", description="the promised lag; None without subscription"
+        ),
+    ]
+    subscribed_at: UtcTime | None
+    last_snapshot_id: Annotated[str | None, Field(description="of the newest receipt by finished_at")]
     last_outcome: str | None
     last_reason: str | None
-    last_finished_at: datetime | None
-    consumed_snapshot_id: str | None = field(metadata={"description": "newest snapshot with a success"})
-    newest_snapshot_id: str | None = field(metadata={"description": "newest committed snapshot"})
-    lag_snapshots: int = field(metadata={"description": "committed snapshots not consumed yet"})
-    lag: timedelta = field(metadata={"description": "since the oldest of those was created (0 if none)"})
-    breaks_promise: bool = field(metadata={"description": "lag > max_lag"})
-    problems: tuple[str, ...] = field(metadata={"description": "records reported and skipped"})
+    last_finished_at: UtcTime | None
+    consumed_snapshot_id: Annotated[str | None, Field(description="newest snapshot with a success")]
+    newest_snapshot_id: Annotated[str | None, Field(description="newest committed snapshot")]
+    lag_snapshots: Annotated[int, Field(description="committed snapshots not consumed yet")]
+    lag: Annotated[
+        Duration,
+        Field(
+            serialization_alias="lag_seconds", description="since the oldest of those was created (0 if none)"
+        ),
+    ]
+    breaks_promise: Annotated[bool, Field(description="lag > max_lag")]
+    problems: Annotated[tuple[str, ...], Field(description="records reported and skipped")]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: durations in seconds (``max_lag_seconds``, ``lag_seconds``), times in ISO 8601."""
-
-        def iso(value: datetime | None) -> str | None:
-            return value.isoformat() if value else None
-
-        return {
-            "consumer": self.consumer,
-            "deployment": self.deployment,
-            "max_lag_seconds": self.max_lag.total_seconds() if self.max_lag is not None else None,
-            "subscribed_at": iso(self.subscribed_at),
-            "last_snapshot_id": self.last_snapshot_id,
-            "last_outcome": self.last_outcome,
-            "last_reason": self.last_reason,
-            "last_finished_at": iso(self.last_finished_at),
-            "consumed_snapshot_id": self.consumed_snapshot_id,
-            "newest_snapshot_id": self.newest_snapshot_id,
-            "lag_snapshots": self.lag_snapshots,
-            "lag_seconds": self.lag.total_seconds(),
-            "breaks_promise": self.breaks_promise,
-            "problems": list(self.problems),
-        }
+        return _adapter(ConsumerLag).dump_python(self, mode="json", by_alias=True)
 
     @property
     def status(self) -> str:
