@@ -149,7 +149,8 @@ def housing_producer():
             )
         summary = manifest_summary(result.manifest)
         if not result.created:
-            # Nothing was written, so the ML team's manifest watcher does not fire; skipped, no asset event.
+            # No snapshot was written (only the confirmation that the newest is current), so the ML team's
+            # manifest watcher does not fire; skipped, no asset event.
             raise AirflowSkipException(f"content unchanged since snapshot {summary['snapshot_id']}")
         outlet_events[SNAPSHOTS].extra = summary
         return summary

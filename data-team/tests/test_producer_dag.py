@@ -92,6 +92,20 @@ def test_second_run_on_the_same_source_publishes_nothing(published_twice, s3_ser
     assert len(list_snapshots(first.dataset_uri, storage_options=s3_server.storage_options)) == 1
 
 
+def test_second_run_confirms_the_snapshot_current(published_twice, s3_server) -> None:
+    """The skipped publish still records, as the second run, that the newest snapshot is current (what
+    keeps the freshness promise while the source does not change)."""
+    from housing_contracts.confirmation import read_confirmation
+    from housing_contracts.storage import resolve
+
+    first, second = published_twice
+    manifest = read_snapshot(first.dataset_uri, storage_options=s3_server.storage_options).manifest
+    confirmation = read_confirmation(*resolve(first.dataset_uri, s3_server.storage_options))
+    assert confirmation.snapshot_id == manifest.snapshot_id
+    assert confirmation.producer == {"dag_id": DAG_ID, "run_id": second.run_id}
+    assert confirmation.confirmed_at > manifest.created_at
+
+
 def test_second_run_emits_no_asset_event(published_twice, asset_events) -> None:
     """Unchanged content emits no asset event, so the consumer does not retrain."""
     _, second = published_twice

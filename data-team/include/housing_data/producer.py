@@ -86,7 +86,8 @@ def publish_step(
     extras: dict[str, Any],
     storage_options: dict[str, Any] | None,
 ) -> PublishResult:
-    """Publish the staged frame as a snapshot (idempotent: unchanged content creates nothing)."""
+    """Publish the staged frame as a snapshot (idempotent: unchanged content creates no snapshot; publish
+    then records that the newest one is still current, which keeps the freshness promise)."""
     from housing_contracts import publish
 
     frame = staging.load(staged, storage_options=storage_options)
@@ -94,7 +95,10 @@ def publish_step(
     if result.created:
         log.info("published snapshot %s (%d rows)", result.snapshot_uri, result.manifest.row_count)
     else:
-        log.info("content unchanged since snapshot %s: nothing published", result.manifest.snapshot_id)
+        log.info(
+            "content unchanged since snapshot %s: no new snapshot; confirmed it current",
+            result.manifest.snapshot_id,
+        )
     return result
 
 
