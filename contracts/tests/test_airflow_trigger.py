@@ -276,6 +276,23 @@ def test_folder_without_manifest_never_fires(lake, make_trigger, state_store):
     assert fired == expected
 
 
+def test_confirming_unchanged_content_never_fires(lake, make_trigger, state_store):
+    """An unchanged republish writes only _current.json (outside snapshots/): no event."""
+
+    async def scenario() -> list[dict[str, Any]]:
+        async with Triggerer(make_trigger(start_at="earliest"), []) as triggerer:
+            committed = lake.commit()
+            await triggerer.wait_fired(1)
+            await _wait_acked(state_store, lake.uri, {committed["snapshot_id"]})
+            again = publish(sample_frame(1000, seed=0), lake.uri, storage_options=lake.storage_options)
+            assert not again.created and lake.fs.exists(f"{lake.root}/_current.json")
+            barrier = lake.commit()  # an event for the confirmation would come before it
+            return [committed, barrier], await triggerer.wait_fired(2)
+
+    expected, fired = asyncio.run(scenario())
+    assert fired == expected
+
+
 def test_snapshot_fires_once_its_manifest_lands(lake, make_trigger, state_store):
     """A folder that was skipped while manifest-less fires when its manifest is written."""
 
