@@ -237,8 +237,8 @@ def _limitations(description: dict[str, Any]) -> str:
         text += " No column beyond these."
     if "freshness" in description:
         text += (
-            " The freshness promise is about snapshot creation times (in each snapshot's manifest), not a "
-            "column: housing_contracts.check_freshness checks it."
+            " The freshness promise is about when the producer last committed or confirmed a snapshot "
+            "(its manifest, _current.json), not a column: housing_contracts.check_freshness checks it."
         )
     return text
 
