@@ -28,7 +28,8 @@ from housing_testkit import S3Identity, private_uri
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="data-team-airflow-"))
 #: The deployment's one user (simple auth manager, role viewer: the least a person signed in can be).
-USER, PASSWORD = "operator", secrets.token_urlsafe(16)
+USER = "operator"
+PASSWORD = secrets.token_urlsafe(16)  # random per session, never a literal
 PASSWORDS_FILE = AIRFLOW_HOME / "simple_auth_manager_passwords.json"
 PASSWORDS_FILE.write_text(json.dumps({USER: PASSWORD}))
 
