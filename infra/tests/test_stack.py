@@ -134,17 +134,23 @@ def test_unknown_component_is_named(tmp_path: Path) -> None:
 
 
 def test_stack_starts_serves_and_stops(tmp_path: Path) -> None:
-    """A whole stack on free ports comes up healthy, serves each team's DAG, and leaves no process behind."""
+    """A whole stack on free ports comes up healthy, serves each team's DAGs (and only those), and leaves no
+    process behind."""
     config = StackConfig.ephemeral(tmp_path)
     with Stack(config) as stack:
         assert all(status.healthy for status in stack.status())
         pids = {status.name: status.pid for status in stack.status()}
         Stack(config).up(timeout=30)  # a second up() finds everything running and changes nothing
         assert {status.name: status.pid for status in stack.status()} == pids
-        expected = {config.airflow_data_url: "housing_producer", config.airflow_ml_url: "housing_consumer"}
-        for url, dag_id in expected.items():
+        expected = {
+            config.airflow_data_url: ["housing_consumer_lag", "housing_producer"],
+            config.airflow_ml_url: ["housing_consumer", "housing_freshness"],
+        }
+        for url, dag_ids in expected.items():
             client = AirflowClient(url, config.airflow_user, config.airflow_password)
-            assert [dag["dag_id"] for dag in client.request("GET", "/dags")["dags"]] == [dag_id]
+            for dag_id in dag_ids:  # the DAG processor parses one file after the other
+                client.wait_for_dag(dag_id)
+            assert sorted(dag["dag_id"] for dag in client.request("GET", "/dags")["dags"]) == dag_ids
         with pytest.raises(AirflowError, match="login as 'admin' failed: HTTP 401"):
             AirflowClient(config.airflow_ml_url, config.airflow_user, "wrong password").request(
                 "GET", "/dags"
