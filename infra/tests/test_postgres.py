@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,7 +11,7 @@ import psycopg2
 import pytest
 
 from housing_stack.ports import free_ports, port_is_free
-from housing_stack.postgres import PostgresServer
+from housing_stack.postgres import PostgresServer, _remove_orphans
 
 
 @pytest.fixture
@@ -61,3 +63,36 @@ def test_stop_is_quick_with_clients_connected(postgres: PostgresServer) -> None:
     postgres.stop()
     assert time.monotonic() - started < 5
     connection.close()
+
+
+def test_orphan_clusters_are_removed_and_live_or_starting_ones_kept(tmp_path: Path) -> None:
+    """A cluster whose data_dir is gone is removed unless a postmaster may still use it: one whose pid file
+    names a live process, or is empty because that cluster is starting right now (a sibling of the same
+    stack); a pid file naming a dead process does not keep it."""
+    gone = tmp_path / "deleted-by-pytest"
+    dead_pid = _exited_pid()
+    cases = {
+        "no-pid-file": None,
+        "empty-pid-file": "",
+        "dead-postmaster": f"{dead_pid}\n/data\n",
+        "live-postmaster": f"{os.getpid()}\n/data\n",
+    }
+    root = tmp_path / "clusters"
+    for name, pid_text in cases.items():
+        (root / name / "pgdata").mkdir(parents=True)
+        (root / name / "origin").write_text(str(gone))
+        if pid_text is not None:
+            (root / name / "pgdata" / "postmaster.pid").write_text(pid_text)
+    (root / "origin-exists" / "pgdata").mkdir(parents=True)
+    (root / "origin-exists" / "origin").write_text(str(tmp_path))
+
+    _remove_orphans(root)
+
+    assert sorted(p.name for p in root.iterdir()) == ["empty-pid-file", "live-postmaster", "origin-exists"]
+
+
+def _exited_pid() -> int:
+    """The pid of a process that has exited (and been reaped)."""
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid

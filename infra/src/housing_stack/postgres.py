@@ -77,10 +77,18 @@ def _remove_orphans(root: Path) -> None:
     """Remove the clusters whose data_dir no longer exists (a test's temp dir that pytest cleaned up)."""
     for folder in root.iterdir():
         origin = folder / "origin"
-        postmaster = folder / "pgdata" / "postmaster.pid"
-        running = postmaster.exists() and Path(f"/proc/{postmaster.read_text().split()[0]}").exists()
-        if origin.exists() and not Path(origin.read_text()).exists() and not running:
+        if origin.exists() and not Path(origin.read_text()).exists() and not _may_run(folder):
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def _may_run(cluster: Path) -> bool:
+    """Whether a postmaster may be using ``cluster``: its pid file names a live process, or is still being
+    written (a cluster of the same stack starting at this moment has an empty one)."""
+    try:
+        first_line = (cluster / "pgdata" / "postmaster.pid").read_text().split("\n", 1)[0].strip()
+    except FileNotFoundError:
+        return False
+    return not first_line.isdigit() or Path(f"/proc/{first_line}").exists()
 
 
 class PostgresServer(Server):
