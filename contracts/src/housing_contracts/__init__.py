@@ -23,6 +23,7 @@ from housing_contracts.dataset import (
 )
 
 if TYPE_CHECKING:
+    from housing_contracts.catalog import latest_snapshot, list_snapshots
     from housing_contracts.consumers import (
         ConsumerLag,
         Receipt,
@@ -47,8 +48,6 @@ if TYPE_CHECKING:
     from housing_contracts.snapshots import (
         PublishResult,
         Snapshot,
-        latest_snapshot,
-        list_snapshots,
         publish,
         read_snapshot,
     )
@@ -63,8 +62,8 @@ _LAZY = {
     "Manifest": "manifest",
     "publish": "snapshots",
     "PublishResult": "snapshots",
-    "list_snapshots": "snapshots",
-    "latest_snapshot": "snapshots",
+    "list_snapshots": "catalog",
+    "latest_snapshot": "catalog",
     "read_snapshot": "snapshots",
     "Snapshot": "snapshots",
     "ContractError": "errors",

@@ -22,6 +22,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+# re-exported: list_snapshots, latest_snapshot and split_snapshot_uri were defined here before catalog.py
+from housing_contracts.catalog import latest_snapshot, list_snapshots, split_snapshot_uri  # noqa: F401
 from housing_contracts.confirmation import Confirmation, confirm_current, current_path
 from housing_contracts.dataset import COLUMNS, CONTRACT_MAJOR, CONTRACT_NAME, CONTRACT_VERSION, DATASET_URI
 from housing_contracts.errors import (
@@ -80,31 +82,6 @@ class Snapshot:
 
     frame: pd.DataFrame
     manifest: Manifest
-
-
-def split_snapshot_uri(uri: str) -> tuple[str, str] | None:
-    """``(<dataset uri>, <snapshot id>)`` if ``uri`` names one snapshot (``…/snapshots/<id>``), else None."""
-    head, sep, tail = str(uri).rstrip("/").rpartition(f"/{SNAPSHOTS_DIR}/")
-    if sep and SNAPSHOT_ID_PATTERN.match(tail):
-        return head, tail
-    return None
-
-
-def list_snapshots(
-    uri: str = DATASET_URI, *, storage_options: dict[str, Any] | None = None
-) -> list[Manifest]:
-    """Manifests of every committed snapshot under ``uri``, oldest first."""
-    fs, root = resolve(uri, storage_options)
-    return [read_manifest(fs, root, snapshot_id) for snapshot_id in committed_snapshot_ids(fs, root)]
-
-
-def latest_snapshot(
-    uri: str = DATASET_URI, *, storage_options: dict[str, Any] | None = None
-) -> Manifest | None:
-    """The newest committed snapshot's manifest, or None if nothing was published yet."""
-    fs, root = resolve(uri, storage_options)
-    ids = committed_snapshot_ids(fs, root)
-    return read_manifest(fs, root, ids[-1]) if ids else None
 
 
 def publish(
