@@ -141,25 +141,37 @@ def consume_op(request: dict[str, Any]) -> dict[str, Any]:
     return {**figures, "frame_bytes": frame_bytes(snapshot.frame), "rows": len(snapshot.frame)}
 
 
-def csv_op(request: dict[str, Any]) -> dict[str, Any]:
-    """The CSV baseline: seconds to write the frame with ``to_csv`` and read it back with ``read_csv``."""
-    import pandas as pd
+def publish_floor_op(request: dict[str, Any]) -> dict[str, Any]:
+    """The publish floor (:func:`bench.floor.publish_floor`) of the same frame, same client and identity."""
+    import s3fs  # noqa: F401
 
+    from bench import floor
     from bench.data import bootstrap
+    from housing_contracts.storage import resolve
 
     frame = bootstrap(request["n_rows"], request["seed"])
-    path = Path(request["path"])
-    started = time.perf_counter()
-    frame.to_csv(path, index=False)
-    write_s = time.perf_counter() - started
-    del frame
-    gc.collect()
-    started = time.perf_counter()
-    back = pd.read_csv(path)
-    read_s = time.perf_counter() - started
-    size = path.stat().st_size
-    path.unlink()
-    return {"write_s": write_s, "read_s": read_s, "csv_bytes": size, "rows": len(back)}
+    fs, folder = resolve(request["uri"], request["storage_options"])
+    answer, figures = measure_peak(lambda: floor.publish_floor(frame, fs, folder))
+    return {**figures, **answer}
+
+
+def read_floor_op(request: dict[str, Any]) -> dict[str, Any]:
+    """The read floor (:func:`bench.floor.read_floor`) of a published snapshot's own files."""
+    import s3fs  # noqa: F401
+
+    from bench import floor
+    from housing_contracts.catalog import snapshot_manifest
+    from housing_contracts.layout import SNAPSHOTS_DIR
+    from housing_contracts.storage import resolve
+
+    uri, snapshot_id = request["uri"], request["snapshot_id"]
+    manifest = snapshot_manifest(uri, snapshot_id, storage_options=request["storage_options"])
+    fs, root = resolve(uri, request["storage_options"])
+    paths = [f"{root}/{SNAPSHOTS_DIR}/{snapshot_id}/{entry.path}" for entry in manifest.files]
+    (frame, answer), figures = measure_peak(lambda: floor.read_floor(fs, paths))
+    if len(frame) != manifest.row_count:
+        raise RuntimeError(f"read floor: {len(frame)} rows, the manifest says {manifest.row_count}")
+    return {**figures, **answer, "rows": len(frame)}
 
 
 def model_op(request: dict[str, Any]) -> dict[str, Any]:
@@ -192,7 +204,8 @@ OPERATIONS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "validate": validate_op,
     "publish": publish_op,
     "consume": consume_op,
-    "csv": csv_op,
+    "publish_floor": publish_floor_op,
+    "read_floor": read_floor_op,
     "model": model_op,
 }
 
