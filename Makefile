@@ -9,6 +9,10 @@ STAMP := $(VENV)/.setup-stamp
 SETUP_INPUTS := constraints.txt requirements-dev.txt contracts/pyproject.toml infra/pyproject.toml \
 	infra/testkit/pyproject.toml data-team/requirements.txt ml-team/requirements.txt
 export SCIKIT_LEARN_DATA ?= $(abspath ../shared/data/scikit_learn_data)
+# Compile every installed module to bytecode at install time. Python only reads .pyc files it finds, and
+# with PYTHONDONTWRITEBYTECODE set (as on these machines) it never writes them: each Airflow task process
+# would then compile Airflow, pandas, scikit-learn and MLflow from source again (~3x slower imports).
+export UV_COMPILE_BYTECODE := 1
 
 .PHONY: help setup test
 help: ## list the targets

@@ -39,7 +39,7 @@ def test_outlet_asset_is_the_contract_dataset():
 
 
 def test_watched_asset_carries_snapshot_trigger():
-    """dataset_asset(watch=True) carries one watcher polling through the given connection every 2 s."""
+    """dataset_asset(watch=True) carries one watcher polling through the given connection every second."""
     (watcher,) = dataset_asset(watch=True, conn_id="lake_s3").watchers
     trigger = watcher.trigger
     assert (type(trigger), trigger.conn_id, trigger.asset_name, trigger.poll_interval) == (

@@ -14,30 +14,32 @@ The watcher subscribes this deployment as consumer `ml-team` each time it starts
 under `.../receipts/<snapshot_id>/` there, which the data team reads as this consumer's lag
 (`housing-contract consumers`).
 
-`resolve_snapshot` → `validate_snapshot` → `train` → `register` → `decide` → `write_predictions` →
-`record_receipt`
+`resolve_snapshot` → `train` → `decide` → `write_predictions`
 
-- **validate_snapshot**: reads the snapshot through `housing_contracts` (sha256 of every file,
-  contract name and major version, schema). A refused snapshot fails the run at once: nothing is
-  trained or registered.
-- **train**: RidgeCV on the raw features as baseline and gradient boosting on the raw plus derived
-  (spatial and ratio) features, evaluated on a held-out split keyed by row content (`test_r2/rmse/mae`,
-  `baseline_test_*`), logged to MLflow (experiment `california_housing`) with the snapshot as dataset
-  input, tags, signature and plots. A retry reuses the run if it completed.
-- **register**: a version of `california_housing_regressor`, once per MLflow run, READY before use.
+- **resolve_snapshot**: the snapshot named by the triggering events, the param, or the newest. Light:
+  it imports neither pandas, scikit-learn nor MLflow.
+- **train**: reads the snapshot through `housing_contracts` (sha256 of every file, contract name and
+  major version, schema, the contract's rules). A refused snapshot fails the run at once: nothing is
+  trained or registered. Then RidgeCV on the raw features as baseline and gradient boosting on the raw
+  plus derived (spatial and ratio) features, evaluated on a held-out split keyed by row content
+  (`test_r2/rmse/mae`, `baseline_test_*`), logged to MLflow (experiment `california_housing`) with the
+  snapshot as dataset input, tags, signature and plots, and registered as a version of
+  `california_housing_regressor`, READY before use. A retry reuses the MLflow run if it completed and
+  the version registered from it.
 - **decide**: alias `champion` moves only if the new version has a lower `test_rmse` than the
   champion on the same rows; otherwise the new version becomes `challenger`. Both scores are logged.
 - **write_predictions**: the champion's predictions for every row of the snapshot to
-  `s3://lake/california_housing_predictions/v1/<snapshot_id>/predictions.parquet` (an Asset).
-- **record_receipt**: the success receipt: model name and version, the decision (`champion` or
-  `challenger`), the predictions file. A task that fails for good records a failed receipt with its
-  reason instead (the `on_failure_callback`, then this deployment's alert callbacks from
-  `include/housing_ml/alerts.py`). A skipped re-delivery records nothing.
+  `s3://lake/california_housing_predictions/v1/<snapshot_id>/predictions.parquet` (an Asset), then the
+  success receipt: model name and version, the decision (`champion` or `challenger`), the predictions
+  file. A task that fails for good records a failed receipt with its reason instead (the
+  `on_failure_callback`, then this deployment's alert callbacks from `include/housing_ml/alerts.py`).
+  A skipped re-delivery records nothing.
 
-Models and data travel through MLflow and S3; tasks pass small dicts. Storage and MLflow errors are
-retried with exponential backoff, everything else fails at once. S3 credentials come from the Airflow
-connection `lake_s3`, the MLflow server from `MLFLOW_TRACKING_URI` (or the connection `mlflow`).
-Logic lives in `include/housing_ml/`; this file only wires it.
+Each task reads the snapshot at most once; models and data travel through MLflow and S3, tasks pass
+small dicts. Storage and MLflow errors are retried with exponential backoff, everything else fails at
+once. S3 credentials come from the Airflow connection `lake_s3`, the MLflow server from
+`MLFLOW_TRACKING_URI` (or the connection `mlflow`). Logic lives in `include/housing_ml/`; this file only
+wires it.
 """
 
 from __future__ import annotations
@@ -101,8 +103,7 @@ def housing_consumer():
 
         from housing_contracts.airflow import manifests_from_events
         from include.housing_ml.connections import lake_storage_options
-        from include.housing_ml.consumer import resolve
-        from include.housing_ml.subscription import AlreadyConsumed
+        from include.housing_ml.subscription import AlreadyConsumed, resolve
 
         events = triggering_asset_events or {}  # empty for manual runs
         manifests = manifests_from_events(event for asset in events for event in events[asset])
@@ -114,45 +115,28 @@ def housing_consumer():
         ti.xcom_push(key="snapshot_id", value=resolved["snapshot_id"])
         return resolved
 
-    @task
-    def validate_snapshot(resolved: dict[str, Any]) -> dict[str, Any]:
-        """Read and verify the snapshot through the contract; refuse it for good if it is wrong."""
+    @task(multiple_outputs=True)
+    def train(resolved: dict[str, Any], dag_run: Any = None) -> dict[str, dict[str, Any]]:
+        """Verify the snapshot (refuse it for good if it is wrong), train, log to MLflow, register."""
         from airflow.sdk.exceptions import AirflowFailException
 
         from housing_contracts import ContractError
-        from include.housing_ml.connections import lake_storage_options
-        from include.housing_ml.consumer import validate
+        from include.housing_ml.connections import export_mlflow_tracking_uri, lake_storage_options
+        from include.housing_ml.consumer import train
 
+        export_mlflow_tracking_uri()
         try:
-            return validate(resolved, storage_options=lake_storage_options())
+            return train(
+                resolved,
+                airflow_dag_id=dag_run.dag_id,
+                airflow_run_id=dag_run.run_id,
+                storage_options=lake_storage_options(),
+            )
         except ContractError as err:
             raise AirflowFailException(
                 f"refusing snapshot {resolved['snapshot_id']} of {resolved['dataset_uri']}: "
                 f"{type(err).__name__}: {err}"
             ) from err
-
-    @task
-    def train(snapshot: dict[str, Any], dag_run: Any = None) -> dict[str, Any]:
-        """Train, evaluate and log to MLflow (a retry reuses a completed run)."""
-        from include.housing_ml.connections import export_mlflow_tracking_uri, lake_storage_options
-        from include.housing_ml.consumer import train
-
-        export_mlflow_tracking_uri()
-        return train(
-            snapshot,
-            airflow_dag_id=dag_run.dag_id,
-            airflow_run_id=dag_run.run_id,
-            storage_options=lake_storage_options(),
-        )
-
-    @task
-    def register(snapshot: dict[str, Any], training: dict[str, Any]) -> dict[str, Any]:
-        """Register the run's model once and wait until the version is READY."""
-        from include.housing_ml.connections import export_mlflow_tracking_uri
-        from include.housing_ml.consumer import register
-
-        export_mlflow_tracking_uri()
-        return register(snapshot, training)
 
     @task
     def decide(snapshot: dict[str, Any], version: dict[str, Any]) -> dict[str, Any]:
@@ -165,38 +149,29 @@ def housing_consumer():
 
     @task(outlets=[PREDICTIONS])
     def write_predictions(
-        snapshot: dict[str, Any], decision: dict[str, Any], outlet_events: Any = None
+        snapshot: dict[str, Any],
+        version: dict[str, Any],
+        decision: dict[str, Any],
+        outlet_events: Any = None,
+        **context: Any,
     ) -> dict[str, Any]:
-        """The champion's predictions for every row of the snapshot."""
+        """The champion's predictions for every row of the snapshot, then the success receipt."""
         from include.housing_ml.connections import export_mlflow_tracking_uri, lake_storage_options
-        from include.housing_ml.consumer import predict
+        from include.housing_ml.consumer import predict, receipt_produced
 
         export_mlflow_tracking_uri()
         written = predict(snapshot, decision, storage_options=lake_storage_options())
         outlet_events[PREDICTIONS].extra = written  # subscribers learn the file and model version
-        return written
-
-    @task
-    def record_receipt(
-        snapshot: dict[str, Any],
-        version: dict[str, Any],
-        decision: dict[str, Any],
-        predictions: dict[str, Any],
-        **context: Any,
-    ) -> str:
-        """The success receipt in the lake: what this run produced from the snapshot."""
-        from include.housing_ml.consumer import receipt_produced
-
-        return RECEIPTS.success(
+        RECEIPTS.success(
             context,
             snapshot_id=snapshot["snapshot_id"],
-            produced=receipt_produced(version, decision, predictions),
+            produced=receipt_produced(version, decision, written),
         )
+        return written
 
-    snapshot = validate_snapshot(resolve_snapshot())
-    version = register(snapshot, train(snapshot))
-    decision = decide(snapshot, version)
-    record_receipt(snapshot, version, decision, write_predictions(snapshot, decision))
+    trained = train(resolve_snapshot())
+    decision = decide(trained["snapshot"], trained["version"])
+    write_predictions(trained["snapshot"], trained["version"], decision)
 
 
 housing_consumer()

@@ -97,7 +97,7 @@ def tampered(published, team_lake_uri, data_team_s3):
 def test_tampered_snapshot_error_names_file_and_checksum(tampered, team_lake_uri, storage_options) -> None:
     """Validation refuses the snapshot with a SnapshotIntegrityError naming the file and its sha256."""
     with pytest.raises(SnapshotIntegrityError, match=r"part-00000\.parquet expected size \d+ sha256"):
-        consumer.validate(
+        consumer.load(
             {"dataset_uri": team_lake_uri, "snapshot_id": tampered.snapshot_id},
             storage_options=storage_options,
         )
@@ -113,7 +113,7 @@ def test_other_contract_major_is_refused(published, team_lake_uri, storage_optio
         lambda body: body.replace(f'"version": "{CONTRACT_VERSION}"'.encode(), b'"version": "2.0.0"'),
     )
     with pytest.raises(IncompatibleContractError, match="2"):
-        consumer.validate(
+        consumer.load(
             {"dataset_uri": team_lake_uri, "snapshot_id": published.snapshot_id},
             storage_options=storage_options,
         )
@@ -153,7 +153,7 @@ def test_tampered_snapshot_is_refused_before_training(
     capfd,
     reliability_row,
 ) -> None:
-    """A snapshot changed after its commit fails the run at validation, naming why, and leaves a failed
+    """A snapshot changed after its commit fails the run before training, naming why, and leaves a failed
     receipt with that reason; nothing is trained."""
     target, change, refusal = TAMPERINGS[case]
     name = published.files[0].path if target == "data" else target
@@ -167,17 +167,17 @@ def test_tampered_snapshot_is_refused_before_training(
     receipts = _receipts(team_lake_uri, published.snapshot_id, storage_options)
     reliability_row(
         f"consumer given a tampered snapshot: {case}",
-        "refused at validate_snapshot with the reason, nothing trained, a failed receipt",
-        f"run {dag_run.state}, validate_snapshot {states['validate_snapshot']}, train {states['train']}; "
+        "refused at train before training, with the reason; nothing trained; a failed receipt",
+        f"run {dag_run.state}, train {states['train']}, decide {states['decide']}; "
         f"reason {'named' if named else 'NOT named'}; {len(trained)} MLflow runs; receipts "
         f"{[r.outcome for r in receipts]}",
     )
     assert str(dag_run.state) == "failed"
-    assert states["validate_snapshot"] == "failed"
-    assert states["train"] == "upstream_failed"
+    assert states["train"] == "failed"
+    assert states["decide"] == "upstream_failed"
     assert named, f"the run's log does not match {refusal!r}"
     assert trained == []
     (receipt,) = receipts
     assert (receipt.outcome, receipt.run_id, receipt.produced) == ("failed", dag_run.run_id, {})
-    assert receipt.reason.startswith("validate_snapshot failed: ")
+    assert receipt.reason.startswith("train failed: ")
     assert re.search(refusal, receipt.reason), receipt.reason

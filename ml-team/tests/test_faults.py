@@ -5,10 +5,10 @@ at a chosen moment and restarted by the failed task's ``on_retry_callback``, so 
 real one: the task's retry policy, then the next try against the restarted server. Retries wait 1 s
 here instead of the production backoff (20 s, 40 s, 80 s).
 
-- **Object store down while the consumer loads**: S3 is killed as ``validate_snapshot`` starts. The
+- **Object store down while the consumer loads**: S3 is killed as ``train`` starts. The
   try fails on a storage error, is retried once S3 is back, and the run trains on the snapshot.
 - **MLflow down during training**: MLflow is killed right after ``train`` opened its MLflow run (a
-  half-logged run), and again right after ``register`` created the model version (a version with no
+  half-logged run), and again right after ``train`` registered the model version (a version with no
   alias yet). The retried ``train`` deletes the half-logged run and logs one complete run; the retried
   ``decide`` finds the version and gives it its alias: one live run, one READY version, never two.
 
@@ -62,7 +62,7 @@ def test_object_store_down_while_the_consumer_loads(
     monkeypatch: pytest.MonkeyPatch,
     reliability_row,
 ) -> None:
-    """S3 killed as validate_snapshot starts: the try fails, the retry after the restart succeeds."""
+    """S3 killed as train starts: the try fails, the retry after the restart succeeds."""
     server = disposable_s3_server
     ml_team = S3Identity(server, ML_TEAM)
     dataset_uri = private_uri(DATASET_URI, "faults")
@@ -85,8 +85,8 @@ def test_object_store_down_while_the_consumer_loads(
         server.start()
 
     task_hooks.quick_retries(consumer_dag)
-    task_hooks.on_execute(consumer_dag, "validate_snapshot", kill_on_first_try)
-    task_hooks.on_retry(consumer_dag, "validate_snapshot", restart)
+    task_hooks.on_execute(consumer_dag, "train", kill_on_first_try)
+    task_hooks.on_retry(consumer_dag, "train", restart)
 
     dag_run = consumer_dag.test(run_conf={"snapshot_id": manifest.snapshot_id})
     tries = _tries(dag_run)
@@ -95,12 +95,12 @@ def test_object_store_down_while_the_consumer_loads(
     )
     reliability_row(
         "object store down while the consumer loads",
-        "validate_snapshot retried after the restart, run succeeds",
-        f"run {dag_run.state}; validate_snapshot try {tries['validate_snapshot'][1]} after {failures}; "
+        "train retried after the restart, run succeeds",
+        f"run {dag_run.state}; train try {tries['train'][1]} after {failures}; "
         f"{len(predictions)} predictions",
     )
     assert str(dag_run.state) == "success", tries
-    assert tries["validate_snapshot"] == ("success", 2)
+    assert tries["train"] == ("success", 2)
     assert len(failures) == 1
     assert len(predictions) == manifest.row_count
 
@@ -135,13 +135,13 @@ def test_mlflow_down_during_training_and_registration(
         monkeypatch.setattr(mlflow, function_name, call_then_kill)
 
     kill_after("start_run")  # inside train: the MLflow run exists, nothing is logged yet
-    kill_after("register_model")  # inside register: the version exists, no alias points at it yet
+    kill_after("register_model")  # inside train, later: the version exists, no alias points at it yet
 
     def restart(context: dict[str, Any]) -> None:
         server.start()
 
     task_hooks.quick_retries(consumer_dag)
-    for task_id in ("train", "register", "decide"):
+    for task_id in ("train", "decide"):
         task_hooks.on_retry(consumer_dag, task_id, restart)
 
     dag_run = consumer_dag.test(run_conf={"snapshot_id": published.snapshot_id})
@@ -162,7 +162,7 @@ def test_mlflow_down_during_training_and_registration(
     )
     assert str(dag_run.state) == "success", tries
     assert killed == ["start_run", "register_model"]
-    assert tries["train"] == ("success", 2)
+    assert (tries["train"], tries["decide"]) == (("success", 2), ("success", 2))
     (run,) = live
     assert run.data.tags[TAG_COMPLETE] == "true"
     assert len(deleted) == 1 and TAG_COMPLETE not in deleted[0].data.tags

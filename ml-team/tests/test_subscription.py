@@ -7,12 +7,12 @@ import re
 import pytest
 
 from housing_contracts import SnapshotNotFoundError
-from include.housing_ml import consumer
 from include.housing_ml.settings import predictions_file_uri
 from include.housing_ml.subscription import (
     AlreadyConsumed,
     SnapshotRef,
     choose_snapshot_id,
+    resolve,
     resolve_snapshot_id,
 )
 
@@ -61,7 +61,7 @@ def test_resolve_reads_the_dataset_uri_override(
 ) -> None:
     """The resolve step looks under $HOUSING_DATASET_URI and reports where the id came from."""
     monkeypatch.setenv("HOUSING_DATASET_URI", team_lake_uri)
-    resolved = consumer.resolve([], None, storage_options=storage_options)
+    resolved = resolve([], None, storage_options=storage_options)
     assert resolved == {
         "dataset_uri": team_lake_uri,
         "snapshot_id": published.snapshot_id,
@@ -78,14 +78,14 @@ def test_a_redelivered_event_for_a_consumed_snapshot_is_skipped(
     monkeypatch.setenv("HOUSING_DATASET_URI", team_lake_uri)
     monkeypatch.setenv("HOUSING_PREDICTIONS_URI", predictions_root)
     event = [{"snapshot_id": published.snapshot_id}]
-    first = consumer.resolve(event, None, storage_options=storage_options)
+    first = resolve(event, None, storage_options=storage_options)
     with fsspec.open(predictions_file_uri(published.snapshot_id), "wb", **storage_options) as handle:
         handle.write(b"the consumption of the first delivery")
     with pytest.raises(
         AlreadyConsumed, match=f"snapshot {published.snapshot_id} was already consumed"
     ) as again:
-        consumer.resolve(event, None, storage_options=storage_options)
-    manual = consumer.resolve([], published.snapshot_id, storage_options=storage_options)
+        resolve(event, None, storage_options=storage_options)
+    manual = resolve([], published.snapshot_id, storage_options=storage_options)
     reliability_row(
         "the same snapshot's event delivered twice",
         "first consumed, the re-delivery skipped, a manual run still retrains",

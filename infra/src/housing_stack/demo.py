@@ -72,7 +72,9 @@ def summary(report: FlowReport, data: AirflowClient, ml: AirflowClient, tracking
     lines.append("phases")
     for phase in report.phases:
         lines.append(f"  {phase.seconds:8.2f} s  {phase.name}")
-    lines.append(f"  {report.total_s:8.2f} s  total (trigger → decision)")
+    if report.decision_s is not None:
+        lines.append(f"  {report.decision_s:8.2f} s  producer triggered → decision (decide ended)")
+    lines.append(f"  {report.total_s:8.2f} s  producer triggered → consumer run finished")
     lines.append("browse")
     row("  data Airflow", f"{data.base_url}/dags/housing_producer/runs/{report.producer_run_id}")
     if report.consumer_run_id:

@@ -7,6 +7,7 @@ imported from the teams' code.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -15,8 +16,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError
+from fsspec.core import url_to_fs
 
 from housing_contracts import DATASET_URI, list_snapshots
+from housing_contracts.consumers import Subscription, consumer_uri
 from housing_stack.airflow_client import FINISHED, AirflowClient, AirflowError
 from housing_stack.identities import ML_TEAM
 
@@ -51,6 +54,7 @@ class FlowReport:
     cleaning: dict[str, Any] | None = None  #: rows removed per cleaning rule
     consumer_run_id: str | None = None
     event_latency_s: float | None = None  #: manifest written → consumer run queued
+    decision_s: float | None = None  #: producer triggered → the consumer's decide task ended
     training: dict[str, Any] | None = None  #: MLflow run id, model URI, metrics
     decision: dict[str, Any] | None = None  #: champion / challenger and both scores
     phases: list[Phase] = field(default_factory=list)
@@ -75,6 +79,42 @@ def _committed_snapshots(uri: str, storage_options: dict[str, Any]) -> list[str]
         return [manifest.snapshot_id for manifest in list_snapshots(uri, storage_options=storage_options)]
     except (OSError, BotoCoreError) as error:
         raise FlowError(f"cannot list the committed snapshots of {uri}: {error!r}") from error
+
+
+def _subscribed_at(uri: str, consumer: str, storage_options: dict[str, Any]) -> datetime | None:
+    """When ``consumer``'s watcher last started (its subscription record), or None before the first."""
+    fs, path = url_to_fs(f"{consumer_uri(uri, consumer)}/subscription.json", **storage_options)
+    try:
+        return Subscription.from_dict(json.loads(fs.cat_file(path))).subscribed_at
+    except FileNotFoundError:
+        return None
+
+
+def _start_watcher(
+    ml: AirflowClient, uri: str, storage_options: dict[str, Any], *, timeout: float, say: Progress
+) -> None:
+    """Unpause ``housing_consumer`` and return once its watcher runs and holds its start position.
+
+    A watcher is created when the DAG processor parses the unpaused DAG, then started by the triggerer;
+    it records the consumer's subscription once it has listed the snapshots it starts after. A snapshot
+    committed before that would not be an event, and the first event would wait on the DAG processor's
+    interval, so the flow asks for the parse and publishes only after the subscription is renewed.
+    """
+    dag = ml.wait_for_dag(CONSUMER_DAG)
+    if not dag["is_paused"] and ml.asset_watchers(uri):
+        return
+    since = datetime.now(UTC).replace(microsecond=0)  # subscribed_at is stored to the second
+    ml.unpause(CONSUMER_DAG)
+    ml.reparse(CONSUMER_DAG)
+    deadline = time.monotonic() + timeout
+    while True:
+        subscribed = _subscribed_at(uri, ML_TEAM, storage_options) if ml.asset_watchers(uri) else None
+        if subscribed is not None and subscribed >= since:
+            say(f"{CONSUMER_DAG}'s watcher is live (subscribed at {subscribed:%H:%M:%S})")
+            return
+        if time.monotonic() > deadline:
+            raise FlowError(f"{CONSUMER_DAG}'s watcher did not start within {timeout:.0f} s of unpausing")
+        time.sleep(0.5)
 
 
 def _when(value: str | None) -> datetime | None:
@@ -206,9 +246,9 @@ def run_flow(
     fails if they differ or if a consumer run appeared all the same.
     """
     say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
+    _start_watcher(ml, dataset_uri, storage_options, timeout=timeout, say=say)
     started = time.monotonic()
-    ml.wait_for_dag(CONSUMER_DAG)
-    ml.unpause(CONSUMER_DAG)
+    triggered = datetime.now(UTC)
     seen = {run["dag_run_id"] for run in ml.runs(CONSUMER_DAG)}
     committed = _committed_snapshots(dataset_uri, storage_options)
     run_id = _start_producer(data, conf, timeout=timeout, say=say)
@@ -246,7 +286,10 @@ def run_flow(
     say(f"{CONSUMER_DAG} run {report.consumer_run_id} queued")
     wait_for_run(ml, CONSUMER_DAG, report.consumer_run_id, timeout=timeout, progress=say)
     report.phases += _task_phases(ml, CONSUMER_DAG, report.consumer_run_id)
-    report.training = ml.xcom(CONSUMER_DAG, report.consumer_run_id, "train")
+    report.training = ml.xcom(CONSUMER_DAG, report.consumer_run_id, "train", key="training")
     report.decision = ml.xcom(CONSUMER_DAG, report.consumer_run_id, "decide")
+    tis = ml.task_instances(CONSUMER_DAG, report.consumer_run_id)
+    decided = _when(next(t for t in tis if t["task_id"] == "decide")["end_date"])
+    report.decision_s = (decided - triggered).total_seconds() if decided else None
     report.total_s = time.monotonic() - started
     return report

@@ -1,9 +1,9 @@
-"""The steps of the ``housing_consumer`` DAG, as plain functions (no Airflow imports).
+"""The heavy steps of the ``housing_consumer`` DAG, as plain functions (no Airflow imports).
 
-Each step takes and returns small JSON-able dicts; data and models travel through S3 and MLflow.
-Every step that needs the data reads the snapshot again through the contract package, which
-verifies its checksums each time: snapshots are immutable, and re-reading ~20k rows costs less
-than a second.
+Each step takes and returns small JSON-able dicts; data and models travel through S3 and MLflow. Each
+task reads the snapshot at most once, through the contract package, which verifies its checksums on
+every read: snapshots are immutable, so a retried task simply reads it again. Which snapshot to consume
+is decided by the light :func:`include.housing_ml.subscription.resolve`, which imports none of this.
 """
 
 from __future__ import annotations
@@ -12,48 +12,15 @@ from collections.abc import Mapping
 from typing import Any
 
 import mlflow
-from fsspec.core import url_to_fs
 
-from housing_contracts import Snapshot, dataset_uri, read_snapshot
+from housing_contracts import Snapshot, read_snapshot
 from include.housing_ml import registry, tracking
 from include.housing_ml.predictions import predictions_frame, write_predictions
 from include.housing_ml.settings import MODEL_NAME, predictions_file_uri
 from include.housing_ml.split import train_test_frames
-from include.housing_ml.subscription import (
-    AlreadyConsumed,
-    SnapshotRef,
-    choose_snapshot_id,
-    resolve_snapshot_id,
-)
+from include.housing_ml.subscription import SnapshotRef
 
 StorageOptions = dict[str, Any] | None
-
-
-def resolve(
-    event_manifests: list[Mapping[str, Any]],
-    requested_snapshot_id: str | None,
-    *,
-    storage_options: StorageOptions = None,
-) -> dict[str, str]:
-    """Which snapshot to consume: from the triggering events, the ``snapshot_id`` param, or the newest.
-
-    Raises :class:`AlreadyConsumed` when the events announce a snapshot whose predictions already exist
-    (the last step of a consumption): the subscription delivers at least once, and a re-delivered event
-    must not train and register again. Manual runs always proceed: retraining on purpose.
-    """
-    uri = dataset_uri()
-    chosen = choose_snapshot_id(event_manifests, requested_snapshot_id)
-    snapshot_id = resolve_snapshot_id(uri, chosen, storage_options=storage_options)
-    source = "event" if event_manifests else ("param" if requested_snapshot_id else "newest")
-    if source == "event":
-        predictions = predictions_file_uri(snapshot_id)
-        fs, path = url_to_fs(predictions, **(storage_options or {}))
-        if fs.exists(path):
-            raise AlreadyConsumed(
-                f"snapshot {snapshot_id} was already consumed ({predictions} exists): a re-delivered "
-                "event; trigger a manual run with this snapshot_id to retrain on purpose"
-            )
-    return {"dataset_uri": uri, "snapshot_id": snapshot_id, "source": source}
 
 
 def load(snapshot: Mapping[str, Any], *, storage_options: StorageOptions = None) -> Snapshot:
@@ -61,36 +28,27 @@ def load(snapshot: Mapping[str, Any], *, storage_options: StorageOptions = None)
     return read_snapshot(snapshot["dataset_uri"], snapshot["snapshot_id"], storage_options=storage_options)
 
 
-def validate(resolved: Mapping[str, str], *, storage_options: StorageOptions = None) -> dict[str, Any]:
-    """Load and verify the snapshot (raises ``ContractError`` subclasses), return its reference."""
-    loaded = load(resolved, storage_options=storage_options)
-    return SnapshotRef.from_manifest(loaded.manifest.to_dict(), resolved["dataset_uri"]).to_dict()
-
-
 def train(
-    snapshot: Mapping[str, Any],
+    resolved: Mapping[str, Any],
     *,
     airflow_dag_id: str,
     airflow_run_id: str,
     storage_options: StorageOptions = None,
-) -> dict[str, Any]:
-    """Train, evaluate and log one MLflow run for the snapshot (reused if a retry finds it complete)."""
-    ref = SnapshotRef.from_dict(snapshot)
-    loaded = load(snapshot, storage_options=storage_options)
-    return tracking.train_and_log(
-        ref,
-        loaded.frame,
-        loaded.manifest.to_dict(),
-        airflow_dag_id=airflow_dag_id,
-        airflow_run_id=airflow_run_id,
-    ).to_dict()
+) -> dict[str, dict[str, Any]]:
+    """Verify the snapshot, train, evaluate, log one MLflow run and register its model.
 
-
-def register(snapshot: Mapping[str, Any], training: Mapping[str, Any]) -> dict[str, Any]:
-    """Register the trained model (once per MLflow run) and return the READY version."""
-    return registry.register(
-        tracking.TrainingRun.from_dict(dict(training)), SnapshotRef.from_dict(snapshot)
-    ).to_dict()
+    Raises ``ContractError`` subclasses before anything is trained when the snapshot is refused. A retry
+    reuses a completed MLflow run and its registered version. Returns ``snapshot`` (the reference the
+    later steps use), ``training`` (MLflow run, model URI, metrics) and ``version`` (READY).
+    """
+    loaded = load(resolved, storage_options=storage_options)
+    manifest = loaded.manifest.to_dict()
+    ref = SnapshotRef.from_manifest(manifest, resolved["dataset_uri"])
+    run = tracking.train_and_log(
+        ref, loaded.frame, manifest, airflow_dag_id=airflow_dag_id, airflow_run_id=airflow_run_id
+    )
+    version = registry.register(run, ref)
+    return {"snapshot": ref.to_dict(), "training": run.to_dict(), "version": version.to_dict()}
 
 
 def decide(

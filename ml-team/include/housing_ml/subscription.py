@@ -1,4 +1,7 @@
-"""Which snapshot a consumer run works on, and the reference to it that travels between tasks."""
+"""Which snapshot a consumer run works on, and the reference to it that travels between tasks.
+
+Imported by the first task of every consumer run, so it stays light: no pandas, scikit-learn or MLflow.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,10 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from housing_contracts import SnapshotNotFoundError, latest_snapshot
+from fsspec.core import url_to_fs
+
+from housing_contracts import SnapshotNotFoundError, dataset_uri, latest_snapshot
+from include.housing_ml.settings import predictions_file_uri
 
 
 class AlreadyConsumed(Exception):
@@ -74,3 +80,30 @@ def resolve_snapshot_id(
     if newest is None:
         raise SnapshotNotFoundError(f"no committed snapshot under {dataset_uri}: expected at least one")
     return newest.snapshot_id
+
+
+def resolve(
+    event_manifests: list[Mapping[str, Any]],
+    requested_snapshot_id: str | None,
+    *,
+    storage_options: dict[str, Any] | None = None,
+) -> dict[str, str]:
+    """Which snapshot to consume: from the triggering events, the ``snapshot_id`` param, or the newest.
+
+    Raises :class:`AlreadyConsumed` when the events announce a snapshot whose predictions already exist
+    (the last step of a consumption): the subscription delivers at least once, and a re-delivered event
+    must not train and register again. Manual runs always proceed: retraining on purpose.
+    """
+    uri = dataset_uri()
+    chosen = choose_snapshot_id(event_manifests, requested_snapshot_id)
+    snapshot_id = resolve_snapshot_id(uri, chosen, storage_options=storage_options)
+    source = "event" if event_manifests else ("param" if requested_snapshot_id else "newest")
+    if source == "event":
+        predictions = predictions_file_uri(snapshot_id)
+        fs, path = url_to_fs(predictions, **(storage_options or {}))
+        if fs.exists(path):
+            raise AlreadyConsumed(
+                f"snapshot {snapshot_id} was already consumed ({predictions} exists): a re-delivered "
+                "event; trigger a manual run with this snapshot_id to retrain on purpose"
+            )
+    return {"dataset_uri": uri, "snapshot_id": snapshot_id, "source": source}

@@ -87,15 +87,16 @@ def test_receipts_record_failures_then_the_alerts_fire() -> None:
     assert callbacks[0].__self__.consumer == CONSUMER
 
 
-def test_the_success_receipt_is_the_last_task() -> None:
-    """record_receipt runs after write_predictions and only if everything before succeeded, so a
-    skipped re-delivery (the whole run skipped) writes no receipt."""
+def test_the_success_receipt_is_written_by_the_last_task() -> None:
+    """write_predictions (which writes the success receipt) runs after every other task and only if they
+    all succeeded, so a skipped re-delivery (the whole run skipped) writes no receipt."""
     dag = consumer_dag()
-    task = dag.get_task("record_receipt")
-    assert "write_predictions" in task.upstream_task_ids
-    assert task.trigger_rule == "all_success"
-    assert task.downstream_task_ids == set()
-    assert task.get_flat_relative_ids(upstream=True) == set(dag.task_ids) - {"record_receipt"}
+    assert sorted(dag.task_ids) == ["decide", "resolve_snapshot", "train", "write_predictions"]
+    last = dag.get_task("write_predictions")
+    assert "decide" in last.upstream_task_ids
+    assert last.downstream_task_ids == set()
+    assert last.get_flat_relative_ids(upstream=True) == set(dag.task_ids) - {"write_predictions"}
+    assert all(task.trigger_rule == "all_success" for task in dag.tasks)
 
 
 def test_freshness_checks_every_30_minutes_and_starts_active() -> None:
