@@ -447,3 +447,67 @@ def test_split_snapshot_uri_finds_dataset_and_id() -> None:
         sid,
     )
     assert split_snapshot_uri("s3://lake/california_housing/v1") is None
+
+
+def test_each_read_logs_one_info_line(location: Location, frame: pd.DataFrame, caplog: Any) -> None:
+    """read_snapshot logs exactly one INFO line per call, "read snapshot <id>: ...", on its module's logger
+    (the bench counts reads per Airflow task from it)."""
+    sid = location.publish(frame).manifest.snapshot_id
+    with caplog.at_level(logging.INFO, logger=snapshots_module.__name__):
+        location.read(sid)
+        location.read()
+    lines = [
+        r for r in caplog.records if r.name == "housing_contracts.snapshots" and r.levelno == logging.INFO
+    ]
+    assert [r.getMessage().split(":")[0] for r in lines] == [f"read snapshot {sid}"] * 2
+    assert "1 files" in lines[0].getMessage()
+
+
+def test_parts_stream_through_many_small_chunks(local_uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With chunks far smaller than a part, the encoder waits on the uploader again and again; the parts,
+    their sizes and sha256 still come out whole (read_snapshot verifies them)."""
+    monkeypatch.setattr(snapshots_module, "CHUNK_BYTES", 1024)
+    monkeypatch.setattr(snapshots_module, "ROW_GROUP_ROWS", 512)
+    monkeypatch.setattr(snapshots_module, "FILE_ROWS", 2048)
+    df = sample_frame(5000, seed=6)
+    manifest = publish(df, local_uri).manifest
+    fs, root = resolve(local_uri)
+    for entry in manifest.files:
+        assert fs.size(f"{root}/snapshots/{manifest.snapshot_id}/{entry.path}") == entry.size
+    pd.testing.assert_frame_equal(read_snapshot(local_uri).frame, df)
+
+
+class _FailingFile:
+    """A sink whose storage fails after a few writes, like a connection lost mid-upload."""
+
+    def __init__(self) -> None:
+        self.writes = 0
+
+    def write(self, data: bytes) -> int:
+        self.writes += 1
+        if self.writes > 3:
+            raise OSError("connection lost mid-upload")
+        return len(data)
+
+    def __enter__(self) -> _FailingFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+class _FailingStore:
+    def open(self, path: str, mode: str) -> _FailingFile:
+        return _FailingFile()
+
+
+def test_a_failed_upload_stops_the_encoder_and_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An upload that fails mid-part raises its own error, and the encoder blocked on the full queue
+    stops instead of hanging the publish."""
+    import threading
+
+    monkeypatch.setattr(snapshots_module, "CHUNK_BYTES", 1024)
+    monkeypatch.setattr(snapshots_module, "ROW_GROUP_ROWS", 512)
+    with pytest.raises(OSError, match="connection lost mid-upload"):
+        snapshots_module._write_parts(_FailingStore(), "nowhere", sample_frame(20_000, seed=2))
+    assert not [t for t in threading.enumerate() if t.name.startswith("publish-encode")]

@@ -8,14 +8,21 @@ commit marker; a claim in ``<uri>/_claims/`` makes concurrent publishes of the s
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
+import math
 import os
+import posixpath
+import queue
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import pandas as pd
@@ -43,7 +50,7 @@ from housing_contracts.layout import (
 )
 from housing_contracts.manifest import MANIFEST_NAME, ColumnStats, ContractRef, Manifest, ManifestFile
 from housing_contracts.storage import (
-    HashingWriter,
+    CHUNK_BYTES,
     copy_verified,
     create_exclusive,
     ensure_dir,
@@ -106,7 +113,7 @@ def publish(
     confirmation of unchanged content raises (it is the only evidence; a retry writes it); one after a
     commit is logged, not raised: the new snapshot is itself the freshest evidence, and the commit stands.
     """
-    validate(df)
+    fingerprint, stats = _check_and_summarise(df)
     producer = dict(producer or {})
     extras = dict(extras or {})
     for name, value in (("producer", producer), ("extras", extras)):
@@ -117,7 +124,6 @@ def publish(
 
     uri = str(uri).rstrip("/")
     fs, root = resolve(uri, storage_options)
-    fingerprint = content_fingerprint(df)
     ids = committed_snapshot_ids(fs, root)
     newest = read_manifest(fs, root, ids[-1]) if ids else None
     if newest is not None and newest.content_fingerprint == fingerprint:
@@ -147,7 +153,7 @@ def publish(
         row_count=len(df),
         files=files,
         content_fingerprint=fingerprint,
-        stats=_column_stats(df),
+        stats=stats,
         extras=extras,
     )
     # The commit. If this raises, the PUT may still have landed, so the data files must stay.
@@ -209,23 +215,146 @@ def _claim_commit(fs: Any, root: str, path: str, ours: _Claim) -> Manifest | Non
         time.sleep(0.5)
 
 
+def _check_and_summarise(df: pd.DataFrame) -> tuple[str, dict[str, ColumnStats]]:
+    """Validate ``df`` (its ContractViolation comes first, before anything is written) while two threads
+    fingerprint and summarise its columns: hashlib and NumPy's reductions release the GIL."""
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="publish-summary") as pool:
+        hashed = pool.submit(content_fingerprint, df)
+        summarised = pool.submit(_column_stats, df)
+        validate(df)  # on a violation, the workers' own errors (e.g. a missing column) are moot
+        return hashed.result(), summarised.result()
+
+
 def _write_parts(fs: Any, folder: str, df: pd.DataFrame) -> tuple[ManifestFile, ...]:
+    """Encode the parts on a second thread while this one uploads, hashing the bytes as they pass.
+
+    The encoder hands bounded chunks to the uploader through a small queue, so encoding (Arrow, without the
+    GIL) overlaps the upload and the bytes in flight stay a few chunks, whatever the frame's size.
+    """
+    spans = [(start, min(start + FILE_ROWS, len(df))) for start in range(0, max(len(df), 1), FILE_ROWS)]
+    chunks = _ChunkPipe()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="publish-encode") as pool:
+        encoding = pool.submit(_encode_parts, df, spans, chunks)
+        try:
+            files = [_upload_part(fs, f"{folder}/part-{n:05d}.parquet", chunks) for n in range(len(spans))]
+        except BaseException:
+            chunks.abandon()  # unblocks the encoder, which then stops
+            raise
+        finally:
+            # an encoder failure surfaces here (the uploader saw it as the end of the stream)
+            encoding.result()
+    return tuple(files)
+
+
+def _encode_parts(df: pd.DataFrame, spans: list[tuple[int, int]], chunks: _ChunkPipe) -> None:
     arrays = {column: df[column].to_numpy() for column in COLUMNS}
-    files = []
-    for part, start in enumerate(range(0, max(len(df), 1), FILE_ROWS)):
-        stop = min(start + FILE_ROWS, len(df))
-        name = f"part-{part:05d}.parquet"
-        with fs.open(f"{folder}/{name}", "wb") as sink:
-            hashing = HashingWriter(sink)
-            with pq.ParquetWriter(hashing, _ARROW_SCHEMA, **PARQUET_OPTIONS) as writer:
+    try:
+        for start, stop in spans:
+            with pq.ParquetWriter(chunks, _ARROW_SCHEMA, **PARQUET_OPTIONS) as writer:
                 for low in range(start, stop, ROW_GROUP_ROWS):
                     high = min(low + ROW_GROUP_ROWS, stop)
                     batch = pa.record_batch(
                         [pa.array(arrays[column][low:high]) for column in COLUMNS], schema=_ARROW_SCHEMA
                     )
                     writer.write_batch(batch, row_group_size=ROW_GROUP_ROWS)
-        files.append(ManifestFile(path=name, size=hashing.size, sha256=hashing.sha256))
-    return tuple(files)
+            chunks.end_part()
+    except _Abandoned:
+        return
+    except BaseException:
+        chunks.fail()
+        raise
+
+
+def _upload_part(fs: Any, path: str, chunks: _ChunkPipe) -> ManifestFile:
+    sha256, size = hashlib.sha256(), 0
+    with fs.open(path, "wb") as sink:
+        for chunk in chunks.part():
+            sha256.update(chunk)
+            size += len(chunk)
+            sink.write(chunk)
+    return ManifestFile(path=posixpath.basename(path), size=size, sha256=sha256.hexdigest())
+
+
+class _Abandoned(Exception):
+    """The uploader gave up: the encoder stops."""
+
+
+class _ChunkPipe:
+    """A write-only file for the encoder (Arrow calls ``write``) whose bytes the uploader iterates, part by
+    part, in chunks of ``CHUNK_BYTES``; at most ``_IN_FLIGHT`` chunks wait, so memory stays bounded."""
+
+    _IN_FLIGHT = 4
+    _END, _FAILED = object(), object()
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=self._IN_FLIGHT)
+        self._buffer = bytearray()
+        self._abandoned = threading.Event()
+        self._written = 0
+        self.closed = False
+
+    # -- the encoder's side (a file object for pyarrow) --
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        view = memoryview(data)
+        self._buffer += view  # copied: Arrow may reuse its buffer once write returns
+        self._written += view.nbytes
+        if len(self._buffer) >= CHUNK_BYTES:
+            self._put(bytes(self._buffer))
+            self._buffer.clear()
+        return view.nbytes
+
+    def tell(self) -> int:
+        return self._written
+
+    def flush(self) -> None:
+        pass
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def readable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        # pyarrow closes its sink with each file; the pipe lives on for the next part
+        pass
+
+    def end_part(self) -> None:
+        """The current part is complete."""
+        if self._buffer:
+            self._put(bytes(self._buffer))
+            self._buffer.clear()
+        self._written = 0
+        self._put(self._END)
+
+    def fail(self) -> None:
+        """The encoder failed: the uploader stops at once (the error is raised from the encoder's future)."""
+        with contextlib.suppress(_Abandoned):
+            self._put(self._FAILED)
+
+    def _put(self, item: Any) -> None:
+        while True:
+            if self._abandoned.is_set():
+                raise _Abandoned
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    # -- the uploader's side --
+    def part(self) -> Iterator[bytes]:
+        """The chunks of the next part; raises if the encoder failed."""
+        while (item := self._queue.get()) is not self._END:
+            if item is self._FAILED:
+                raise _Abandoned("the encoder failed")
+            yield item
+
+    def abandon(self) -> None:
+        self._abandoned.set()
 
 
 def _write_manifest(fs: Any, folder: str, manifest: Manifest) -> None:
@@ -236,12 +365,13 @@ def _column_stats(df: pd.DataFrame) -> dict[str, ColumnStats]:
     stats = {}
     for column in COLUMNS:
         values = df[column].to_numpy()
-        stats[column] = ColumnStats(
-            min=float(np.nanmin(values)),
-            max=float(np.nanmax(values)),
-            mean=float(np.nanmean(values)),
-            null_count=int(np.isnan(values).sum()),
-        )
+        low, high = float(values.min()), float(values.max())
+        if math.isnan(low):  # NaN propagates into min: only then pay for the NaN-aware (copying) passes
+            low, high = float(np.nanmin(values)), float(np.nanmax(values))
+            mean, nulls = float(np.nanmean(values)), int(np.isnan(values).sum())
+        else:
+            mean, nulls = float(values.mean()), 0
+        stats[column] = ColumnStats(min=low, max=high, mean=mean, null_count=nulls)
     return stats
 
 
@@ -271,57 +401,99 @@ def read_snapshot(
             f"snapshot {snapshot_id} was written under contract {manifest.contract.name} "
             f"{manifest.contract.version}; this package reads {CONTRACT_NAME} {CONTRACT_MAJOR}.x"
         )
+    started = time.perf_counter()
     frame = _read_verified(fs, f"{root}/{SNAPSHOTS_DIR}/{snapshot_id}", manifest)
     validate(frame)
+    # one line per read: the bench counts reads per task from it
+    log.info(
+        "read snapshot %s: %d files, %d bytes, %d rows in %.2f s",
+        snapshot_id,
+        len(manifest.files),
+        sum(entry.size for entry in manifest.files),
+        manifest.row_count,
+        time.perf_counter() - started,
+    )
     return Snapshot(frame=frame, manifest=manifest)
 
 
 def _read_verified(fs: Any, folder: str, manifest: Manifest) -> pd.DataFrame:
+    """Download, verify and load the parts, overlapping three streams of work on their own threads: the
+    next file downloads (and is hashed) while this one is decoded, and the content fingerprint follows the
+    decoded row groups in order. Parquet is only parsed from a copy whose size and sha256 were verified."""
     sid = manifest.snapshot_id
-    with tempfile.TemporaryDirectory(prefix="housing-snapshot-") as scratch:
-        # Verify every file's bytes before parsing any of them: Parquet is only read from verified copies.
-        local_paths = []
-        for part, entry in enumerate(manifest.files):
-            if "/" in entry.path or "\\" in entry.path or entry.path in ("", ".", ".."):
-                raise SnapshotIntegrityError(
-                    f"snapshot {sid}: file path {entry.path!r} leaves the snapshot folder"
-                )
-            local_path = os.path.join(scratch, f"{part:05d}.parquet")
-            with open(local_path, "wb") as local:
-                try:
-                    size, sha256 = copy_verified(fs, f"{folder}/{entry.path}", local)
-                except FileNotFoundError:
-                    raise SnapshotIntegrityError(f"snapshot {sid}: file {entry.path} is missing") from None
-            if (size, sha256) != (entry.size, entry.sha256):
-                raise SnapshotIntegrityError(
-                    f"snapshot {sid}: file {entry.path} expected size {entry.size} sha256 {entry.sha256}, "
-                    f"found size {size} sha256 {sha256}"
-                )
-            local_paths.append((entry.path, local_path))
-        parquet_files = [(name, _open_parquet(path, name, sid)) for name, path in local_paths]
-        rows = sum(parquet.metadata.num_rows for _, parquet in parquet_files)
-        if rows != manifest.row_count:
+    for entry in manifest.files:
+        if "/" in entry.path or "\\" in entry.path or entry.path in ("", ".", ".."):
             raise SnapshotIntegrityError(
-                f"snapshot {sid}: manifest row_count {manifest.row_count}, files hold {rows} rows"
+                f"snapshot {sid}: file path {entry.path!r} leaves the snapshot folder"
             )
+    rows = manifest.row_count
+    try:
+        # np.empty only reserves address space: a doctored row_count fails the row check below, or here
         arrays = {column: np.empty(rows, dtype=np.float64) for column in COLUMNS}
-        hasher = ContentHasher()
-        offset = 0
-        for _, parquet in parquet_files:
-            # one row group at a time: memory beyond the result stays bounded by a row group
-            for group in range(parquet.num_row_groups):
-                table = parquet.read_row_group(group, columns=list(COLUMNS))
-                stop = offset + table.num_rows
-                for column in COLUMNS:
-                    arrays[column][offset:stop] = table.column(column).to_numpy()
-                hasher.update({column: arrays[column][offset:stop] for column in COLUMNS})
-                offset = stop
+    except (MemoryError, ValueError):
+        raise SnapshotIntegrityError(f"snapshot {sid}: manifest row_count {rows} cannot be held") from None
+    hasher = ContentHasher()
+    with (
+        tempfile.TemporaryDirectory(prefix="housing-snapshot-") as scratch,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot-download") as downloader,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot-fingerprint") as fingerprinter,
+    ):
+        # one worker each: downloads run in file order, hash updates in row order
+        downloads = [
+            downloader.submit(
+                _download_verified, fs, folder, entry, os.path.join(scratch, f"{n:05d}.parquet"), sid
+            )
+            for n, entry in enumerate(manifest.files)
+        ]
+        try:
+            updates, offset = [], 0
+            for entry, download in zip(manifest.files, downloads, strict=True):
+                parquet = _open_parquet(download.result(), entry.path, sid)
+                if offset + parquet.metadata.num_rows > rows:
+                    _raise_row_count(manifest, downloads)
+                for group in range(parquet.num_row_groups):
+                    table = parquet.read_row_group(group, columns=list(COLUMNS))
+                    stop = offset + table.num_rows
+                    for column in COLUMNS:
+                        arrays[column][offset:stop] = table.column(column).to_numpy()
+                    batch = {column: arrays[column][offset:stop] for column in COLUMNS}
+                    updates.append(fingerprinter.submit(hasher.update, batch))
+                    offset = stop
+            if offset != rows:
+                _raise_row_count(manifest, downloads)
+            for update in updates:
+                update.result()
+        finally:
+            for download in downloads:
+                download.cancel()
     if hasher.hexdigest() != manifest.content_fingerprint:
         raise SnapshotIntegrityError(
             f"snapshot {sid}: content fingerprint of the data {hasher.hexdigest()} differs from the "
             f"manifest's {manifest.content_fingerprint}"
         )
     return pd.DataFrame(arrays, columns=list(COLUMNS), copy=False)
+
+
+def _raise_row_count(manifest: Manifest, downloads: list[Future[str]]) -> NoReturn:
+    held = sum(pq.ParquetFile(download.result()).metadata.num_rows for download in downloads)
+    raise SnapshotIntegrityError(
+        f"snapshot {manifest.snapshot_id}: manifest row_count {manifest.row_count}, files hold {held} rows"
+    )
+
+
+def _download_verified(fs: Any, folder: str, entry: ManifestFile, local_path: str, sid: str) -> str:
+    """Copy one part to ``local_path`` and check its size and sha256 against the manifest."""
+    with open(local_path, "wb") as local:
+        try:
+            size, sha256 = copy_verified(fs, f"{folder}/{entry.path}", local)
+        except FileNotFoundError:
+            raise SnapshotIntegrityError(f"snapshot {sid}: file {entry.path} is missing") from None
+    if (size, sha256) != (entry.size, entry.sha256):
+        raise SnapshotIntegrityError(
+            f"snapshot {sid}: file {entry.path} expected size {entry.size} sha256 {entry.sha256}, "
+            f"found size {size} sha256 {sha256}"
+        )
+    return local_path
 
 
 def _open_parquet(path: str, name: str, sid: str) -> pq.ParquetFile:
