@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 
 import mlflow
@@ -125,3 +127,26 @@ def test_a_retry_replaces_an_incomplete_run(snapshot, mlflow_tracking) -> None:
     live = tracking.runs_for(client, ref.snapshot_id, airflow_run_id=run_id)
     assert [r.info.run_id for r in live] == [result.run_id] != [crashed.info.run_id]
     assert client.get_run(crashed.info.run_id).info.lifecycle_stage == "deleted"
+
+
+def test_saving_and_loading_a_model_floods_no_airflow_warnings(tmp_path) -> None:
+    """In a process that has Airflow's deprecated-import shims loaded (every task process has), saving
+    and loading a model through MLflow (skops) after importing tracking emits none of the ~1,100 shim
+    warnings that skops' ufunc lookup provokes."""
+    code = (
+        "import sys, warnings\n"
+        "import airflow.utils.timezone  # a deprecated-import shim, loaded in every task process\n"
+        "warnings.simplefilter('always')\n"
+        "import include.housing_ml.tracking\n"
+        "import mlflow.sklearn\n"
+        "from sklearn.linear_model import LinearRegression\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    model = LinearRegression().fit([[0.0], [1.0]], [0.0, 1.0])\n"
+        "    mlflow.sklearn.save_model(model, sys.argv[1], serialization_format='skops')\n"
+        "    mlflow.sklearn.load_model(sys.argv[1])\n"
+        "print(sum('The `airflow.' in str(w.message) for w in caught))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "model")], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split()[-1] == "0", done.stdout[-500:]

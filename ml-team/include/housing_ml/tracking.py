@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,13 @@ from include.housing_ml.settings import EXPERIMENT_NAME, MODEL_ARTIFACT_NAME, ml
 from include.housing_ml.split import train_test_frames
 from include.housing_ml.subscription import SnapshotRef
 from include.housing_ml.training import features_of, fit_models, model_params
+
+# skops, MLflow's serializer for scikit-learn models, looks up scipy's ufuncs with getattr on every loaded
+# module when it is imported. In an Airflow task each of Airflow's deprecated-import shims answers with
+# a warning: ~1,100 log records, ~10 s of a task's time. Imported here once, without those warnings.
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message=r"The `airflow\.", category=FutureWarning)
+    import skops.io  # noqa: F401
 
 # Tags that identify a run; MLflow's own tags use the "mlflow." prefix, ours are plain.
 TAG_SNAPSHOT_ID = "snapshot_id"
