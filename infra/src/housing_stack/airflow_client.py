@@ -145,6 +145,19 @@ class AirflowClient:
             lines += [f"{e.get('exc_type')}: {e.get('exc_value')}" for e in record.get("error_detail") or []]
         return "\n".join(lines)
 
+    def task_log_records(
+        self, dag_id: str, run_id: str, task_id: str, try_number: int
+    ) -> list[dict[str, Any]]:
+        """One try's log as Airflow's structured records (``timestamp``, ``event`` and each record's extra
+        keys), for timing a task from its own log (``bench/breakdown.py``)."""
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}"
+        content = self.request("GET", path, params={"full_content": True}).get("content", [])
+        return [record for record in content if isinstance(record, dict)]
+
+    def tasks(self, dag_id: str) -> list[dict[str, Any]]:
+        """The DAG's tasks as the deployment parsed them (``task_id``, ``downstream_task_ids``, ...)."""
+        return self.request("GET", f"/dags/{dag_id}/tasks")["tasks"]
+
     def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
         path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}"
         return self.request("GET", path, params={"deserialize": True})["value"]
