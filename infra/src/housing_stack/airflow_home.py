@@ -74,6 +74,8 @@ class AirflowHome:
     password: str
     environment: Mapping[str, str] = field(default_factory=dict)
     parallelism: int = int(DEFAULTS["AIRFLOW_PARALLELISM"])
+    #: A second DAG folder served beside the project's ``dags/`` (the bench's floor DAGs), or None.
+    extra_dags: Path | None = None
 
     def __post_init__(self) -> None:
         self.base_url = f"http://127.0.0.1:{self.ports.api}"
@@ -126,8 +128,21 @@ class AirflowHome:
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.passwords_file),
             **self.runtime_settings(),
         }
+        if self.extra_dags is not None:
+            env["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = self.dag_bundles()
         env.update(self.environment)
         return env
+
+    def dag_bundles(self) -> str:
+        """The project's ``dags/`` as the default ``dags-folder`` bundle plus :attr:`extra_dags` as a
+        second local bundle (Airflow 3 parses and runs each bundle's DAGs the same way)."""
+        local = "airflow.dag_processing.bundles.local.LocalDagBundle"
+        return json.dumps(
+            [
+                {"name": "dags-folder", "classpath": local, "kwargs": {}},
+                {"name": "extra-dags", "classpath": local, "kwargs": {"path": str(self.extra_dags)}},
+            ]
+        )
 
     def write_home(self) -> None:
         """The home folder and the user's password file (owner-only)."""

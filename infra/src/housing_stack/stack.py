@@ -174,6 +174,9 @@ class StackConfig:
     repo_root: Path = REPO_ROOT
     #: Extra variables for both Airflow deployments (e.g. HOUSING_DATASET_URI for a private prefix).
     airflow_env: Mapping[str, str] = field(default_factory=dict)
+    #: Team (``data-team``/``ml-team``) → a DAG folder its deployment serves beside the project's (the
+    #: bench's floor DAGs); empty for ``make up``.
+    extra_dags: Mapping[str, Path] = field(default_factory=dict)
 
     @classmethod
     def local(
@@ -354,6 +357,7 @@ class Stack:
                 **config.airflow_env,
             },
             "parallelism": config.airflow_parallelism,
+            "extra_dags": Path(config.extra_dags[team]) if team in config.extra_dags else None,
         }
         if config.profile is Profile.EMBEDDED:
             return AirflowStandalone(**common, **self._files(component))
