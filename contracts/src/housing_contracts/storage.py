@@ -73,47 +73,6 @@ def create_exclusive(fs: AbstractFileSystem, path: str, data: bytes) -> bool:
     return True
 
 
-class HashingWriter:
-    """A write-only file object that forwards bytes to ``sink`` while counting and hashing them."""
-
-    def __init__(self, sink: IO[bytes]) -> None:
-        self._sink = sink
-        self._sha256 = hashlib.sha256()
-        self.size = 0
-        self.closed = False
-
-    def write(self, data: bytes | bytearray | memoryview) -> int:
-        view = memoryview(data)
-        self._sha256.update(view)
-        self.size += view.nbytes
-        self._sink.write(view)
-        return view.nbytes
-
-    def tell(self) -> int:
-        return self.size
-
-    def flush(self) -> None:
-        self._sink.flush()
-
-    def writable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return False
-
-    def readable(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        # the sink is owned (and closed) by whoever opened it
-        self.closed = True
-
-    @property
-    def sha256(self) -> str:
-        """Hex sha256 of everything written so far."""
-        return self._sha256.hexdigest()
-
-
 def copy_verified(fs: AbstractFileSystem, path: str, target: IO[bytes]) -> tuple[int, str]:
     """Stream ``path`` into ``target`` in bounded chunks; return (size, hex sha256) of what was read."""
     sha256 = hashlib.sha256()
