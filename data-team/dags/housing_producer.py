@@ -5,19 +5,20 @@ The data team's producer. Each run reads one source, cleans it by documented rul
 against the shared contract (`housing_contracts`, v1) and publishes it as an immutable snapshot under
 `s3://lake/california_housing/v1`. The ML team's deployment polls that URI for committed manifests.
 
-`extract` → `clean` → `validate` → `publish`, then `remove_staging` (teardown).
+`extract` → `clean` → `publish`, then `remove_staging` (teardown).
 
 - **extract**: param `source` = `sklearn` (scikit-learn's dataset, honours `SCIKIT_LEARN_DATA`) or a
   `file://` / `s3://` URI (or path) of a CSV or Parquet file with the nine contract columns.
 - **clean**: drops duplicates, rows with missing/non-finite values and implausible block groups (the
   contract's caps); counts per rule go to the log and the manifest. Removing more than
   `max_drop_share` of the rows fails the run: a source that bad is an incident.
-- **validate**: all contract checks at once; on failure the report (`report.json`) and the offending
-  rows (`rows.parquet`) go to `s3://lake/_quarantine/california_housing/<run>/`, nothing is published.
-- **publish**: atomic and idempotent. A new snapshot ends with its `_manifest.json`, the file the ML
-  team's watcher polls for, and emits an asset event in this deployment whose extra carries the
-  manifest summary. Unchanged content writes nothing and the task is *skipped*: no manifest, so the ML
-  team's watcher has nothing to fire on and identical data is not retrained on (and no asset event here).
+- **publish**: validates against the contract, all checks at once; on failure the report
+  (`report.json`) and the offending rows (`rows.parquet`) go to
+  `s3://lake/_quarantine/california_housing/<run>/`, and nothing is published. Atomic and idempotent.
+  A new snapshot ends with its `_manifest.json`, the file the ML team's watcher polls for, and emits
+  an asset event in this deployment whose extra carries the manifest summary. Unchanged content writes
+  nothing and the task is *skipped*: no manifest, so the ML team's watcher has nothing to fire on and
+  identical data is not retrained on (and no asset event here).
 
 Frames travel between tasks as Parquet staged under `s3://lake/california_housing/_staging/<run>/`
 (XCom lives in the metadata database; it carries only URIs and counts). Readers only see
@@ -121,28 +122,21 @@ def housing_producer():
                 storage_options=_storage_options(),
             )
 
-    @task
-    def validate(cleaned: dict[str, Any], run_id: str | None = None) -> dict[str, Any]:
-        """Validate against the contract; quarantine the report and rows on failure."""
-        from include.housing_data.producer import validate_step
-
-        with _data_errors_fail():
-            return validate_step(cleaned["staged"], run_id=run_id, storage_options=_storage_options())
-
     @task(outlets=[SNAPSHOTS])
     def publish(
-        validated: dict[str, Any],
         extracted: dict[str, Any],
         cleaned: dict[str, Any],
         dag_run: Any = None,
         outlet_events: Any = None,
     ) -> dict[str, Any]:
-        """Publish the snapshot and describe it in the asset event; skip if the content is unchanged."""
+        """Validate and publish the snapshot (quarantine it if it breaks the contract), describe it in the
+        asset event; skip if the content is unchanged."""
         from include.housing_data.producer import manifest_summary, publish_step
 
         with _data_errors_fail():
             result = publish_step(
-                validated["staged"],
+                cleaned["staged"],
+                run_id=dag_run.run_id,
                 producer={"dag_id": dag_run.dag_id, "run_id": dag_run.run_id},
                 extras={"cleaning": cleaned["cleaning"], "source": extracted["source"]},
                 storage_options=_storage_options(),
@@ -164,7 +158,7 @@ def housing_producer():
 
     extracted = extract()
     cleaned = clean(extracted)
-    published = publish(validate(cleaned), extracted, cleaned)
+    published = publish(extracted, cleaned)
     published >> remove_staging().as_teardown(setups=extracted)
 
 

@@ -47,7 +47,7 @@ def test_first_run_succeeds(published_twice) -> None:
     first, _ = published_twice
     assert first.state == "success"
     assert {task: state for task, (state, _) in first.tasks.items()} == dict.fromkeys(
-        ["extract", "clean", "validate", "publish", "remove_staging"], "success"
+        ["extract", "clean", "publish", "remove_staging"], "success"
     )
 
 
@@ -138,11 +138,12 @@ def quarantined(
     return run_producer(producer_dag, lake, source=source)
 
 
-def test_corrupted_source_fails_at_validate_without_retry(quarantined) -> None:
-    """The run fails in validate on the first try, and publish never runs."""
+def test_corrupted_source_fails_at_publish_without_retry(quarantined, lake: str, s3_server) -> None:
+    """The run fails in publish on the first try, and commits no snapshot."""
     assert quarantined.state == "failed"
-    assert quarantined.tasks["validate"] == ("failed", 1)
-    assert quarantined.tasks["publish"][0] == "upstream_failed"
+    assert quarantined.tasks["publish"] == ("failed", 1)
+    committed = list_snapshots(lake, storage_options=s3_server.storage_options)
+    assert [m.snapshot_id for m in committed if m.producer.get("run_id") == quarantined.run_id] == []
 
 
 def test_quarantine_holds_the_report(quarantined, s3_server) -> None:

@@ -65,33 +65,31 @@ def clean_step(
     return {"staged": out, "rows": report.rows_out, "cleaning": report.to_dict()}
 
 
-def validate_step(staged: str, *, run_id: str, storage_options: dict[str, Any] | None) -> dict[str, Any]:
-    """Validate the staged frame against the contract; quarantine it and raise :class:`Quarantined` if not."""
-    from housing_contracts import ContractViolation, validate
-
-    frame = staging.load(staged, storage_options=storage_options)
-    try:
-        validate(frame)
-    except ContractViolation as violation:
-        record = quarantine(frame, violation, quarantine_uri(run_id), storage_options=storage_options)
-        raise Quarantined(record) from violation
-    log.info("%d rows conform to the contract", len(frame))
-    return {"staged": staged, "rows": len(frame)}
-
-
 def publish_step(
     staged: str,
     *,
+    run_id: str,
     producer: dict[str, str],
     extras: dict[str, Any],
     storage_options: dict[str, Any] | None,
 ) -> PublishResult:
-    """Publish the staged frame as a snapshot (idempotent: unchanged content creates no snapshot; publish
-    then records that the newest one is still current, which keeps the freshness promise)."""
-    from housing_contracts import publish
+    """Validate the staged frame and publish it as a snapshot.
+
+    ``housing_contracts.publish`` checks every contract rule before it writes anything. A violation
+    quarantines the report and the offending rows and raises :class:`Quarantined`: nothing is published.
+    Idempotent: unchanged content creates no snapshot; publish then records that the newest one is
+    still current, which keeps the freshness promise.
+    """
+    from housing_contracts import ContractViolation, publish
 
     frame = staging.load(staged, storage_options=storage_options)
-    result = publish(frame, dataset_uri(), producer=producer, extras=extras, storage_options=storage_options)
+    try:
+        result = publish(
+            frame, dataset_uri(), producer=producer, extras=extras, storage_options=storage_options
+        )
+    except ContractViolation as violation:
+        record = quarantine(frame, violation, quarantine_uri(run_id), storage_options=storage_options)
+        raise Quarantined(record) from violation
     if result.created:
         log.info("published snapshot %s (%d rows)", result.snapshot_uri, result.manifest.row_count)
     else:
