@@ -52,7 +52,7 @@ def validate(
     import pandas as pd
 
     import housing_contracts as api
-    from housing_contracts.snapshots import split_snapshot_uri
+    from housing_contracts.catalog import split_snapshot_uri
 
     readers = {".csv": pd.read_csv, ".parquet": pd.read_parquet, ".pq": pd.read_parquet}
     snapshot = split_snapshot_uri(source)
