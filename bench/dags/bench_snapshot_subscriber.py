@@ -2,7 +2,8 @@
 ### bench_snapshot_subscriber: the ML team's subscription, with nothing behind it
 
 Scheduled on exactly the schedule `housing_consumer` uses: the contract's Asset with its
-`AssetWatcher` (`SnapshotCommittedTrigger`, connection `lake_s3`, default poll interval). Its one task
+`AssetWatcher` (`SnapshotCommittedTrigger`, connection `lake_s3`, default poll interval, the ML team's
+subscription, which the watcher writes when it starts and the bench waits for). Its one task
 is an `EmptyOperator`, which the scheduler marks done without running anything, so the benchmark
 measures only manifest commit → DagRun queued and adds no load of its own.
 """
@@ -15,11 +16,15 @@ from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import dag
 
 from housing_contracts.airflow import dataset_asset
-from include.housing_ml.settings import LAKE_CONN_ID
+from include.housing_ml import settings
 
 
 @dag(
-    schedule=[dataset_asset(watch=True, conn_id=LAKE_CONN_ID)],
+    schedule=[
+        dataset_asset(
+            watch=True, conn_id=settings.LAKE_CONN_ID, consumer=settings.CONSUMER, max_lag=settings.MAX_LAG
+        )
+    ],
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     doc_md=__doc__,
