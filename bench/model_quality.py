@@ -11,7 +11,7 @@ from bench import worker
 from bench.results import Goal, Result, not_measured, progress
 from housing_stack.settings import REPO_ROOT
 
-R2_GOAL = Goal(">=", 0.85)
+R2_GOAL = Goal(">=", 0.865)
 TEAM_DIRS = [REPO_ROOT / "ml-team", REPO_ROOT / "data-team"]
 SOURCE = "sklearn"  # the producer's default source: scikit-learn's copy of the census data
 BASELINE = "RidgeCV baseline"
