@@ -8,11 +8,15 @@ Everything but the imports comes from the Airflow REST API of the deployment tha
   executor forks, the task supervisor and runner start and import Airflow);
 - **DAG parse**: ``dag_file_parse_ms`` of the log's ``Worker startup parse complete`` record (the task
   runner parses the DAG file again before running the task);
-- **imports**: the ``import`` statements in the body of the ``@task`` function (and in the module-level
-  helpers of the DAG file it calls), timed in a fresh interpreter of the deployment's venv that has
-  already imported the task runner and the DAG file, as the task process had. Each task gets its own
-  interpreter, as each Airflow task is its own process; imports done later inside the team's functions
-  count as work;
+- **imports**, in situ when the deployment runs with ``PYTHONPROFILEIMPORTTIME=1`` (the bench's
+  end-to-end stack does): the task process then writes one ``import time:`` line per module to its
+  stderr, which the task supervisor puts in the task's log; the imports are the top-level ones logged
+  after the ``Pre Execute`` group ended (the task's body, and whatever the teams' functions import
+  when called), their cumulative microseconds summed. Otherwise re-enacted: the ``import`` statements
+  in the body of the ``@task`` function (and in the module-level helpers of the DAG file it calls),
+  timed in a fresh interpreter of the deployment's venv that has already imported the task runner and
+  the DAG file, as the task process had (one interpreter per task; imports inside the teams'
+  functions then count as work, and on a loaded machine the re-enactment can be slower than the task);
 - **work**: the rest, up to the task instance's ``end_date``.
 
 ``python -m bench.breakdown --url http://127.0.0.1:8081 --user admin --password ... --dag housing_consumer
@@ -35,6 +39,9 @@ from typing import Any
 from housing_stack.airflow_client import AirflowClient, AirflowError
 
 PRE_EXECUTE = "::group::Pre Execute"
+END_GROUP = "::endgroup::"
+#: ``python -X importtime`` / ``PYTHONPROFILEIMPORTTIME=1`` lines: ``import time: self | cumulative | name``.
+IMPORT_TIME = "import time:"
 PARSED = "Worker startup parse complete"
 #: What the task process has imported before it runs the task's body (besides the DAG file).
 TASK_RUNNER = "airflow.sdk.execution_time.task_runner"
@@ -53,7 +60,8 @@ class TaskTiming:
     imports_s: float | None
     work_s: float | None
     total_s: float | None  #: the scheduling wait's start → end_date
-    imported: tuple[str, ...] = ()  #: the modules the imports figure covers
+    imported: tuple[str, ...] = ()  #: the statements re-enacted, or the top-level modules seen in situ
+    imports_method: str = ""  #: "in situ", "re-enacted" or "" (not measured: counted as work)
 
 
 def _when(value: str | None) -> datetime | None:
@@ -168,6 +176,28 @@ def _log_marks(records: list[dict[str, Any]]) -> tuple[datetime | None, float | 
     return started, None if parse_ms is None else float(parse_ms) / 1000
 
 
+def imports_in_situ(records: list[dict[str, Any]]) -> tuple[float, list[str]] | None:
+    """Seconds of the top-level imports the task logged (``PYTHONPROFILEIMPORTTIME``) after its ``Pre
+    Execute`` group ended, and their module names; None when the log has no import-time lines."""
+    if not any(str(r.get("event", "")).startswith(IMPORT_TIME) for r in records):
+        return None
+    in_body, seconds, modules = False, 0.0, []
+    for record in records:
+        event = str(record.get("event", ""))
+        if event == END_GROUP:
+            in_body = True  # the first endgroup closes Pre Execute; later ones change nothing
+        if not in_body or not event.startswith(IMPORT_TIME):
+            continue
+        parts = event[len(IMPORT_TIME) :].split("|")
+        if len(parts) != 3 or not parts[1].strip().isdigit():
+            continue  # the header line
+        name = parts[2]
+        if name.startswith(" ") and not name.startswith("  "):  # top level: no nesting indent
+            seconds += int(parts[1]) / 1e6
+            modules.append(name.strip())
+    return seconds, modules
+
+
 def breakdown(
     client: AirflowClient,
     dag_id: str,
@@ -185,7 +215,7 @@ def breakdown(
         for child in task.get("downstream_task_ids") or []:
             upstream.setdefault(child, []).append(task["task_id"])
     imports: dict[str, list[str]] = {}
-    if python:
+    if python:  # only for tasks whose log has no import-time lines
         dag_file = dag_file or Path(client.request("GET", f"/dags/{dag_id}/details")["fileloc"])
         imports = task_imports(dag_file.read_text())
     instances = {ti["task_id"]: ti for ti in client.task_instances(dag_id, run_id)}
@@ -194,17 +224,22 @@ def breakdown(
         ends = [_when(instances[u]["end_date"]) for u in upstream.get(ti["task_id"], []) if u in instances]
         ready = max([_when(run.get("queued_at")), *ends], key=lambda d: d.timestamp() if d else 0.0)
         queued, end = _when(ti["queued_when"]), _when(ti["end_date"])
-        pre_execute, parse_s = None, None
+        pre_execute, parse_s, situ = None, None, None
         if ti["start_date"] and ti["try_number"]:
             try:
                 records = client.task_log_records(dag_id, run_id, ti["task_id"], ti["try_number"])
                 pre_execute, parse_s = _log_marks(records)
+                situ = imports_in_situ(records)
             except AirflowError:
                 pass  # no log (a task the scheduler finished itself): the split stays empty
         statements = imports.get(ti["task_id"], [])
-        imports_s = (
-            time_imports(python, dag_file, statements) if python and pre_execute and dag_file else None
-        )
+        if situ is not None:
+            imports_s, imported, method = situ[0], tuple(situ[1]), "in situ"
+        elif python and pre_execute and dag_file:
+            imports_s = time_imports(python, dag_file, statements)
+            imported, method = tuple(statements), "re-enacted"
+        else:
+            imports_s, imported, method = None, (), ""
         running = _seconds(pre_execute, end)
         work = None if running is None else running - (parse_s or 0.0) - (imports_s or 0.0)
         timings.append(
@@ -218,7 +253,8 @@ def breakdown(
                 imports_s=imports_s,
                 work_s=work,
                 total_s=_seconds(ready, end),
-                imported=tuple(statements),
+                imported=imported,
+                imports_method=method,
             )
         )
     return timings
@@ -263,10 +299,13 @@ def main(argv: list[str] | None = None) -> None:
     client = AirflowClient(args.url, args.user, args.password, timeout=120.0)
     timings = breakdown(client, args.dag, args.run, python=args.python, dag_file=args.dag_file)
     print(render(timings))
-    if args.python:
-        print(f"imports timed in fresh {args.python} processes; load average {os.getloadavg()[0]:.1f} after")
+    methods = sorted({t.imports_method for t in timings if t.imports_method})
+    print(f"imports: {', '.join(methods) or 'not measured (in work)'}; load average {os.getloadavg()[0]:.1f}")
     if any(t.work_s is not None and t.work_s < 0 for t in timings):
-        print("negative work: the imports' re-enactment ran slower than the task did (machine load differs)")
+        print(
+            "negative work: re-enacted imports ran slower than in the task (load differs), or import-time "
+            "lines of the DAG parse reached the log after the Pre Execute group closed (in situ)"
+        )
 
 
 if __name__ == "__main__":
