@@ -20,8 +20,8 @@ from bench.sizes import Size
 
 RESULTS_PATH = Path(__file__).resolve().parent / "results.json"
 SECTIONS = ("validation", "snapshots", "latency", "end_to_end", "model")
-FULL = {"validation_sizes": "20k,1M,10M", "snapshot_sizes": "1M,10M", "publishes": 12}
-QUICK = {"validation_sizes": "20k,100k", "snapshot_sizes": "100k", "publishes": 3}
+FULL = {"validation_sizes": "20k,1M,10M", "snapshot_sizes": "1M,10M", "publishes": 12, "e2e_rows": "2M"}
+QUICK = {"validation_sizes": "20k,100k", "snapshot_sizes": "100k", "publishes": 3, "e2e_rows": "100k"}
 
 
 def _sizes(text: str) -> list[Size]:
@@ -35,6 +35,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--validation-sizes", help=f"rows to validate (default {FULL['validation_sizes']})")
     parser.add_argument("--snapshot-sizes", help=f"rows to publish, read (default {FULL['snapshot_sizes']})")
     parser.add_argument("--publishes", type=int, help=f"snapshots for latency (default {FULL['publishes']})")
+    parser.add_argument(
+        "--e2e-rows", help=f"rows of the large end-to-end snapshot, 0 to skip (default {FULL['e2e_rows']})"
+    )
+    parser.add_argument(
+        "--no-import-timing",
+        action="store_true",
+        help="end to end: no PYTHONPROFILEIMPORTTIME in the stack; the tasks' imports then count as work",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS_PATH, help="where to write the JSON")
     parser.add_argument(
         "--strict",
@@ -65,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     validation_sizes = _sizes(args.validation_sizes or defaults["validation_sizes"])
     snapshot_sizes = _sizes(args.snapshot_sizes or defaults["snapshot_sizes"])
     publishes = args.publishes or defaults["publishes"]
+    e2e_rows = Size.parse(args.e2e_rows or defaults["e2e_rows"]).rows
 
     machine = Machine.current()
     progress(f"{machine.cores} cores, {machine.memory_gb} GB, load average {machine.load_average['start']}")
@@ -91,7 +100,11 @@ def main(argv: list[str] | None = None) -> int:
         if "end_to_end" in only:
             from bench import end_to_end
 
-            _guarded("end to end", results, lambda: end_to_end.run(workdir))
+            _guarded(
+                "end to end",
+                results,
+                lambda: end_to_end.run(workdir, big_rows=e2e_rows, imports=not args.no_import_timing),
+            )
         if "model" in only:
             from bench import model_quality
 
