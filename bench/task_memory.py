@@ -5,6 +5,10 @@ Airflow 3's task runner renames its process ``airflow worker -- <task instance i
 sampler reads every such process's ``VmHWM`` (the kernel's peak resident set since the process started)
 five times a second; the last reading before the process exits is its peak, give or take what it
 allocates in its last sampling interval. The task supervisor (its parent) is not counted.
+
+The first reading of ``VmRSS`` is the task's start: what it inherited (a forked task starts with the
+libraries its deployment preloads resident) and the task runner's start-up, before the task's own code
+runs (it parses the DAG file first). ``peak - start`` is then what the task itself added.
 """
 
 from __future__ import annotations
@@ -17,14 +21,14 @@ from pathlib import Path
 TITLE = re.compile(rb"^airflow worker -- ([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\b")
 
 
-def _peak_kb(pid: str) -> int | None:
+def _status_kb(pid: str) -> tuple[int, int] | None:
+    """(VmRSS, VmHWM) of a process, in kB."""
     try:
-        for line in (Path("/proc") / pid / "status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except OSError:
+        lines = (Path("/proc") / pid / "status").read_text().splitlines()
+        fields = dict(line.split(":", 1) for line in lines if ":" in line)
+        return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+    except (OSError, KeyError, ValueError):
         return None
-    return None
 
 
 class TaskMemory:
@@ -33,6 +37,7 @@ class TaskMemory:
     def __init__(self, interval: float = 0.2) -> None:
         self.interval = interval
         self.peaks_kb: dict[str, int] = {}
+        self.starts_kb: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="task-memory", daemon=True)
 
@@ -48,9 +53,10 @@ class TaskMemory:
             if match is None:
                 continue
             ti_id = match.group(1).decode()
-            peak = _peak_kb(entry.name)
-            if peak is not None:
-                self.peaks_kb[ti_id] = max(peak, self.peaks_kb.get(ti_id, 0))
+            status = _status_kb(entry.name)
+            if status is not None:
+                self.starts_kb.setdefault(ti_id, status[0])
+                self.peaks_kb[ti_id] = max(status[1], self.peaks_kb.get(ti_id, 0))
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
@@ -59,6 +65,11 @@ class TaskMemory:
     @property
     def peaks_mb(self) -> dict[str, float]:
         return {ti_id: kb / 1024 for ti_id, kb in self.peaks_kb.items()}
+
+    @property
+    def added_mb(self) -> dict[str, float]:
+        """Peak minus start: what each task added to what it started with."""
+        return {ti_id: (kb - self.starts_kb[ti_id]) / 1024 for ti_id, kb in self.peaks_kb.items()}
 
     def __enter__(self) -> TaskMemory:
         self._thread.start()

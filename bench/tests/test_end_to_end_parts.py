@@ -117,3 +117,4 @@ def test_task_memory_finds_processes_by_airflow_task_title() -> None:
         child.kill()
         child.wait()
     assert memory.peaks_mb[TI_ID] > 1
+    assert 0 <= memory.added_mb[TI_ID] < memory.peaks_mb[TI_ID]
