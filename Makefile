@@ -154,5 +154,5 @@ demo: setup ## the whole flow on the real dataset: up, producer → contract →
 	@$(PY) -m housing_stack.demo --profile $(PROFILE)
 
 .PHONY: bench
-bench: setup ## measure against baselines: validation, publish/read, event latency, end to end, model (~20 min)
+bench: setup ## measure against floors: validation, publish/read, event latency, end to end (+2M rows), model (~11 min)
 	$(PY) -m bench
