@@ -95,15 +95,6 @@ def _decided_at(client: AirflowClient, dag_id: str, run_id: str) -> datetime | N
     return max((e for e in ends.values() if e), default=None)
 
 
-def _decision_s(report: Any, ml: AirflowClient, triggered: datetime) -> float | None:
-    """``FlowReport.decision_s`` when the flow provides it, else decide's end − the trigger time."""
-    value = getattr(report, "decision_s", None)
-    if value is not None:
-        return float(value)
-    decided = _decided_at(ml, CONSUMER_DAG, report.consumer_run_id)
-    return (decided - triggered).total_seconds() if decided else None
-
-
 @dataclass
 class Clients:
     data: AirflowClient
@@ -242,7 +233,6 @@ def _run_big(clients: Clients, config: StackConfig, workdir: Path, rows: int, sa
     )
     progress(f"end to end: bootstrapping {label} into a Parquet file")
     path, frame_mb = _big_source(workdir, rows)
-    triggered = datetime.now(UTC)
     with TaskMemory() as memory:
         report = run_flow(
             clients.data,
@@ -255,7 +245,7 @@ def _run_big(clients: Clients, config: StackConfig, workdir: Path, rows: int, sa
     if not report.published or report.consumer_run_id is None:
         reason = f"the producer run {report.producer_run_id} published nothing"
         return [not_measured(names[0], "s", reason, BIG_GOAL)]
-    decision = _decision_s(report, clients.ml, triggered)
+    decision = report.decision_s
     peaks = {
         **_memory(clients.data, PRODUCER_DAG, report.producer_run_id, memory),
         **_memory(clients.ml, CONSUMER_DAG, report.consumer_run_id, memory),
@@ -340,7 +330,6 @@ def run(workdir: Path, *, big_rows: int | None = 2_000_000, imports: bool = True
             except Exception as error:  # the floor is reported as not measured; the real flow still runs
                 floor_error = f"generating the floor DAGs: {_short(error)}"
 
-            triggered = datetime.now(UTC)
             report = run_flow(
                 clients.data,
                 clients.ml,
@@ -352,7 +341,7 @@ def run(workdir: Path, *, big_rows: int | None = 2_000_000, imports: bool = True
             if not report.published or report.decision is None:
                 reason = f"the producer run {report.producer_run_id} published nothing"
                 return [not_measured(NAME, "s", reason, GOAL)]
-            decision_s = _decision_s(report, clients.ml, triggered)
+            decision_s = report.decision_s
             real = [Result(f"end to end phase: {phase.name}", phase.seconds, "s") for phase in report.phases]
             try:
                 real += _task_rows(clients, report)
