@@ -15,15 +15,22 @@ from housing_contracts.dataset import (
     CONTRACT_MAJOR,
     CONTRACT_NAME,
     CONTRACT_VERSION,
+    CONTRACTS,
     DATASET_URI,
     DATASET_URI_ENV,
     FEATURE_COLUMNS,
     TARGET_COLUMN,
+    V1,
+    V2,
+    Contract,
+    Deprecation,
+    contract_for,
     dataset_uri,
 )
 
 if TYPE_CHECKING:
     from housing_contracts.catalog import latest_snapshot, list_snapshots
+    from housing_contracts.conversion import convert
     from housing_contracts.consumers import (
         ConsumerLag,
         Receipt,
@@ -42,13 +49,17 @@ if TYPE_CHECKING:
         SnapshotNotFoundError,
     )
     from housing_contracts.freshness import check_consumer_lag, check_freshness
+    from housing_contracts.lifecycle import Retirement, RetirementRefused, retire, retirement
     from housing_contracts.manifest import Manifest
     from housing_contracts.model import CaliforniaHousing
     from housing_contracts.report import CheckFailure, ValidationReport
     from housing_contracts.snapshots import (
+        PublishAll,
         PublishResult,
+        RetiredError,
         Snapshot,
         publish,
+        publish_all,
         read_snapshot,
     )
     from housing_contracts.validation import validate
@@ -61,7 +72,15 @@ _LAZY = {
     "CheckFailure": "report",
     "Manifest": "manifest",
     "publish": "snapshots",
+    "publish_all": "snapshots",
     "PublishResult": "snapshots",
+    "PublishAll": "snapshots",
+    "RetiredError": "snapshots",
+    "convert": "conversion",
+    "retire": "lifecycle",
+    "retirement": "lifecycle",
+    "Retirement": "lifecycle",
+    "RetirementRefused": "lifecycle",
     "list_snapshots": "catalog",
     "latest_snapshot": "catalog",
     "read_snapshot": "snapshots",
@@ -86,6 +105,7 @@ _LAZY = {
 __all__ = [
     "ASSET_NAME",
     "COLUMNS",
+    "CONTRACTS",
     "CONTRACT_MAJOR",
     "CONTRACT_NAME",
     "CONTRACT_VERSION",
@@ -93,17 +113,25 @@ __all__ = [
     "DATASET_URI_ENV",
     "FEATURE_COLUMNS",
     "TARGET_COLUMN",
+    "V1",
+    "V2",
     "CaliforniaHousing",
     "CheckFailure",
     "ConsumerLag",
+    "Contract",
     "ContractError",
     "ContractViolation",
+    "Deprecation",
     "IncompatibleContractError",
     "Manifest",
     "PromiseBroken",
+    "PublishAll",
     "PublishInProgressError",
     "PublishResult",
     "Receipt",
+    "RetiredError",
+    "Retirement",
+    "RetirementRefused",
     "Snapshot",
     "SnapshotIntegrityError",
     "SnapshotNotFoundError",
@@ -112,12 +140,17 @@ __all__ = [
     "check_consumer_lag",
     "check_freshness",
     "consumer_lag",
+    "contract_for",
+    "convert",
     "dataset_uri",
     "latest_snapshot",
     "list_snapshots",
     "publish",
+    "publish_all",
     "read_snapshot",
     "record_receipt",
+    "retire",
+    "retirement",
     "subscribe",
     "validate",
 ]

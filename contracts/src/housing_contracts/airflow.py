@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import socket
+import time
 from collections.abc import AsyncIterator, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -22,7 +23,7 @@ from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 from airflow.triggers.shared_stream import AdvanceItem, AdvanceOutcome, SharedStreamProducer
 
 from housing_contracts.consumers import Receipt, Subscription, check_consumer_name, record_receipt, subscribe
-from housing_contracts.dataset import ASSET_NAME, CONTRACT_VERSION, DATASET_URI, dataset_uri
+from housing_contracts.dataset import ASSET_NAME, V1, Contract, contract_by_asset
 from housing_contracts.layout import SNAPSHOT_ID_PATTERN, committed_snapshot_ids, read_manifest, snapshot_time
 
 if TYPE_CHECKING:
@@ -32,8 +33,18 @@ log = logging.getLogger(__name__)
 
 #: Seconds between two listings of the snapshot folder: one LIST a second keeps the event latency near 2 s.
 DEFAULT_POLL_INTERVAL = 1.0
-#: Name of the AssetWatcher that :func:`dataset_asset` attaches.
-WATCHER_NAME = f"{ASSET_NAME}_snapshot_committed"
+#: Seconds between two renewals of a consumer's subscription while its watcher runs.
+DEFAULT_RENEW_SECONDS = 300.0
+#: A subscription not renewed for this many renewal intervals has lapsed: its watcher stopped.
+LEASE_RENEWALS = 3
+
+
+def watcher_name(contract: Contract = V1) -> str:
+    """Name of the AssetWatcher that :func:`dataset_asset` attaches to ``contract``'s Asset."""
+    return f"{contract.asset_name}_snapshot_committed"
+
+
+WATCHER_NAME = watcher_name()
 #: Acknowledged snapshots created this long before the newest acknowledged one collapse into a watermark,
 #: which keeps the cursor small; a publish would have to take longer than this to be missed.
 CURSOR_HORIZON = timedelta(days=7)
@@ -72,33 +83,37 @@ async def astorage_options_from_connection(conn_id: str) -> dict[str, Any]:
 
 
 def dataset_asset(
+    contract: Contract = V1,
     *,
     watch: bool = False,
     conn_id: str | None = None,
     poll_interval: float = DEFAULT_POLL_INTERVAL,
     consumer: str | None = None,
     max_lag: timedelta | None = None,
+    renew_every: timedelta | None = None,
 ) -> Asset:
-    """The dataset's Asset; with ``watch=True`` it carries the :class:`SnapshotCommittedTrigger` watcher.
+    """The Asset of ``contract``'s dataset; with ``watch=True`` it carries the
+    :class:`SnapshotCommittedTrigger` watcher.
 
     With ``consumer`` (a safe name, e.g. ``ml-team``) and ``max_lag`` (the lag it commits to), the watcher
-    writes the consumer's subscription into the lake each time it starts. Nothing is looked up here
-    (``conn_id`` is resolved in the triggerer), so DAG files parse offline.
+    writes the consumer's subscription into the lake when it starts and renews it every ``renew_every``
+    (default 5 minutes) while it runs; one not renewed for 3 intervals has lapsed. Nothing is looked up
+    here (``conn_id`` is resolved in the triggerer), so DAG files parse offline.
     """
     if not watch:
-        if consumer is not None or max_lag is not None:
-            raise ValueError("consumer and max_lag subscribe through the watcher: pass watch=True")
-        return Asset(name=ASSET_NAME, uri=DATASET_URI)
+        if consumer is not None or max_lag is not None or renew_every is not None:
+            raise ValueError("consumer, max_lag and renew_every subscribe through the watcher: pass watch=True")
+        return Asset(name=contract.asset_name, uri=contract.uri)
     trigger = SnapshotCommittedTrigger(
-        asset_name=ASSET_NAME,
+        asset_name=contract.asset_name,
         conn_id=conn_id,
         poll_interval=poll_interval,
         consumer=consumer,
         max_lag_seconds=max_lag.total_seconds() if max_lag is not None else None,
+        renew_seconds=renew_every.total_seconds() if renew_every is not None else DEFAULT_RENEW_SECONDS,
     )
-    return Asset(
-        name=ASSET_NAME, uri=DATASET_URI, watchers=[AssetWatcher(name=WATCHER_NAME, trigger=trigger)]
-    )
+    watcher = AssetWatcher(name=watcher_name(contract), trigger=trigger)
+    return Asset(name=contract.asset_name, uri=contract.uri, watchers=[watcher])
 
 
 def manifests_from_events(events: Iterable[Any]) -> list[dict[str, Any]]:
@@ -194,7 +209,8 @@ class SnapshotStream(SharedStreamProducer):
         self.trigger = trigger
         #: Anything with ``aget(key, default)`` / ``aset(key, value)``: the asset state store accessor.
         self.state_store = state_store
-        self.uri = trigger.uri or dataset_uri()
+        self.contract = contract_by_asset(trigger.asset_name) or V1
+        self.uri = trigger.uri or self.contract.dataset_uri()
         self.cursor_key = cursor_key(self.uri)
         self.cursor: _Cursor | None = None
         self.in_flight: set[str] = set()
@@ -203,6 +219,8 @@ class SnapshotStream(SharedStreamProducer):
         #: Whether this watcher start still has to write the consumer's subscription.
         self._subscription_due = trigger.consumer is not None
         self._subscription_failed = False
+        #: When the subscription was last written (monotonic seconds), for its renewals.
+        self._subscribed_at: float | None = None
 
     async def _load_cursor(self, committed: set[str]) -> _Cursor:
         stored = await self.state_store.aget(self.cursor_key, default=None)
@@ -260,7 +278,9 @@ class SnapshotStream(SharedStreamProducer):
                 start_at=trigger.start_at,
                 start_after=cursor.start_after,
                 subscribed_at=started_at,
-                contract_version=CONTRACT_VERSION,
+                contract_version=self.contract.version,
+                renewed_at=datetime.now(UTC),
+                lease=timedelta(seconds=trigger.renew_seconds * LEASE_RENEWALS),
             )
             written = await asyncio.to_thread(subscribe, subscription, storage_options=options)
         except Exception:
@@ -274,9 +294,12 @@ class SnapshotStream(SharedStreamProducer):
                 )
             self._subscription_failed = True
             return
+        first = self._subscribed_at is None
         self._subscription_due = False
         self._subscription_failed = False
-        log.info("Subscription of %s written: %s", trigger.consumer, written)
+        self._subscribed_at = time.monotonic()
+        if first:
+            log.info("Subscription of %s written: %s", trigger.consumer, written)
 
     async def open_stream(self) -> AsyncIterator[tuple[dict[str, Any], str]]:
         from housing_contracts.storage import resolve
@@ -293,7 +316,11 @@ class SnapshotStream(SharedStreamProducer):
             if committed is not None:
                 if self.cursor is None:
                     self.cursor = await self._load_cursor(committed)
-                if self._subscription_due:
+                renewal_due = (
+                    self._subscribed_at is not None
+                    and time.monotonic() - self._subscribed_at >= self.trigger.renew_seconds
+                )
+                if self._subscription_due or renewal_due:
                     await self._subscribe(options, started_at)
                 for snapshot_id in sorted(committed):
                     if snapshot_id in self.cursor or snapshot_id in self.in_flight:
@@ -330,8 +357,8 @@ class SnapshotStream(SharedStreamProducer):
 class SnapshotCommittedTrigger(BaseEventTrigger):
     """Fires one event per newly committed snapshot of the dataset, with the manifest as payload.
 
-    :param uri: the dataset location to poll; None = :func:`~housing_contracts.dataset.dataset_uri` in the
-        triggerer (``$HOUSING_DATASET_URI`` or ``DATASET_URI``).
+    :param uri: the dataset location to poll; None = ``Contract.dataset_uri()`` of the contract whose Asset
+        is ``asset_name``, in the triggerer (its sibling under ``$HOUSING_DATASET_URI``, or its URI).
     :param asset_name: the watched Asset, whose state store keeps the cursor.
     :param conn_id: an Airflow ``aws`` connection with the S3 keys and endpoint, looked up in the triggerer.
     :param storage_options: fsspec options, applied over the connection's.
@@ -341,6 +368,8 @@ class SnapshotCommittedTrigger(BaseEventTrigger):
     :param consumer: the consumer's safe name; with it, each start of the watcher writes its
         :class:`~housing_contracts.consumers.Subscription` with the same storage options.
     :param max_lag_seconds: the lag the consumer commits to (required with ``consumer``).
+    :param renew_seconds: how often the running watcher renews the subscription; it lapses after
+        ``LEASE_RENEWALS`` intervals without renewal.
     """
 
     def __init__(
@@ -354,10 +383,13 @@ class SnapshotCommittedTrigger(BaseEventTrigger):
         start_at: StartAt = "latest",
         consumer: str | None = None,
         max_lag_seconds: float | None = None,
+        renew_seconds: float = DEFAULT_RENEW_SECONDS,
     ) -> None:
         super().__init__()
         if not poll_interval > 0:
             raise ValueError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}")
+        if not renew_seconds > 0:
+            raise ValueError(f"renew_every must be a positive duration, got {renew_seconds!r} seconds")
         if start_at not in START_AT_CHOICES:
             raise ValueError(f"start_at must be one of {START_AT_CHOICES}, got {start_at!r}")
         if (consumer is None) != (max_lag_seconds is None):
@@ -379,6 +411,7 @@ class SnapshotCommittedTrigger(BaseEventTrigger):
         self.start_at = start_at
         self.consumer = consumer
         self.max_lag_seconds = float(max_lag_seconds) if max_lag_seconds is not None else None
+        self.renew_seconds = float(renew_seconds)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         classpath = f"{type(self).__module__}.{type(self).__qualname__}"
@@ -391,6 +424,7 @@ class SnapshotCommittedTrigger(BaseEventTrigger):
             "start_at",
             "consumer",
             "max_lag_seconds",
+            "renew_seconds",
         )
         return classpath, {name: getattr(self, name) for name in kwargs}
 
@@ -444,13 +478,17 @@ class Receipts:
 
     :param consumer: the consumer's safe name (its records' prefix).
     :param conn_id: the Airflow ``aws`` connection whose identity writes the consumer's prefix.
-    :param dataset_uri: the dataset consumed; None = :func:`~housing_contracts.dataset.dataset_uri` when
-        the receipt is written (``$HOUSING_DATASET_URI`` or ``DATASET_URI``).
+    :param contract: the contract consumed.
+    :param dataset_uri: the dataset consumed; None = ``contract.dataset_uri()`` when the receipt is
+        written (its sibling under ``$HOUSING_DATASET_URI``, or its URI).
     """
 
-    def __init__(self, *, consumer: str, conn_id: str, dataset_uri: str | None = None) -> None:
+    def __init__(
+        self, *, consumer: str, conn_id: str, contract: Contract = V1, dataset_uri: str | None = None
+    ) -> None:
         self.consumer = check_consumer_name(consumer)
         self.conn_id = conn_id
+        self.contract = contract
         self.dataset_uri = dataset_uri
 
     def on_failure(self, context: Mapping[str, Any]) -> None:
@@ -496,7 +534,7 @@ class Receipts:
         finished_at = datetime.now(UTC)
         receipt = Receipt(
             consumer=self.consumer,
-            dataset_uri=self.dataset_uri or dataset_uri(),
+            dataset_uri=self.dataset_uri or self.contract.dataset_uri(),
             snapshot_id=snapshot_id,
             dag_id=dag_run.dag_id,
             run_id=dag_run.run_id,

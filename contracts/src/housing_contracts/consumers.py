@@ -217,6 +217,22 @@ class Subscription(_Record):
     ]
     subscribed_at: Annotated[UtcTime, Field(description="when the watcher last started (UTC)")]
     contract_version: Annotated[str, Field(description="the consumer's housing_contracts version")]
+    renewed_at: Annotated[
+        UtcTime | None, Field(description="when the watcher last renewed it (UTC); None: at subscribed_at")
+    ] = None
+    lease: Annotated[
+        Promise | None,
+        Field(
+            alias="lease_seconds",
+            description="the watcher renews it within this time while it runs; None: it never lapses",
+        ),
+    ] = None
+
+    def live(self, now: datetime) -> bool:
+        """Whether the watcher still renews it: renewed within its lease (always, without a lease)."""
+        if self.lease is None:
+            return True
+        return (self.renewed_at or self.subscribed_at) + self.lease >= now
 
 
 @dataclass(frozen=True, config=_STRICT)
@@ -292,6 +308,9 @@ class ConsumerLag:
         ),
     ]
     subscribed_at: UtcTime | None
+    subscription_live: Annotated[
+        bool | None, Field(description="its watcher still renews the subscription; None without one")
+    ]
     last_snapshot_id: Annotated[str | None, Field(description="of the newest receipt by finished_at")]
     last_outcome: str | None
     last_reason: str | None
@@ -305,7 +324,7 @@ class ConsumerLag:
             serialization_alias="lag_seconds", description="since the oldest of those was created (0 if none)"
         ),
     ]
-    breaks_promise: Annotated[bool, Field(description="lag > max_lag")]
+    breaks_promise: Annotated[bool, Field(description="lag > max_lag while the subscription is live")]
     problems: Annotated[tuple[str, ...], Field(description="records reported and skipped")]
 
     def to_dict(self) -> dict[str, Any]:
@@ -316,6 +335,8 @@ class ConsumerLag:
     def status(self) -> str:
         """``ok``, ``BROKEN`` and/or ``problems: …`` (the table's last column)."""
         parts = ["BROKEN"] if self.breaks_promise else []
+        if self.subscription_live is False:
+            parts.append("lapsed: its watcher no longer renews the subscription")
         if self.problems:
             parts.append(f"problems: {'; '.join(self.problems)}")
         return "; ".join(parts) or "ok"
@@ -421,6 +442,7 @@ def _consumer_row(
         deployment=subscription.deployment if subscription else None,
         max_lag=max_lag,
         subscribed_at=subscription.subscribed_at if subscription else None,
+        subscription_live=subscription.live(now) if subscription else None,
         last_snapshot_id=last.snapshot_id if last else None,
         last_outcome=last.outcome if last else None,
         last_reason=last.reason if last else None,
@@ -429,7 +451,8 @@ def _consumer_row(
         newest_snapshot_id=committed[-1] if committed else None,
         lag_snapshots=len(pending),
         lag=lag,
-        breaks_promise=max_lag is not None and lag > max_lag,
+        # a lapsed subscription promises nothing: its consumer stopped renewing it (moved on, or is down)
+        breaks_promise=subscription is not None and subscription.live(now) and lag > subscription.max_lag,
         problems=tuple(problems),
     )
 

@@ -12,24 +12,24 @@ from typing import Any
 
 import pandera.pandas as pa
 
-from housing_contracts.dataset import CONTRACT_NAME, CONTRACT_VERSION, DATASET_URI
+from housing_contracts.dataset import CONTRACT_NAME, CONTRACTS, V1, Contract
 from housing_contracts.model import Bounds, bounds_from_checks, contract_schema
 
-#: The source name of the live (unreleased) contract in :func:`load_description`.
+#: The source name of the live (unreleased) contract in :func:`load_description`: the newest major's.
 LIVE = "live"
 
 
-def describe(schema: pa.DataFrameSchema | None = None) -> dict[str, Any]:
-    """The live contract (or ``schema``) as a JSON-ready dict: the canonical description.
+def describe(schema: pa.DataFrameSchema | None = None, contract: Contract = V1) -> dict[str, Any]:
+    """The live ``contract`` (or ``schema`` under its name) as a JSON-ready dict: the canonical description.
 
     ``freshness`` (from the model's ``Config.metadata``) is the producer's promise to confirm the data
     current at least every ``max_snapshot_interval_hours``: a new snapshot, or a confirmation that the
     newest one is still current.
     """
-    schema = schema or contract_schema()
+    schema = schema or contract_schema(contract)
     return {
-        "contract": {"name": CONTRACT_NAME, "version": CONTRACT_VERSION},
-        "dataset_uri": DATASET_URI,
+        "contract": {"name": contract.name, "version": contract.version},
+        "dataset_uri": contract.uri,
         "description": schema.description,
         "options": {
             "strict": bool(schema.strict),
@@ -93,9 +93,9 @@ def frozen_versions() -> list[str]:
 
 
 def load_description(source: str) -> dict[str, Any]:
-    """``live``, a frozen version (``1.0.0``) or the path of a description JSON file."""
+    """``live`` (the newest major), a frozen version (``1.0.0``) or the path of a description JSON file."""
     if source == LIVE:
-        return describe()
+        return describe(contract=CONTRACTS[-1])
     path = frozen_path(source) if source in frozen_versions() else Path(source)
     try:
         return json.loads(path.read_text())

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from housing_contracts.dataset import COLUMNS
+from housing_contracts.dataset import COLUMNS, V1, Contract
 
 _CONTENT_DOMAIN = b"housing-contracts content v1\n"
 
@@ -23,12 +23,12 @@ def canonical_json(data: Any) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
-def schema_fingerprint(description: dict[str, Any] | None = None) -> str:
-    """``sha256:<hex>`` of the canonical description of the contract (the live one by default)."""
+def schema_fingerprint(description: dict[str, Any] | None = None, contract: Contract = V1) -> str:
+    """``sha256:<hex>`` of a canonical contract description (by default the live one of ``contract``)."""
     if description is None:
         from housing_contracts.description import describe  # imports pandera: only when needed
 
-        description = describe()
+        description = describe(contract=contract)
     return "sha256:" + hashlib.sha256(canonical_json(description).encode()).hexdigest()
 
 

@@ -14,9 +14,10 @@ from typing import Any
 
 from housing_contracts.confirmation import read_confirmation
 from housing_contracts.consumers import ConsumerLag, consumer_lag, format_duration
-from housing_contracts.dataset import ASSET_NAME
+from housing_contracts.dataset import V1, contract_for
 from housing_contracts.errors import PromiseBroken
 from housing_contracts.layout import CURRENT_NAME, committed_snapshot_ids, snapshot_time
+from housing_contracts.lifecycle import read_retirement
 from housing_contracts.storage import resolve
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ def freshness_promise(description: dict[str, Any] | None = None) -> timedelta:
 
 
 def _label(dataset_uri: str) -> str:
-    return f"{ASSET_NAME} ({dataset_uri})"
+    return f"{(contract_for(dataset_uri) or V1).asset_name} ({dataset_uri})"
 
 
 def check_freshness(
@@ -50,7 +51,8 @@ def check_freshness(
     storage_options: dict[str, Any] | None = None,
 ) -> str:
     """An OK message if the data was confirmed current at most ``max_age`` ago (default: the contract's
-    promise); else :class:`PromiseBroken`. No snapshot at all breaks the promise too.
+    promise); else :class:`PromiseBroken`. No snapshot at all breaks the promise too. A retired dataset
+    (``lifecycle.py``) promises nothing more: the message says so.
 
     The data was last confirmed current at the later of the newest committed snapshot's creation and the
     producer's confirmation (``_current.json``) if that names the newest snapshot. A confirmation naming
@@ -64,6 +66,9 @@ def check_freshness(
         f"at least every {format_duration(max_age)}"
     )
     fs, root = resolve(dataset_uri, storage_options)
+    retired = read_retirement(fs, root)
+    if retired is not None:
+        return f"OK: {_label(dataset_uri)}: {retired.text()}; no freshness promise after retirement"
     ids = committed_snapshot_ids(fs, root)
     if not ids:
         raise PromiseBroken(f"{_label(dataset_uri)}: no snapshot has been published; {promise}")

@@ -61,6 +61,10 @@ class Manifest:
     content_fingerprint: str = field(metadata={"description": "sha256 of the data, independent of encoding"})
     stats: dict[str, ColumnStats] = field(metadata={"description": "per-column min, max, mean, null count"})
     extras: dict[str, Any] = field(default_factory=dict, metadata={"description": "free-form producer data"})
+    deprecation: dict[str, str] | None = field(
+        default=None,
+        metadata={"description": "on a deprecated major: sunset (YYYY-MM-DD) and successor_uri; else absent"},
+    )
 
     @property
     def snapshot_uri(self) -> str:
@@ -69,10 +73,13 @@ class Manifest:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict in the documented key order (the order of the fields)."""
-        return asdict(self) | {
+        data = asdict(self) | {
             "created_at": self.created_at.isoformat(),
             "files": [asdict(f) for f in self.files],
         }
+        if self.deprecation is None:
+            del data["deprecation"]
+        return data
 
     def to_json(self) -> str:
         """The manifest as indented JSON (what ``_manifest.json`` holds)."""
@@ -103,6 +110,7 @@ class Manifest:
                     for column, s in (data.get("stats") or {}).items()
                 },
                 extras=dict(data.get("extras") or {}),
+                deprecation=_deprecation(data.get("deprecation")),
             )
         except KeyError as exc:
             raise SnapshotIntegrityError(f"manifest is missing the key {exc.args[0]!r}") from None
@@ -117,3 +125,11 @@ class Manifest:
         except ValueError as exc:
             raise SnapshotIntegrityError(f"manifest is not valid JSON: {exc}") from None
         return cls.from_dict(data)
+
+
+def _deprecation(value: Any) -> dict[str, str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not {"sunset", "successor_uri"} <= value.keys():
+        raise ValueError(f"deprecation must hold sunset and successor_uri, got {value!r}")
+    return {"sunset": str(value["sunset"]), "successor_uri": str(value["successor_uri"])}

@@ -1,6 +1,8 @@
-"""The v1 contract as a pandera ``DataFrameModel``: every rule of the dataset, written once.
+"""The contract as pandera ``DataFrameModel`` classes, one per major: every rule of the dataset.
 
-The fast path, the description, the test kit and the benchmark all read their rules from it.
+The fast path, the description, the test kit and the benchmark all read their rules from them. The rules
+are the same in both majors (2.0.0 renamed the columns and states money in dollars); each check function
+is written once below and declared by both models.
 """
 
 from __future__ import annotations
@@ -15,13 +17,44 @@ import numpy as np
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from housing_contracts.dataset import COLUMNS, CONTRACT_NAME
+from housing_contracts.dataset import CONTRACT_NAME, V1, V2, Contract
 
 #: Fewer rows than this is a broken extract, not a dataset (the real one has ~20,600 after cleaning).
 MIN_ROW_COUNT = 1_000
 #: The producer's freshness promise: the data confirmed current at least this often, by a new snapshot or a
 #: confirmation that the newest one is still current (the data team publishes daily).
 MAX_SNAPSHOT_INTERVAL_HOURS = 24
+
+
+_FRESHNESS: dict[str, Any] = {
+    "freshness": {
+        "max_snapshot_interval_hours": MAX_SNAPSHOT_INTERVAL_HOURS,
+        "description": f"The producer confirms the data current at least every "
+        f"{MAX_SNAPSHOT_INTERVAL_HOURS} hours: a new snapshot, or a confirmation that the newest "
+        "one is still current (_current.json beside snapshots/); a newest snapshot neither created "
+        "nor confirmed within that time breaks the promise.",
+    }
+}
+_DESCRIPTION = (
+    "The cleaned California housing dataset (one row per 1990-census block group) that the data "
+    "team publishes and the ML team trains on."
+)
+_FINITE = "every value is finite (no NaN, +inf or -inf)"
+
+
+# Check functions take any array-like: pandera passes a Series or DataFrame, the fast path the same.
+def _finite(values: Any) -> Any:
+    return np.isfinite(values)
+
+
+def _within(frame: Any, column: str, other: str) -> Any:
+    if column not in frame or other not in frame:
+        return True  # a missing column is reported by the strictness check; don't report it twice
+    return frame[column] <= frame[other]
+
+
+def _enough_rows(frame: Any, min_rows: int) -> bool:
+    return len(frame) >= min_rows
 
 
 class CaliforniaHousing(pa.DataFrameModel):
@@ -75,11 +108,10 @@ class CaliforniaHousing(pa.DataFrameModel):
         "(census top-code 5.00001).",
     )
 
-    # Check functions take any array-like: pandera passes a Series or DataFrame, the fast path the same.
-    @pa.check(*COLUMNS, name="finite", description="every value is finite (no NaN, +inf or -inf)")
+    @pa.check(*V1.columns, name="finite", description=_FINITE)
     @classmethod
     def finite(cls, values: Any) -> Any:
-        return np.isfinite(values)
+        return _finite(values)
 
     @pa.dataframe_check(
         name="bedrooms_within_rooms",
@@ -89,9 +121,7 @@ class CaliforniaHousing(pa.DataFrameModel):
     )
     @classmethod
     def bedrooms_within_rooms(cls, frame: Any, *, column: str, other: str) -> Any:
-        if column not in frame or other not in frame:
-            return True  # a missing column is reported by the strictness check; don't report it twice
-        return frame[column] <= frame[other]
+        return _within(frame, column, other)
 
     @pa.dataframe_check(
         name="min_row_count",
@@ -100,35 +130,112 @@ class CaliforniaHousing(pa.DataFrameModel):
     )
     @classmethod
     def min_row_count(cls, frame: Any, *, min_rows: int) -> bool:
-        return len(frame) >= min_rows
+        return _enough_rows(frame, min_rows)
 
     class Config:
         name = CONTRACT_NAME
-        description = (
-            "The cleaned California housing dataset (one row per 1990-census block group) that the data "
-            "team publishes and the ML team trains on."
-        )
+        description = _DESCRIPTION
         strict = True
         ordered = False
         coerce = False
         unique_column_names = True
-        metadata: ClassVar[dict[str, Any]] = {
-            "freshness": {
-                "max_snapshot_interval_hours": MAX_SNAPSHOT_INTERVAL_HOURS,
-                "description": f"The producer confirms the data current at least every "
-                f"{MAX_SNAPSHOT_INTERVAL_HOURS} hours: a new snapshot, or a confirmation that the newest "
-                "one is still current (_current.json beside snapshots/); a newest snapshot neither created "
-                "nor confirmed within that time breaks the promise.",
-            }
-        }
+        metadata: ClassVar[dict[str, Any]] = _FRESHNESS
+
+
+class CaliforniaHousingV2(pa.DataFrameModel):
+    """California housing (1990 census, one row per block group), contract v2: snake_case, US dollars."""
+
+    median_income: Series[float] = pa.Field(
+        gt=0,
+        le=15.0001 * 10_000,
+        description="Median household income of the block group, in US dollars (census top-code $150,001).",
+    )
+    house_age: Series[float] = pa.Field(
+        ge=1,
+        le=52,
+        description="Median age of the houses in the block group, in years (the census caps it at 52).",
+    )
+    avg_rooms: Series[float] = pa.Field(
+        gt=0,
+        le=50,
+        description="Average number of rooms per household (plausibility cap 50, guaranteed by cleaning).",
+    )
+    avg_bedrooms: Series[float] = pa.Field(
+        gt=0,
+        le=15,
+        description="Average number of bedrooms per household; never more than avg_rooms (cap 15).",
+    )
+    population: Series[float] = pa.Field(
+        ge=1,
+        le=40_000,
+        description="Number of people living in the block group.",
+    )
+    avg_occupancy: Series[float] = pa.Field(
+        gt=0,
+        le=20,
+        description="Average number of people per household (plausibility cap 20, guaranteed by cleaning).",
+    )
+    latitude: Series[float] = pa.Field(
+        ge=32.5,
+        le=42.0,
+        description="Latitude of the block group's centre, degrees north (inside California's bounding box).",
+    )
+    longitude: Series[float] = pa.Field(
+        ge=-124.5,
+        le=-114.0,
+        description="Longitude of the block group's centre, degrees east (inside California's bounding box).",
+    )
+    median_house_value: Series[float] = pa.Field(
+        gt=0,
+        le=5.00001 * 100_000,
+        description="Target: median house value of the block group, in US dollars (census top-code $500,001).",
+    )
+
+    @pa.check(*V2.columns, name="finite", description=_FINITE)
+    @classmethod
+    def finite(cls, values: Any) -> Any:
+        return _finite(values)
+
+    @pa.dataframe_check(
+        name="bedrooms_within_rooms",
+        description="avg_bedrooms <= avg_rooms in every row (bedrooms are rooms)",
+        column="avg_bedrooms",
+        other="avg_rooms",
+    )
+    @classmethod
+    def bedrooms_within_rooms(cls, frame: Any, *, column: str, other: str) -> Any:
+        return _within(frame, column, other)
+
+    @pa.dataframe_check(
+        name="min_row_count",
+        description=f"at least {MIN_ROW_COUNT} rows",
+        min_rows=MIN_ROW_COUNT,
+    )
+    @classmethod
+    def min_row_count(cls, frame: Any, *, min_rows: int) -> bool:
+        return _enough_rows(frame, min_rows)
+
+    class Config:
+        name = CONTRACT_NAME
+        description = _DESCRIPTION
+        strict = True
+        ordered = False
+        coerce = False
+        unique_column_names = True
+        metadata: ClassVar[dict[str, Any]] = _FRESHNESS
+
+
+#: The model of each major.
+MODELS: dict[int, type[pa.DataFrameModel]] = {1: CaliforniaHousing, 2: CaliforniaHousingV2}
 
 
 @cache
-def contract_schema() -> pa.DataFrameSchema:
-    """The pandera schema of :class:`CaliforniaHousing` (built once), with the model's metadata."""
-    schema = CaliforniaHousing.to_schema()
+def contract_schema(contract: Contract = V1) -> pa.DataFrameSchema:
+    """The pandera schema of ``contract``'s model (built once), with the model's metadata."""
+    model = MODELS[contract.major]
+    schema = model.to_schema()
     # pandera (0.35) does not pass Config.metadata on to the schema; the promises live there.
-    schema.metadata = CaliforniaHousing.__config__.metadata
+    schema.metadata = model.__config__.metadata
     return schema
 
 

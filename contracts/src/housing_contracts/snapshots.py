@@ -3,6 +3,7 @@
 ``<uri>/snapshots/<snapshot_id>/`` holds the Parquet parts, then ``_manifest.json``, written last as the
 commit marker; a claim in ``<uri>/_claims/`` makes concurrent publishes of the same content commit once;
 ``<uri>/_current.json`` records the producer's latest confirmation that the newest snapshot is current.
+Each major of the contract has its own dataset; :func:`publish_all` publishes one frame to all of them.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from functools import cache
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
@@ -32,8 +35,10 @@ import pyarrow.parquet as pq
 # re-exported: list_snapshots, latest_snapshot and split_snapshot_uri were defined here before catalog.py
 from housing_contracts.catalog import latest_snapshot, list_snapshots, split_snapshot_uri  # noqa: F401
 from housing_contracts.confirmation import Confirmation, confirm_current, current_path
-from housing_contracts.dataset import COLUMNS, CONTRACT_MAJOR, CONTRACT_NAME, CONTRACT_VERSION, DATASET_URI
+from housing_contracts.conversion import convert
+from housing_contracts.dataset import CONTRACTS, V1, Contract, contract_of
 from housing_contracts.errors import (
+    ContractError,
     IncompatibleContractError,
     PublishInProgressError,
     SnapshotIntegrityError,
@@ -48,6 +53,7 @@ from housing_contracts.layout import (
     new_snapshot_id,
     read_manifest,
 )
+from housing_contracts.lifecycle import Retirement, read_retirement
 from housing_contracts.manifest import MANIFEST_NAME, ColumnStats, ContractRef, Manifest, ManifestFile
 from housing_contracts.storage import (
     CHUNK_BYTES,
@@ -74,7 +80,15 @@ STALE_CLAIM_SECONDS = 600.0
 
 log = logging.getLogger(__name__)
 
-_ARROW_SCHEMA = pa.schema([pa.field(column, pa.float64(), nullable=False) for column in COLUMNS])
+
+
+class RetiredError(ContractError):
+    """A publish to a retired dataset: its major is no longer published (see ``lifecycle.py``)."""
+
+
+@cache
+def _arrow_schema(columns: tuple[str, ...]) -> pa.Schema:
+    return pa.schema([pa.field(column, pa.float64(), nullable=False) for column in columns])
 
 
 @dataclass(frozen=True)
@@ -88,21 +102,37 @@ class PublishResult:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """A verified, validated snapshot read back into memory."""
+    """A verified, validated snapshot read back into memory, in the columns of its contract."""
 
     frame: pd.DataFrame
     manifest: Manifest
+    contract: Contract
+
+
+@dataclass(frozen=True)
+class PublishAll:
+    """The outcome of :func:`publish_all`: a result per published major, the retired ones skipped."""
+
+    results: dict[Contract, PublishResult] = field(default_factory=dict)
+    retired: dict[Contract, Retirement] = field(default_factory=dict)
+
+    @property
+    def created(self) -> bool:
+        """Whether any major got a new snapshot."""
+        return any(result.created for result in self.results.values())
 
 
 def publish(
     df: pd.DataFrame,
-    uri: str = DATASET_URI,
+    uri: str | None = None,
     *,
+    contract: Contract = V1,
     producer: dict[str, Any] | None = None,
     extras: dict[str, Any] | None = None,
     storage_options: dict[str, Any] | None = None,
 ) -> PublishResult:
-    """Validate ``df`` and publish it as a new immutable snapshot under ``uri`` (manifest last).
+    """Validate ``df`` against ``contract`` and publish it as a new immutable snapshot under ``uri``
+    (default: the contract's own dataset), manifest last. :class:`RetiredError` if ``uri`` is retired.
 
     Idempotent: when the newest snapshot, or a concurrent publisher's that claimed the same content, has
     this content, its manifest comes back with ``created=False`` and no snapshot is written.
@@ -113,7 +143,57 @@ def publish(
     confirmation of unchanged content raises (it is the only evidence; a retry writes it); one after a
     commit is logged, not raised: the new snapshot is itself the freshest evidence, and the commit stands.
     """
-    fingerprint, stats = _check_and_summarise(df)
+    fingerprint, stats = _check_and_summarise(df, contract, validated=False)
+    return _publish_checked(df, uri, contract, fingerprint, stats, producer, extras, storage_options)
+
+
+def publish_all(
+    df: pd.DataFrame,
+    contracts: Sequence[Contract] = CONTRACTS,
+    *,
+    source: Contract = V1,
+    uris: Mapping[Contract, str] | None = None,
+    producer: dict[str, Any] | None = None,
+    extras: dict[str, Any] | None = None,
+    storage_options: dict[str, Any] | None = None,
+) -> PublishAll:
+    """Validate ``df`` against ``source`` once, then publish it to every major in ``contracts``, converted
+    (``conversion.py``), each atomically under its own dataset (``uris``, default each
+    ``Contract.dataset_uri()``). A retired major is skipped: it is in ``PublishAll.retired``.
+
+    The :class:`ContractViolation` comes before anything is written. Converted frames are not validated
+    again: the conversion keeps every valid frame valid (the tests hold both models to that).
+    """
+    uris = dict(uris or {})
+    targets = {contract: uris.get(contract) or contract.dataset_uri() for contract in contracts}
+    validate(df, source)
+    outcome = PublishAll()
+    for contract, uri in targets.items():
+        fs, root = resolve(uri, storage_options)
+        retired = read_retirement(fs, root)
+        if retired is not None:
+            log.info("%s (%s) is retired: not published. %s", contract.label, uri, retired.text())
+            outcome.retired[contract] = retired
+            continue
+        frame = convert(df, source, contract)
+        fingerprint, stats = _check_and_summarise(frame, contract, validated=True)
+        outcome.results[contract] = _publish_checked(
+            frame, uri, contract, fingerprint, stats, producer, extras, storage_options
+        )
+    return outcome
+
+
+def _publish_checked(
+    df: pd.DataFrame,
+    uri: str | None,
+    contract: Contract,
+    fingerprint: str,
+    stats: dict[str, ColumnStats],
+    producer: dict[str, Any] | None,
+    extras: dict[str, Any] | None,
+    storage_options: dict[str, Any] | None,
+) -> PublishResult:
+    """Publish a frame that conforms to ``contract``, given its fingerprint and column statistics."""
     producer = dict(producer or {})
     extras = dict(extras or {})
     for name, value in (("producer", producer), ("extras", extras)):
@@ -122,8 +202,11 @@ def publish(
         except (TypeError, ValueError) as exc:
             raise TypeError(f"publish(): {name} must be JSON-serialisable: {exc}") from None
 
-    uri = str(uri).rstrip("/")
+    uri = str(uri or contract.uri).rstrip("/")
     fs, root = resolve(uri, storage_options)
+    retired = read_retirement(fs, root)
+    if retired is not None:
+        raise RetiredError(f"{contract.label} at {uri} is retired, nothing is published there: {retired.text()}")
     ids = committed_snapshot_ids(fs, root)
     newest = read_manifest(fs, root, ids[-1]) if ids else None
     if newest is not None and newest.content_fingerprint == fingerprint:
@@ -137,15 +220,15 @@ def publish(
     folder = f"{root}/{SNAPSHOTS_DIR}/{snapshot_id}"
     ensure_dir(fs, folder)
     try:
-        files = _write_parts(fs, folder, df)
+        files = _write_parts(fs, folder, df, contract.columns)
     except BaseException:
         # No manifest yet, so the folder is invisible anyway; remove the debris where we still can.
         with contextlib.suppress(Exception):
             fs.rm(folder, recursive=True)
         raise
     manifest = Manifest(
-        contract=ContractRef(CONTRACT_NAME, CONTRACT_VERSION),
-        schema_fingerprint=schema_fingerprint(),
+        contract=ContractRef(contract.name, contract.version),
+        schema_fingerprint=schema_fingerprint(contract=contract),
         dataset_uri=uri,
         snapshot_id=snapshot_id,
         created_at=created_at,
@@ -155,6 +238,7 @@ def publish(
         content_fingerprint=fingerprint,
         stats=stats,
         extras=extras,
+        deprecation=contract.deprecation.to_dict() if contract.deprecation else None,
     )
     # The commit. If this raises, the PUT may still have landed, so the data files must stay.
     _write_manifest(fs, folder, manifest)
@@ -215,17 +299,21 @@ def _claim_commit(fs: Any, root: str, path: str, ours: _Claim) -> Manifest | Non
         time.sleep(0.5)
 
 
-def _check_and_summarise(df: pd.DataFrame) -> tuple[str, dict[str, ColumnStats]]:
-    """Validate ``df`` (its ContractViolation comes first, before anything is written) while two threads
-    fingerprint and summarise its columns: hashlib and NumPy's reductions release the GIL."""
+def _check_and_summarise(
+    df: pd.DataFrame, contract: Contract, *, validated: bool
+) -> tuple[str, dict[str, ColumnStats]]:
+    """Validate ``df`` unless ``validated`` (its ContractViolation comes first, before anything is
+    written) while two threads fingerprint and summarise its columns: hashlib and NumPy's reductions
+    release the GIL."""
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="publish-summary") as pool:
-        hashed = pool.submit(content_fingerprint, df)
-        summarised = pool.submit(_column_stats, df)
-        validate(df)  # on a violation, the workers' own errors (e.g. a missing column) are moot
+        hashed = pool.submit(content_fingerprint, df, contract.columns)
+        summarised = pool.submit(_column_stats, df, contract.columns)
+        if not validated:
+            validate(df, contract)  # on a violation, the workers' own errors (e.g. a missing column) are moot
         return hashed.result(), summarised.result()
 
 
-def _write_parts(fs: Any, folder: str, df: pd.DataFrame) -> tuple[ManifestFile, ...]:
+def _write_parts(fs: Any, folder: str, df: pd.DataFrame, columns: tuple[str, ...]) -> tuple[ManifestFile, ...]:
     """Encode the parts on a second thread while this one uploads, hashing the bytes as they pass.
 
     The encoder hands bounded chunks to the uploader through a small queue, so encoding (Arrow, without the
@@ -234,7 +322,7 @@ def _write_parts(fs: Any, folder: str, df: pd.DataFrame) -> tuple[ManifestFile, 
     spans = [(start, min(start + FILE_ROWS, len(df))) for start in range(0, max(len(df), 1), FILE_ROWS)]
     chunks = _ChunkPipe()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="publish-encode") as pool:
-        encoding = pool.submit(_encode_parts, df, spans, chunks)
+        encoding = pool.submit(_encode_parts, df, spans, chunks, columns)
         try:
             files = [_upload_part(fs, f"{folder}/part-{n:05d}.parquet", chunks) for n in range(len(spans))]
         except BaseException:
@@ -246,15 +334,18 @@ def _write_parts(fs: Any, folder: str, df: pd.DataFrame) -> tuple[ManifestFile, 
     return tuple(files)
 
 
-def _encode_parts(df: pd.DataFrame, spans: list[tuple[int, int]], chunks: _ChunkPipe) -> None:
-    arrays = {column: df[column].to_numpy() for column in COLUMNS}
+def _encode_parts(
+    df: pd.DataFrame, spans: list[tuple[int, int]], chunks: _ChunkPipe, columns: tuple[str, ...]
+) -> None:
+    arrays = {column: df[column].to_numpy() for column in columns}
+    schema = _arrow_schema(columns)
     try:
         for start, stop in spans:
-            with pq.ParquetWriter(chunks, _ARROW_SCHEMA, **PARQUET_OPTIONS) as writer:
+            with pq.ParquetWriter(chunks, schema, **PARQUET_OPTIONS) as writer:
                 for low in range(start, stop, ROW_GROUP_ROWS):
                     high = min(low + ROW_GROUP_ROWS, stop)
                     batch = pa.record_batch(
-                        [pa.array(arrays[column][low:high]) for column in COLUMNS], schema=_ARROW_SCHEMA
+                        [pa.array(arrays[column][low:high]) for column in columns], schema=schema
                     )
                     writer.write_batch(batch, row_group_size=ROW_GROUP_ROWS)
             chunks.end_part()
@@ -361,9 +452,9 @@ def _write_manifest(fs: Any, folder: str, manifest: Manifest) -> None:
     write_atomic(fs, f"{folder}/{MANIFEST_NAME}", manifest.to_json().encode())
 
 
-def _column_stats(df: pd.DataFrame) -> dict[str, ColumnStats]:
+def _column_stats(df: pd.DataFrame, columns: tuple[str, ...]) -> dict[str, ColumnStats]:
     stats = {}
-    for column in COLUMNS:
+    for column in columns:
         values = df[column].to_numpy()
         low, high = float(values.min()), float(values.max())
         if math.isnan(low):  # NaN propagates into min: only then pay for the NaN-aware (copying) passes
@@ -376,15 +467,18 @@ def _column_stats(df: pd.DataFrame) -> dict[str, ColumnStats]:
 
 
 def read_snapshot(
-    uri: str = DATASET_URI,
+    uri: str = V1.uri,
     snapshot_id: str | None = None,
     *,
+    contract: Contract | None = None,
     storage_options: dict[str, Any] | None = None,
 ) -> Snapshot:
     """Read, verify and validate one committed snapshot (the newest when ``snapshot_id`` is None).
 
     Each file's size and sha256, the row count and the content fingerprint are checked against the
-    manifest: any mismatch is a :class:`SnapshotIntegrityError`, never a wrong frame.
+    manifest: any mismatch is a :class:`SnapshotIntegrityError`, never a wrong frame. The frame is
+    validated against the contract the manifest names; :class:`IncompatibleContractError` if that is no
+    released major, or not ``contract``'s major when one is given. A deprecated snapshot logs a warning.
     """
     uri = str(uri).rstrip("/")
     fs, root = resolve(uri, storage_options)
@@ -396,14 +490,25 @@ def read_snapshot(
     elif not SNAPSHOT_ID_PATTERN.match(snapshot_id):
         raise SnapshotNotFoundError(f"{snapshot_id!r} is not a snapshot id (YYYYMMDDTHHMMSS.ffffffZ-<8 hex>)")
     manifest = read_manifest(fs, root, snapshot_id)
-    if manifest.contract.name != CONTRACT_NAME or manifest.contract.major != CONTRACT_MAJOR:
+    written = contract_of(manifest.contract.name, manifest.contract.version)
+    if written is None or (contract is not None and written.major != contract.major):
+        expected = contract.label if contract else ", ".join(c.label for c in CONTRACTS)
         raise IncompatibleContractError(
             f"snapshot {snapshot_id} was written under contract {manifest.contract.name} "
-            f"{manifest.contract.version}; this package reads {CONTRACT_NAME} {CONTRACT_MAJOR}.x"
+            f"{manifest.contract.version}; this reader expects {expected} (the same major)"
+        )
+    if manifest.deprecation:
+        log.warning(
+            "snapshot %s of %s is deprecated: sunset %s, successor %s. Subscribe to the successor before "
+            "the sunset; the producer stops publishing this version then",
+            snapshot_id,
+            written.label,
+            manifest.deprecation.get("sunset"),
+            manifest.deprecation.get("successor_uri"),
         )
     started = time.perf_counter()
-    frame = _read_verified(fs, f"{root}/{SNAPSHOTS_DIR}/{snapshot_id}", manifest)
-    validate(frame)
+    frame = _read_verified(fs, f"{root}/{SNAPSHOTS_DIR}/{snapshot_id}", manifest, written.columns)
+    validate(frame, written)
     # one line per read: the bench counts reads per task from it
     log.info(
         "read snapshot %s: %d files, %d bytes, %d rows in %.2f s",
@@ -413,10 +518,10 @@ def read_snapshot(
         manifest.row_count,
         time.perf_counter() - started,
     )
-    return Snapshot(frame=frame, manifest=manifest)
+    return Snapshot(frame=frame, manifest=manifest, contract=written)
 
 
-def _read_verified(fs: Any, folder: str, manifest: Manifest) -> pd.DataFrame:
+def _read_verified(fs: Any, folder: str, manifest: Manifest, columns: tuple[str, ...]) -> pd.DataFrame:
     """Download, verify and load the parts, overlapping three streams of work on their own threads: the
     next file downloads (and is hashed) while this one is decoded, and the content fingerprint follows the
     decoded row groups in order. Parquet is only parsed from a copy whose size and sha256 were verified."""
@@ -429,10 +534,10 @@ def _read_verified(fs: Any, folder: str, manifest: Manifest) -> pd.DataFrame:
     rows = manifest.row_count
     try:
         # np.empty only reserves address space: a doctored row_count fails the row check below, or here
-        arrays = {column: np.empty(rows, dtype=np.float64) for column in COLUMNS}
+        arrays = {column: np.empty(rows, dtype=np.float64) for column in columns}
     except (MemoryError, ValueError):
         raise SnapshotIntegrityError(f"snapshot {sid}: manifest row_count {rows} cannot be held") from None
-    hasher = ContentHasher()
+    hasher = ContentHasher(columns)
     with (
         tempfile.TemporaryDirectory(prefix="housing-snapshot-") as scratch,
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot-download") as downloader,
@@ -448,15 +553,15 @@ def _read_verified(fs: Any, folder: str, manifest: Manifest) -> pd.DataFrame:
         try:
             updates, offset = [], 0
             for entry, download in zip(manifest.files, downloads, strict=True):
-                parquet = _open_parquet(download.result(), entry.path, sid)
+                parquet = _open_parquet(download.result(), entry.path, sid, columns)
                 if offset + parquet.metadata.num_rows > rows:
                     _raise_row_count(manifest, downloads)
                 for group in range(parquet.num_row_groups):
-                    table = parquet.read_row_group(group, columns=list(COLUMNS))
+                    table = parquet.read_row_group(group, columns=list(columns))
                     stop = offset + table.num_rows
-                    for column in COLUMNS:
+                    for column in columns:
                         arrays[column][offset:stop] = table.column(column).to_numpy()
-                    batch = {column: arrays[column][offset:stop] for column in COLUMNS}
+                    batch = {column: arrays[column][offset:stop] for column in columns}
                     updates.append(fingerprinter.submit(hasher.update, batch))
                     offset = stop
             if offset != rows:
@@ -471,7 +576,7 @@ def _read_verified(fs: Any, folder: str, manifest: Manifest) -> pd.DataFrame:
             f"snapshot {sid}: content fingerprint of the data {hasher.hexdigest()} differs from the "
             f"manifest's {manifest.content_fingerprint}"
         )
-    return pd.DataFrame(arrays, columns=list(COLUMNS), copy=False)
+    return pd.DataFrame(arrays, columns=list(columns), copy=False)
 
 
 def _raise_row_count(manifest: Manifest, downloads: list[Future[str]]) -> NoReturn:
@@ -496,16 +601,16 @@ def _download_verified(fs: Any, folder: str, entry: ManifestFile, local_path: st
     return local_path
 
 
-def _open_parquet(path: str, name: str, sid: str) -> pq.ParquetFile:
+def _open_parquet(path: str, name: str, sid: str, columns: tuple[str, ...]) -> pq.ParquetFile:
     """Open a verified local Parquet file and check it has the contract's float64 columns."""
     try:
         parquet = pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as exc:
         raise SnapshotIntegrityError(f"snapshot {sid}: file {name} is not readable Parquet: {exc}") from None
     found = parquet.schema_arrow
-    if set(found.names) != set(COLUMNS) or any(found.field(c).type != pa.float64() for c in COLUMNS):
+    if set(found.names) != set(columns) or any(found.field(c).type != pa.float64() for c in columns):
         raise SnapshotIntegrityError(
             f"snapshot {sid}: file {name} has columns {found.names} of types {found.types}, "
-            f"expected float64 columns {list(COLUMNS)}"
+            f"expected float64 columns {list(columns)}"
         )
     return parquet

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from housing_contracts.dataset import CONTRACT_NAME, CONTRACT_VERSION
+from housing_contracts.dataset import V1, Contract
 from housing_contracts.errors import ContractViolation
 from housing_contracts.model import BOUND_CHECKS, Bounds, bounds_from_checks, column_bounds, contract_schema
 from housing_contracts.report import CheckFailure, ValidationReport
@@ -124,8 +124,9 @@ def _function(check: pa.Check) -> Callable[[Any], Any]:
 class Validator:
     """Validation against one pandera schema: the fast path first, pandera's report when it fails."""
 
-    def __init__(self, schema: pa.DataFrameSchema) -> None:
+    def __init__(self, schema: pa.DataFrameSchema, contract: Contract = V1) -> None:
         self.schema = schema
+        self.contract = contract
         self.fast_path = FastPath.compile(schema)
 
     def validate(self, df: pd.DataFrame) -> pd.DataFrame:
@@ -160,7 +161,7 @@ class Validator:
                 failures[key] = _merge(failures[key], failure) if key in failures else failure
         order = {name: i for i, name in enumerate(self.schema.columns)}
         ordered = sorted(failures.values(), key=lambda f: (f.column is None, order.get(f.column, len(order))))
-        return ValidationReport(CONTRACT_NAME, CONTRACT_VERSION, row_count, tuple(ordered))
+        return ValidationReport(self.contract.name, self.contract.version, row_count, tuple(ordered))
 
     def _column_check_failure(self, column: str, check: str, group: pd.DataFrame) -> CheckFailure:
         expected = "no nulls" if check == "not_nullable" else check
@@ -222,14 +223,14 @@ def _plain(value: Any) -> Any:
 
 
 @cache
-def contract_validator() -> Validator:
-    """The validator of the live contract (built once)."""
-    return Validator(contract_schema())
+def contract_validator(contract: Contract = V1) -> Validator:
+    """The validator of ``contract`` (built once per major)."""
+    return Validator(contract_schema(contract), contract)
 
 
-def validate(df: pd.DataFrame) -> pd.DataFrame:
-    """Return ``df`` unchanged if it conforms to the contract, else raise :class:`ContractViolation`.
+def validate(df: pd.DataFrame, contract: Contract = V1) -> pd.DataFrame:
+    """Return ``df`` unchanged if it conforms to ``contract``, else raise :class:`ContractViolation`.
 
     No coercion: every column must already be float64. The violation's ``report`` lists every failing check.
     """
-    return contract_validator().validate(df)
+    return contract_validator(contract).validate(df)
