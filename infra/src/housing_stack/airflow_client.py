@@ -108,6 +108,15 @@ class AirflowClient:
         assets = self.request("GET", "/assets", params={"uri_pattern": uri})["assets"]
         return [watcher for asset in assets if asset["uri"] == uri for watcher in asset["watchers"]]
 
+    def schedule_asset_uris(self, dag_id: str) -> list[str]:
+        """The URIs of the assets ``dag_id`` is scheduled on (not those its tasks produce or read)."""
+        assets = self.request("GET", "/assets", params={"dag_ids": dag_id, "limit": 100})["assets"]
+        return sorted(
+            asset["uri"]
+            for asset in assets
+            if any(ref["dag_id"] == dag_id for ref in asset["scheduled_dags"])
+        )
+
     def trigger(self, dag_id: str, conf: dict[str, Any] | None = None) -> str:
         """Start a manual run now; returns its run id."""
         body = {"logical_date": None, "conf": conf or {}}

@@ -1,7 +1,8 @@
 """``make demo``: run the producer on the real dataset and follow it to the consumer's decision.
 
 The stack must be up (``make demo`` runs ``make up`` first). Prints live progress, then a summary, then
-the dataset's consumers as the data team sees them (``housing-contract consumers``); exits non-zero with
+the consumers of the dataset ``housing_consumer`` subscribes to, as the data team sees them
+(``housing-contract consumers``); exits non-zero with
 the reason if a step fails or a timeout passes. The stack stays up for browsing.
 """
 
@@ -14,7 +15,6 @@ import sys
 import httpx
 from botocore.exceptions import BotoCoreError
 
-from housing_contracts import DATASET_URI
 from housing_contracts.consumers import consumer_lag, format_consumers
 from housing_stack.airflow_client import AirflowClient, AirflowError
 from housing_stack.flow import FlowError, FlowReport, reader_storage_options, run_flow, team_storage_options
@@ -45,6 +45,7 @@ def summary(report: FlowReport, data: AirflowClient, ml: AirflowClient, tracking
     def row(label: str, text: str) -> None:
         lines.append(f"{label:<16}{text}")
 
+    row("dataset", f"{report.dataset_uri} (the one housing_consumer subscribes to)")
     if report.published and report.snapshot:
         snap = report.snapshot
         row("snapshot", f"{snap['snapshot_id']} ({snap['row_count']:,} rows)")
@@ -118,9 +119,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(summary(report, data, ml, tracking_uri))
     try:
-        print(consumers_section(DATASET_URI, team_storage_options(config, DATA_TEAM)))
+        print(consumers_section(report.dataset_uri, team_storage_options(config, DATA_TEAM)))
     except (OSError, BotoCoreError, ValueError) as error:
-        print(f"demo failed: cannot list the consumers of {DATASET_URI}: {error!r}", file=sys.stderr)
+        print(f"demo failed: cannot list the consumers of {report.dataset_uri}: {error!r}", file=sys.stderr)
         return 1
     return 0
 

@@ -1,8 +1,10 @@
 """Drive the whole handoff on a running stack: producer run → snapshot → consumer run → decision.
 
-Used by ``make demo`` (with a live progress display) and by the end-to-end test, so both exercise
+Used by ``make demo`` (with a live progress display) and by the end-to-end tests, so both exercise
 exactly what a user sees: the two Airflow REST APIs and the lake's committed snapshots, nothing
-imported from the teams' code.
+imported from the teams' code. The producer may publish several contract versions in one run; the flow
+follows the one the consumer DAG is scheduled on, which it asks the ML team's Airflow for
+(:func:`consumed_uri`), so the ML team's switch to another version needs no change here.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError
 from fsspec.core import url_to_fs
 
-from housing_contracts import DATASET_URI, list_snapshots
+from housing_contracts import list_snapshots
 from housing_contracts.consumers import Subscription, consumer_uri
 from housing_stack.airflow_client import FINISHED, AirflowClient, AirflowError
 from housing_stack.identities import ML_TEAM
 
 if TYPE_CHECKING:
+    from housing_contracts import Manifest
     from housing_stack.stack import StackConfig
 
 PRODUCER_DAG = "housing_producer"
@@ -50,13 +53,15 @@ class FlowReport:
 
     producer_run_id: str
     published: bool  #: False when the content was unchanged and no snapshot was written
-    snapshot: dict[str, Any] | None = None  #: the publish task's manifest summary
+    dataset_uri: str = ""  #: the dataset the consumer DAG subscribes to, whose snapshot the flow follows
+    snapshot: dict[str, Any] | None = None  #: that dataset's new snapshot (:func:`snapshot_summary`)
     cleaning: dict[str, Any] | None = None  #: rows removed per cleaning rule
     consumer_run_id: str | None = None
     event_latency_s: float | None = None  #: manifest written → consumer run queued
     decision_s: float | None = None  #: producer triggered → the consumer's decide task ended
     training: dict[str, Any] | None = None  #: MLflow run id, model URI, metrics
     decision: dict[str, Any] | None = None  #: champion / challenger and both scores
+    predictions: dict[str, Any] | None = None  #: the predictions file written (``uri``, ...)
     phases: list[Phase] = field(default_factory=list)
     total_s: float = 0.0
 
@@ -73,12 +78,44 @@ def reader_storage_options(config: StackConfig) -> dict[str, Any]:
     return team_storage_options(config, ML_TEAM)
 
 
-def _committed_snapshots(uri: str, storage_options: dict[str, Any]) -> list[str]:
-    """The ids of the snapshots committed under ``uri`` (those with a manifest), oldest first."""
+def committed_snapshots(uri: str, storage_options: dict[str, Any]) -> list[Manifest]:
+    """The manifests of the snapshots committed under ``uri``, oldest first."""
     try:
-        return [manifest.snapshot_id for manifest in list_snapshots(uri, storage_options=storage_options)]
+        return list_snapshots(uri, storage_options=storage_options)
     except (OSError, BotoCoreError) as error:
         raise FlowError(f"cannot list the committed snapshots of {uri}: {error!r}") from error
+
+
+def snapshot_summary(manifest: Manifest) -> dict[str, Any]:
+    """What the flow reports of a snapshot, read from its manifest in the lake."""
+    return {
+        "snapshot_id": manifest.snapshot_id,
+        "row_count": manifest.row_count,
+        "content_fingerprint": manifest.content_fingerprint,
+        "contract_version": manifest.contract.version,
+        "snapshot_uri": manifest.snapshot_uri,
+        "created_at": manifest.created_at.isoformat(),
+    }
+
+
+def consumed_uri(ml: AirflowClient, dag_id: str = CONSUMER_DAG, *, timeout: float = 120.0) -> str:
+    """The URI of the dataset ``dag_id`` is scheduled on, as the ML team's Airflow parsed the DAG.
+
+    The ML team picks its contract version in its DAG file; the deployment is the place that knows which
+    one it currently subscribes to. Fails unless the DAG is scheduled on exactly one asset.
+    """
+    ml.wait_for_dag(dag_id, timeout)
+    deadline = time.monotonic() + timeout
+    while not (uris := ml.schedule_asset_uris(dag_id)):
+        # the DAG's asset references are written with its serialisation; give the processor a moment
+        if time.monotonic() > deadline:
+            raise FlowError(f"{dag_id} is not scheduled on any asset after {timeout:.0f} s")
+        time.sleep(1.0)
+    if len(uris) != 1:
+        raise FlowError(
+            f"{dag_id} is scheduled on {len(uris)} assets ({', '.join(uris)}); expected one dataset"
+        )
+    return uris[0]
 
 
 def _subscribed_at(uri: str, consumer: str, storage_options: dict[str, Any]) -> datetime | None:
@@ -90,30 +127,38 @@ def _subscribed_at(uri: str, consumer: str, storage_options: dict[str, Any]) -> 
         return None
 
 
-def _start_watcher(
-    ml: AirflowClient, uri: str, storage_options: dict[str, Any], *, timeout: float, say: Progress
+def start_watcher(
+    ml: AirflowClient,
+    uri: str,
+    storage_options: dict[str, Any],
+    *,
+    timeout: float,
+    say: Progress,
+    dag_id: str = CONSUMER_DAG,
+    consumer: str = ML_TEAM,
 ) -> None:
-    """Unpause ``housing_consumer`` and return once its watcher runs and holds its start position.
+    """Unpause consumer DAG ``dag_id`` and return once its watcher of ``uri`` runs and holds its start
+    position.
 
     A watcher is created when the DAG processor parses the unpaused DAG, then started by the triggerer;
     it records the consumer's subscription once it has listed the snapshots it starts after. A snapshot
     committed before that would not be an event, and the first event would wait on the DAG processor's
-    interval, so the flow asks for the parse and publishes only after the subscription is renewed.
+    interval, so the flow asks for the parse and publishes only after the subscription is written.
     """
-    dag = ml.wait_for_dag(CONSUMER_DAG)
+    dag = ml.wait_for_dag(dag_id)
     if not dag["is_paused"] and ml.asset_watchers(uri):
         return
     since = datetime.now(UTC).replace(microsecond=0)  # subscribed_at is stored to the second
-    ml.unpause(CONSUMER_DAG)
-    ml.reparse(CONSUMER_DAG)
+    ml.unpause(dag_id)
+    ml.reparse(dag_id)
     deadline = time.monotonic() + timeout
     while True:
-        subscribed = _subscribed_at(uri, ML_TEAM, storage_options) if ml.asset_watchers(uri) else None
+        subscribed = _subscribed_at(uri, consumer, storage_options) if ml.asset_watchers(uri) else None
         if subscribed is not None and subscribed >= since:
-            say(f"{CONSUMER_DAG}'s watcher is live (subscribed at {subscribed:%H:%M:%S})")
+            say(f"{dag_id}'s watcher of {uri} is live (subscribed at {subscribed:%H:%M:%S})")
             return
         if time.monotonic() > deadline:
-            raise FlowError(f"{CONSUMER_DAG}'s watcher did not start within {timeout:.0f} s of unpausing")
+            raise FlowError(f"{dag_id}'s watcher did not start within {timeout:.0f} s of unpausing")
         time.sleep(0.5)
 
 
@@ -164,17 +209,18 @@ def wait_for_run(
     return run
 
 
-def _find_consumer_run(
-    ml: AirflowClient, snapshot_id: str, seen: set[str], *, timeout: float
+def find_consumer_run(
+    ml: AirflowClient, snapshot_id: str, seen: set[str], *, timeout: float, dag_id: str = CONSUMER_DAG
 ) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    """The consumer run created for ``snapshot_id`` and its triggering manifest, or None on timeout."""
+    """The run of ``dag_id`` created for ``snapshot_id`` and its triggering manifest, or None on timeout.
+    Runs found to be for other snapshots are added to ``seen`` and not asked about again."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for run in ml.runs(CONSUMER_DAG):
+        for run in ml.runs(dag_id):
             if run["dag_run_id"] in seen:
                 continue
             try:
-                events = ml.triggering_events(CONSUMER_DAG, run["dag_run_id"])
+                events = ml.triggering_events(dag_id, run["dag_run_id"])
             except AirflowError:
                 continue  # Airflow 3.3.2 answers 500 for a run still queued (apache/airflow#71360)
             for event in events:
@@ -192,9 +238,7 @@ def _param_default(client: AirflowClient, dag_id: str, name: str) -> Any:
     return param.get("value") if isinstance(param, dict) else param
 
 
-def _start_producer(
-    data: AirflowClient, conf: dict[str, Any] | None, *, timeout: float, say: Progress
-) -> str:
+def start_producer(data: AirflowClient, conf: dict[str, Any] | None, *, timeout: float, say: Progress) -> str:
     """Unpause ``housing_producer`` and start the flow's run; return its run id.
 
     Unpausing a daily DAG whose latest interval has not run makes Airflow start that run at once; two
@@ -233,61 +277,68 @@ def run_flow(
     ml: AirflowClient,
     *,
     storage_options: dict[str, Any],
-    dataset_uri: str = DATASET_URI,
+    dataset_uri: str | None = None,
     conf: dict[str, Any] | None = None,
     timeout: float = 900.0,
     progress: Progress | None = None,
 ) -> FlowReport:
     """Trigger ``housing_producer`` with ``conf`` and follow the handoff to the consumer's decision.
 
-    ``storage_options`` (s3fs) must allow listing ``dataset_uri``. When the producer publishes nothing
-    (unchanged content), the flow checks that the committed snapshots are exactly those before the run:
-    with no new manifest the consumer's watcher, which fires only on a new one, cannot start a run. It
-    fails if they differ or if a consumer run appeared all the same.
+    ``dataset_uri`` is the dataset the flow follows; by default the one ``housing_consumer`` is scheduled
+    on (:func:`consumed_uri`). ``storage_options`` (s3fs) must allow listing it. The snapshot the run
+    committed there is the one the consumer must take. When the producer commits none (unchanged
+    content), the flow checks that the committed snapshots are exactly those before the run: with no new
+    manifest the consumer's watcher, which fires only on a new one, cannot start a run. It fails if a
+    consumer run appeared all the same, or if the publish task was skipped yet a snapshot appeared.
     """
     say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
-    _start_watcher(ml, dataset_uri, storage_options, timeout=timeout, say=say)
+    uri = dataset_uri or consumed_uri(ml)
+    start_watcher(ml, uri, storage_options, timeout=timeout, say=say)
     started = time.monotonic()
     triggered = datetime.now(UTC)
     seen = {run["dag_run_id"] for run in ml.runs(CONSUMER_DAG)}
-    committed = _committed_snapshots(dataset_uri, storage_options)
-    run_id = _start_producer(data, conf, timeout=timeout, say=say)
+    committed = [m.snapshot_id for m in committed_snapshots(uri, storage_options)]
+    run_id = start_producer(data, conf, timeout=timeout, say=say)
     wait_for_run(data, PRODUCER_DAG, run_id, timeout=timeout, progress=say)
-    report = FlowReport(producer_run_id=run_id, published=False)
+    report = FlowReport(producer_run_id=run_id, published=False, dataset_uri=uri)
     report.phases = _task_phases(data, PRODUCER_DAG, run_id)
     report.cleaning = data.xcom(PRODUCER_DAG, run_id, "clean").get("cleaning")
-    publish = next(t for t in data.task_instances(PRODUCER_DAG, run_id) if t["task_id"] == "publish")
-    if publish["state"] == "skipped":
-        say(f"content unchanged: no snapshot; checking that {dataset_uri} has no new manifest")
-        after = _committed_snapshots(dataset_uri, storage_options)
-        if after != committed:
-            changed = sorted(set(after) ^ set(committed))
-            raise FlowError(f"publish was skipped, yet the committed snapshots changed: {changed}")
-        new = [r["dag_run_id"] for r in ml.runs(CONSUMER_DAG) if r["dag_run_id"] not in seen]
-        if new:
-            raise FlowError(f"unchanged data published nothing, yet {CONSUMER_DAG} ran: {new}")
-        say(f"{len(after)} committed snapshots, as before: no new manifest, so no {CONSUMER_DAG} run")
+    new = [m for m in committed_snapshots(uri, storage_options) if m.snapshot_id not in committed]
+    publish = next((t for t in data.task_instances(PRODUCER_DAG, run_id) if t["task_id"] == "publish"), None)
+    if publish is not None and publish["state"] == "skipped" and new:
+        changed = [m.snapshot_id for m in new]
+        raise FlowError(f"publish was skipped, yet {uri} has new snapshots: {changed}")
+    if not new:
+        say(f"content unchanged: no new snapshot under {uri}")
+        runs = [r["dag_run_id"] for r in ml.runs(CONSUMER_DAG) if r["dag_run_id"] not in seen]
+        if runs:
+            raise FlowError(f"unchanged data published nothing, yet {CONSUMER_DAG} ran: {runs}")
+        say(f"{len(committed)} committed snapshots, as before: no new manifest, so no {CONSUMER_DAG} run")
         report.total_s = time.monotonic() - started
         return report
+    if len(new) > 1:
+        raise FlowError(f"producer run {run_id} committed {len(new)} snapshots under {uri}; expected one")
 
     report.published = True
-    report.snapshot = data.xcom(PRODUCER_DAG, run_id, "publish")
+    report.snapshot = snapshot_summary(new[0])
     snapshot_id = report.snapshot["snapshot_id"]
-    say(f"published snapshot {snapshot_id} ({report.snapshot['row_count']} rows); waiting for the consumer")
-    found = _find_consumer_run(ml, snapshot_id, seen, timeout=timeout)
+    rows = report.snapshot["row_count"]
+    say(f"published snapshot {snapshot_id} of {uri} ({rows} rows); waiting for the consumer")
+    found = find_consumer_run(ml, snapshot_id, seen, timeout=timeout)
     if found is None:
         raise FlowError(f"no {CONSUMER_DAG} run for snapshot {snapshot_id} within {timeout:.0f} s")
     consumer_run, manifest = found
     report.consumer_run_id = consumer_run["dag_run_id"]
-    queued, committed = _when(consumer_run["queued_at"]), _when(manifest.get("created_at"))
-    if queued and committed:
-        report.event_latency_s = (queued - committed).total_seconds()
+    queued, created = _when(consumer_run["queued_at"]), _when(manifest.get("created_at"))
+    if queued and created:
+        report.event_latency_s = (queued - created).total_seconds()
         report.phases.append(Phase("event: manifest written → consumer run queued", report.event_latency_s))
     say(f"{CONSUMER_DAG} run {report.consumer_run_id} queued")
     wait_for_run(ml, CONSUMER_DAG, report.consumer_run_id, timeout=timeout, progress=say)
     report.phases += _task_phases(ml, CONSUMER_DAG, report.consumer_run_id)
     report.training = ml.xcom(CONSUMER_DAG, report.consumer_run_id, "train", key="training")
     report.decision = ml.xcom(CONSUMER_DAG, report.consumer_run_id, "decide")
+    report.predictions = ml.xcom(CONSUMER_DAG, report.consumer_run_id, "write_predictions")
     tis = ml.task_instances(CONSUMER_DAG, report.consumer_run_id)
     decided = _when(next(t for t in tis if t["task_id"] == "decide")["end_date"])
     report.decision_s = (decided - triggered).total_seconds() if decided else None

@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from housing_contracts import list_snapshots
+from housing_contracts import contract_for, list_snapshots
 from housing_stack.airflow_production import AirflowProduction
 from housing_stack.flow import FlowReport
 from housing_stack.postgres import PostgresServer
@@ -96,12 +96,23 @@ def test_runs_are_logged_with_snapshot_lineage(flows: list[FlowReport], stack: S
         assert any(flow.snapshot["snapshot_uri"] in source for source in sources)
 
 
+def test_the_flow_follows_the_dataset_the_consumer_subscribes_to(flows: list[FlowReport]) -> None:
+    """The flow found the consumed dataset in the ML team's Airflow; the snapshots it followed are that
+    dataset's, under that contract's major."""
+    uri = flows[0].dataset_uri
+    assert uri == contract_for(uri).uri  # one of the released contracts, not a guess
+    for flow in flows[:2]:
+        assert flow.dataset_uri == uri
+        assert flow.snapshot["snapshot_uri"].startswith(f"{uri}/snapshots/")
+        assert flow.snapshot["contract_version"].split(".")[0] == str(contract_for(uri).major)
+
+
 def test_predictions_cover_every_row_of_each_snapshot(flows: list[FlowReport], stack: Stack) -> None:
-    """Predictions for each snapshot are in the lake, one per row."""
+    """Predictions for each snapshot are in the lake, one per row, in the file the consumer reported."""
     for flow in flows[:2]:
         sid = flow.snapshot["snapshot_id"]
-        uri = f"s3://lake/california_housing_predictions/v1/{sid}/predictions.parquet"
-        predictions = pd.read_parquet(uri, storage_options=_s3_options(stack))
+        assert sid in flow.predictions["uri"]
+        predictions = pd.read_parquet(flow.predictions["uri"], storage_options=_s3_options(stack))
         assert len(predictions) == flow.snapshot["row_count"]
 
 
@@ -110,7 +121,7 @@ def test_unchanged_republish_publishes_nothing_and_triggers_nothing(
 ) -> None:
     """Republishing identical content writes no snapshot, and (run_flow checks) starts no consumer run."""
     assert not flows[2].published and flows[2].consumer_run_id is None
-    snapshots = list_snapshots("s3://lake/california_housing/v1", storage_options=_s3_options(stack))
+    snapshots = list_snapshots(flows[2].dataset_uri, storage_options=_s3_options(stack))
     assert [m.snapshot_id for m in snapshots] == [f.snapshot["snapshot_id"] for f in flows[:2]]
 
 

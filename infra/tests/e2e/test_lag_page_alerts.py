@@ -1,9 +1,9 @@
 """What the producer sees of its consumer, and the alerts of both teams, on the session's embedded stack
 after the handoff (test_handoff.py's embedded pass; run alone, this module runs the handoff first):
 
-1. ``housing-contract consumers s3://lake/california_housing/v1 --json`` (the real CLI, with the data
-   team's keys) lists ml-team with lag 0, and its newest receipt holds the model version and decision of
-   the handoff's last consumer run;
+1. ``housing-contract consumers <dataset> --json`` (the real CLI, with the data team's keys; the dataset
+   ``housing_consumer`` subscribes to, as the handoff found it) lists ml-team with lag 0, and its newest
+   receipt holds the model version and decision of the handoff's last consumer run;
 2. the Contract page of the data team's Airflow in headless Chromium (Debian's ``chromium`` and
    ``chromedriver``, ``make install-servers``), signed in through the deployment's login page: ml-team
    with lag 0, and the page's consumers endpoint says what the CLI says; with ``housing_consumer`` paused,
@@ -41,7 +41,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
-from housing_contracts import DATASET_URI, latest_snapshot
+from housing_contracts import latest_snapshot, list_snapshots
 from housing_contracts.consumers import consumer_lag, consumer_uri
 from housing_stack.airflow_client import AirflowClient
 from housing_stack.demo import clients
@@ -87,6 +87,12 @@ def apis(stack: Stack, flows: list[FlowReport]) -> tuple[AirflowClient, AirflowC
 
 
 @pytest.fixture(scope="module")
+def dataset(flows: list[FlowReport]) -> str:
+    """The dataset ``housing_consumer`` subscribes to (the handoff asked the ML team's Airflow)."""
+    return flows[0].dataset_uri
+
+
+@pytest.fixture(scope="module")
 def max_lag_seconds(stack: Stack) -> int:
     """The lag ml-team promises on this stack (conftest.py gives the deployments HOUSING_MAX_LAG_SECONDS)."""
     return int(stack.config.airflow_env["HOUSING_MAX_LAG_SECONDS"])
@@ -102,7 +108,7 @@ def _say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def cli_consumers(stack: Stack) -> list[dict[str, Any]]:
+def cli_consumers(stack: Stack, dataset: str) -> list[dict[str, Any]]:
     """``housing-contract consumers <dataset> --json``, run as a data-team operator would: the standard
     AWS variables hold the data team's keys."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
@@ -113,7 +119,7 @@ def cli_consumers(stack: Stack) -> list[dict[str, Any]]:
         AWS_ACCESS_KEY_ID=keys.access_key,
         AWS_SECRET_ACCESS_KEY=keys.secret_key,
     )
-    command = [str(Path(sys.executable).parent / "housing-contract"), "consumers", DATASET_URI, "--json"]
+    command = [str(Path(sys.executable).parent / "housing-contract"), "consumers", dataset, "--json"]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
@@ -204,42 +210,51 @@ def save_screenshot(browser: WebDriver, path: Path) -> None:
 # --- the state the alerts need: a snapshot the paused consumer has not taken -----------------------------
 
 
-def _snapshot_age(data_team_lake: dict[str, Any]) -> float:
-    newest = latest_snapshot(DATASET_URI, storage_options=data_team_lake)
+def _snapshot_age(dataset: str, data_team_lake: dict[str, Any]) -> float:
+    newest = latest_snapshot(dataset, storage_options=data_team_lake)
     assert newest is not None
     return (datetime.now(UTC) - newest.created_at).total_seconds()
 
 
-def _lag_snapshots(consumer: str, data_team_lake: dict[str, Any]) -> int:
-    [row] = [
-        row for row in consumer_lag(DATASET_URI, storage_options=data_team_lake) if row.consumer == consumer
-    ]
+def _lag_snapshots(consumer: str, dataset: str, data_team_lake: dict[str, Any]) -> int:
+    [row] = [row for row in consumer_lag(dataset, storage_options=data_team_lake) if row.consumer == consumer]
     return row.lag_snapshots
 
 
-def _wait_until_older(data_team_lake: dict[str, Any], seconds: float) -> None:
-    """Sleep until the newest snapshot is more than ``seconds`` old."""
-    age = _snapshot_age(data_team_lake)
+def _wait_until_older(dataset: str, data_team_lake: dict[str, Any], seconds: float) -> None:
+    """Sleep until the newest snapshot of ``dataset`` is more than ``seconds`` old."""
+    age = _snapshot_age(dataset, data_team_lake)
     if age <= seconds:
         time.sleep(seconds - age + 1.0)
 
 
 @pytest.fixture(scope="module")
-def lagging(apis: tuple[AirflowClient, AirflowClient], source: Callable[[int], str]) -> str:
+def lagging(
+    apis: tuple[AirflowClient, AirflowClient],
+    source: Callable[[int], str],
+    dataset: str,
+    data_team_lake: dict[str, Any],
+) -> str:
     """With ``housing_consumer`` paused, the producer publishes new content: ml-team lags one snapshot.
-    Returns the new snapshot's id (the consumer stays paused until the lag alert's test)."""
+    Returns the new snapshot's id in ``dataset`` (the consumer stays paused until the lag alert's test)."""
     data, ml = apis
     ml.pause(CONSUMER_DAG)
     # the watcher stops only when the DAG file is parsed again (up to 30 s later); a snapshot committed
     # before would be acknowledged by it and never queued, as Airflow queues no run for a paused DAG
     ml.reparse(CONSUMER_DAG)
     deadline = time.monotonic() + RUN_TIMEOUT
-    while ml.asset_watchers(DATASET_URI):
+    while ml.asset_watchers(dataset):
         assert time.monotonic() < deadline, "the consumer's watcher still runs after pausing"
         time.sleep(1.0)
+    before = {m.snapshot_id for m in list_snapshots(dataset, storage_options=data_team_lake)}
     run_id = data.trigger(PRODUCER_DAG, {"source": source(3)})
     wait_for_run(data, PRODUCER_DAG, run_id, timeout=RUN_TIMEOUT, progress=_say)
-    return data.xcom(PRODUCER_DAG, run_id, "publish")["snapshot_id"]
+    [new] = [
+        m.snapshot_id
+        for m in list_snapshots(dataset, storage_options=data_team_lake)
+        if m.snapshot_id not in before
+    ]
+    return new
 
 
 def failed_run_log(client: AirflowClient, dag_id: str, task_id: str, conf: dict[str, Any]) -> str:
@@ -254,18 +269,18 @@ def failed_run_log(client: AirflowClient, dag_id: str, task_id: str, conf: dict[
 
 
 def test_cli_lists_ml_team_with_lag_0_and_its_receipt(
-    stack: Stack, flows: list[FlowReport], data_team_lake: dict[str, Any], max_lag_seconds: int
+    stack: Stack, flows: list[FlowReport], dataset: str, data_team_lake: dict[str, Any], max_lag_seconds: int
 ) -> None:
     """After the handoff ml-team took the newest snapshot: lag 0, within its promise; its subscription
     names its deployment; the receipt holds the version the consumer registered and its decision."""
     newest = flows[1].snapshot["snapshot_id"]
-    row = _row(cli_consumers(stack), ML_TEAM)
+    row = _row(cli_consumers(stack, dataset), ML_TEAM)
     assert (row["lag_snapshots"], row["lag_seconds"], row["breaks_promise"]) == (0, 0.0, False)
     assert (row["last_snapshot_id"], row["consumed_snapshot_id"], row["newest_snapshot_id"]) == (newest,) * 3
     assert (row["last_outcome"], row["problems"]) == ("success", [])
     assert row["deployment"] == stack.config.airflow_ml_url
     assert row["max_lag_seconds"] == max_lag_seconds
-    fs, folder = fsspec.url_to_fs(consumer_uri(DATASET_URI, ML_TEAM), **data_team_lake)
+    fs, folder = fsspec.url_to_fs(consumer_uri(dataset, ML_TEAM), **data_team_lake)
     [path] = fs.glob(f"{folder}/receipts/{newest}/*.json")
     receipt = json.loads(fs.cat(path))
     decision = flows[1].decision
@@ -274,13 +289,15 @@ def test_cli_lists_ml_team_with_lag_0_and_its_receipt(
     assert receipt["produced"]["decision"] == decision["outcome"]
 
 
-def test_contract_page_lists_ml_team_with_lag_0(stack: Stack, browser: WebDriver, contract_page: str) -> None:
+def test_contract_page_lists_ml_team_with_lag_0(
+    stack: Stack, browser: WebDriver, contract_page: str, dataset: str
+) -> None:
     """Signed in, the page lists ml-team with lag 0 and its promise kept; its consumers endpoint returns
     what the CLI prints."""
     row = page_consumer(browser, contract_page, ML_TEAM)
     assert (row["lag-snapshots"], row["breaks-promise"], row["status"]) == ("0", "false", "ok")
     assert row["last_outcome"].startswith("success")
-    assert page_json(browser, f"{contract_page}api/consumers") == cli_consumers(stack)
+    assert page_json(browser, f"{contract_page}api/consumers") == cli_consumers(stack, dataset)
 
 
 @pytest.mark.parametrize("route", ["", "api/consumers", "api/snapshots", "api/contract"])
@@ -313,16 +330,16 @@ def test_page_shows_lag_1_while_the_consumer_is_paused(
 
 
 def test_freshness_alert_with_a_promise_of_seconds(
-    apis: tuple[AirflowClient, AirflowClient], lagging: str, data_team_lake: dict[str, Any]
+    apis: tuple[AirflowClient, AirflowClient], lagging: str, dataset: str, data_team_lake: dict[str, Any]
 ) -> None:
     """Once the newest snapshot is older than max_age_seconds, the ML team's check fails, and its log
     names the dataset, the snapshot's age and the promise; with the contract's promise (24 h) it passes."""
     _, ml = apis
     ml.unpause(FRESHNESS_DAG)
     kept = ml.trigger(FRESHNESS_DAG, {})
-    _wait_until_older(data_team_lake, MAX_AGE_SECONDS)
+    _wait_until_older(dataset, data_team_lake, MAX_AGE_SECONDS)
     log = failed_run_log(ml, FRESHNESS_DAG, "check_freshness", {"max_age_seconds": MAX_AGE_SECONDS})
-    assert f"(s3://lake/california_housing/v1): newest snapshot {lagging} is " in log
+    assert f"({dataset}): newest snapshot {lagging} is " in log
     assert (
         "the check expects a new snapshot, or a confirmation that the newest is still current, "
         f"at least every {MAX_AGE_SECONDS}s"
@@ -338,6 +355,7 @@ def test_consumer_lag_alert_fires_then_clears_after_catching_up(
     stack: Stack,
     apis: tuple[AirflowClient, AirflowClient],
     lagging: str,
+    dataset: str,
     data_team_lake: dict[str, Any],
     max_lag_seconds: int,
 ) -> None:
@@ -345,19 +363,19 @@ def test_consumer_lag_alert_fires_then_clears_after_catching_up(
     promise; unpaused, the consumer takes the snapshot and the check passes again."""
     data, ml = apis
     data.unpause(LAG_DAG)
-    _wait_until_older(data_team_lake, max_lag_seconds)
+    _wait_until_older(dataset, data_team_lake, max_lag_seconds)
     log = failed_run_log(data, LAG_DAG, "check_consumer_lag", {})
-    assert "(s3://lake/california_housing/v1): consumer ml-team lags 1 snapshot(s)" in log
+    assert f"({dataset}): consumer ml-team lags 1 snapshot(s)" in log
     assert f"it promises at most {max_lag_seconds}s" in log
 
     ml.unpause(CONSUMER_DAG)
     ml.reparse(CONSUMER_DAG)  # the watcher starts at the next parse
     deadline = time.monotonic() + CATCH_UP_TIMEOUT
-    while _lag_snapshots(ML_TEAM, data_team_lake):
+    while _lag_snapshots(ML_TEAM, dataset, data_team_lake):
         assert time.monotonic() < deadline, f"ml-team did not take snapshot {lagging}"
         time.sleep(2.0)
     wait_for_run(data, LAG_DAG, data.trigger(LAG_DAG, {}), timeout=RUN_TIMEOUT, progress=_say)
-    assert _row(cli_consumers(stack), ML_TEAM)["consumed_snapshot_id"] == lagging
+    assert _row(cli_consumers(stack, dataset), ML_TEAM)["consumed_snapshot_id"] == lagging
 
 
 def test_embedded_stack_stops_cleanly(stack: Stack) -> None:

@@ -29,7 +29,7 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.entities import ViewType
 
-from housing_contracts import DATASET_URI, list_snapshots
+from housing_contracts import list_snapshots
 from housing_stack.airflow_client import FINISHED, AirflowClient, AirflowError
 from housing_stack.demo import clients
 from housing_stack.flow import (
@@ -37,6 +37,7 @@ from housing_stack.flow import (
     PRODUCER_DAG,
     FlowError,
     FlowReport,
+    consumed_uri,
     reader_storage_options,
     run_flow,
 )
@@ -297,7 +298,8 @@ def test_data_scheduler_killed_and_restarted_mid_run(
     """SIGKILL and restart of the data deployment's scheduler while the producer runs: the run completes,
     one snapshot is committed and one consumer run follows."""
     data, ml = apis
-    before = [m.snapshot_id for m in list_snapshots(DATASET_URI, storage_options=lake)]
+    dataset = consumed_uri(ml)
+    before = [m.snapshot_id for m in list_snapshots(dataset, storage_options=lake)]
     seen_producer = {r["dag_run_id"] for r in data.runs(PRODUCER_DAG)}
     scheduler = f"{AIRFLOW_DATA}-scheduler"
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -316,7 +318,7 @@ def test_data_scheduler_killed_and_restarted_mid_run(
             time.sleep(3.0)
             stack.component(scheduler).start()
         report = flow.result()
-    after = [m.snapshot_id for m in list_snapshots(DATASET_URI, storage_options=lake)]
+    after = [m.snapshot_id for m in list_snapshots(dataset, storage_options=lake)]
     new = [s for s in after if s not in before]
     runs = _consumer_runs_for(ml, report.snapshot["snapshot_id"]) if report.published else []
     reliability_row(
