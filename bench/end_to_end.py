@@ -31,10 +31,10 @@ import httpx
 
 from bench import breakdown as task_breakdown
 from bench.deployment import REST_TIMEOUT
-from bench.floor_dags import FLOOR_PREFIX, FLOOR_URI, TEMPLATE_URI, write_floor_dags
+from bench.floor_dags import FLOOR_PREFIX, FLOOR_URI, TEMPLATE_URI, consumed_uri, write_floor_dags
 from bench.results import Goal, Result, not_measured, progress
 from bench.task_memory import TaskMemory
-from housing_contracts import DATASET_URI, publish
+from housing_contracts import contract_for, publish
 from housing_contracts.consumers import consumer_uri
 from housing_stack.airflow_client import FINISHED, AirflowClient, AirflowError
 from housing_stack.flow import (
@@ -353,7 +353,8 @@ def run(workdir: Path, *, big_rows: int | None = 2_000_000, imports: bool = True
             try:
                 if floor_error:
                     raise RuntimeError(floor_error)
-                watchers = [w for w in shapes[ML_TEAM]["watchers"] if w["uri"] == DATASET_URI]
+                watched = consumed_uri(shapes[ML_TEAM])
+                watchers = [w for w in shapes[ML_TEAM]["watchers"] if w["uri"] == watched]
                 floor_s, floor_table = _run_floor(clients, config, watchers[0], say)
                 progress("end to end: floor breakdown\n" + floor_table)
                 floor_note = (
@@ -383,7 +384,7 @@ def run(workdir: Path, *, big_rows: int | None = 2_000_000, imports: bool = True
             ]
 
             progress("end to end: the same steps as plain function calls (one process per team)")
-            plain = in_process.run(config)
+            plain = in_process.run(config, contract_for(report.dataset_uri))
             results += plain
             work = next((r.value for r in plain if r.name == in_process.WORK_NAME), None)
             results = [_against_the_floor(r, work) if r.goal is FLOOR_GOAL else r for r in results]

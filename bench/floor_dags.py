@@ -7,9 +7,11 @@ team into a folder that the bench's stack serves beside the team's ``dags/``
 (``StackConfig.extra_dags``):
 
 - ``floor_housing_producer`` (data team): every task a no-op, except the one whose real twin has the
-  dataset as outlet: it commits a snapshot the cheapest way there is, with raw S3 calls (copy the data
-  file of a tiny snapshot the bench published beforehand, PUT a manifest naming the new id), to a
-  separate dataset URI inside the data team's grant (:data:`FLOOR_URI`); its outlet is the floor Asset.
+  dataset the consumer subscribes to (:func:`consumed_uri`: its watcher's URI) as outlet: it commits a
+  snapshot the cheapest way there is, with raw S3 calls (copy the data file of a tiny snapshot the bench
+  published beforehand, PUT a manifest naming the new id), to a separate dataset URI inside the data
+  team's grant (:data:`FLOOR_URI`); its outlet is the floor Asset. The real twin's other outlets (the
+  other contract versions) stay, mirrored on floor URIs: each costs an asset event.
   Scheduled on nothing: the bench triggers it, as the flow triggers the real producer.
 - ``floor_housing_consumer`` (ML team): scheduled on the floor Asset with the same watcher as the real
   consumer (same trigger class and arguments: poll interval, start position, subscription), only the URI
@@ -28,8 +30,6 @@ import sys
 import tempfile
 from pathlib import Path
 from typing import Any
-
-from housing_contracts import DATASET_URI
 
 PRODUCER_FILE = "data-team/dags/housing_producer.py"
 CONSUMER_FILE = "ml-team/dags/housing_consumer.py"
@@ -211,16 +211,26 @@ def {dag_id}():
 """
 
 
-def floor_source(shape: dict[str, Any], source: str, *, template_id: str | None = None) -> str:
+def consumed_uri(consumer_shape: dict[str, Any]) -> str:
+    """The dataset the consumer DAG subscribes to: the URI of the one watcher on its schedule."""
+    uris = sorted({w["uri"] for w in consumer_shape["watchers"]})
+    if len(uris) != 1:
+        raise ValueError(f"{consumer_shape['dag_id']} watches {uris}: expected one dataset")
+    return uris[0]
+
+
+def floor_source(
+    shape: dict[str, Any], source: str, *, dataset_uri: str, template_id: str | None = None
+) -> str:
     """The generated floor DAG file for ``shape``: a producer (committing to the floor URI from the task
-    whose real twin has the dataset as outlet) when ``template_id`` is given, else a consumer scheduled on
-    the floor Asset with a copy of the real schedule's watcher."""
+    whose real twin has ``dataset_uri`` as outlet) when ``template_id`` is given, else a consumer scheduled
+    on the floor Asset with a copy of the real schedule's watcher of ``dataset_uri``."""
     dag_id = FLOOR_PREFIX + shape["dag_id"]
     common = {"dag_id": dag_id, "source": source, "real": shape["dag_id"], "shape": shape}
     if template_id is not None:
-        committer = next((t["task_id"] for t in shape["tasks"] if DATASET_URI in t["outlets"]), None)
+        committer = next((t["task_id"] for t in shape["tasks"] if dataset_uri in t["outlets"]), None)
         if committer is None:
-            raise ValueError(f"{source}: no task of {shape['dag_id']} has {DATASET_URI} as outlet")
+            raise ValueError(f"{source}: no task of {shape['dag_id']} has {dataset_uri} as outlet")
         text = _HEADER.format(**common, commit_note=f", but `{committer}` commits a snapshot to {FLOOR_URI}")
         text += _NOOP + _COMMIT.format(
             template_uri=TEMPLATE_URI, template_id=template_id, floor_uri=FLOOR_URI, asset=FLOOR_ASSET
@@ -228,9 +238,9 @@ def floor_source(shape: dict[str, Any], source: str, *, template_id: str | None 
         factory = f'commit if spec["task_id"] == {committer!r} else noop'
         schedule = "None"
     else:
-        watchers = [w for w in shape["watchers"] if w["uri"] == DATASET_URI]
+        watchers = [w for w in shape["watchers"] if w["uri"] == dataset_uri]
         if not watchers:
-            raise ValueError(f"{source}: {shape['dag_id']} is not scheduled on a watcher of {DATASET_URI}")
+            raise ValueError(f"{source}: {shape['dag_id']} is not scheduled on a watcher of {dataset_uri}")
         watcher = watchers[0]
         module, cls = watcher["classpath"].rsplit(".", 1)
         kwargs = {**watcher["kwargs"], "uri": FLOOR_URI, "asset_name": FLOOR_ASSET}
@@ -252,20 +262,27 @@ def floor_source(shape: dict[str, Any], source: str, *, template_id: str | None 
         max_active_runs=shape["max_active_runs"],
         factory=factory,
         floor_uri=FLOOR_URI,
-        dataset_uri=DATASET_URI,
+        dataset_uri=dataset_uri,
     )
 
 
 def write_floor_dags(repo_root: Path, folder: Path, template_id: str) -> dict[str, dict[str, Any]]:
-    """Generate both floor DAG files under ``folder/<team>/``; returns team → the real DAG's shape."""
-    shapes = {}
+    """Generate both floor DAG files under ``folder/<team>/``; returns team → the real DAG's shape.
+
+    The producer may publish several contract versions; the floor commits once, from the task that
+    publishes the version the consumer subscribes to.
+    """
+    shapes = {
+        "data-team": dag_shape(repo_root / PRODUCER_FILE),
+        "ml-team": dag_shape(repo_root / CONSUMER_FILE),
+    }
+    watched = consumed_uri(shapes["ml-team"])
     for team, relative, template in (
         ("data-team", PRODUCER_FILE, template_id),
         ("ml-team", CONSUMER_FILE, None),
     ):
-        shape = dag_shape(repo_root / relative)
+        shape = shapes[team]
         target = folder / team / f"{FLOOR_PREFIX}{shape['dag_id']}.py"
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(floor_source(shape, relative, template_id=template))
-        shapes[team] = shape
+        target.write_text(floor_source(shape, relative, dataset_uri=watched, template_id=template))
     return shapes

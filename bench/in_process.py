@@ -4,14 +4,16 @@ One fresh process per team (both teams have a package named ``include``), one af
 with its Astro project on ``sys.path`` and the team's S3 keys, against the end-to-end stack's SeaweedFS
 and MLflow:
 
-- data team: ``extract("sklearn")`` → ``clean`` → ``housing_contracts.validate`` → ``publish``, the frame
-  passed in memory (the DAG stages it in S3 between tasks);
-- ML team: ``subscription.resolve`` (the snapshot just published, as a manual run names it) →
-  ``consumer.train`` (read + verify once, fit, log to MLflow, register) → ``consumer.decide``.
+- data team: ``extract("sklearn")`` → ``clean`` → ``housing_contracts.validate`` → ``publish_all`` (every
+  live contract version, as the producer publishes), the frame passed in memory (the DAG stages it in S3
+  between tasks);
+- ML team: ``subscription.resolve`` (the snapshot of the version it consumes just published, as a manual
+  run names it) → ``consumer.train`` (read + verify once, fit, log to MLflow, register) →
+  ``consumer.decide``.
 
-Both publish to and read from a dataset URI of their own (:data:`PLAIN_URI`, through
-``HOUSING_DATASET_URI``), so the content is new and the publish really writes. The figure is the two
-processes' wall time, interpreter start and imports included, as a task's are.
+Both publish to and read from dataset URIs of their own (:data:`PLAIN_URI` and its sibling majors,
+through ``HOUSING_DATASET_URI``), so the content is new and the publish really writes. The figure is the
+two processes' wall time, interpreter start and imports included, as a task's are.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import time
 from typing import Any
 
 from bench.results import Result, not_measured, progress
+from housing_contracts import Contract
 from housing_stack.flow import team_storage_options
 from housing_stack.identities import DATA_TEAM, ML_TEAM
 from housing_stack.stack import StackConfig
@@ -37,10 +40,11 @@ TIMEOUT = 900.0
 _PRODUCER = """
 import json, sys, time
 t0 = time.perf_counter()
-from housing_contracts import publish, validate
+from housing_contracts import CONTRACTS, publish_all, validate
 from include.housing_data.clean import clean
 from include.housing_data.extract import extract
 options = json.loads(sys.argv[1])
+consumed = next(c for c in CONTRACTS if c.major == int(sys.argv[2]))
 t1 = time.perf_counter()
 frame = extract("sklearn", storage_options=options)
 t2 = time.perf_counter()
@@ -49,7 +53,7 @@ t3 = time.perf_counter()
 validate(cleaned)
 t4 = time.perf_counter()
 producer = {"dag_id": "bench_plain", "run_id": "1"}
-result = publish(cleaned, sys.argv[2], producer=producer, storage_options=options)
+result = publish_all(cleaned, producer=producer, storage_options=options).results[consumed]
 t5 = time.perf_counter()
 print(json.dumps({"snapshot_id": result.manifest.snapshot_id, "created": result.created,
                   "steps": {"imports": t1 - t0, "extract": t2 - t1, "clean": t3 - t2, "validate": t4 - t3,
@@ -60,10 +64,12 @@ _CONSUMER = """
 import json, sys, time
 t0 = time.perf_counter()
 from include.housing_ml.consumer import decide, train
+from housing_contracts import CONTRACTS
 from include.housing_ml.subscription import resolve
 options, snapshot_id = json.loads(sys.argv[1]), sys.argv[2]
+consumed = next(c for c in CONTRACTS if c.major == int(sys.argv[3]))
 t1 = time.perf_counter()
-resolved = resolve([], snapshot_id, storage_options=options)
+resolved = resolve([], snapshot_id, contract=consumed, storage_options=options)
 t2 = time.perf_counter()
 trained = train(resolved, airflow_dag_id="bench_plain", airflow_run_id="1", storage_options=options)
 t3 = time.perf_counter()
@@ -94,7 +100,8 @@ def _call(
     return seconds, json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def run(config: StackConfig) -> list[Result]:
+def run(config: StackConfig, consumed: Contract) -> list[Result]:
+    """Both processes, the ML team's on ``consumed`` (the contract version its consumer subscribes to)."""
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "AWS_", "MLFLOW_", "HOUSING_"))
     }
@@ -103,7 +110,7 @@ def run(config: StackConfig) -> list[Result]:
         produced_s, produced = _call(
             "data-team",
             _PRODUCER,
-            [json.dumps(team_storage_options(config, DATA_TEAM)), PLAIN_URI],
+            [json.dumps(team_storage_options(config, DATA_TEAM)), str(consumed.major)],
             env,
             config,
         )
@@ -111,7 +118,7 @@ def run(config: StackConfig) -> list[Result]:
         consumed_s, consumed = _call(
             "ml-team",
             _CONSUMER,
-            [json.dumps(team_storage_options(config, ML_TEAM)), produced["snapshot_id"]],
+            [json.dumps(team_storage_options(config, ML_TEAM)), produced["snapshot_id"], str(consumed.major)],
             env,
             config,
         )

@@ -2,10 +2,11 @@
 same-deployment asset event (producer task end → consumer DagRun queued).
 
 Both are measured in one Airflow of the benchmark's own (:mod:`bench.deployment`) running bench/dags/:
-``bench_snapshot_subscriber`` is scheduled on the contract's watched Asset exactly as the ML team's
-consumer is (``SnapshotCommittedTrigger`` polling the bench's SeaweedFS with the ML team's identity), and
-the bench publishes small distinct snapshots with ``housing_contracts.publish`` as the data team's
-identity. The commit time is taken when ``publish`` returns, right after the manifest PUT.
+``bench_snapshot_subscriber`` is scheduled on the watched Asset of the contract version the ML team's
+consumer subscribes to, exactly as that consumer is (``SnapshotCommittedTrigger`` polling the bench's
+SeaweedFS with the ML team's identity), and the bench publishes small distinct snapshots of that version
+(bootstrapped 1.x rows, converted with ``housing_contracts.convert``) with ``housing_contracts.publish``
+as the data team's identity. The commit time is taken when ``publish`` returns, right after the manifest PUT.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ import numpy as np
 from bench import deployment
 from bench.data import bootstrap
 from bench.results import Goal, Result, not_measured, progress
-from housing_contracts import DATASET_URI, publish
+from housing_contracts import V1, Contract, contract_for, convert, publish
 from housing_stack.airflow_client import AirflowClient, AirflowError
 from housing_stack.airflow_standalone import LAKE_CONN_ID, lake_connection
+from housing_stack.flow import FlowError, consumed_uri
 from housing_stack.identities import DATA_TEAM, ML_TEAM
 from housing_stack.process import StackError
 from housing_stack.seaweedfs import SeaweedFS
@@ -81,7 +83,6 @@ def run(
         f"AIRFLOW_CONN_{LAKE_CONN_ID.upper()}": lake_connection(
             s3.identity(ML_TEAM), s3.endpoint_url, s3.region
         ),
-        "HOUSING_DATASET_URI": DATASET_URI,
     }
     airflow = deployment.bench_deployment(workdir / "airflow", env, pythonpath=[ML_TEAM_DIR])
     progress(f"event latency: starting the bench Airflow on {airflow.base_url}")
@@ -95,20 +96,24 @@ def run(
             for dag_id in (PRODUCER_DAG, CONSUMER_DAG):
                 client.wait_for_dag(dag_id)
                 client.unpause(dag_id)
+            contract = _subscribed_contract(client)
+            progress(f"event latency: the subscriber watches {contract.uri} ({contract.label})")
             # each half is reported on its own: a failed baseline must not discard the watcher's figures
             try:
-                first = _first_sample(client, s3, rows)
+                first = _first_sample(client, s3, contract, rows)
             except MEASUREMENT_ERRORS as error:
                 failures["first"] = _short(error)
             try:
-                watched = _watcher_samples(client, s3, publishes, interval, rows, warm=first is None)
+                watched = _watcher_samples(
+                    client, s3, contract, publishes, interval, rows, warm=first is None
+                )
             except MEASUREMENT_ERRORS as error:
                 failures["watcher"] = _short(error)
             try:
                 same = _same_deployment_samples(client, publishes)
             except MEASUREMENT_ERRORS as error:
                 failures["baseline"] = _short(error)
-    except (StackError, *MEASUREMENT_ERRORS) as error:
+    except (StackError, FlowError, *MEASUREMENT_ERRORS) as error:
         for half in ("first", "watcher", "baseline"):
             failures.setdefault(half, _short(error))
 
@@ -207,7 +212,22 @@ def _wait_for_snapshots(client: AirflowClient, snapshot_ids: set[str], timeout: 
         time.sleep(1.0)
 
 
-def _subscribed_at(s3: SeaweedFS) -> datetime | None:
+def _subscribed_contract(client: AirflowClient) -> Contract:
+    """The contract version whose dataset the subscriber is scheduled on, as the deployment parsed it."""
+    uri = consumed_uri(client, SUBSCRIBER_DAG)
+    contract = contract_for(uri)
+    if contract is None:
+        raise FlowError(f"{SUBSCRIBER_DAG} is scheduled on {uri}, the dataset of no released contract")
+    return contract
+
+
+def _frame(rows: int, seed: int, contract: Contract) -> Any:
+    """``rows`` distinct bootstrapped rows (1.x columns) in ``contract``'s columns."""
+    frame = bootstrap(rows, seed=seed)
+    return frame if contract == V1 else convert(frame, V1, contract)
+
+
+def _subscribed_at(s3: SeaweedFS, contract: Contract) -> datetime | None:
     """When the subscriber's watcher last started (the subscription it writes), None before it did."""
     from fsspec.core import url_to_fs
 
@@ -215,7 +235,7 @@ def _subscribed_at(s3: SeaweedFS) -> datetime | None:
 
     options = s3.storage_options_for(ML_TEAM)
     fs, path = url_to_fs(
-        f"{consumer_uri(DATASET_URI, CONSUMER, storage_options=options)}/subscription.json", **options
+        f"{consumer_uri(contract.uri, CONSUMER, storage_options=options)}/subscription.json", **options
     )
     fs.invalidate_cache()
     try:
@@ -224,7 +244,9 @@ def _subscribed_at(s3: SeaweedFS) -> datetime | None:
         return None
 
 
-def _first_sample(client: AirflowClient, s3: SeaweedFS, rows: int) -> tuple[Sample, float]:
+def _first_sample(
+    client: AirflowClient, s3: SeaweedFS, contract: Contract, rows: int
+) -> tuple[Sample, float]:
     """Unpause the subscriber, wait until its watcher is live, publish one snapshot: its latency, and the
     seconds from the unpause to the live watcher (what the demo and the flow wait for first)."""
     client.wait_for_dag(SUBSCRIBER_DAG)
@@ -233,14 +255,17 @@ def _first_sample(client: AirflowClient, s3: SeaweedFS, rows: int) -> tuple[Samp
     client.unpause(SUBSCRIBER_DAG)
     client.reparse(SUBSCRIBER_DAG)
     deadline = started + 240.0
-    while (subscribed := _subscribed_at(s3)) is None or subscribed < unpaused:
+    while (subscribed := _subscribed_at(s3, contract)) is None or subscribed < unpaused:
         if time.monotonic() > deadline:
             raise TimeoutError(f"{SUBSCRIBER_DAG}'s watcher wrote no subscription within 240 s of unpausing")
         time.sleep(0.25)
     live_s = time.monotonic() - started
     progress(f"event latency: watcher live {live_s:.1f} s after unpausing; first snapshot")
     result = publish(
-        bootstrap(rows, seed=10_000), DATASET_URI, storage_options=s3.storage_options_for(DATA_TEAM)
+        _frame(rows, 10_000, contract),
+        contract.uri,
+        contract=contract,
+        storage_options=s3.storage_options_for(DATA_TEAM),
     )
     committed = datetime.now(UTC)
     found = _wait_for_snapshots(client, {result.manifest.snapshot_id}, timeout=RUN_TIMEOUT)
@@ -249,19 +274,32 @@ def _first_sample(client: AirflowClient, s3: SeaweedFS, rows: int) -> tuple[Samp
 
 
 def _watcher_samples(
-    client: AirflowClient, s3: SeaweedFS, publishes: int, interval: float, rows: int, *, warm: bool = True
+    client: AirflowClient,
+    s3: SeaweedFS,
+    contract: Contract,
+    publishes: int,
+    interval: float,
+    rows: int,
+    *,
+    warm: bool = True,
 ) -> list[Sample]:
     options = s3.storage_options_for(DATA_TEAM)
     if warm:  # the first-event measurement failed: make sure the watcher is live before sampling
         progress("event latency: warm-up snapshot (waits until the triggerer watches the prefix)")
         client.unpause(SUBSCRIBER_DAG)
-        snapshot = publish(bootstrap(rows, seed=10_000), DATASET_URI, storage_options=options)
+        snapshot = publish(
+            _frame(rows, 10_000, contract), contract.uri, contract=contract, storage_options=options
+        )
         _wait_for_snapshots(client, {snapshot.manifest.snapshot_id}, timeout=240.0)
     committed: dict[str, datetime] = {}
     for number in range(publishes):
-        frame = bootstrap(rows, seed=10_001 + number)  # distinct content: publish is idempotent
+        frame = _frame(rows, 10_001 + number, contract)  # distinct content: publish is idempotent
         result = publish(
-            frame, DATASET_URI, producer={"dag_id": "bench", "run_id": str(number)}, storage_options=options
+            frame,
+            contract.uri,
+            contract=contract,
+            producer={"dag_id": "bench", "run_id": str(number)},
+            storage_options=options,
         )
         committed[result.manifest.snapshot_id] = datetime.now(UTC)
         progress(f"event latency: published snapshot {number + 1}/{publishes} {result.manifest.snapshot_id}")

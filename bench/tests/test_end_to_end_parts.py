@@ -3,19 +3,26 @@ generated floor DAGs and the task memory sampler."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from bench.breakdown import _log_marks, imports_in_situ, task_imports
 from bench.floor_dags import (
+    CONSUMER_FILE,
     FLOOR_PREFIX,
     FLOOR_URI,
+    consumed_uri,
     dag_shape,
     write_floor_dags,
 )
+from bench.latency import _frame
 from bench.task_memory import TaskMemory
+from housing_contracts import V1, V2, contract_for, validate
 from housing_stack.settings import REPO_ROOT
 
 TI_ID = "01a22da0-6208-74a2-a6db-c45cc964f551"
@@ -98,6 +105,9 @@ def test_floor_dags_mirror_the_real_shapes(tmp_path: Path) -> None:
         ]
     producer = dag_shape(tmp_path / "data-team" / f"{FLOOR_PREFIX}housing_producer.py")
     assert any(FLOOR_URI in t["outlets"] for t in producer["tasks"])
+    watched = consumed_uri(shapes["ml-team"])
+    assert contract_for(watched) is not None
+    assert any(watched in t["outlets"] for t in shapes["data-team"]["tasks"])
     consumer = dag_shape(tmp_path / "ml-team" / f"{FLOOR_PREFIX}housing_consumer.py")
     assert [w["uri"] for w in consumer["watchers"]] == [FLOOR_URI]
 
@@ -118,3 +128,22 @@ def test_task_memory_finds_processes_by_airflow_task_title() -> None:
         child.wait()
     assert memory.peaks_mb[TI_ID] > 1
     assert 0 <= memory.added_mb[TI_ID] < memory.peaks_mb[TI_ID]
+
+
+def test_latency_subscriber_subscribes_to_the_consumers_contract() -> None:
+    """bench_snapshot_subscriber's CONTRACT line is housing_consumer's: the latency bench measures the
+    subscription the ML team has."""
+    line = re.compile(r"^CONTRACT = (V\d+)\b", re.MULTILINE)
+    consumer = line.findall((REPO_ROOT / CONSUMER_FILE).read_text())
+    subscriber = line.findall(
+        (Path(__file__).parents[1] / "dags" / "bench_snapshot_subscriber.py").read_text()
+    )
+    assert len(consumer) == 1 and subscriber == consumer
+
+
+@pytest.mark.parametrize("contract", [V1, V2], ids=lambda c: c.version)
+def test_latency_frames_are_in_the_published_contracts_columns(contract) -> None:
+    """The latency bench's bootstrapped rows, converted, pass the contract version they go to."""
+    frame = _frame(2_000, 1, contract)
+    assert list(frame.columns) == list(contract.columns)
+    validate(frame, contract)
