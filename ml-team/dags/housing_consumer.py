@@ -1,27 +1,31 @@
 """
 ### housing_consumer: train, evaluate and register a model for every new California-housing snapshot
 
-The ML team's subscription to the data team's contract. The schedule is the contract's Asset with an
-`AssetWatcher`: a trigger in *this* deployment polls the lake and creates one run per newly committed
-snapshot, the manifest in the triggering event. A manual run trains on the `snapshot_id` param
-(default: the newest snapshot), for reproducible retraining of any published version. An event for a
-snapshot already consumed (its predictions exist) skips the run: delivery is at least once, training
-and registering happen once per snapshot.
+The ML team's subscription to the data team's contract, the major named by `CONTRACT` below: moving to
+another major is that line (the Asset, the watcher, the receipts, the dataset and the predictions all
+follow it). The schedule is the contract's Asset with an `AssetWatcher`: a trigger in *this* deployment
+polls the lake and creates one run per newly committed snapshot, the manifest in the triggering event. A
+manual run trains on the `snapshot_id` param (default: the newest snapshot), for reproducible retraining
+of any published version. An event for a snapshot already consumed (its predictions exist) skips the
+run: delivery is at least once, training and registering happen once per snapshot.
 
-The watcher subscribes this deployment as consumer `ml-team` each time it starts: it writes
-`s3://lake/_consumers/ml-team/california_housing/v1/subscription.json` with the lag the team promises
-(6 hours; `HOUSING_MAX_LAG_SECONDS` overrides it). Every run that gets to a snapshot leaves a receipt
-under `.../receipts/<snapshot_id>/` there, which the data team reads as this consumer's lag
-(`housing-contract consumers`).
+The watcher subscribes this deployment as consumer `ml-team` when it starts and renews the subscription
+while it runs (`HOUSING_SUBSCRIPTION_RENEW_SECONDS`, default 5 minutes): it writes
+`s3://lake/_consumers/ml-team/california_housing/v<major>/subscription.json` with the lag the team
+promises (6 hours; `HOUSING_MAX_LAG_SECONDS` overrides it). Every run that gets to a snapshot leaves a
+receipt under `.../receipts/<snapshot_id>/` there, which the data team reads as this consumer's lag
+(`housing-contract consumers`) and which keeps it from retiring a major this consumer still reads. A
+consumer of a deprecated major logs a warning naming its sunset and successor on every run.
 
 `resolve_snapshot` → `train` → `decide` → `write_predictions`
 
 - **resolve_snapshot**: the snapshot named by the triggering events, the param, or the newest. Light:
   it imports neither pandas, scikit-learn nor MLflow.
 - **train**: reads the snapshot through `housing_contracts` (sha256 of every file, contract name and
-  major version, schema, the contract's rules). A refused snapshot fails the run at once: nothing is
-  trained or registered. Then RidgeCV on the raw features as baseline and gradient boosting on the raw
-  plus derived (spatial and ratio) features, evaluated on a held-out split keyed by row content
+  major version, schema, the contract's rules) and converts it to the team's internal 1.x columns, so
+  models trained on any major compete on the same terms. A refused snapshot fails the run at once:
+  nothing is trained or registered. Then RidgeCV on the raw features as baseline and gradient boosting
+  on the raw plus derived (spatial and ratio) features, evaluated on a held-out split keyed by row content
   (`test_r2/rmse/mae`, `baseline_test_*`), logged to MLflow (experiment `california_housing`) with the
   snapshot as dataset input, tags, signature and plots, and registered as a version of
   `california_housing_regressor`, READY before use. A retry reuses the MLflow run if it completed and
@@ -29,8 +33,8 @@ under `.../receipts/<snapshot_id>/` there, which the data team reads as this con
 - **decide**: alias `champion` moves only if the new version has a lower `test_rmse` than the
   champion on the same rows; otherwise the new version becomes `challenger`. Both scores are logged.
 - **write_predictions**: the champion's predictions for every row of the snapshot to
-  `s3://lake/california_housing_predictions/v1/<snapshot_id>/predictions.parquet` (an Asset), then the
-  success receipt: model name and version, the decision (`champion` or `challenger`), the predictions
+  `s3://lake/california_housing_predictions/v<major>/<snapshot_id>/predictions.parquet` (an Asset), then
+  the success receipt: model name and version, the decision (`champion` or `challenger`), the predictions
   file. A task that fails for good records a failed receipt with its reason instead (the
   `on_failure_callback`, then this deployment's alert callbacks from `include/housing_ml/alerts.py`).
   A skipped re-delivery records nothing.
@@ -49,14 +53,19 @@ from typing import Any
 
 from airflow.sdk import Asset, Param, dag, task
 
+from housing_contracts import V1, V2  # noqa: F401 (either major: switching is the CONTRACT line alone)
 from housing_contracts.airflow import Receipts, dataset_asset
 from include.housing_ml import settings
 from include.housing_ml.alerts import on_failure_callbacks
 from include.housing_ml.retries import TransientErrorRetryPolicy
 
-PREDICTIONS = Asset(name=settings.PREDICTIONS_ASSET_NAME, uri=settings.PREDICTIONS_URI)
-#: This consumer's receipts, written with its own lake connection.
-RECEIPTS = Receipts(consumer=settings.CONSUMER, conn_id=settings.LAKE_CONN_ID)
+CONTRACT = V2  # the contract this consumer subscribes to: migrating to another major is this line
+
+PREDICTIONS = Asset(
+    name=settings.predictions_asset_name(CONTRACT), uri=settings.predictions_asset_uri(CONTRACT)
+)
+#: This consumer's receipts, written with its own lake connection under the subscribed major's dataset.
+RECEIPTS = Receipts(consumer=settings.CONSUMER, conn_id=settings.LAKE_CONN_ID, contract=CONTRACT)
 
 #: Storage and MLflow errors are retried with backoff; bad data and bugs fail at once.
 RETRY_POLICY = TransientErrorRetryPolicy()
@@ -65,10 +74,12 @@ RETRY_POLICY = TransientErrorRetryPolicy()
 @dag(
     schedule=[
         dataset_asset(
+            CONTRACT,
             watch=True,
             conn_id=settings.LAKE_CONN_ID,
             consumer=settings.CONSUMER,
             max_lag=settings.MAX_LAG,
+            renew_every=settings.RENEW_EVERY,
         )
     ],
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
@@ -108,7 +119,12 @@ def housing_consumer():
         events = triggering_asset_events or {}  # empty for manual runs
         manifests = manifests_from_events(event for asset in events for event in events[asset])
         try:
-            resolved = resolve(manifests, params.get("snapshot_id"), storage_options=lake_storage_options())
+            resolved = resolve(
+                manifests,
+                params.get("snapshot_id"),
+                contract=CONTRACT,
+                storage_options=lake_storage_options(),
+            )
         except AlreadyConsumed as duplicate:
             raise AirflowSkipException(str(duplicate)) from None  # the whole run is skipped
         # Where a later failure's receipt finds the snapshot, also on a manual run without the param.

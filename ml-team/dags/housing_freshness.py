@@ -4,7 +4,8 @@
 The data team promises the data confirmed current at least every N hours: a new snapshot, or a
 confirmation that the newest one is still current (the contract's freshness promise, `housing-contract
 describe`). Every 30 minutes `check_freshness` compares the time since the newest committed snapshot was
-created or last confirmed with that promise, reading the lake through the connection `lake_s3`.
+created or last confirmed with that promise, reading the lake through the connection `lake_s3`. It
+checks the dataset of the contract `housing_consumer` subscribes to (its `CONTRACT` line).
 
 - **Promise kept**: the task succeeds and logs the snapshot's age.
 - **Promise broken** (the newest snapshot was neither created nor confirmed within it, or there is none):
@@ -64,13 +65,12 @@ def housing_freshness():
         import logging
         from datetime import timedelta
 
-        from housing_contracts import dataset_uri
         from housing_contracts.freshness import check_freshness
         from include.housing_ml.connections import lake_storage_options
 
         seconds = (params or {}).get("max_age_seconds")
         kept = check_freshness(
-            dataset_uri(),
+            settings.subscribed_contract().dataset_uri(),
             max_age=None if seconds is None else timedelta(seconds=seconds),
             storage_options=lake_storage_options(),
         )

@@ -5,7 +5,8 @@ module (or plugin) imports it: a temporary AIRFLOW_HOME with a SQLite metadata d
 project's dags/ folder, so tests never touch a developer's Airflow. Servers, the dataset and the S3
 identities come from the repository's test kit (``housing_testkit.plugin``). As in production, the
 consumer's code reads the lake as the **ml-team** identity, and snapshots it consumes are published
-by the **data-team** identity.
+by the **data-team** identity. The consumer subscribes to contract 2.0.0 (``SUBSCRIBED``): the fixtures
+publish v2 snapshots, in the v2 sibling of the test kit's ``team_lake_uri``.
 """
 
 from __future__ import annotations
@@ -22,9 +23,12 @@ from typing import Any
 
 import pytest
 
-from housing_contracts import DATASET_URI_ENV
+from housing_contracts import DATASET_URI_ENV, V1, V2, Contract
 from housing_testkit import S3Identity, private_uri
-from include.housing_ml.settings import MLFLOW_TRACKING_URI_ENV, PREDICTIONS_URI, PREDICTIONS_URI_ENV
+from include.housing_ml.settings import MLFLOW_TRACKING_URI_ENV, PREDICTIONS_URI_ENV, predictions_asset_uri
+
+#: The contract housing_consumer subscribes to (its CONTRACT line); a migration changes it here too.
+SUBSCRIBED = V2
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="ml-team-airflow-"))
@@ -65,8 +69,21 @@ def storage_options(ml_team_s3: S3Identity) -> dict[str, Any]:
 
 @pytest.fixture
 def predictions_root() -> str:
-    """A fresh predictions root inside the ml-team identity's grant (beside the production one)."""
-    return private_uri(PREDICTIONS_URI)
+    """A fresh predictions root of the subscribed major inside the ml-team identity's grant (beside the
+    production one)."""
+    return private_uri(predictions_asset_uri(SUBSCRIBED))
+
+
+def sibling(dataset_uri: str, contract: Contract) -> str:
+    """The dataset of ``contract`` beside ``dataset_uri`` (``.../tests/<id>/v1`` -> ``.../tests/<id>/v2``),
+    where ``Contract.dataset_uri()`` finds it when ``$HOUSING_DATASET_URI`` is ``dataset_uri``."""
+    return f"{dataset_uri.rstrip('/').rsplit('/', 1)[0]}/v{contract.major}"
+
+
+@pytest.fixture
+def subscribed_uri(team_lake_uri: str) -> str:
+    """The subscribed major's dataset beside ``team_lake_uri`` (which the test kit makes a v1 one)."""
+    return sibling(team_lake_uri, SUBSCRIBED)
 
 
 @pytest.fixture(scope="session")
@@ -138,18 +155,25 @@ def consumer_env(
 
 @pytest.fixture(scope="session")
 def publish_sample(data_team_s3: S3Identity):
-    """``publish_sample(uri, storage_options=None, rows=3000, seed=11) -> Manifest``: a contract test-kit
-    snapshot published as the producer would, by the data-team identity (``storage_options`` of another
+    """``publish_sample(uri, storage_options=None, rows=3000, seed=11, contract=SUBSCRIBED) -> Manifest``:
+    the contract test kit's 1.x sample, converted to ``contract`` and published under ``uri`` (a dataset
+    of that major) as the producer would, by the data-team identity (``storage_options`` of another
     server's data-team identity where a test runs its own S3)."""
-    from housing_contracts import publish
+    from housing_contracts import convert, publish
     from housing_contracts.testing import sample_frame
 
     def publish_sample(
-        uri: str, storage_options: dict[str, Any] | None = None, *, rows: int = 3_000, seed: int = 11
+        uri: str,
+        storage_options: dict[str, Any] | None = None,
+        *,
+        rows: int = 3_000,
+        seed: int = 11,
+        contract: Contract = SUBSCRIBED,
     ):
         return publish(
-            sample_frame(rows, seed=seed),
+            convert(sample_frame(rows, seed=seed), V1, contract),
             uri,
+            contract=contract,
             producer={"dag_id": "housing_producer", "run_id": "manual__test"},
             storage_options=storage_options or data_team_s3.storage_options,
         ).manifest
@@ -158,6 +182,7 @@ def publish_sample(data_team_s3: S3Identity):
 
 
 @pytest.fixture
-def published(team_lake_uri: str, publish_sample):
-    """A contract-valid snapshot (3,000 rows from the contract test kit) published under ``team_lake_uri``."""
-    return publish_sample(team_lake_uri)
+def published(subscribed_uri: str, publish_sample):
+    """A contract-valid snapshot of the subscribed major (3,000 rows from the contract test kit) published
+    under ``subscribed_uri``."""
+    return publish_sample(subscribed_uri)

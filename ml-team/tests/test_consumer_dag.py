@@ -10,10 +10,13 @@ import pytest
 from fsspec.core import url_to_fs
 from mlflow.tracking import MlflowClient
 
-from housing_contracts import CONTRACT_VERSION, IncompatibleContractError, SnapshotIntegrityError
+from housing_contracts import V2, IncompatibleContractError, SnapshotIntegrityError
 from housing_contracts.consumers import Receipt, consumer_lag, consumer_uri
 from include.housing_ml import consumer
 from include.housing_ml.settings import CHAMPION_ALIAS, CONSUMER, MODEL_NAME, predictions_file_uri
+
+#: What a task's reference to a snapshot of the subscribed contract says about its contract.
+SUBSCRIBED_REF = {"contract_name": V2.name, "contract_version": V2.version}
 
 
 def _states(dag_run) -> dict[str, str]:
@@ -36,7 +39,7 @@ def _receipts(dataset_uri: str, snapshot_id: str, storage_options) -> list[Recei
 
 
 def test_manual_run_trains_registers_and_predicts(
-    consumer_dag, consumer_env, published, storage_options, data_team_s3
+    consumer_dag, consumer_env, published, subscribed_uri, storage_options, data_team_s3
 ) -> None:
     """A manual run on a published snapshot logs a run, registers a version, writes predictions and
     leaves a success receipt naming the version and its decision."""
@@ -55,7 +58,7 @@ def test_manual_run_trains_registers_and_predicts(
     assert len(predictions) == published.row_count
     assert set(predictions["model_version"]) == {str(champion.version)}
 
-    (receipt,) = _receipts(consumer_env["HOUSING_DATASET_URI"], published.snapshot_id, storage_options)
+    (receipt,) = _receipts(subscribed_uri, published.snapshot_id, storage_options)
     assert (receipt.outcome, receipt.reason) == ("success", None)
     assert (receipt.dag_id, receipt.run_id) == ("housing_consumer", dag_run.run_id)
     assert receipt.produced == {
@@ -65,7 +68,7 @@ def test_manual_run_trains_registers_and_predicts(
         "predictions_uri": uri,
     }
     # What the producer sees (its identity reads every consumer's prefix): this consumer caught up.
-    (row,) = consumer_lag(consumer_env["HOUSING_DATASET_URI"], storage_options=data_team_s3.storage_options)
+    (row,) = consumer_lag(subscribed_uri, storage_options=data_team_s3.storage_options)
     assert (row.consumer, row.last_outcome, row.consumed_snapshot_id, row.lag_snapshots) == (
         CONSUMER,
         "success",
@@ -88,33 +91,35 @@ def _flip_a_byte(body: bytes) -> bytes:
 
 
 @pytest.fixture
-def tampered(published, team_lake_uri, data_team_s3):
+def tampered(published, subscribed_uri, data_team_s3):
     """The published snapshot with one byte of its part file flipped after the commit."""
-    _rewrite(data_team_s3, team_lake_uri, published.snapshot_id, published.files[0].path, _flip_a_byte)
+    _rewrite(data_team_s3, subscribed_uri, published.snapshot_id, published.files[0].path, _flip_a_byte)
     return published
 
 
-def test_tampered_snapshot_error_names_file_and_checksum(tampered, team_lake_uri, storage_options) -> None:
+def test_tampered_snapshot_error_names_file_and_checksum(tampered, subscribed_uri, storage_options) -> None:
     """Validation refuses the snapshot with a SnapshotIntegrityError naming the file and its sha256."""
     with pytest.raises(SnapshotIntegrityError, match=r"part-00000\.parquet expected size \d+ sha256"):
         consumer.load(
-            {"dataset_uri": team_lake_uri, "snapshot_id": tampered.snapshot_id},
+            {"dataset_uri": subscribed_uri, "snapshot_id": tampered.snapshot_id, **SUBSCRIBED_REF},
             storage_options=storage_options,
         )
 
 
-def test_other_contract_major_is_refused(published, team_lake_uri, storage_options, data_team_s3) -> None:
-    """A snapshot whose manifest names contract 2.0.0 is an IncompatibleContractError."""
-    _rewrite(
-        data_team_s3,
-        team_lake_uri,
-        published.snapshot_id,
-        "_manifest.json",
-        lambda body: body.replace(f'"version": "{CONTRACT_VERSION}"'.encode(), b'"version": "2.0.0"'),
-    )
-    with pytest.raises(IncompatibleContractError, match="2"):
+def _as_contract_1x(body: bytes) -> bytes:
+    """A v2 manifest edited to name contract 1.1.0."""
+    return body.replace(f'"version": "{V2.version}"'.encode(), b'"version": "1.1.0"')
+
+
+def test_other_contract_major_is_refused(published, subscribed_uri, storage_options, data_team_s3) -> None:
+    """A snapshot in the subscribed dataset whose manifest names contract 1.1.0 is an
+    IncompatibleContractError naming both contracts."""
+    _rewrite(data_team_s3, subscribed_uri, published.snapshot_id, "_manifest.json", _as_contract_1x)
+    with pytest.raises(
+        IncompatibleContractError, match=r"1\.1\.0; this reader expects california_housing 2\.0\.0"
+    ):
         consumer.load(
-            {"dataset_uri": team_lake_uri, "snapshot_id": published.snapshot_id},
+            {"dataset_uri": subscribed_uri, "snapshot_id": published.snapshot_id, **SUBSCRIBED_REF},
             storage_options=storage_options,
         )
 
@@ -133,10 +138,10 @@ TAMPERINGS = {
         r"part-00000\.parquet expected size \d+ sha256",
     ),
     "manifest checksum edited": ("_manifest.json", _edit_file_checksum, r"expected size \d+ sha256 0{64}"),
-    "manifest of contract 2.0.0": (
+    "manifest of contract 1.1.0": (
         "_manifest.json",
-        lambda body: body.replace(f'"version": "{CONTRACT_VERSION}"'.encode(), b'"version": "2.0.0"'),
-        r"IncompatibleContractError: .* contract california_housing 2\.0\.0",
+        _as_contract_1x,
+        r"IncompatibleContractError: .* contract california_housing 1\.1\.0",
     ),
 }
 
@@ -147,7 +152,7 @@ def test_tampered_snapshot_is_refused_before_training(
     consumer_dag,
     consumer_env,
     published,
-    team_lake_uri,
+    subscribed_uri,
     data_team_s3,
     storage_options,
     capfd,
@@ -157,14 +162,14 @@ def test_tampered_snapshot_is_refused_before_training(
     receipt with that reason; nothing is trained."""
     target, change, refusal = TAMPERINGS[case]
     name = published.files[0].path if target == "data" else target
-    _rewrite(data_team_s3, team_lake_uri, published.snapshot_id, name, change)
+    _rewrite(data_team_s3, subscribed_uri, published.snapshot_id, name, change)
     capfd.readouterr()
     dag_run = consumer_dag.test(run_conf={"snapshot_id": published.snapshot_id})
     out, err = capfd.readouterr()
     states = _states(dag_run)
     named = re.search(refusal, out + err) is not None
     trained = _runs_for(published.snapshot_id)
-    receipts = _receipts(team_lake_uri, published.snapshot_id, storage_options)
+    receipts = _receipts(subscribed_uri, published.snapshot_id, storage_options)
     reliability_row(
         f"consumer given a tampered snapshot: {case}",
         "refused at train before training, with the reason; nothing trained; a failed receipt",

@@ -26,13 +26,13 @@ import pytest
 from mlflow.entities import ViewType
 from mlflow.tracking import MlflowClient
 
-from housing_contracts import DATASET_URI
+from housing_contracts import V2
 from housing_testkit import DATA_TEAM, ML_TEAM, S3Identity, private_uri
 from include.housing_ml.settings import (
     CHAMPION_ALIAS,
     EXPERIMENT_NAME,
     MODEL_NAME,
-    PREDICTIONS_URI,
+    predictions_asset_uri,
     predictions_file_uri,
 )
 from include.housing_ml.tracking import TAG_COMPLETE, TAG_SNAPSHOT_ID
@@ -65,8 +65,8 @@ def test_object_store_down_while_the_consumer_loads(
     """S3 killed as train starts: the try fails, the retry after the restart succeeds."""
     server = disposable_s3_server
     ml_team = S3Identity(server, ML_TEAM)
-    dataset_uri = private_uri(DATASET_URI, "faults")
-    predictions_root = private_uri(PREDICTIONS_URI, "faults")
+    dataset_uri = private_uri(V2.uri, "faults")
+    predictions_root = private_uri(predictions_asset_uri(V2), "faults")
     for name, value in {
         "AIRFLOW_CONN_LAKE_S3": ml_team.airflow_connection,
         "HOUSING_DATASET_URI": dataset_uri,

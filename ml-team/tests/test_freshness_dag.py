@@ -27,7 +27,7 @@ def test_the_contracts_promise_kept_passes(freshness_dag, lake_env, published) -
 
 
 def test_a_broken_promise_fails_at_once_naming_dataset_age_and_promise(
-    freshness_dag, lake_env, published, team_lake_uri, capfd, reliability_row
+    freshness_dag, lake_env, published, subscribed_uri, capfd, reliability_row
 ) -> None:
     """A snapshot older than a 1 s promise fails check_freshness on its first try; the error names the
     dataset, the snapshot's age and the promise."""
@@ -47,7 +47,8 @@ def test_a_broken_promise_fails_at_once_naming_dataset_age_and_promise(
     assert _tries(dag_run)["check_freshness"] == ("failed", 1)
     assert alert, "the task log has no PromiseBroken message"
     message = alert.group(1)
-    assert team_lake_uri in message and published.snapshot_id in message
+    # the subscribed contract's dataset: the v2 sibling of $HOUSING_DATASET_URI
+    assert subscribed_uri in message and published.snapshot_id in message
     assert re.search(r"is \d+(\.\d)?s old", message), message
     assert message.endswith("a confirmation that the newest is still current, at least every 1s"), message
 

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 from sklearn.dummy import DummyRegressor
 
-from housing_contracts import COLUMNS
+from housing_contracts import COLUMNS, V1, V2
 from housing_contracts.testing import sample_frame
 from include.housing_ml.predictions import PREDICTION_COLUMN, predictions_frame, write_predictions
-from include.housing_ml.settings import PREDICTIONS_URI, predictions_file_uri
+from include.housing_ml.settings import (
+    PREDICTIONS_URI_ENV,
+    predictions_asset_name,
+    predictions_asset_uri,
+    predictions_file_uri,
+    predictions_uri,
+)
 
 SNAPSHOT_ID = "20260101T000000.000000Z-00000000"
 
@@ -27,12 +34,38 @@ def test_predictions_keep_every_row_and_name_the_model() -> None:
     assert len(out) == len(frame) and (out[PREDICTION_COLUMN] == 2.0).all()
 
 
-def test_predictions_file_lives_under_the_snapshot_id() -> None:
-    """The default location is the contract's predictions prefix plus the snapshot id."""
-    assert predictions_file_uri(SNAPSHOT_ID) == (
-        f"s3://lake/california_housing_predictions/v1/{SNAPSHOT_ID}/predictions.parquet"
+def test_predictions_file_lives_under_the_snapshot_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default location is the subscribed contract's predictions prefix plus the snapshot id."""
+    monkeypatch.delenv(PREDICTIONS_URI_ENV, raising=False)
+    assert predictions_file_uri(SNAPSHOT_ID, predictions_uri(V2)) == (
+        f"s3://lake/california_housing_predictions/v2/{SNAPSHOT_ID}/predictions.parquet"
     )
-    assert PREDICTIONS_URI == "s3://lake/california_housing_predictions/v1"
+
+
+@pytest.mark.parametrize("contract", [V1, V2])
+def test_each_major_has_predictions_of_its_own(contract) -> None:
+    """A v1 and a v2 consumer write predictions Assets of their own, versioned by the contract's major."""
+    assert (predictions_asset_name(contract), predictions_asset_uri(contract)) == (
+        f"california_housing_predictions_v{contract.major}",
+        f"s3://lake/california_housing_predictions/v{contract.major}",
+    )
+
+
+def test_the_override_names_one_major_and_its_siblings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """$HOUSING_PREDICTIONS_URI moves every major's predictions: each contract gets its v<major> sibling."""
+    monkeypatch.setenv(PREDICTIONS_URI_ENV, "s3://lake/california_housing_predictions/tests/abc/v1/")
+    assert (predictions_uri(V1), predictions_uri(V2)) == (
+        "s3://lake/california_housing_predictions/tests/abc/v1",
+        "s3://lake/california_housing_predictions/tests/abc/v2",
+    )
+
+
+def test_an_override_without_a_major_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An override not ending in /v<major> is a ValueError naming the variable and the expectation."""
+    monkeypatch.setenv(PREDICTIONS_URI_ENV, "s3://lake/somewhere")
+    refused = r"HOUSING_PREDICTIONS_URI='s3://lake/somewhere': expected .* /v<major>"
+    with pytest.raises(ValueError, match=refused):
+        predictions_uri(V2)
 
 
 def test_predictions_round_trip_through_s3(predictions_root, storage_options) -> None:

@@ -7,7 +7,14 @@ from datetime import timedelta
 import pytest
 
 from housing_contracts.consumers import check_consumer_name
-from include.housing_ml.settings import CONSUMER, DEFAULT_MAX_LAG, MAX_LAG, max_lag_from
+from include.housing_ml.settings import (
+    CONSUMER,
+    DEFAULT_MAX_LAG,
+    MAX_LAG,
+    RENEW_EVERY,
+    max_lag_from,
+    renew_every_from,
+)
 
 
 def test_consumer_name_is_a_safe_path_segment() -> None:
@@ -31,3 +38,21 @@ def test_a_bad_promise_is_refused_with_the_rule(value: str) -> None:
     """Anything but a positive, finite number of seconds is a ValueError naming the variable and value."""
     with pytest.raises(ValueError, match=rf"HOUSING_MAX_LAG_SECONDS='{value}': expected a positive number"):
         max_lag_from(value)
+
+
+def test_the_renewal_defaults_to_the_contract_package() -> None:
+    """Without HOUSING_SUBSCRIPTION_RENEW_SECONDS the watcher renews at the contract package's default."""
+    assert renew_every_from(None) is renew_every_from("") is RENEW_EVERY is None
+
+
+@pytest.mark.parametrize("value", ["5m", "0", "-1", "nan"])
+def test_a_bad_renewal_is_refused_with_the_rule(value: str) -> None:
+    """A renewal interval must be a positive number of seconds; the error names the variable and value."""
+    refusal = rf"HOUSING_SUBSCRIPTION_RENEW_SECONDS='{value}': expected a positive number of seconds"
+    with pytest.raises(ValueError, match=refusal):
+        renew_every_from(value)
+
+
+def test_a_renewal_is_given_in_seconds() -> None:
+    """HOUSING_SUBSCRIPTION_RENEW_SECONDS holds the interval in seconds (fractions allowed)."""
+    assert renew_every_from("2.5") == timedelta(seconds=2.5)

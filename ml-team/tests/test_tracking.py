@@ -10,20 +10,20 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from housing_contracts import CONTRACT_VERSION, DATASET_URI, TARGET_COLUMN, read_snapshot
+from housing_contracts import TARGET_COLUMN, V2
 from housing_testkit import private_uri
-from include.housing_ml import tracking
+from include.housing_ml import consumer, tracking
 from include.housing_ml.settings import EXPERIMENT_NAME
 from include.housing_ml.subscription import SnapshotRef
 
 
 @pytest.fixture(scope="module")
 def snapshot(ml_team_s3, publish_sample):
-    """(SnapshotRef, verified Snapshot) of a test snapshot, read as ml-team, shared by this module's tests."""
-    uri = private_uri(DATASET_URI)
-    manifest = publish_sample(uri)
-    loaded = read_snapshot(uri, manifest.snapshot_id, storage_options=ml_team_s3.storage_options)
-    return SnapshotRef.from_manifest(manifest.to_dict(), uri), loaded
+    """(SnapshotRef, snapshot loaded by the consumer: internal columns) of a v2 test snapshot, read as
+    ml-team, shared by this module's tests."""
+    uri = private_uri(V2.uri)
+    ref = SnapshotRef.from_manifest(publish_sample(uri, contract=V2).to_dict(), uri)
+    return ref, consumer.load(ref.to_dict(), storage_options=ml_team_s3.storage_options)
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,7 @@ def test_run_is_in_the_experiment_with_the_lineage_tags(logged, snapshot) -> Non
     tags = run.data.tags
     assert (tags["snapshot_id"], tags["contract_version"], tags["producer_run_id"]) == (
         ref.snapshot_id,
-        CONTRACT_VERSION,
+        V2.version,
         "manual__test",
     )
 
@@ -65,6 +65,7 @@ def test_snapshot_is_the_dataset_input(logged, snapshot) -> None:
     ref, _ = snapshot
     (dataset_input,) = run.inputs.dataset_inputs
     assert dataset_input.dataset.source == f'{{"uri": "{ref.snapshot_uri}"}}'
+    assert dataset_input.dataset.name == f"california_housing_v2@{ref.snapshot_id}"
     assert dataset_input.dataset.digest == tracking.dataset_digest(ref.content_fingerprint)
     assert ref.content_fingerprint.removeprefix("sha256:").startswith(dataset_input.dataset.digest)
 

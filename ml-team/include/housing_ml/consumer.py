@@ -4,28 +4,57 @@ Each step takes and returns small JSON-able dicts; data and models travel throug
 task reads the snapshot at most once, through the contract package, which verifies its checksums on
 every read: snapshots are immutable, so a retried task simply reads it again. Which snapshot to consume
 is decided by the light :func:`include.housing_ml.subscription.resolve`, which imports none of this.
+
+:func:`load` is the one place a snapshot enters: whatever contract it was published under, the rest of
+the code sees the ML team's internal columns (``settings.INTERNAL_CONTRACT``, 1.x).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import mlflow
+import pandas as pd
 
-from housing_contracts import Snapshot, read_snapshot
+from housing_contracts import Contract, Manifest, convert, read_snapshot
 from include.housing_ml import registry, tracking
 from include.housing_ml.predictions import predictions_frame, write_predictions
-from include.housing_ml.settings import MODEL_NAME, predictions_file_uri
+from include.housing_ml.settings import INTERNAL_CONTRACT, MODEL_NAME, predictions_file_uri, predictions_uri
 from include.housing_ml.split import train_test_frames
-from include.housing_ml.subscription import SnapshotRef
+from include.housing_ml.subscription import SnapshotRef, contract_of_ref
 
 StorageOptions = dict[str, Any] | None
 
 
-def load(snapshot: Mapping[str, Any], *, storage_options: StorageOptions = None) -> Snapshot:
-    """Read a snapshot through the contract: checksums verified, contract major checked, validated."""
-    return read_snapshot(snapshot["dataset_uri"], snapshot["snapshot_id"], storage_options=storage_options)
+@dataclass(frozen=True)
+class Loaded:
+    """A verified snapshot, its frame in the internal columns."""
+
+    frame: pd.DataFrame  #: in ``INTERNAL_CONTRACT``'s columns and units
+    manifest: Manifest
+    contract: Contract  #: the contract the snapshot was published under
+
+
+def load(snapshot: Mapping[str, Any], *, storage_options: StorageOptions = None) -> Loaded:
+    """Read a snapshot through the contract its reference names (checksums verified, another major
+    refused, validated), then convert it to the internal columns.
+
+    ``snapshot`` is what ``subscription.resolve`` returns or a :class:`SnapshotRef` dict: ``dataset_uri``,
+    ``snapshot_id``, ``contract_name`` and ``contract_version``.
+    """
+    read = read_snapshot(
+        snapshot["dataset_uri"],
+        snapshot["snapshot_id"],
+        contract=contract_of_ref(snapshot),
+        storage_options=storage_options,
+    )
+    return Loaded(
+        frame=convert(read.frame, read.contract, INTERNAL_CONTRACT),  # the frame itself for 1.x
+        manifest=read.manifest,
+        contract=read.contract,
+    )
 
 
 def train(
@@ -79,7 +108,7 @@ def predict(
     )
     return write_predictions(
         predictions,
-        predictions_file_uri(ref.snapshot_id),
+        predictions_file_uri(ref.snapshot_id, predictions_uri(contract_of_ref(snapshot))),
         snapshot_id=ref.snapshot_id,
         storage_options=storage_options,
     ).to_dict()

@@ -1,16 +1,21 @@
 """The ML team's facts, each defined once: connection, MLflow names, aliases, predictions location.
 
 Standard library (plus the stdlib-only contract constants) so that the DAG file can import it at parse
-time.
+time. Nothing here names the contract the consumer subscribes to: that is the ``CONTRACT`` line of
+``dags/housing_consumer.py``, and what depends on it is a function of the contract.
 """
 
 from __future__ import annotations
 
+import ast
 import math
 import os
+import re
 from datetime import timedelta
+from pathlib import Path
 
-from housing_contracts import CONTRACT_MAJOR, CONTRACT_NAME, DATASET_URI
+from housing_contracts import CONTRACT_NAME, CONTRACTS, V1, Contract
+from housing_contracts.dataset import LAKE_ROOT
 
 #: Airflow connection (type ``aws``) through which the ML team reaches the lake.
 LAKE_CONN_ID = "lake_s3"
@@ -23,6 +28,17 @@ DEFAULT_MAX_LAG = timedelta(hours=6)
 #: Environment variable overriding the promise, in seconds (tests, operators). It is read when the DAG file
 #: is parsed, because the promise travels with the watcher's trigger: set it for the DAG processor.
 MAX_LAG_ENV = "HOUSING_MAX_LAG_SECONDS"
+#: Environment variable setting how often the running watcher renews the subscription, in seconds (unset:
+#: the contract package's default, 5 minutes). Read at parse time like the lag; tests shorten the lease.
+RENEW_EVERY_ENV = "HOUSING_SUBSCRIPTION_RENEW_SECONDS"
+
+#: The DAG file whose ``CONTRACT = V<major>`` line names the contract the team subscribes to.
+CONSUMER_DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "housing_consumer.py"
+
+#: The columns the ML code speaks, whatever contract it subscribes to: features, split and training are
+#: written against 1.x, and models trained before and after a migration stay comparable for the champion
+#: rule. ``consumer.load`` converts every snapshot into them, the one place a snapshot enters.
+INTERNAL_CONTRACT = V1
 
 #: Environment variable holding the MLflow tracking URI of the deployment (wins over the connection).
 MLFLOW_TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
@@ -54,46 +70,74 @@ MODEL_THREADS = 1
 #: Share of rows held out for evaluation.
 TEST_FRACTION = 0.2
 
-# The predictions live next to the dataset in the same lake, versioned by the contract's major.
-_LAKE_ROOT = DATASET_URI.removesuffix(f"/{CONTRACT_NAME}/v{CONTRACT_MAJOR}")
-PREDICTIONS_ASSET_NAME = f"{CONTRACT_NAME}_predictions_v{CONTRACT_MAJOR}"
-PREDICTIONS_URI = f"{_LAKE_ROOT}/{CONTRACT_NAME}_predictions/v{CONTRACT_MAJOR}"
-#: Environment variable that points tasks at another predictions location (tests, benchmarks).
+#: Environment variable that points tasks at another predictions location (tests, benchmarks). It names one
+#: major's location, ``<prefix>/v<major>``; the other majors are its siblings (as with the dataset's).
 PREDICTIONS_URI_ENV = "HOUSING_PREDICTIONS_URI"
 PREDICTIONS_FILE_NAME = "predictions.parquet"
+_MAJOR_SUFFIX = re.compile(r"/v\d+/?$")
 
 
-def max_lag_from(value: str | None) -> timedelta:
-    """The promised lag: ``value`` (seconds, as ``$HOUSING_MAX_LAG_SECONDS`` holds it) or the default."""
+def _seconds_from(name: str, value: str | None, example: str) -> timedelta | None:
+    """``value`` (a positive number of seconds, as environment variable ``name`` holds it), None if unset."""
     if value is None or not value.strip():
-        return DEFAULT_MAX_LAG
+        return None
     try:
         seconds = float(value)
     except ValueError:
         seconds = math.nan
     if not (math.isfinite(seconds) and seconds > 0):
-        raise ValueError(
-            f"{MAX_LAG_ENV}={value!r}: expected a positive number of seconds (e.g. 21600 for 6 hours), "
-            f"or unset for the default of {DEFAULT_MAX_LAG.total_seconds():.0f}"
-        )
+        raise ValueError(f"{name}={value!r}: expected a positive number of seconds ({example}), or unset")
     return timedelta(seconds=seconds)
 
 
+def max_lag_from(value: str | None) -> timedelta:
+    """The promised lag: ``value`` (seconds, as ``$HOUSING_MAX_LAG_SECONDS`` holds it) or the default."""
+    example = f"e.g. 21600 for 6 hours; unset: the default of {DEFAULT_MAX_LAG.total_seconds():.0f}"
+    return _seconds_from(MAX_LAG_ENV, value, example) or DEFAULT_MAX_LAG
+
+
+def renew_every_from(value: str | None) -> timedelta | None:
+    """How often the watcher renews the subscription: ``value`` (seconds, as
+    ``$HOUSING_SUBSCRIPTION_RENEW_SECONDS`` holds it), or None for the contract package's default."""
+    return _seconds_from(RENEW_EVERY_ENV, value, "e.g. 300 for 5 minutes; unset: the contract's default")
+
+
 MAX_LAG = max_lag_from(os.environ.get(MAX_LAG_ENV))
+RENEW_EVERY = renew_every_from(os.environ.get(RENEW_EVERY_ENV))
 
 #: When ``housing_freshness`` checks the producer's freshness promise (cron, UTC): every 30 minutes, so a
 #: broken promise is seen at most half an hour late.
 FRESHNESS_CHECK_SCHEDULE = "*/30 * * * *"
 
 
-def predictions_uri() -> str:
-    """The predictions root tasks write to: ``$HOUSING_PREDICTIONS_URI`` if set, else PREDICTIONS_URI."""
-    return (os.environ.get(PREDICTIONS_URI_ENV) or PREDICTIONS_URI).rstrip("/")
+# The predictions live next to the dataset in the same lake, versioned by the contract's major: a v1 and a
+# v2 consumer in one deployment write (and skip re-deliveries by) predictions of their own.
+def predictions_asset_name(contract: Contract) -> str:
+    """``california_housing_predictions_v<major>``: the Asset of the predictions made from ``contract``."""
+    return f"{contract.name}_predictions_v{contract.major}"
 
 
-def predictions_file_uri(snapshot_id: str, root: str | None = None) -> str:
-    """Where the batch predictions for one snapshot are written."""
-    return f"{(root or predictions_uri()).rstrip('/')}/{snapshot_id}/{PREDICTIONS_FILE_NAME}"
+def predictions_asset_uri(contract: Contract) -> str:
+    """``s3://lake/california_housing_predictions/v<major>``: the predictions made from ``contract``."""
+    return f"{LAKE_ROOT}/{contract.name}_predictions/v{contract.major}"
+
+
+def predictions_uri(contract: Contract) -> str:
+    """The predictions root tasks write to for ``contract``: the ``v<major>`` sibling of
+    ``$HOUSING_PREDICTIONS_URI`` if set, else :func:`predictions_asset_uri`."""
+    moved = os.environ.get(PREDICTIONS_URI_ENV)
+    if not moved:
+        return predictions_asset_uri(contract)
+    if _MAJOR_SUFFIX.search(moved) is None:
+        raise ValueError(
+            f"${PREDICTIONS_URI_ENV}={moved!r}: expected a predictions location ending in /v<major>"
+        )
+    return _MAJOR_SUFFIX.sub("", moved.rstrip("/")) + f"/v{contract.major}"
+
+
+def predictions_file_uri(snapshot_id: str, root: str) -> str:
+    """Where the batch predictions for one snapshot are written under the predictions ``root``."""
+    return f"{root.rstrip('/')}/{snapshot_id}/{PREDICTIONS_FILE_NAME}"
 
 
 def mlflow_tracking_uri() -> str:
@@ -105,3 +149,21 @@ def mlflow_tracking_uri() -> str:
             "e.g. http://127.0.0.1:5000"
         )
     return uri
+
+
+def subscribed_contract(dag_file: Path = CONSUMER_DAG_FILE) -> Contract:
+    """The contract named by the ``CONTRACT = V<major>`` line of the consumer DAG file.
+
+    Read from the file's syntax tree, not imported: importing a DAG file would define its DAG once more.
+    So the freshness alert watches the subscribed major, and migrating stays that one line.
+    """
+    by_name = {f"V{contract.major}": contract for contract in CONTRACTS}
+    for node in ast.parse(dag_file.read_text(), filename=str(dag_file)).body:
+        if (
+            isinstance(node, ast.Assign)
+            and [getattr(target, "id", None) for target in node.targets] == ["CONTRACT"]
+            and isinstance(node.value, ast.Name)
+            and node.value.id in by_name
+        ):
+            return by_name[node.value.id]
+    raise ValueError(f"{dag_file} has no line CONTRACT = <one of {', '.join(by_name)}>")

@@ -22,7 +22,7 @@ from mlflow.entities import Run, ViewType
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
-from housing_contracts import ASSET_NAME, TARGET_COLUMN
+from housing_contracts import TARGET_COLUMN
 from include.housing_ml import plots
 from include.housing_ml.evaluation import feature_importances, predict, score
 from include.housing_ml.settings import EXPERIMENT_NAME, MODEL_ARTIFACT_NAME, mlflow_tracking_uri
@@ -129,7 +129,8 @@ def train_and_log(
     airflow_dag_id: str,
     airflow_run_id: str,
 ) -> TrainingRun:
-    """Train both models on ``frame`` (the verified snapshot), evaluate and log one MLflow run."""
+    """Train both models on ``frame`` (the verified snapshot in the internal columns), evaluate and log
+    one MLflow run."""
     mlflow_client = client()
     previous = runs_for(mlflow_client, snapshot.snapshot_id, airflow_run_id=airflow_run_id)
     for run in previous:
@@ -169,7 +170,7 @@ def train_and_log(
                 frame,
                 source=snapshot.snapshot_uri,
                 digest=dataset_digest(snapshot.content_fingerprint),
-                name=f"{ASSET_NAME}@{snapshot.snapshot_id}",
+                name=f"{snapshot.contract.asset_name}@{snapshot.snapshot_id}",
                 targets=TARGET_COLUMN,
             ),
             context="training",
