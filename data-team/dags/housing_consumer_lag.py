@@ -1,18 +1,20 @@
 """
 ### housing_consumer_lag: alert when a consumer of the dataset lags beyond its own promise
 
-Every consumer that subscribes to `s3://lake/california_housing/v1` states the lag it accepts
-(`max_lag`) and records a receipt for each snapshot it consumes, in its own prefix of the lake
-(`s3://lake/_consumers/<consumer>/...`). Every 30 minutes `check_consumer_lag` reads them back through
-the connection `lake_s3` and compares each consumer's lag (committed snapshots it has not consumed
-successfully, and the age of the oldest of them) with that consumer's promise.
+Every consumer that subscribes to a version of the dataset (`s3://lake/california_housing/v1`,
+`.../v2`) states the lag it accepts (`max_lag`) and records a receipt for each snapshot it consumes, in
+its own prefix of the lake (`s3://lake/_consumers/<consumer>/...`). Every 30 minutes
+`check_consumer_lag` reads them back through the connection `lake_s3`, for every released version, and
+compares each consumer's lag (committed snapshots it has not consumed successfully, and the age of the
+oldest of them) with that consumer's promise.
 
-- **Every promise kept**: the task succeeds; its log holds the per-consumer table (last snapshot,
-  outcome, lag in snapshots and time, promise, status) and it returns the rows for XCom.
-- **A promise broken**: the task fails at once, without retries, and its error names the dataset and
-  every lagging consumer with its lag, its promise and its last outcome. That failed task is the alert;
-  the failure callbacks of `include/housing_data/alerts.py` (empty by default, see the README for Slack
-  and e-mail) route it further.
+- **Every promise kept**: the task succeeds; its log holds each version's per-consumer table (last
+  snapshot, outcome, lag in snapshots and time, promise, status) and it returns the rows by dataset URI
+  for XCom.
+- **A promise broken**: once every version is checked, the task fails at once, without retries, and its
+  error names each dataset and every lagging consumer with its lag, its promise and its last outcome.
+  That failed task is the alert; the failure callbacks of `include/housing_data/alerts.py` (empty by
+  default, see the README for Slack and e-mail) route it further.
 - **Lake unreachable**: retried with backoff like every storage error; a failure after the last try
   alerts as well.
 
@@ -53,16 +55,18 @@ from include.housing_data.retries import STORAGE_RETRY_POLICY
 )
 def housing_consumer_lag():
     @task
-    def check_consumer_lag() -> list[dict[str, Any]]:
-        """Fail with the lagging consumers, their lag and their promises if any breaks its promise."""
-        from housing_contracts import dataset_uri
+    def check_consumer_lag() -> dict[str, list[dict[str, Any]]]:
+        """Fail with the lagging consumers of every version, their lag and their promises if any breaks
+        its promise."""
+        from housing_contracts import CONTRACTS
         from housing_contracts.airflow import storage_options_from_connection
         from housing_contracts.errors import PromiseBroken
         from include.housing_data.consumer_lag import check_consumers
 
         try:
             return check_consumers(
-                dataset_uri(), storage_options=storage_options_from_connection(settings.LAKE_CONN_ID)
+                [contract.dataset_uri() for contract in CONTRACTS],
+                storage_options=storage_options_from_connection(settings.LAKE_CONN_ID),
             )
         except PromiseBroken as err:
             raise AirflowFailException(str(err)) from err

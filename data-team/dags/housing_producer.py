@@ -1,33 +1,41 @@
 """
-### housing_producer: publish validated California-housing snapshots to the lake
+### housing_producer: publish validated California-housing snapshots to the lake, in every contract version
 
-The data team's producer. Each run reads one source, cleans it by documented rules, validates it
-against the shared contract (`housing_contracts`, v1) and publishes it as an immutable snapshot under
-`s3://lake/california_housing/v1`. The ML team's deployment polls that URI for committed manifests.
+The data team's producer. Each run reads one source, cleans it by documented rules, validates it once
+against the shared contract (`housing_contracts`, 1.x: the columns the source speaks) and publishes it
+to every released major of the contract, each an immutable snapshot under its own URI:
+`s3://lake/california_housing/v1` (1.1.0, deprecated: see its sunset and successor in each manifest)
+and `s3://lake/california_housing/v2` (2.0.0: snake_case columns, money in US dollars, converted by the
+contract package). The ML team's deployment polls the URI it subscribes to for committed manifests.
 
 `extract` → `clean` → `publish`, then `remove_staging` (teardown).
 
 - **extract**: param `source` = `sklearn` (scikit-learn's dataset, honours `SCIKIT_LEARN_DATA`) or a
-  `file://` / `s3://` URI (or path) of a CSV or Parquet file with the nine contract columns.
+  `file://` / `s3://` URI (or path) of a CSV or Parquet file with the nine 1.x contract columns.
 - **clean**: drops duplicates, rows with missing/non-finite values and implausible block groups (the
   contract's caps); counts per rule go to the log and the manifest. Removing more than
   `max_drop_share` of the rows fails the run: a source that bad is an incident.
-- **publish**: validates against the contract, all checks at once; on failure the report
+- **publish**: validates against the contract once, all checks at once; on failure the report
   (`report.json`) and the offending rows (`rows.parquet`) go to
-  `s3://lake/_quarantine/california_housing/<run>/`, and nothing is published. Atomic and idempotent.
-  A new snapshot ends with its `_manifest.json`, the file the ML team's watcher polls for, and emits
-  an asset event in this deployment whose extra carries the manifest summary. Unchanged content writes
-  nothing and the task is *skipped*: no manifest, so the ML team's watcher has nothing to fire on and
-  identical data is not retrained on (and no asset event here).
+  `s3://lake/_quarantine/california_housing/<run>/`, and nothing is published in any version. Otherwise
+  `housing_contracts.publish_all` publishes each version atomically and idempotently: a new snapshot
+  ends with its `_manifest.json`, the file the ML team's watcher polls for. Each version has its own
+  Asset (`california_housing_v1`, `california_housing_v2`) and gets an asset event here, whose extra
+  carries that snapshot's manifest summary, only when this run created a snapshot there. A version
+  retired with `housing-contract retire` is skipped and the log says so ("california_housing v1 retired
+  at … by …: not published"); its snapshots stay readable. Unchanged content writes nothing: when no
+  version got a snapshot the task is *skipped*, so the watchers have nothing to fire on and identical
+  data is not retrained on. Its XCom is `{"v1": summary or None, "v2": summary or None}`.
 
 Frames travel between tasks as Parquet staged under `s3://lake/california_housing/_staging/<run>/`
 (XCom lives in the metadata database; it carries only URIs and counts). Readers only see
 `<dataset>/snapshots/*/_manifest.json`, so staged files are invisible to them, and the teardown deletes
 them when the run ends, whether it published, skipped or quarantined.
 
-Data errors (bad source, cleaning incident, contract violation) fail at once; only storage errors
-(`OSError`, botocore errors) are retried, with exponential backoff. S3 credentials come only from the
-Airflow connection `lake_s3`. Logic lives in `include/housing_data/`; this file only wires it.
+Data errors (bad source, cleaning incident, contract violation, a publish to a retired version) fail at
+once; only storage errors (`OSError`, botocore errors) are retried, with exponential backoff. S3
+credentials come only from the Airflow connection `lake_s3`. Logic lives in `include/housing_data/`;
+this file only wires it.
 """
 
 from __future__ import annotations
@@ -40,11 +48,13 @@ from typing import Any
 from airflow.sdk import Param, dag, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from housing_contracts import CONTRACTS
 from housing_contracts.airflow import dataset_asset
 from include.housing_data import settings
 from include.housing_data.retries import STORAGE_RETRY_POLICY
 
-SNAPSHOTS = dataset_asset()
+#: Each released major's Asset (``california_housing_v1``, ``california_housing_v2``), oldest first.
+SNAPSHOTS = {contract: dataset_asset(contract) for contract in CONTRACTS}
 
 
 @contextmanager
@@ -122,32 +132,40 @@ def housing_producer():
                 storage_options=_storage_options(),
             )
 
-    @task(outlets=[SNAPSHOTS])
+    @task(outlets=list(SNAPSHOTS.values()))
     def publish(
         extracted: dict[str, Any],
         cleaned: dict[str, Any],
         dag_run: Any = None,
+        ti: Any = None,
         outlet_events: Any = None,
     ) -> dict[str, Any]:
-        """Validate and publish the snapshot (quarantine it if it breaks the contract), describe it in the
-        asset event; skip if the content is unchanged."""
+        """Validate once and publish every version that is not retired (quarantine the frame if it breaks
+        the contract); one asset event per snapshot created; skip if no version got one."""
         from include.housing_data.producer import manifest_summary, publish_step
 
         with _data_errors_fail():
-            result = publish_step(
+            published = publish_step(
                 cleaned["staged"],
                 run_id=dag_run.run_id,
                 producer={"dag_id": dag_run.dag_id, "run_id": dag_run.run_id},
                 extras={"cleaning": cleaned["cleaning"], "source": extracted["source"]},
                 storage_options=_storage_options(),
             )
-        summary = manifest_summary(result.manifest)
-        if not result.created:
-            # No snapshot was written (only the confirmation that the newest is current), so the ML team's
+        if not published.created:
+            # No snapshot was written (only confirmations that the newest are current), so the ML team's
             # manifest watcher does not fire; skipped, no asset event.
-            raise AirflowSkipException(f"content unchanged since snapshot {summary['snapshot_id']}")
-        outlet_events[SNAPSHOTS].extra = summary
-        return summary
+            current = ", ".join(f"{c.label} {m.snapshot_id}" for c, m in published.unchanged.items())
+            raise AirflowSkipException(
+                f"content unchanged since {current or 'nothing: every version retired'}"
+            )
+        for contract, manifest in published.created.items():
+            outlet_events[SNAPSHOTS[contract]].extra = manifest_summary(manifest)
+        # Airflow emits an event for every outlet of a successful task, extra or not. This try's outlets are
+        # the versions it created a snapshot in, so a retired or unchanged one gets no event (ti.task is this
+        # try's own copy of the task, read for the outlets once the task returns).
+        ti.task.outlets = [SNAPSHOTS[contract] for contract in published.created]
+        return published.summaries()
 
     @task
     def remove_staging(run_id: str | None = None) -> int:

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from housing_contracts import DATASET_URI, DATASET_URI_ENV
+from housing_contracts import DATASET_URI, DATASET_URI_ENV, Contract
 from housing_testkit import S3Identity, private_uri
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -72,6 +72,12 @@ class Run:
     state: str
     tasks: dict[str, tuple[str, int]]
     """task_id -> (state, try_number)"""
+    published: dict[str, Any] | None
+    """the publish task's XCom (``{"v1": summary or None, "v2": …}``), None if it returned nothing"""
+
+    def uri(self, contract: Contract) -> str:
+        """Where this run wrote ``contract``'s major: the sibling of :attr:`dataset_uri`."""
+        return f"{self.dataset_uri.rsplit('/', 1)[0]}/v{contract.major}"
 
 
 @pytest.fixture(scope="session")
@@ -118,10 +124,21 @@ def lake(data_team_s3: S3Identity) -> Iterator[str]:
         yield dataset_uri
 
 
+def _publish_xcom(dag_id: str, run_id: str) -> dict[str, Any] | None:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        found = session.scalars(
+            XComModel.get_many(run_id=run_id, dag_ids=dag_id, task_ids="publish", key="return_value")
+        ).first()
+        return None if found is None else XComModel.deserialize_value(found)
+
+
 def _run_producer(dag, dataset_uri: str, **conf: Any) -> Run:
     dag_run = dag.test(run_conf=conf)
     tasks = {ti.task_id: (ti.state, ti.try_number) for ti in dag_run.get_task_instances()}
-    return Run(dataset_uri, dag_run.run_id, dag_run.state, tasks)
+    return Run(dataset_uri, dag_run.run_id, dag_run.state, tasks, _publish_xcom(dag.dag_id, dag_run.run_id))
 
 
 @pytest.fixture(scope="session")
@@ -130,19 +147,27 @@ def run_producer() -> Callable[..., Run]:
     return _run_producer
 
 
-def _asset_events(run_id: str) -> list[dict[str, Any]]:
-    from airflow.models.asset import AssetEvent
+def _asset_events(run_id: str) -> dict[str, list[dict[str, Any]]]:
+    from airflow.models.asset import AssetEvent, AssetModel
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
     with create_session() as session:
-        events = session.scalars(select(AssetEvent).where(AssetEvent.source_run_id == run_id)).all()
-        return [dict(event.extra) for event in events]
+        events = session.execute(
+            select(AssetModel.name, AssetEvent.extra)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .where(AssetEvent.source_run_id == run_id)
+            .order_by(AssetEvent.id)
+        ).all()
+        found: dict[str, list[dict[str, Any]]] = {}
+        for name, extra in events:
+            found.setdefault(name, []).append(dict(extra or {}))
+        return found
 
 
 @pytest.fixture(scope="session")
-def asset_events() -> Callable[[str], list[dict[str, Any]]]:
-    """``asset_events(run_id)``: the extras of the asset events that run ``run_id`` emitted."""
+def asset_events() -> Callable[[str], dict[str, list[dict[str, Any]]]]:
+    """``asset_events(run_id)``: Asset name -> the extras of the events run ``run_id`` emitted for it."""
     return _asset_events
 
 
@@ -157,15 +182,17 @@ def dataset(data_team_s3: S3Identity, monkeypatch: pytest.MonkeyPatch) -> str:
 
 @pytest.fixture(scope="session")
 def publish_sample(data_team_s3: S3Identity) -> Callable[..., Any]:
-    """``publish_sample(uri, seed=0) -> Manifest``: a contract-valid snapshot (the contract test kit's
-    1,000-row sample) published by the data-team identity, as the producer would."""
-    from housing_contracts import publish
+    """``publish_sample(uri, seed=0, contract=V1) -> Manifest``: a contract-valid snapshot (the contract
+    test kit's 1,000-row sample, converted to ``contract``'s major) published by the data-team identity,
+    as the producer would."""
+    from housing_contracts import V1, convert, publish
     from housing_contracts.testing import sample_frame
 
-    def publish_sample(uri: str, seed: int = 0):
+    def publish_sample(uri: str, seed: int = 0, contract=V1):
         result = publish(
-            sample_frame(seed=seed),
+            convert(sample_frame(seed=seed), V1, contract),
             uri,
+            contract=contract,
             producer={"dag_id": "tests"},
             storage_options=data_team_s3.storage_options,
         )

@@ -14,6 +14,7 @@ from typing import Any
 
 from airflow.sdk import BaseNotifier
 
+from housing_contracts import V2
 from housing_contracts.layout import snapshot_time
 from include.housing_data import alerts
 
@@ -75,9 +76,33 @@ def test_a_broken_promise_fails_at_once_naming_consumer_lag_and_promise(
     assert f"last: {newest.snapshot_id} failed: {reason}" in message
 
 
+def test_every_version_is_checked_and_one_alert_names_the_v2_consumer(
+    consumer_lag_dag, dataset, publish_sample, ml_team_records, capfd, caplog
+) -> None:
+    """ml-team keeps its promise on v1 and breaks its 1 s promise on v2 (nothing consumed): the check
+    logs v1's table, then fails at once naming the v2 dataset and its lag, not v1."""
+    v2 = V2.dataset_uri()  # the v2 sibling of this test's dataset
+    v1_manifest = publish_sample(dataset)
+    ml_team_records.subscribe(dataset, max_lag=timedelta(hours=6))
+    ml_team_records.receipt(dataset, v1_manifest.snapshot_id)
+    v2_manifest = publish_sample(v2, contract=V2)
+    ml_team_records.subscribe(v2, max_lag=timedelta(seconds=1))
+    _older_than(v2_manifest.snapshot_id, 1.0)
+    capfd.readouterr()
+    dag_run = consumer_lag_dag.test()
+    out, err = capfd.readouterr()
+    assert (str(dag_run.state), _tries(dag_run)["check_consumer_lag"]) == ("failed", ("failed", 1))
+    assert f"every consumer of {dataset} keeps its promise" in caplog.text
+    alert = re.search(r"AirflowFailException: (.*)", out + err + caplog.text)
+    assert alert, "the task log has no AirflowFailException message"
+    assert v2 in alert.group(1) and dataset not in alert.group(1)
+    assert "consumer ml-team lags 1 snapshot(s)" in alert.group(1)
+
+
 def test_no_consumer_is_no_alert(consumer_lag_dag, dataset, publish_sample) -> None:
-    """A dataset nobody subscribes to has no promise to break."""
+    """A dataset nobody subscribes to, in either version, has no promise to break."""
     publish_sample(dataset)
+    publish_sample(V2.dataset_uri(), contract=V2)
     assert str(consumer_lag_dag.test().state) == "success"
 
 

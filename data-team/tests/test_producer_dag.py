@@ -2,7 +2,8 @@
 
 Each scenario runs once per module (a module-scoped fixture) and several tests check its outcomes. The
 tasks authenticate as the **data-team** identity through the ``lake_s3`` connection, so the runs also
-prove the producer stays inside that identity's grant (dataset, staging and quarantine prefixes).
+prove the producer stays inside that identity's grant (both versions' datasets, staging and quarantine
+prefixes). Retirement of v1 is in ``test_retirement.py``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from housing_contracts import list_snapshots, read_snapshot
+from housing_contracts import V1, V2, convert, list_snapshots, read_snapshot
 from include.housing_data import quarantine as quarantine_files
 from include.housing_data.settings import quarantine_uri, staging_uri
 
@@ -51,12 +52,39 @@ def test_first_run_succeeds(published_twice) -> None:
     )
 
 
-def test_first_run_publishes_a_snapshot_matching_its_manifest(published_twice, s3_server) -> None:
-    """The snapshot reads back (sizes, sha256 and contract verified) with the manifest's row count."""
+@pytest.mark.parametrize("contract", [V1, V2], ids=["v1", "v2"])
+def test_first_run_publishes_a_snapshot_matching_its_manifest(published_twice, s3_server, contract) -> None:
+    """Each version's snapshot reads back (sizes, sha256 and contract verified) with the manifest's row
+    count, in that version's columns."""
     first, _ = published_twice
-    snapshot = read_snapshot(first.dataset_uri, storage_options=s3_server.storage_options)
+    snapshot = read_snapshot(
+        first.uri(contract), contract=contract, storage_options=s3_server.storage_options
+    )
     assert snapshot.manifest.row_count == len(snapshot.frame) == 20_621
     assert snapshot.manifest.producer == {"dag_id": DAG_ID, "run_id": first.run_id}
+    assert (snapshot.manifest.contract.version, tuple(snapshot.frame.columns)) == (
+        contract.version,
+        contract.columns,
+    )
+
+
+def test_first_run_publishes_v1_and_v2_frames_that_convert_to_each_other(published_twice, s3_server) -> None:
+    """The v2 snapshot is the v1 frame converted (snake_case, US dollars), and back, value for value."""
+    first, _ = published_twice
+    v1 = read_snapshot(first.uri(V1), storage_options=s3_server.storage_options).frame
+    v2 = read_snapshot(first.uri(V2), storage_options=s3_server.storage_options).frame
+    pd.testing.assert_frame_equal(convert(v1, V1, V2), v2, check_exact=True)
+    pd.testing.assert_frame_equal(convert(v2, V2, V1), v1, check_exact=True)
+    assert v2["median_house_value"].max() == 100_000 * v1["MedHouseVal"].max()
+
+
+def test_only_the_v1_manifest_carries_the_deprecation(published_twice, s3_server) -> None:
+    """The v1 manifest names its sunset and successor (the v2 URI); the v2 manifest is not deprecated."""
+    first, _ = published_twice
+    v1 = read_snapshot(first.uri(V1), storage_options=s3_server.storage_options).manifest
+    v2 = read_snapshot(first.uri(V2), storage_options=s3_server.storage_options).manifest
+    assert v1.deprecation == {"sunset": V1.deprecation.sunset.isoformat(), "successor_uri": V2.uri}
+    assert v2.deprecation is None
 
 
 def test_manifest_records_the_cleaning_counts_and_source(published_twice, s3_server) -> None:
@@ -67,40 +95,63 @@ def test_manifest_records_the_cleaning_counts_and_source(published_twice, s3_ser
     assert extras["cleaning"]["rows_removed"] == sum(extras["cleaning"]["removed"].values()) == 19
 
 
-def test_first_run_emits_an_asset_event_with_the_manifest_summary(
+def _summary(manifest) -> dict[str, Any]:
+    return {
+        "snapshot_id": manifest.snapshot_id,
+        "row_count": manifest.row_count,
+        "content_fingerprint": manifest.content_fingerprint,
+        "contract_version": manifest.contract.version,
+        "snapshot_uri": manifest.snapshot_uri,
+    }
+
+
+def test_first_run_emits_an_asset_event_per_version_with_its_manifest_summary(
     published_twice, s3_server, asset_events
 ) -> None:
-    """The publish task's asset event carries snapshot id, row count, fingerprint, version and URI."""
+    """One asset event on each version's Asset, carrying that version's snapshot id, row count,
+    fingerprint, contract version and URI."""
     first, _ = published_twice
-    manifest = read_snapshot(first.dataset_uri, storage_options=s3_server.storage_options).manifest
-    assert asset_events(first.run_id) == [
-        {
-            "snapshot_id": manifest.snapshot_id,
-            "row_count": manifest.row_count,
-            "content_fingerprint": manifest.content_fingerprint,
-            "contract_version": manifest.contract.version,
-            "snapshot_uri": manifest.snapshot_uri,
-        }
-    ]
+    manifests = {
+        contract: read_snapshot(first.uri(contract), storage_options=s3_server.storage_options).manifest
+        for contract in (V1, V2)
+    }
+    assert asset_events(first.run_id) == {
+        "california_housing_v1": [_summary(manifests[V1])],
+        "california_housing_v2": [_summary(manifests[V2])],
+    }
+
+
+def test_first_run_returns_each_versions_summary(published_twice, s3_server) -> None:
+    """The publish task's XCom is ``{"v1": summary, "v2": summary}``."""
+    first, _ = published_twice
+    assert first.published == {
+        f"v{contract.major}": _summary(
+            read_snapshot(first.uri(contract), storage_options=s3_server.storage_options).manifest
+        )
+        for contract in (V1, V2)
+    }
 
 
 def test_second_run_on_the_same_source_publishes_nothing(published_twice, s3_server) -> None:
-    """Unchanged content: the second run succeeds, publish is skipped, still one snapshot."""
+    """Unchanged content: the second run succeeds, publish is skipped, still one snapshot per version."""
     first, second = published_twice
     assert second.state == "success"
     assert second.tasks["publish"][0] == "skipped"
-    assert len(list_snapshots(first.dataset_uri, storage_options=s3_server.storage_options)) == 1
+    for contract in (V1, V2):
+        assert len(list_snapshots(first.uri(contract), storage_options=s3_server.storage_options)) == 1
 
 
-def test_second_run_confirms_the_snapshot_current(published_twice, s3_server) -> None:
-    """The skipped publish still records, as the second run, that the newest snapshot is current (what
-    keeps the freshness promise while the source does not change)."""
+@pytest.mark.parametrize("contract", [V1, V2], ids=["v1", "v2"])
+def test_second_run_confirms_the_snapshot_current(published_twice, s3_server, contract) -> None:
+    """The skipped publish still records, as the second run, that each version's newest snapshot is
+    current (what keeps the freshness promise while the source does not change)."""
     from housing_contracts.confirmation import read_confirmation
     from housing_contracts.storage import resolve
 
     first, second = published_twice
-    manifest = read_snapshot(first.dataset_uri, storage_options=s3_server.storage_options).manifest
-    confirmation = read_confirmation(*resolve(first.dataset_uri, s3_server.storage_options))
+    uri = first.uri(contract)
+    manifest = read_snapshot(uri, storage_options=s3_server.storage_options).manifest
+    confirmation = read_confirmation(*resolve(uri, s3_server.storage_options))
     assert confirmation.snapshot_id == manifest.snapshot_id
     assert confirmation.producer == {"dag_id": DAG_ID, "run_id": second.run_id}
     assert confirmation.confirmed_at > manifest.created_at
@@ -109,7 +160,7 @@ def test_second_run_confirms_the_snapshot_current(published_twice, s3_server) ->
 def test_second_run_emits_no_asset_event(published_twice, asset_events) -> None:
     """Unchanged content emits no asset event, so the consumer does not retrain."""
     _, second = published_twice
-    assert asset_events(second.run_id) == []
+    assert asset_events(second.run_id) == {}
 
 
 def test_staging_is_removed_after_each_run(published_twice, s3_server) -> None:
@@ -171,10 +222,11 @@ def test_quarantine_holds_the_offending_rows(quarantined, s3_server) -> None:
 
 
 def test_corrupted_source_publishes_nothing(quarantined, s3_server, asset_events) -> None:
-    """No snapshot appears under the dataset URI from the quarantined run, and no asset event."""
-    manifests = list_snapshots(quarantined.dataset_uri, storage_options=s3_server.storage_options)
-    assert quarantined.run_id not in {m.producer.get("run_id") for m in manifests}
-    assert asset_events(quarantined.run_id) == []
+    """No snapshot appears under either version's URI from the quarantined run, and no asset event."""
+    for contract in (V1, V2):
+        manifests = list_snapshots(quarantined.uri(contract), storage_options=s3_server.storage_options)
+        assert quarantined.run_id not in {m.producer.get("run_id") for m in manifests}
+    assert asset_events(quarantined.run_id) == {}
 
 
 def test_staging_is_removed_after_a_quarantined_run(quarantined, s3_server) -> None:
@@ -204,7 +256,7 @@ def test_cleaning_incident_fails_the_run_without_retry(
         ("failed", 1),
         "upstream_failed",
     )
-    assert asset_events(run.run_id) == []
+    assert asset_events(run.run_id) == {}
 
 
 def test_missing_source_fails_without_retry(producer_dag, lake: str, run_producer, tmp_path: Path) -> None:

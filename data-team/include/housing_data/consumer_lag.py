@@ -1,8 +1,10 @@
-"""The check behind ``housing_consumer_lag``: every subscribed consumer's lag against its own promise."""
+"""The check behind ``housing_consumer_lag``: every subscribed consumer's lag against its own promise, in
+every published version of the dataset."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -10,20 +12,32 @@ log = logging.getLogger(__name__)
 
 
 def check_consumers(
-    dataset_uri: str, *, storage_options: dict[str, Any] | None, now: datetime | None = None
-) -> list[dict[str, Any]]:
-    """The consumers of ``dataset_uri`` as ``ConsumerLag.to_dict()`` rows, after logging their table.
+    dataset_uris: Sequence[str], *, storage_options: dict[str, Any] | None, now: datetime | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """The consumers of each of ``dataset_uris`` as ``ConsumerLag.to_dict()`` rows, by URI, after logging
+    each dataset's table.
 
-    Raises ``PromiseBroken`` when a consumer lags beyond its own promise: its message (the dataset, every
-    lagging consumer with its lag, promise and last outcome) is the alert. Storage errors propagate, for
-    the retry policy.
+    Every dataset is checked before anything is raised, so one alert names every broken promise: a
+    ``PromiseBroken`` whose message joins each dataset's (the dataset, every lagging consumer with its lag,
+    promise and last outcome). Storage errors propagate, for the retry policy.
     """
     from housing_contracts.consumers import format_consumers
+    from housing_contracts.errors import PromiseBroken
     from housing_contracts.freshness import check_consumer_lag
 
-    rows = check_consumer_lag(dataset_uri, now=now, storage_options=storage_options)
-    if rows:
-        log.info("every consumer of %s keeps its promise:\n%s", dataset_uri, format_consumers(rows))
-    else:
-        log.info("no consumer subscribes to %s", dataset_uri)
-    return [row.to_dict() for row in rows]
+    found: dict[str, list[dict[str, Any]]] = {}
+    broken: list[str] = []
+    for uri in dataset_uris:
+        try:
+            rows = check_consumer_lag(uri, now=now, storage_options=storage_options)
+        except PromiseBroken as err:
+            broken.append(str(err))
+            continue
+        found[uri] = [row.to_dict() for row in rows]
+        if rows:
+            log.info("every consumer of %s keeps its promise:\n%s", uri, format_consumers(rows))
+        else:
+            log.info("no consumer subscribes to %s", uri)
+    if broken:
+        raise PromiseBroken(" | ".join(broken))
+    return found

@@ -10,9 +10,10 @@ failures that are not retried. Storage errors propagate unchanged, so the retry 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from housing_contracts import dataset_uri
+from housing_contracts import CONTRACTS, V1, Contract, dataset_uri
 from include.housing_data import staging
 from include.housing_data.clean import clean
 from include.housing_data.extract import extract
@@ -20,7 +21,7 @@ from include.housing_data.quarantine import QuarantineRecord, quarantine
 from include.housing_data.settings import quarantine_uri, staging_uri
 
 if TYPE_CHECKING:
-    from housing_contracts import Manifest, PublishResult
+    from housing_contracts import Manifest, Retirement
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,28 @@ def clean_step(
     return {"staged": out, "rows": report.rows_out, "cleaning": report.to_dict()}
 
 
+@dataclass(frozen=True)
+class Published:
+    """What one publish did to each major of the contract (see :func:`publish_step`)."""
+
+    #: majors that got a snapshot from this run (on this try, or on an earlier try of the same run)
+    created: dict[Contract, Manifest] = field(default_factory=dict)
+    #: majors whose newest snapshot, from an earlier run, already held this content
+    unchanged: dict[Contract, Manifest] = field(default_factory=dict)
+    #: retired majors, not published
+    retired: dict[Contract, Retirement] = field(default_factory=dict)
+
+    def summaries(self) -> dict[str, dict[str, Any] | None]:
+        """The task's XCom: ``{"v1": summary | None, "v2": …}``, one key per released major, the summary of
+        the snapshot this run created there (:func:`manifest_summary`), None if unchanged or retired."""
+        return {
+            f"v{contract.major}": manifest_summary(self.created[contract])
+            if contract in self.created
+            else None
+            for contract in CONTRACTS
+        }
+
+
 def publish_step(
     staged: str,
     *,
@@ -72,32 +95,52 @@ def publish_step(
     producer: dict[str, str],
     extras: dict[str, Any],
     storage_options: dict[str, Any] | None,
-) -> PublishResult:
-    """Validate the staged frame and publish it as a snapshot.
+) -> Published:
+    """Validate the staged (1.x) frame once and publish it to every released major of the contract.
 
-    ``housing_contracts.publish`` checks every contract rule before it writes anything. A violation
-    quarantines the report and the offending rows and raises :class:`Quarantined`: nothing is published.
-    Idempotent: unchanged content creates no snapshot; publish then records that the newest one is
-    still current, which keeps the freshness promise.
+    ``housing_contracts.publish_all`` checks every rule of 1.x before it writes anything, then publishes
+    the frame, converted, to each major's dataset, each atomically with its own manifest; a retired
+    major is skipped. A violation quarantines the report and the offending rows and raises
+    :class:`Quarantined`: nothing is published. Idempotent per major: unchanged content creates no
+    snapshot; publish then records that the newest one is still current, which keeps the freshness
+    promise. A snapshot whose manifest names this ``producer`` (this run) counts as created even when a
+    retry finds it already there, so a run that committed v1 and failed before v2 still announces v1.
     """
-    from housing_contracts import ContractViolation, publish
+    from housing_contracts import ContractViolation, publish_all
 
     frame = staging.load(staged, storage_options=storage_options)
     try:
-        result = publish(
-            frame, dataset_uri(), producer=producer, extras=extras, storage_options=storage_options
+        outcome = publish_all(
+            frame, source=V1, producer=producer, extras=extras, storage_options=storage_options
         )
     except ContractViolation as violation:
         record = quarantine(frame, violation, quarantine_uri(run_id), storage_options=storage_options)
         raise Quarantined(record) from violation
-    if result.created:
-        log.info("published snapshot %s (%d rows)", result.snapshot_uri, result.manifest.row_count)
-    else:
+    published = Published(retired=dict(outcome.retired))
+    for contract, retirement in outcome.retired.items():
         log.info(
-            "content unchanged since snapshot %s: no new snapshot; confirmed it current",
-            result.manifest.snapshot_id,
+            "%s v%d retired at %s by %s: not published (its consumers moved to %s)",
+            contract.name,
+            contract.major,
+            retirement.retired_at.isoformat(timespec="seconds"),
+            retirement.retired_by,
+            retirement.successor_uri,
         )
-    return result
+    for contract, result in outcome.results.items():
+        manifest = result.manifest
+        if result.created or manifest.producer == producer:
+            published.created[contract] = manifest
+            log.info(
+                "published %s snapshot %s (%d rows)", contract.label, result.snapshot_uri, manifest.row_count
+            )
+        else:
+            published.unchanged[contract] = manifest
+            log.info(
+                "%s: content unchanged since snapshot %s: no new snapshot; confirmed it current",
+                contract.label,
+                manifest.snapshot_id,
+            )
+    return published
 
 
 def manifest_summary(manifest: Manifest) -> dict[str, Any]:
