@@ -3,6 +3,8 @@
 ``airflow.api_fastapi.app.create_app()`` with the simple auth manager (the session's user from conftest),
 the plugin mounted from ``plugins/`` as the deployment mounts it, and a real SeaweedFS lake: the page
 reads as the data-team identity (``lake_s3``), the ML team's records are written with the ml-team identity.
+The page shows the newest version (v2) unless ``?major=`` names another; every version's lifecycle is in
+its versions table.
 """
 
 from __future__ import annotations
@@ -18,9 +20,16 @@ from typing import Any
 
 import pytest
 
+from housing_contracts import V1, V2
+
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 PAGE = "/contract/"
-API_ROUTES = ("/contract/api/contract", "/contract/api/snapshots", "/contract/api/consumers")
+API_ROUTES = (
+    "/contract/api/contract",
+    "/contract/api/snapshots",
+    "/contract/api/consumers",
+    "/contract/api/versions",
+)
 
 
 class Elements(HTMLParser):
@@ -42,6 +51,12 @@ class Elements(HTMLParser):
             for tag, found in self.tags
             if tag == "tr" and all(found.get(key) == value for key, value in wanted.items())
         ]
+
+
+@pytest.fixture
+def dataset_v2(dataset: str) -> str:
+    """The v2 sibling of this test's dataset: the version the page shows by default."""
+    return V2.dataset_uri()
 
 
 @pytest.fixture(scope="module")
@@ -162,16 +177,17 @@ def test_the_nav_bar_links_the_page(api_server, token) -> None:
 
 
 def test_consumers_json_is_consumer_lag(
-    api_server, token, dataset, publish_sample, ml_team_records, data_team_s3
+    api_server, token, dataset_v2, publish_sample, ml_team_records, data_team_s3
 ) -> None:
-    """``/api/consumers`` is ``[row.to_dict() for row in consumer_lag(uri)]``: here ml-team one snapshot
-    behind (the lag in time grows between the reads, and only that differs)."""
+    """``/api/consumers`` is ``[row.to_dict() for row in consumer_lag(uri)]`` of the newest version: here
+    ml-team one snapshot behind (the lag in time grows between the reads, and only that differs)."""
     from housing_contracts.consumers import consumer_lag
 
-    first = publish_sample(dataset, seed=1)
+    dataset = dataset_v2
+    first = publish_sample(dataset, seed=1, contract=V2)
     ml_team_records.subscribe(dataset, max_lag=timedelta(hours=6))
     ml_team_records.receipt(dataset, first.snapshot_id)
-    publish_sample(dataset, seed=2)
+    publish_sample(dataset, seed=2, contract=V2)
 
     before = [row.to_dict() for row in consumer_lag(dataset, storage_options=data_team_s3.storage_options)]
     response = api_server.get("/contract/api/consumers", headers=_bearer(token))
@@ -190,20 +206,19 @@ def test_consumers_json_is_consumer_lag(
 
 
 def test_the_page_lists_consumers_snapshots_and_the_contract(
-    signed_in, token, dataset, publish_sample, ml_team_records
+    signed_in, token, dataset_v2, publish_sample, ml_team_records
 ) -> None:
     """The page shows ml-team with lag 0 after consuming the newest snapshot, then lag 1 after a new one;
-    the snapshots newest first with their per-column stats; the contract's columns and version."""
-    from housing_contracts import COLUMNS, CONTRACT_VERSION
-
-    first = publish_sample(dataset, seed=1)
+    the snapshots newest first with their per-column stats; the contract's columns and version (v2)."""
+    dataset = dataset_v2
+    first = publish_sample(dataset, seed=1, contract=V2)
     ml_team_records.subscribe(dataset, max_lag=timedelta(hours=6))
     ml_team_records.receipt(dataset, first.snapshot_id)
 
     page = Elements(signed_in.get(PAGE).text)
     assert page.rows(data_consumer="ml-team", data_lag_snapshots="0", data_status="ok")
 
-    second = publish_sample(dataset, seed=2)
+    second = publish_sample(dataset, seed=2, contract=V2)
     page = Elements(signed_in.get(PAGE).text)
     assert page.rows(data_consumer="ml-team", data_lag_snapshots="1", data_breaks_promise="false")
     snapshots = [row["data-snapshot-id"] for row in page.rows() if row.get("data-row-count")]
@@ -216,23 +231,24 @@ def test_the_page_lists_consumers_snapshots_and_the_contract(
         and attrs["data-snapshot-id"] == second.snapshot_id
     ]
     assert stats
-    assert [row["data-column"] for row in page.rows() if row.get("data-column")] == [*COLUMNS] * 3
+    assert [row["data-column"] for row in page.rows() if row.get("data-column")] == [*V2.columns] * 3
     assert ("span", {"id": "contract-version"}) in page.tags
-    assert CONTRACT_VERSION in signed_in.get(PAGE).text
+    assert f'<span id="contract-version">{V2.version}</span>' in signed_in.get(PAGE).text
 
     served = signed_in.get("/contract/api/snapshots?limit=1", headers=_bearer(token)).json()
     assert served == [second.to_dict()]
 
 
 def test_a_corrupt_receipt_is_shown_as_a_problem_and_the_page_still_renders(
-    signed_in, token, dataset, publish_sample, ml_team_records, ml_team_s3, reliability_row
+    signed_in, token, dataset_v2, publish_sample, ml_team_records, ml_team_s3, reliability_row
 ) -> None:
     """A receipt that is not JSON is named in the consumer's problems (page and JSON); the rest renders."""
     import fsspec
 
     from housing_contracts.consumers import consumer_uri
 
-    manifest = publish_sample(dataset)
+    dataset = dataset_v2
+    manifest = publish_sample(dataset, contract=V2)
     ml_team_records.subscribe(dataset, max_lag=timedelta(hours=6))
     ml_team_records.receipt(dataset, manifest.snapshot_id)
     corrupt = f"{consumer_uri(dataset, 'ml-team')}/receipts/{manifest.snapshot_id}/0123456789abcdef.json"
@@ -256,10 +272,11 @@ def test_a_corrupt_receipt_is_shown_as_a_problem_and_the_page_still_renders(
 
 
 def test_the_page_escapes_what_other_teams_wrote(
-    signed_in, dataset, publish_sample, ml_team_records, reliability_row
+    signed_in, dataset_v2, publish_sample, ml_team_records, reliability_row
 ) -> None:
     """A failure reason holding HTML is shown as text, never as markup."""
-    manifest = publish_sample(dataset)
+    dataset = dataset_v2
+    manifest = publish_sample(dataset, contract=V2)
     ml_team_records.subscribe(dataset, max_lag=timedelta(hours=6))
     hostile = '<script>alert("owned")</script><img src=x onerror="alert(1)">'
     ml_team_records.receipt(dataset, manifest.snapshot_id, outcome="failed", reason=hostile)
@@ -275,15 +292,73 @@ def test_the_page_escapes_what_other_teams_wrote(
 
 
 def test_the_page_shows_why_the_lake_cannot_be_read(signed_in, dataset, monkeypatch) -> None:
-    """Without the lake_s3 connection the page still renders the contract and names what failed."""
+    """Without the lake_s3 connection the page (here v1's) still renders the contract and its deprecation,
+    and names what failed."""
     monkeypatch.delenv("AIRFLOW_CONN_LAKE_S3")
-    response = signed_in.get(PAGE)
+    response = signed_in.get(f"{PAGE}?major=1")
     assert response.status_code == 200
     page = Elements(response.text)
     assert ("p", {"class": "error", "id": "consumers-error"}) in page.tags
+    assert ("p", {"class": "error", "id": "versions-error"}) in page.tags
     assert re.search(r"could not read the consumers: AirflowNotFoundException: .*lake_s3", response.text)
     assert f'<code id="dataset-uri">{dataset}</code>' in response.text
+    assert ("p", {"id": "lifecycle", "data-status": "deprecated"}) in page.tags
     assert page.rows(data_column="MedInc")
+
+
+def test_the_page_lists_both_versions_and_v1s_deprecation(signed_in, dataset, dataset_v2) -> None:
+    """The versions table lists v2 (current, shown) then v1 (deprecated: its sunset and successor)."""
+    page = Elements(signed_in.get(PAGE).text)
+    versions = [
+        (row["data-major"], row["data-status"], row["data-shown"])
+        for row in page.rows()
+        if "data-major" in row
+    ]
+    assert versions == [("2", "current", "true"), ("1", "deprecated", "false")]
+    html = signed_in.get(PAGE).text
+    assert f"<code>{dataset}</code>" in html and f"<code>{dataset_v2}</code>" in html
+    assert f"deprecated: sunset {V1.deprecation.sunset.isoformat()}, successor {V2.uri}" in html
+    assert 'id="lifecycle"' not in html  # the shown version, v2, is current
+
+
+def test_the_v1_page_shows_its_contract_and_deprecation(signed_in, token, dataset, publish_sample) -> None:
+    """``?major=1`` shows v1: its version, its 1.x columns, its snapshots and a deprecation notice."""
+    manifest = publish_sample(dataset)
+    response = signed_in.get(f"{PAGE}?major=1")
+    page = Elements(response.text)
+    assert f'<span id="contract-version">{V1.version}</span>' in response.text
+    assert [row["data-column"] for row in page.rows() if row.get("data-column")][: len(V1.columns)] == [
+        *V1.columns
+    ]
+    assert page.rows(data_snapshot_id=manifest.snapshot_id)
+    assert ("p", {"id": "lifecycle", "data-status": "deprecated"}) in page.tags
+    served = signed_in.get("/contract/api/contract?major=1", headers=_bearer(token)).json()
+    assert served["contract"]["version"] == V1.version
+
+
+def test_a_retired_v1_shows_when_and_by_whom(signed_in, token, dataset, data_team_s3) -> None:
+    """Once v1 is retired (no live subscriber here), its row and notice say when and by whom, and its
+    JSON carries the record."""
+    from housing_contracts.lifecycle import retire
+
+    record = retire(dataset, by="data-team operator", storage_options=data_team_s3.storage_options)
+    response = signed_in.get(f"{PAGE}?major=1")
+    page = Elements(response.text)
+    assert page.rows(data_major="1", data_status="retired")
+    assert ("p", {"id": "lifecycle", "data-status": "retired"}) in page.tags
+    retired_at = record.retired_at.isoformat(timespec="seconds")
+    assert f"RETIRED at {retired_at} by data-team operator" in response.text
+    served = signed_in.get("/contract/api/versions", headers=_bearer(token)).json()
+    assert [(v["major"], v["status"]) for v in served] == [(2, "current"), (1, "retired")]
+    assert served[1]["retirement"]["retired_by"] == "data-team operator"
+    assert served[1]["deprecation"] == V1.deprecation.to_dict()
+
+
+def test_an_unknown_version_is_not_found(signed_in, token) -> None:
+    """``?major=`` naming no released version answers 404 naming the released majors."""
+    response = signed_in.get("/contract/api/contract?major=7", headers=_bearer(token))
+    assert response.status_code == 404
+    assert "major 7" in response.json()["detail"]
 
 
 def test_loading_the_plugin_imports_nothing_heavy() -> None:

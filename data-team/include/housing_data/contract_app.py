@@ -2,11 +2,13 @@
 
 | route (under the mount) | answers |
 |---|---|
-| ``GET /`` | the page: consumers with their lag and promise, newest snapshots, the contract (HTML) |
-| ``GET /api/contract`` | the live contract's description (``housing-contract describe``) |
-| ``GET /api/snapshots?limit=10`` | the newest committed snapshots' manifests, newest first |
-| ``GET /api/consumers`` | ``[row.to_dict() for row in consumer_lag(uri)]``, as ``consumers --json`` |
+| ``GET /?major=2`` | the page (HTML): each version's lifecycle; one version's consumers, snapshots, rules |
+| ``GET /api/versions`` | every released version, newest first: URIs, status, deprecation, retirement |
+| ``GET /api/contract?major=2`` | the version's live description (``housing-contract describe``) |
+| ``GET /api/snapshots?major=2&limit=10`` | its newest committed snapshots' manifests, newest first |
+| ``GET /api/consumers?major=2`` | ``[row.to_dict() for row in consumer_lag(uri)]``, as ``consumers --json`` |
 
+``major`` defaults to the newest version (the one consumers should read); an unknown one answers 404.
 Everything is read live from the lake with this deployment's connection ``lake_s3``.
 
 A route a plugin adds is not behind Airflow's login on its own, so every route here depends on
@@ -22,12 +24,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from housing_contracts import dataset_uri
+from housing_contracts import Contract
 from include.housing_data import contract_view
 from include.housing_data.contract_html import render_page
 
@@ -99,56 +101,81 @@ def _attempt(what: str, read: Callable[[], T]) -> T | Exception:
         return err
 
 
+def chosen_version(major: int | None = Query(None, ge=0, description="default: the newest")) -> Contract:
+    """Dependency: the released version the request names by ``major``, else 404."""
+    try:
+        return contract_view.version(major)
+    except KeyError as err:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(err.args[0])) from err
+
+
+#: An endpoint's parameter: the version named by ``?major=``.
+Shown = Annotated[Contract, Depends(chosen_version)]
+
+
 def create_app() -> FastAPI:
     """The app: the page and its JSON endpoints, each behind Airflow's authentication."""
     app = FastAPI(title="Contract page", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_exception_handler(LoginRequired, _to_login)
 
     @app.get("/", response_class=HTMLResponse, dependencies=[Depends(page_reader)])
-    def page() -> HTMLResponse:
+    def page(shown: Shown) -> HTMLResponse:
         """The page; a section that cannot be read shows why, the others still render."""
         from housing_contracts.consumers import consumer_lag
 
-        now, uri = datetime.now(UTC), dataset_uri()
+        now, uri = datetime.now(UTC), shown.dataset_uri()
         options = _attempt("lake_s3 connection", contract_view.lake_storage_options)
         if isinstance(options, Exception):
-            snapshots = consumers = options
+            versions = snapshots = consumers = options
         else:
+            versions = _attempt("versions", lambda: contract_view.versions(storage_options=options))
             snapshots = _attempt(
                 "snapshots", lambda: contract_view.newest_snapshots(uri, storage_options=options)
             )
             consumers = _attempt("consumers", lambda: consumer_lag(uri, now=now, storage_options=options))
         html = render_page(
+            shown=shown,
             dataset_uri=uri,
             now=now,
-            contract=_attempt("contract", contract_view.contract),
+            versions=versions,
+            contract=_attempt("contract", lambda: contract_view.contract(shown)),
             snapshots=snapshots,
             consumers=consumers,
         )
         return HTMLResponse(html)
 
+    @app.get("/api/versions", dependencies=[Depends(api_reader)])
+    def versions() -> list[dict[str, Any]]:
+        """Every released version, newest first, with its lifecycle."""
+        options = _read("lake_s3 connection", contract_view.lake_storage_options)
+        return [
+            status.to_dict()
+            for status in _read("versions", lambda: contract_view.versions(storage_options=options))
+        ]
+
     @app.get("/api/contract", dependencies=[Depends(api_reader)])
-    def contract() -> dict[str, Any]:
-        """The live contract's description."""
-        return _read("contract", contract_view.contract)
+    def contract(shown: Shown) -> dict[str, Any]:
+        """The version's live description."""
+        return _read("contract", lambda: contract_view.contract(shown))
 
     @app.get("/api/snapshots", dependencies=[Depends(api_reader)])
     def snapshots(
+        shown: Shown,
         limit: int = Query(contract_view.NEWEST_SNAPSHOTS, ge=1, le=1000),
     ) -> list[dict[str, Any]]:
-        """The newest committed snapshots' manifests, newest first (a broken one: id and problem)."""
-        uri, options = dataset_uri(), _read("lake_s3 connection", contract_view.lake_storage_options)
+        """The version's newest committed snapshots' manifests, newest first (a broken one: its problem)."""
+        uri, options = shown.dataset_uri(), _read("lake_s3 connection", contract_view.lake_storage_options)
         found = _read(
             "snapshots", lambda: contract_view.newest_snapshots(uri, limit=limit, storage_options=options)
         )
         return [summary.to_dict() for summary in found]
 
     @app.get("/api/consumers", dependencies=[Depends(api_reader)])
-    def consumers() -> list[dict[str, Any]]:
-        """Exactly ``housing-contract consumers URI --json``."""
+    def consumers(shown: Shown) -> list[dict[str, Any]]:
+        """Exactly ``housing-contract consumers URI --json`` for the version's dataset."""
         from housing_contracts.consumers import consumer_lag
 
-        uri, options = dataset_uri(), _read("lake_s3 connection", contract_view.lake_storage_options)
+        uri, options = shown.dataset_uri(), _read("lake_s3 connection", contract_view.lake_storage_options)
         return [
             row.to_dict() for row in _read("consumers", lambda: consumer_lag(uri, storage_options=options))
         ]

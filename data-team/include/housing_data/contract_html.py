@@ -5,7 +5,9 @@ Elements carry stable ids and ``data-*`` attributes for tools and browser tests:
 
 | selector | what |
 |---|---|
-| ``#contract-version``, ``#dataset-uri``, ``#freshness`` | the header |
+| ``#contract-version``, ``#dataset-uri``, ``#freshness`` | the header: the version shown |
+| ``#lifecycle`` (``data-status``) | the shown version's deprecation and retirement, if any |
+| ``table#versions tr[data-major]`` (``data-status``, ``data-shown``) | one released version (**) |
 | ``table#consumers tr[data-consumer]`` | one subscribed consumer (*) |
 | ``table#snapshots tr[data-snapshot-id]`` (``data-row-count``) | one committed snapshot, newest first |
 | ``table.stats[data-snapshot-id] tr[data-column]`` | that snapshot's per-column stats |
@@ -15,6 +17,10 @@ Elements carry stable ids and ``data-*`` attributes for tools and browser tests:
 
 (*) with ``data-lag-snapshots``, ``data-lag-seconds``, ``data-breaks-promise`` (``true``/``false``) and
 ``data-status`` (``ok``, ``broken``, ``problems``).
+(**) ``data-status`` is ``current``, ``deprecated``, ``retired`` or ``unknown`` (its record unreadable);
+its ``td[data-field=lifecycle]`` holds ``span[data-field=deprecation]`` (sunset, successor) and
+``span[data-field=retirement]`` (retired at … by …) when they apply. The sections below the versions
+table are the shown version's (``?major=<n>``, default the newest).
 """
 
 from __future__ import annotations
@@ -25,8 +31,9 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from housing_contracts import Contract
     from housing_contracts.consumers import ConsumerLag
-    from include.housing_data.contract_view import SnapshotSummary
+    from include.housing_data.contract_view import SnapshotSummary, VersionStatus
 
 #: pandera check name -> the operator it applies to its one statistic
 _OPERATORS = {
@@ -49,6 +56,9 @@ td ul { margin: 0; padding-left: 1.1rem; }
 tr[data-status="ok"] td[data-field="status"] { color: #276749; font-weight: 600; }
 tr[data-status="broken"] td[data-field="status"] { color: #c53030; font-weight: 600; }
 tr[data-status="problems"] td[data-field="status"] { color: #b7791f; font-weight: 600; }
+tr[data-shown="true"] { font-weight: 600; }
+[data-field="deprecation"], #lifecycle[data-status="deprecated"] { color: #b7791f; }
+[data-field="retirement"], #lifecycle[data-status="retired"] { color: #c53030; }
 .error { color: #c53030; }
 code { font-size: 0.9em; }
 """
@@ -244,17 +254,63 @@ def contract_table(description: dict[str, Any]) -> str:
     )
 
 
+def lifecycle(status: VersionStatus) -> str:
+    """The version's place in its life: ``current``, or its deprecation and, once retired, its retirement."""
+    deprecation = status.contract.deprecation
+    parts = [f'<span data-field="deprecation">{text(deprecation.text())}</span>'] if deprecation else []
+    if status.retirement is not None:
+        parts.append(f'<span data-field="retirement">{text(status.retirement.text())}</span>')
+    if status.problem is not None:
+        parts.append(f'<span class="error" data-field="problem">{text(status.problem)}</span>')
+    return "<br>".join(parts) or "current"
+
+
+def versions_table(versions: list[VersionStatus], shown: Contract) -> str:
+    """Every released version, newest first: a link to its sections, its dataset, its lifecycle."""
+    html_rows = [
+        f"<tr data-major={attribute(status.contract.major)} data-status={attribute(status.status)}"
+        f" data-shown={attribute(status.contract.major == shown.major)}>"
+        + _cell(
+            "version",
+            f'<a href="?major={status.contract.major}">{text(status.contract.version)}</a>',
+        )
+        + _cell("dataset_uri", f"<code>{text(status.dataset_uri)}</code>")
+        + _cell("asset_name", f"<code>{text(status.contract.asset_name)}</code>")
+        + _cell("lifecycle", lifecycle(status))
+        + "</tr>"
+        for status in versions
+    ]
+    return _table("versions", ("version", "dataset", "Asset", "lifecycle"), html_rows, "no released version")
+
+
+def _shown_lifecycle(shown: Contract, versions: list[VersionStatus] | BaseException) -> str:
+    """A notice under the header when the shown version is deprecated or retired."""
+    from include.housing_data.contract_view import VersionStatus
+
+    known = [] if isinstance(versions, BaseException) else versions
+    # without the lake, the deprecation (in code) still shows
+    status = next(
+        (s for s in known if s.contract.major == shown.major), VersionStatus(shown, shown.dataset_uri())
+    )
+    if status.status == "current":
+        return ""
+    return f'<p id="lifecycle" data-status={attribute(status.status)}>{lifecycle(status)}</p>'
+
+
 def render_page(
     *,
+    shown: Contract,
     dataset_uri: str,
     now: datetime,
+    versions: list[VersionStatus] | BaseException,
     contract: dict[str, Any] | BaseException,
     snapshots: list[SnapshotSummary] | BaseException,
     consumers: list[ConsumerLag] | BaseException,
 ) -> str:
-    """The whole page; a section whose read failed shows the error instead (the others still render)."""
+    """The whole page for the ``shown`` version; a section whose read failed shows the error instead (the
+    others still render)."""
     if isinstance(contract, BaseException):
-        title, header = "Contract", _error("contract", contract)
+        title, header = f"Contract {shown.label}", _error("contract", contract)
     else:
         name, version = contract["contract"]["name"], contract["contract"]["version"]
         title = f"Contract {name} {version}"
@@ -272,6 +328,7 @@ def render_page(
             )
         )
     sections = {
+        "versions": ("Released versions", versions, lambda found: versions_table(found, shown)),
         "consumers": ("Subscribed consumers", consumers, consumers_table),
         "snapshots": ("Newest snapshots", snapshots, snapshots_table),
         "contract": ("Columns and rules", contract, contract_table),
@@ -285,8 +342,13 @@ def render_page(
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{text(title)}</title><style>{_STYLE}</style></head><body>"
-        f'<header>{header}<p>Dataset <code id="dataset-uri">{text(dataset_uri)}</code>, read live from the '
-        f'lake at {when(now)}. As JSON: <a href="api/contract">contract</a> · '
-        '<a href="api/snapshots">snapshots</a> · <a href="api/consumers">consumers</a>.</p></header>'
+        f"<header>{header}{_shown_lifecycle(shown, versions)}"
+        f'<p>Dataset <code id="dataset-uri">{text(dataset_uri)}</code>, read live from the lake at '
+        f"{when(now)}. As JSON: "
+        + " · ".join(
+            f'<a href="api/{route}?major={shown.major}">{route}</a>'
+            for route in ("contract", "snapshots", "consumers")
+        )
+        + ' · <a href="api/versions">versions</a>.</p></header>'
         f"{body}</body></html>"
     )

@@ -1,4 +1,5 @@
-"""What the Contract page shows, read live from the lake: the contract, the newest snapshots, the consumers.
+"""What the Contract page shows, read live from the lake: the released versions with their lifecycle, and
+for one version the contract, the newest snapshots, the consumers.
 
 Plain functions over the contract package; the page (:mod:`include.housing_data.contract_app`) renders them
 and serves them as JSON. Nothing here raises for one bad record: a snapshot whose manifest cannot be read
@@ -11,10 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from housing_contracts import CONTRACTS, Contract
 from include.housing_data.settings import LAKE_CONN_ID
 
 if TYPE_CHECKING:
-    from housing_contracts import Manifest
+    from housing_contracts import Manifest, Retirement
 
 #: Snapshots the page lists, newest first.
 NEWEST_SNAPSHOTS = 10
@@ -42,11 +44,72 @@ def lake_storage_options() -> dict[str, Any]:
     return storage_options_from_connection(LAKE_CONN_ID)
 
 
-def contract() -> dict[str, Any]:
-    """The live contract's description: version, columns and their rules, freshness promise."""
+@dataclass(frozen=True)
+class VersionStatus:
+    """One released major as the page's versions table lists it: where it lives and where it is in its
+    life (current, deprecated, retired), or why its retirement record could not be read."""
+
+    contract: Contract
+    dataset_uri: str
+    retirement: Retirement | None = None
+    problem: str | None = None
+
+    @property
+    def status(self) -> str:
+        """``retired``, ``deprecated`` or ``current`` (``unknown`` if the record could not be read)."""
+        if self.problem is not None:
+            return "unknown"
+        if self.retirement is not None:
+            return "retired"
+        return "deprecated" if self.contract.deprecation is not None else "current"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: version, URIs, Asset, status, deprecation and retirement (None when absent)."""
+        deprecation = self.contract.deprecation
+        return {
+            "version": self.contract.version,
+            "major": self.contract.major,
+            "uri": self.contract.uri,
+            "dataset_uri": self.dataset_uri,
+            "asset_name": self.contract.asset_name,
+            "status": self.status,
+            "deprecation": deprecation.to_dict() if deprecation else None,
+            "retirement": self.retirement.to_dict() if self.retirement else None,
+            "problem": self.problem,
+        }
+
+
+def version(major: int | None) -> Contract:
+    """The released contract of ``major``; the newest when None. KeyError if no version has that major."""
+    if major is None:
+        return CONTRACTS[-1]
+    found = next((contract for contract in CONTRACTS if contract.major == major), None)
+    if found is None:
+        raise KeyError(f"no released contract version has major {major}: {[c.major for c in CONTRACTS]}")
+    return found
+
+
+def versions(*, storage_options: dict[str, Any] | None = None) -> list[VersionStatus]:
+    """Every released major, newest first, with its retirement record read from its dataset."""
+    from housing_contracts import ContractError
+    from housing_contracts.lifecycle import retirement
+
+    found = []
+    for contract in reversed(CONTRACTS):
+        uri = contract.dataset_uri()
+        try:
+            found.append(VersionStatus(contract, uri, retirement(uri, storage_options=storage_options)))
+        except (ContractError, OSError) as err:
+            found.append(VersionStatus(contract, uri, problem=f"{type(err).__name__}: {err}"))
+    return found
+
+
+def contract(of: Contract | None = None) -> dict[str, Any]:
+    """The live description of ``of`` (default: the newest version): version, columns and their rules,
+    freshness promise."""
     from housing_contracts.description import describe
 
-    return describe()
+    return describe(contract=of or CONTRACTS[-1])
 
 
 def newest_snapshots(
