@@ -27,7 +27,13 @@ from airflow.sdk.execution_time.context import AssetStateStoreAccessor
 from airflow.triggers.shared_stream import SharedStreamManager
 
 from housing_contracts import publish
-from housing_contracts.airflow import SnapshotCommittedTrigger, cursor_key, manifests_from_events
+from housing_contracts.airflow import (
+    DEFAULT_RENEW_SECONDS,
+    LEASE_RENEWALS,
+    SnapshotCommittedTrigger,
+    cursor_key,
+    manifests_from_events,
+)
 from housing_contracts.consumers import SUBSCRIPTION_NAME, Subscription, consumer_uri
 from housing_contracts.dataset import ASSET_NAME, CONTRACT_VERSION, DATASET_URI
 from housing_contracts.manifest import MANIFEST_NAME
@@ -497,7 +503,37 @@ def test_watcher_start_writes_the_subscription(lake, make_trigger, state_store, 
         start_after=older["snapshot_id"],
         subscribed_at=subscription.subscribed_at,
         contract_version=CONTRACT_VERSION,
+        renewed_at=subscription.renewed_at,
+        lease=timedelta(seconds=DEFAULT_RENEW_SECONDS * LEASE_RENEWALS),
     )
+    assert subscription.live(datetime.now(UTC))
+
+
+def test_running_watcher_renews_its_subscription_which_lapses_once_it_stops(
+    lake, make_trigger, state_store, s3_server
+):
+    """While the watcher runs it rewrites renewed_at every renew interval (subscribed_at stays); once it
+    stops, the subscription lapses after its lease: that is how the producer sees a consumer leave."""
+    options = s3_server.storage_options
+
+    async def scenario() -> tuple[Subscription, Subscription]:
+        lake.commit()
+        started = datetime.now(UTC)
+        async with Triggerer(_subscribing(make_trigger, renew_seconds=0.2), []):
+            first = await _wait_subscription(lake.uri, options, started)
+            async with asyncio.timeout(WAIT):
+                while True:
+                    renewed = await asyncio.to_thread(_subscription, lake.uri, options)
+                    if renewed is not None and renewed.renewed_at > first.renewed_at:
+                        return first, renewed
+                    await asyncio.sleep(0.05)
+
+    first, renewed = asyncio.run(scenario())
+    assert renewed.subscribed_at == first.subscribed_at
+    assert renewed.lease == timedelta(seconds=0.2 * LEASE_RENEWALS)
+    stopped = renewed.renewed_at
+    assert renewed.live(stopped + renewed.lease)
+    assert not renewed.live(stopped + renewed.lease + timedelta(seconds=0.1))
 
 
 def test_restart_rewrites_the_subscription_with_the_same_start(lake, make_trigger, state_store, s3_server):

@@ -130,7 +130,7 @@ def test_validate_unknown_format_exits_2(tmp_path: Path) -> None:
 
 def test_describe_prints_every_column_and_frame_check() -> None:
     """describe shows the contract as a table: columns with rules, and the frame checks."""
-    result = runner.invoke(app, ["describe"])
+    result = runner.invoke(app, ["describe", "--version", CONTRACT_VERSION])
     assert result.exit_code == 0
     for column in COLUMNS:
         assert column in result.stdout
@@ -139,17 +139,26 @@ def test_describe_prints_every_column_and_frame_check() -> None:
     assert "bedrooms_within_rooms" in result.stdout
     assert "s3://lake/california_housing/v1" in result.stdout
     assert "freshness: The producer confirms the data current at least every 24 hours" in result.stdout
+    assert "deprecated: sunset 2027-03-31, successor s3://lake/california_housing/v2" in result.stdout
+
+
+def test_describe_shows_the_newest_major_by_default() -> None:
+    result = runner.invoke(app, ["describe"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("california_housing 2.0.0  s3://lake/california_housing/v2")
+    assert "median_house_value" in result.stdout and "deprecated" not in result.stdout
+    assert runner.invoke(app, ["describe", "--version", "9.9.9"]).exit_code == 2
 
 
 def test_describe_json_is_the_frozen_description() -> None:
     """describe --json prints exactly what is frozen for this version."""
-    result = runner.invoke(app, ["describe", "--json"])
+    result = runner.invoke(app, ["describe", "--version", CONTRACT_VERSION, "--json"])
     assert json.loads(result.stdout) == json.loads(frozen_path(CONTRACT_VERSION).read_text())
 
 
 def test_describe_json_schema_of_a_row() -> None:
     """--json-schema exports a row's JSON Schema with the contract's bounds."""
-    result = runner.invoke(app, ["describe", "--json-schema"])
+    result = runner.invoke(app, ["describe", "--version", CONTRACT_VERSION, "--json-schema"])
     schema = json.loads(result.stdout)
     assert schema["required"] == list(COLUMNS)
     assert schema["additionalProperties"] is False
@@ -168,7 +177,7 @@ def _changed_description(tmp_path: Path, edit: Any) -> str:
 def test_diff_prints_classified_changes(tmp_path: Path) -> None:
     """diff OLD NEW lists each change with its class and the bump it needs."""
     candidate = _changed_description(tmp_path, lambda d: d["columns"].pop("AveOccup"))
-    result = runner.invoke(app, ["diff", "live", candidate])
+    result = runner.invoke(app, ["diff", CONTRACT_VERSION, candidate])
     assert result.exit_code == 0, result.output
     assert "column_removed | AveOccup | breaking" in result.stdout
     assert "requires a major version bump" in result.stdout
@@ -183,7 +192,7 @@ def test_diff_can_fail_on_breaking_changes(tmp_path: Path) -> None:
 
 def test_diff_of_frozen_and_live_has_no_changes() -> None:
     """The released version and the live contract are the same."""
-    result = runner.invoke(app, ["diff", CONTRACT_VERSION, "live"])
+    result = runner.invoke(app, ["diff", "2.0.0", "live"])
     assert result.exit_code == 0
     assert "no changes" in result.stdout
 
@@ -204,8 +213,12 @@ def test_snapshots_lists_committed_snapshots(local_uri: str) -> None:
     result = runner.invoke(app, ["snapshots", local_uri])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[2].startswith(f"{first.snapshot_id} | 1000") and "run-1" in lines[2]
-    assert lines[3].startswith(f"{second.snapshot_id} | 1200")
+    assert (
+        lines[0]
+        == "california_housing 1.1.0: deprecated: sunset 2027-03-31, successor s3://lake/california_housing/v2"
+    )
+    assert lines[3].startswith(f"{first.snapshot_id} | 1000") and "run-1" in lines[3]
+    assert lines[4].startswith(f"{second.snapshot_id} | 1200")
 
 
 def test_snapshots_on_s3_uses_aws_environment(s3_server: Any, lake_uri: str, frame: pd.DataFrame) -> None:

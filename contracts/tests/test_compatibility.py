@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from housing_contracts import CONTRACT_VERSION
+from housing_contracts import CONTRACT_VERSION, CONTRACTS, V1, V2, Contract
 from housing_contracts.cli import app
 from housing_contracts.compatibility import ChangeKind, diff, version_bump_problems
 from housing_contracts.description import describe, frozen_versions, load_description, parse_version
@@ -18,17 +18,19 @@ from housing_contracts.description import describe, frozen_versions, load_descri
 Description = dict[str, Any]
 
 
-def test_live_contract_equals_its_frozen_version() -> None:
-    """The live schema is exactly the frozen description of CONTRACT_VERSION.
+@pytest.mark.parametrize("contract", CONTRACTS, ids=lambda c: c.version)
+def test_live_contract_equals_its_frozen_version(contract: Contract) -> None:
+    """Each live major is exactly the frozen description of its version.
 
-    If this fails you changed the contract: bump CONTRACT_VERSION as `housing-contract diff 1.0.0 live` says
-    (major for breaking, minor for compatible) and freeze it with
-    `housing-contract describe --json > contracts/src/housing_contracts/frozen/california_housing-<v>.json`.
+    If this fails you changed the contract: bump the version as `housing-contract diff <frozen> live` says
+    (major for breaking, minor for compatible) and freeze it with `housing-contract describe --version <v>
+    --json > contracts/src/housing_contracts/frozen/california_housing-<v>.json`.
     """
-    assert CONTRACT_VERSION in frozen_versions(), f"contract {CONTRACT_VERSION} has no frozen description"
-    changes = diff(load_description(CONTRACT_VERSION), describe()).changes
-    assert changes == (), f"live contract differs from frozen {CONTRACT_VERSION}: {changes}"
-    assert describe() == load_description(CONTRACT_VERSION)
+    assert contract.version in frozen_versions(), f"contract {contract.version} has no frozen description"
+    live = describe(contract=contract)
+    changes = diff(load_description(contract.version), live).changes
+    assert changes == (), f"live contract differs from frozen {contract.version}: {changes}"
+    assert live == load_description(contract.version)
 
 
 def test_every_release_carries_the_right_version_bump() -> None:
@@ -36,7 +38,18 @@ def test_every_release_carries_the_right_version_bump() -> None:
     versions = frozen_versions()
     for old, new in itertools.pairwise(versions):
         assert version_bump_problems(load_description(old), load_description(new)) == []
-    assert version_bump_problems(load_description(versions[-1]), describe()) == []
+    assert version_bump_problems(load_description(versions[-1]), load_description("live")) == []
+
+
+def test_two_point_oh_is_breaking_and_needs_its_new_uri() -> None:
+    """1.x -> 2.0.0 renames every column and rescales the money ones: breaking, with the new URI."""
+    result = diff(load_description("1.1.0"), load_description("2.0.0"))
+    assert result.breaking and result.required_bump == "major"
+    kinds = {(str(c.kind), c.subject) for c in result.changes}
+    assert ("uri_changed", "dataset_uri") in kinds
+    assert ("column_renamed", "HouseAge") in kinds
+    assert ("column_removed", "MedHouseVal") in kinds  # rescaled bounds: not a plain rename
+    assert V2.uri != V1.uri and V2.major == V1.major + 1
 
 
 def _frozen() -> Description:

@@ -417,6 +417,8 @@ def test_record_documents_are_pinned() -> None:
         ("start_after", None),
         ("subscribed_at", "2026-11-30T12:00:00.000007+00:00"),
         ("contract_version", "1.1.0"),
+        ("renewed_at", None),
+        ("lease_seconds", None),
     ]
     receipt = Receipt(
         consumer="ml-team",
@@ -526,6 +528,7 @@ def test_row_to_dict_is_json_with_seconds_and_iso_times(s3_lake: Lake) -> None:
         "lag_seconds": 0.0,
         "breaks_promise": False,
         "problems": [],
+        "subscription_live": True,
     }
 
 

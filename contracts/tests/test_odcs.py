@@ -16,7 +16,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from housing_contracts import publish
+from housing_contracts import V2, publish
 from housing_contracts.cli import app
 from housing_contracts.description import describe, described_bounds, frozen_versions, load_description
 from housing_contracts.layout import new_snapshot_id
@@ -153,7 +153,7 @@ def test_cli_export_prints_the_live_version_by_default() -> None:
     """Without --version or --output the live contract's document goes to stdout."""
     result = runner.invoke(app, ["export", "--format", "odcs"])
     assert result.exit_code == 0, result.output
-    assert yaml.safe_load(result.stdout) == odcs_document(describe())
+    assert yaml.safe_load(result.stdout) == odcs_document(describe(contract=V2))
 
 
 @pytest.mark.parametrize(
@@ -227,7 +227,17 @@ def reader_env(ml_team_s3: Any) -> dict[str, str]:
 
 def _export(tmp_path: Path, name: str, uri: str, endpoint_url: str, snapshot_id: str) -> Path:
     path = tmp_path / f"{name}.odcs.yaml"
-    args = ["--dataset-uri", uri, "--endpoint-url", endpoint_url, "--snapshot", snapshot_id, "--output", "-"]
+    args = [
+        "--version",
+        "1.1.0",
+        "--dataset-uri",
+        uri,
+        "--endpoint-url",
+        endpoint_url,
+        "--snapshot",
+        snapshot_id,
+    ]
+    args += ["--output", "-"]
     result = runner.invoke(app, ["export", "--format", "odcs", *args])
     assert result.exit_code == 0, result.output
     path.write_text(result.stdout)

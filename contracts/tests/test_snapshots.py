@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from housing_contracts import (
+    COLUMNS,
     CONTRACT_VERSION,
     ContractViolation,
     IncompatibleContractError,
@@ -369,10 +370,10 @@ def test_replaced_data_with_matching_checksums_is_detected(location: Location, f
 
 
 def test_snapshot_of_another_major_version_is_refused(location: Location, frame: pd.DataFrame) -> None:
-    """A snapshot written under contract 2.x is not read by this 1.x package."""
+    """A snapshot written under a major this package does not know (3.x) is not read."""
     sid = location.publish(frame).manifest.snapshot_id
-    location.edit_manifest(sid, lambda m: m["contract"].update(version="2.0.0"))
-    with pytest.raises(IncompatibleContractError, match=r"2\.0\.0"):
+    location.edit_manifest(sid, lambda m: m["contract"].update(version="3.0.0"))
+    with pytest.raises(IncompatibleContractError, match=r"3\.0\.0"):
         location.read()
 
 
@@ -509,5 +510,5 @@ def test_a_failed_upload_stops_the_encoder_and_raises(monkeypatch: pytest.Monkey
     monkeypatch.setattr(snapshots_module, "CHUNK_BYTES", 1024)
     monkeypatch.setattr(snapshots_module, "ROW_GROUP_ROWS", 512)
     with pytest.raises(OSError, match="connection lost mid-upload"):
-        snapshots_module._write_parts(_FailingStore(), "nowhere", sample_frame(20_000, seed=2))
+        snapshots_module._write_parts(_FailingStore(), "nowhere", sample_frame(20_000, seed=2), COLUMNS)
     assert not [t for t in threading.enumerate() if t.name.startswith("publish-encode")]

@@ -30,7 +30,6 @@ from housing_contracts.dataset import (
 
 if TYPE_CHECKING:
     from housing_contracts.catalog import latest_snapshot, list_snapshots
-    from housing_contracts.conversion import convert
     from housing_contracts.consumers import (
         ConsumerLag,
         Receipt,
@@ -39,6 +38,7 @@ if TYPE_CHECKING:
         record_receipt,
         subscribe,
     )
+    from housing_contracts.conversion import convert
     from housing_contracts.errors import (
         ContractError,
         ContractViolation,

@@ -102,7 +102,9 @@ def dataset_asset(
     """
     if not watch:
         if consumer is not None or max_lag is not None or renew_every is not None:
-            raise ValueError("consumer, max_lag and renew_every subscribe through the watcher: pass watch=True")
+            raise ValueError(
+                "consumer, max_lag and renew_every subscribe through the watcher: pass watch=True"
+            )
         return Asset(name=contract.asset_name, uri=contract.uri)
     trigger = SnapshotCommittedTrigger(
         asset_name=contract.asset_name,

@@ -1,5 +1,5 @@
 """``housing-contract``: a command line over the Python API (validate, diff, describe, snapshots, consumers,
-export).
+retire, export).
 
 Exit codes: 0 success, 1 the data (or snapshot) breaks the contract, 2 usage or I/O error.
 S3 credentials and endpoint come from the standard AWS environment variables.
@@ -29,7 +29,8 @@ EXIT_USAGE = 2
 
 app = typer.Typer(
     name="housing-contract",
-    help="The California-housing data contract: validate, diff, describe, snapshots, consumers, export."
+    help="The California-housing data contract: validate, diff, describe, snapshots, consumers, retire, "
+    "export."
     f"\n\n{NO_COERCION}",
     no_args_is_help=True,
     add_completion=False,
@@ -112,12 +113,17 @@ def _old_to_new(change: Change) -> str:
 
 @app.command()
 def describe(
+    version: Annotated[
+        str | None, typer.Option(help="a live version, e.g. 1.1.0 or 2.0.0 (default: the newest)")
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="the canonical description (what is frozen)")
     ] = False,
     json_schema: Annotated[bool, typer.Option("--json-schema", help="JSON Schema of one row")] = False,
 ) -> None:
-    """Show the contract as a table, as its canonical JSON description, or as a row JSON Schema."""
+    """Show a live contract version as a table (with its deprecation), as its canonical JSON description,
+    or as a row JSON Schema."""
+    from housing_contracts.dataset import CONTRACTS
     from housing_contracts.description import describe as describe_contract
     from housing_contracts.description import described_bounds
     from housing_contracts.export import row_json_schema
@@ -125,7 +131,12 @@ def describe(
 
     if as_json and json_schema:
         raise _fail("choose one of --json and --json-schema")
-    description = describe_contract()
+    contract = next((c for c in CONTRACTS if c.version == version), None) if version else CONTRACTS[-1]
+    if contract is None:
+        raise _fail(
+            f"--version {version}: not a live version (expected one of {[c.version for c in CONTRACTS]})"
+        )
+    description = describe_contract(contract=contract)
     if as_json or json_schema:
         typer.echo(json.dumps(row_json_schema(description) if json_schema else description, indent=2))
         return
@@ -142,13 +153,14 @@ def describe(
         for name, column in description["columns"].items()
     ]
     frame_rows = [(name, check["description"]) for name, check in description["dataframe_checks"].items()]
-    contract = description["contract"]
-    typer.echo(f"{contract['name']} {contract['version']}  {description['dataset_uri']}")
+    typer.echo(f"{contract.label}  {description['dataset_uri']}")
     typer.echo(format_table(("column", "dtype", "nullable", "rule", "description"), rows))
     typer.echo(format_table(("frame check", "rule"), frame_rows))
     typer.echo(f"strict: {description['options']['strict']} (exactly these columns, any order)")
     if "freshness" in description:
         typer.echo(f"freshness: {description['freshness']['description']}")
+    if contract.deprecation is not None:
+        typer.echo(contract.deprecation.text())
 
 
 @app.command()
@@ -156,16 +168,26 @@ def snapshots(
     uri: Annotated[str, typer.Argument(help="dataset URI, e.g. s3://lake/california_housing/v1")],
     as_json: Annotated[bool, typer.Option("--json", help="print the manifests as JSON")] = False,
 ) -> None:
-    """List the committed snapshots under URI (oldest first) with row counts and times."""
+    """List the committed snapshots under URI (oldest first) with row counts and times; first the
+    version's lifecycle: deprecated (sunset, successor) and retired (when, by whom)."""
     from housing_contracts import ContractError, list_snapshots
+    from housing_contracts.dataset import contract_for
+    from housing_contracts.lifecycle import retirement
 
     try:
         manifests = list_snapshots(uri)
+        retired = retirement(uri)
     except (ContractError, OSError, ValueError) as exc:
         raise _fail(f"cannot list snapshots under {uri}: {exc}") from None
+    contract = contract_for(uri)
+    lifecycle = [contract.deprecation.text()] if contract and contract.deprecation else []
+    lifecycle += [retired.text()] if retired else []
     if as_json:
         typer.echo(json.dumps([m.to_dict() for m in manifests], indent=2))
-    elif not manifests:
+        return
+    for line in lifecycle:
+        typer.echo(f"{contract.label if contract else uri}: {line}")
+    if not manifests:
         typer.echo(f"no committed snapshots under {uri}")
     else:
         rows = [
@@ -205,6 +227,31 @@ def consumers(
         typer.echo(format_consumers(rows))
     if fail_on_broken and any(row.breaks_promise for row in rows):
         raise typer.Exit(EXIT_VIOLATION)
+
+
+@app.command()
+def retire(
+    uri: Annotated[str, typer.Argument(help="the deprecated dataset, e.g. s3://lake/california_housing/v1")],
+    by: Annotated[str, typer.Option(help="who retires it (recorded)")] = "",
+) -> None:
+    """Retire a deprecated major: the producer stops publishing it; its snapshots stay readable.
+
+    Refused (exit 1, naming each consumer) while a consumer's subscription to URI is live, i.e. its
+    watcher still renews it, before the sunset date. Writes URI/_retired.json; running it again is a no-op.
+    """
+    import getpass
+
+    from housing_contracts.errors import ContractError
+    from housing_contracts.lifecycle import RetirementRefused
+    from housing_contracts.lifecycle import retire as retire_dataset
+
+    try:
+        record = retire_dataset(uri, by=by or getpass.getuser())
+    except RetirementRefused as refused:
+        raise _fail(f"refused: {refused}", EXIT_VIOLATION) from None
+    except (ContractError, OSError, ValueError) as exc:
+        raise _fail(f"cannot retire {uri}: {exc}") from None
+    typer.echo(f"{uri}: {record.text()}")
 
 
 class ExportFormat(StrEnum):

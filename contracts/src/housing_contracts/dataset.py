@@ -75,7 +75,8 @@ class Contract:
         return f"{self.name} {self.version}"
 
     def dataset_uri(self) -> str:
-        """Where tasks read and write this major: :attr:`uri`, or its sibling under ``$HOUSING_DATASET_URI``."""
+        """Where tasks read and write this major: :attr:`uri`, or its sibling under
+        ``$HOUSING_DATASET_URI``."""
         moved = os.environ.get(DATASET_URI_ENV)
         if not moved:
             return self.uri
@@ -137,7 +138,8 @@ COLUMNS: tuple[str, ...] = V1.columns
 
 
 def dataset_uri() -> str:
-    """The URI tasks read and write for 1.x: ``$HOUSING_DATASET_URI``'s v1 sibling if set, else :data:`DATASET_URI`."""
+    """The URI tasks read and write for 1.x: ``$HOUSING_DATASET_URI``'s v1 sibling if set, else
+    :data:`DATASET_URI`."""
     return V1.dataset_uri()
 
 

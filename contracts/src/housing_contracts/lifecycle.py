@@ -105,7 +105,9 @@ def retire(
     existing = read_retirement(fs, root)
     if existing is not None:
         return existing
-    readers = [row for row in consumer_lag(uri, now=now, storage_options=storage_options) if row.subscription_live]
+    readers = [
+        row for row in consumer_lag(uri, now=now, storage_options=storage_options) if row.subscription_live
+    ]
     if readers and now.date() <= deprecation.sunset:
         raise RetirementRefused(
             f"cannot retire {contract.label} ({uri}) before its sunset {deprecation.sunset.isoformat()}: "

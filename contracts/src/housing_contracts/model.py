@@ -188,7 +188,8 @@ class CaliforniaHousingV2(pa.DataFrameModel):
     median_house_value: Series[float] = pa.Field(
         gt=0,
         le=5.00001 * 100_000,
-        description="Target: median house value of the block group, in US dollars (census top-code $500,001).",
+        description="Target: median house value of the block group, in US dollars "
+        "(census top-code $500,001).",
     )
 
     @pa.check(*V2.columns, name="finite", description=_FINITE)

@@ -18,6 +18,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from housing_contracts.dataset import contract_of
 from housing_contracts.description import described_bounds
 from housing_contracts.layout import SNAPSHOTS_DIR
 from housing_contracts.model import BOUND_CHECKS
@@ -173,6 +174,9 @@ def odcs_document(
     S3 endpoint, ``snapshot_id`` pins the server to one snapshot's files.
     """
     contract = description["contract"]
+    # a deprecated major says so, with its sunset and successor, in the standard's own status field
+    released = contract_of(contract["name"], contract["version"])
+    deprecation = released.deprecation if released else None
     properties = [_property(name, column) for name, column in description["columns"].items()]
     frame_rules = [
         _rule(name, name, check, FRAME_RULES[name](check) if name in FRAME_RULES else _text_rule(name, check))
@@ -193,7 +197,7 @@ def odcs_document(
         "id": contract["name"],
         "name": contract["name"],
         "version": contract["version"],
-        "status": "active",
+        "status": "deprecated" if deprecation else "active",
         "description": {
             "purpose": description["description"],
             "usage": f"Read committed snapshots of {description['dataset_uri']} (a snapshot folder with a "
@@ -228,6 +232,19 @@ def odcs_document(
             "description": "Exactly these columns (no extra, no missing), in any order.",
         },
     ]
+    if deprecation is not None:
+        document["customProperties"] += [
+            {
+                "property": "sunset",
+                "value": deprecation.sunset.isoformat(),
+                "description": "The producer publishes this major until this date; retired after it.",
+            },
+            {
+                "property": "successorUri",
+                "value": deprecation.successor_uri,
+                "description": "The major that replaces this one: subscribe to it before the sunset.",
+            },
+        ]
     return document
 
 

@@ -19,12 +19,11 @@ import queue
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from functools import cache
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any, NoReturn
 
 import numpy as np
@@ -79,7 +78,6 @@ CLAIM_WAIT_SECONDS = 60.0
 STALE_CLAIM_SECONDS = 600.0
 
 log = logging.getLogger(__name__)
-
 
 
 class RetiredError(ContractError):
@@ -206,7 +204,9 @@ def _publish_checked(
     fs, root = resolve(uri, storage_options)
     retired = read_retirement(fs, root)
     if retired is not None:
-        raise RetiredError(f"{contract.label} at {uri} is retired, nothing is published there: {retired.text()}")
+        raise RetiredError(
+            f"{contract.label} at {uri} is retired, nothing is published there: {retired.text()}"
+        )
     ids = committed_snapshot_ids(fs, root)
     newest = read_manifest(fs, root, ids[-1]) if ids else None
     if newest is not None and newest.content_fingerprint == fingerprint:
@@ -313,7 +313,9 @@ def _check_and_summarise(
         return hashed.result(), summarised.result()
 
 
-def _write_parts(fs: Any, folder: str, df: pd.DataFrame, columns: tuple[str, ...]) -> tuple[ManifestFile, ...]:
+def _write_parts(
+    fs: Any, folder: str, df: pd.DataFrame, columns: tuple[str, ...]
+) -> tuple[ManifestFile, ...]:
     """Encode the parts on a second thread while this one uploads, hashing the bytes as they pass.
 
     The encoder hands bounded chunks to the uploader through a small queue, so encoding (Arrow, without the
