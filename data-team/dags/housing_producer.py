@@ -157,7 +157,9 @@ def housing_producer():
             # manifest watcher does not fire; skipped, no asset event.
             current = ", ".join(f"{c.label} {m.snapshot_id}" for c, m in published.unchanged.items())
             raise AirflowSkipException(
-                f"content unchanged since {current or 'nothing: every version retired'}"
+                f"content unchanged since {current}"
+                if current
+                else "every version is retired: nothing published"
             )
         for contract, manifest in published.created.items():
             outlet_events[SNAPSHOTS[contract]].extra = manifest_summary(manifest)

@@ -3,7 +3,8 @@
 Every case writes one defective ``file://`` source derived from the real dataset and runs the producer
 with ``dag.test()`` against the session's SeaweedFS, as the data-team identity. A rejected case must end
 in a failed run whose error names the column or the problem, a quarantine report when validation caught
-it, no asset event, and the previous snapshot still the newest. A case covered by a cleaning rule (NaN,
+it, no asset event, and the previous snapshot still the newest (v1 is checked; the producer publishes
+v2 from the same validated frame, see test_producer_dag.py). A case covered by a cleaning rule (NaN,
 ±inf, duplicates) must publish a snapshot without the bad rows and count them in the manifest's extras.
 In both, the newest snapshot is read back (sizes, sha256 and the contract verified) and searched for
 the bad values. Each case adds one row (case, expected, observed) to a table printed at the end.
@@ -258,7 +259,7 @@ def test_bad_input(
         for name in expected.names:
             assert name in error, f"{case}: the run's error does not mention {name!r}"
         assert after is not None and before is not None and after.snapshot_id == before.snapshot_id
-        assert asset_events(run.run_id) == []
+        assert asset_events(run.run_id) == {}
         if quarantined is not None:
             assert set(expected.quarantined_columns) <= quarantined
         return
@@ -276,7 +277,11 @@ def test_bad_input(
     assert removed[expected.rule] == expected.removed
     assert newest.manifest.extras["cleaning"]["rows_removed"] == expected.removed
     assert newest.manifest.row_count == len(newest.frame) == expected.rows
-    assert len(asset_events(run.run_id)) == 1
+    # one event per version's Asset (v1, v2), each for the snapshot this run created
+    assert {asset: len(events) for asset, events in asset_events(run.run_id).items()} == {
+        "california_housing_v1": 1,
+        "california_housing_v2": 1,
+    }
 
 
 def _quarantined_columns(run: Any, options: dict) -> set[str | None]:
