@@ -142,6 +142,24 @@ def test_describe_prints_every_column_and_frame_check() -> None:
     assert "deprecated: sunset 2027-03-31, successor s3://lake/california_housing/v2" in result.stdout
 
 
+def test_validate_picks_the_version_by_columns_or_as_told(tmp_path: Path) -> None:
+    """A 2.0 file is checked against 2.0.0 and a 1.x file against 1.1.0, unless --version says otherwise;
+    the report names the version it checked."""
+    from housing_contracts import V1, V2, convert
+    from housing_contracts.testing import sample_frame
+
+    v1, v2 = tmp_path / "v1.parquet", tmp_path / "v2.parquet"
+    sample_frame(seed=4).to_parquet(v1)
+    convert(sample_frame(seed=4), V1, V2).assign(median_income=-1.0).to_parquet(v2)
+    assert "california_housing 1.1.0" in runner.invoke(app, ["validate", str(v1)]).stdout
+    broken = runner.invoke(app, ["validate", str(v2)])
+    assert broken.exit_code == 1 and "break california_housing 2.0.0" in broken.stdout
+    assert "median_income/greater_than(0)" in broken.stdout
+    forced = runner.invoke(app, ["validate", str(v1), "--version", "2.0.0"])
+    assert forced.exit_code == 1 and "median_income/column_in_dataframe" in forced.stdout
+    assert runner.invoke(app, ["validate", str(v1), "--version", "7.0.0"]).exit_code == 2
+
+
 def test_describe_shows_the_newest_major_by_default() -> None:
     result = runner.invoke(app, ["describe"])
     assert result.exit_code == 0, result.output

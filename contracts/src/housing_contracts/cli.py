@@ -18,6 +18,7 @@ from housing_contracts.tables import format_table
 
 if TYPE_CHECKING:
     from housing_contracts.compatibility import Change
+    from housing_contracts.dataset import Contract
 
 NO_COERCION = (
     "No coercion, exactly as the Python API's validate(): every column must already be float64. A CSV is "
@@ -44,10 +45,12 @@ def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
 
 @app.command(
     help=f"Validate a CSV or Parquet file, or a snapshot, against the contract; exit 1 naming every "
-    f"failing column and check.\n\n{NO_COERCION}"
+    f"failing column and check. A file is checked against --version, else against the live version whose "
+    f"columns it shares most; a snapshot against the version its manifest names.\n\n{NO_COERCION}"
 )
 def validate(
     source: Annotated[str, typer.Argument(help="CSV or Parquet file, or a snapshot URI …/snapshots/<id>")],
+    version: Annotated[str | None, typer.Option(help="a live version, e.g. 1.1.0 or 2.0.0")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
 ) -> None:
     import pandas as pd
@@ -60,9 +63,17 @@ def validate(
     read = readers.get(PurePosixPath(source.split("?")[0]).suffix.lower())
     if snapshot is None and read is None:
         raise _fail(f"{source}: expected a .csv or .parquet file or a snapshot URI (…/snapshots/<id>)")
+    if version is not None and version not in {c.version for c in api.CONTRACTS}:
+        raise _fail(f"--version {version}: not a live version (one of {[c.version for c in api.CONTRACTS]})")
     try:
-        frame = api.read_snapshot(*snapshot).frame if snapshot else api.validate(read(source))
-        report = api.ValidationReport(api.CONTRACT_NAME, api.CONTRACT_VERSION, len(frame))
+        if snapshot:
+            loaded = api.read_snapshot(*snapshot)
+            frame, contract = loaded.frame, loaded.contract
+        else:
+            frame = read(source)
+            contract = _contract_of_frame(list(frame.columns), version)
+            api.validate(frame, contract)
+        report = api.ValidationReport(contract.name, contract.version, len(frame))
     except api.ContractViolation as violation:
         report = violation.report
     except (api.SnapshotIntegrityError, api.IncompatibleContractError) as exc:
@@ -73,6 +84,15 @@ def validate(
     typer.echo(report.to_json(indent=2) if as_json else text)
     if not report.ok:
         raise typer.Exit(EXIT_VIOLATION)
+
+
+def _contract_of_frame(columns: list[str], version: str | None) -> Contract:
+    """The live contract named by ``version``, else the one sharing most columns (the newest on a tie)."""
+    from housing_contracts.dataset import CONTRACTS
+
+    if version is not None:
+        return next(c for c in CONTRACTS if c.version == version)
+    return max(reversed(CONTRACTS), key=lambda c: len(set(c.columns) & set(columns)))
 
 
 @app.command()
