@@ -195,6 +195,8 @@ def {dag_id}():
             for n, uri in enumerate(spec["outlets"])
             if uri != {dataset_uri!r}
         ]
+        if outlets and spec["task_id"] == {committer!r}:
+            outlets.insert(0, FLOOR)  # overriding the outlets must keep the commit's own
         extra = {{"outlets": outlets}} if outlets else {{}}
         made[spec["task_id"]] = factory.override(task_id=spec["task_id"], **extra)()
     for spec in SHAPE["tasks"]:
@@ -256,6 +258,7 @@ def floor_source(
         text += _NOOP
         factory = "noop"
         schedule = "[FLOOR]"
+        committer = None
     return text + _DAG.format(
         dag_id=dag_id,
         schedule=schedule,
@@ -263,6 +266,7 @@ def floor_source(
         factory=factory,
         floor_uri=FLOOR_URI,
         dataset_uri=dataset_uri,
+        committer=committer,
     )
 
 
