@@ -1,67 +1,28 @@
-"""DAG integrity: the repository's shared checks over every file of dags/, and each DAG's own; the same
-checks over a deployment that runs a v1 consumer (the DAG file copied with ``CONTRACT = V1``) beside it."""
+"""DAG integrity: the repository's shared checks over every file of dags/, and each DAG's own."""
 
 from __future__ import annotations
 
 import importlib
-import os
 import re
 import runpy
 from pathlib import Path
 
 import pytest
 
-from housing_contracts import V1, V2
+from housing_contracts import V2
 from housing_contracts.airflow import DEFAULT_RENEW_SECONDS
 from housing_testkit import DagIntegrity, dag_bag
 from include.housing_ml import alerts, settings
 from include.housing_ml.settings import CONSUMER, MAX_LAG_ENV, RENEW_EVERY_ENV, subscribed_contract
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
-DAGS_FOLDER = PROJECT_DIR / "dags"
+DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
 CONSUMER_FILE = DAGS_FOLDER / "housing_consumer.py"
-
-
-def as_v1_consumer(source: str) -> str:
-    """The consumer DAG file made a v1 consumer, as the rollout test makes it: ``CONTRACT = V1`` and the
-    function (so the DAG id) ``housing_consumer_v1``. Each edit must apply exactly once."""
-    edits = [
-        (r"^CONTRACT = V2\b", "CONTRACT = V1"),
-        (r"^def housing_consumer\(", "def housing_consumer_v1("),
-        (r"^housing_consumer\(\)$", "housing_consumer_v1()"),
-    ]
-    for pattern, replacement in edits:
-        source, count = re.subn(pattern, replacement, source, flags=re.MULTILINE)
-        assert count == 1, f"{pattern!r} matched {count} lines of the consumer DAG file, expected 1"
-    return source
-
-
-def write_two_consumers(project: Path) -> Path:
-    """A project folder whose dags/ holds the consumer DAG file and its v1 copy (``include`` linked)."""
-    dags = project / "dags"
-    dags.mkdir(parents=True, exist_ok=True)
-    (dags / "housing_consumer.py").write_text(CONSUMER_FILE.read_text())
-    (dags / "housing_consumer_v1.py").write_text(as_v1_consumer(CONSUMER_FILE.read_text()))
-    if not (project / "include").exists():
-        (project / "include").symlink_to(PROJECT_DIR / "include", target_is_directory=True)
-    return dags
-
-
-# Written at collection (the shared checks are parametrized over its files), in the tests' Airflow home,
-# which conftest.py creates and removes.
-TWO_CONSUMERS = write_two_consumers(Path(os.environ["AIRFLOW_HOME"]) / "two-consumers")
 
 
 class TestDagIntegrity(DagIntegrity):
     """Imports, tags, owner, retries, catchup, UTC start, doc_md, nothing heavy at parse time."""
 
     dags_folder = DAGS_FOLDER
-
-
-class TestDagIntegrityBesideAV1Consumer(DagIntegrity):
-    """The same checks where the deployment also serves the consumer DAG copied as a v1 consumer."""
-
-    dags_folder = TWO_CONSUMERS
 
 
 def consumer_dag():
@@ -201,38 +162,3 @@ def test_alerts_come_from_the_one_documented_list(
     dag = runpy.run_path(str(DAGS_FOLDER / f"{dag_id}.py"))[dag_id]()
     callbacks = dag.default_args["on_failure_callback"]
     assert [callback.__name__ for callback in callbacks] == [*own, "notify_team"]
-
-
-def _two_consumers() -> dict:
-    return dag_bag(TWO_CONSUMERS).dags
-
-
-def test_a_v1_and_a_v2_consumer_parse_in_one_deployment() -> None:
-    """The copied DAG file with CONTRACT = V1 parses beside the original, without import errors."""
-    assert dag_bag(TWO_CONSUMERS).import_errors == {}
-    assert sorted(_two_consumers()) == ["housing_consumer", "housing_consumer_v1"]
-
-
-@pytest.mark.parametrize(("dag_id", "contract"), [("housing_consumer", V2), ("housing_consumer_v1", V1)])
-def test_each_consumer_follows_its_contract_line(dag_id: str, contract) -> None:
-    """Each consumer's Asset, watcher, predictions and receipts are its contract's, as the same consumer
-    ml-team (its records live under each major's dataset)."""
-    dag = _two_consumers()[dag_id]
-    (asset,) = dag.timetable.asset_condition.objects
-    (watcher,) = asset.watchers
-    kwargs = watcher.trigger.serialize()[1]
-    (predictions,) = dag.get_task("write_predictions").outlets
-    (on_failure,) = dag.default_args["on_failure_callback"]
-    assert (asset.name, asset.uri) == (contract.asset_name, contract.uri)
-    assert (kwargs["asset_name"], kwargs["consumer"]) == (contract.asset_name, CONSUMER)
-    assert watcher.name == f"{contract.asset_name}_snapshot_committed"
-    assert (predictions.name, predictions.uri) == (
-        f"california_housing_predictions_v{contract.major}",
-        f"s3://lake/california_housing_predictions/v{contract.major}",
-    )
-    assert (on_failure.__self__.consumer, on_failure.__self__.contract) == (CONSUMER, contract)
-
-
-def test_the_v1_copy_names_v1_where_the_freshness_alert_looks() -> None:
-    """The CONTRACT line of the copy reads as V1 (what the freshness alert would watch there)."""
-    assert subscribed_contract(TWO_CONSUMERS / "housing_consumer_v1.py") == V1
