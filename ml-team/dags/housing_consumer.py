@@ -14,8 +14,9 @@ while it runs (`HOUSING_SUBSCRIPTION_RENEW_SECONDS`, default 5 minutes): it writ
 `s3://lake/_consumers/ml-team/california_housing/v<major>/subscription.json` with the lag the team
 promises (6 hours; `HOUSING_MAX_LAG_SECONDS` overrides it). Every run that gets to a snapshot leaves a
 receipt under `.../receipts/<snapshot_id>/` there, which the data team reads as this consumer's lag
-(`housing-contract consumers`) and which keeps it from retiring a major this consumer still reads. A
-consumer of a deprecated major logs a warning naming its sunset and successor on every run.
+(`housing-contract consumers`). While the subscription is live, the data team cannot retire the major
+before its sunset. A consumer of a deprecated major logs a warning naming its sunset and successor on
+every run.
 
 `resolve_snapshot` → `train` → `decide` → `write_predictions`
 
