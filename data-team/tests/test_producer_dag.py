@@ -95,16 +95,6 @@ def test_manifest_records_the_cleaning_counts_and_source(published_twice, s3_ser
     assert extras["cleaning"]["rows_removed"] == sum(extras["cleaning"]["removed"].values()) == 19
 
 
-def _summary(manifest) -> dict[str, Any]:
-    return {
-        "snapshot_id": manifest.snapshot_id,
-        "row_count": manifest.row_count,
-        "content_fingerprint": manifest.content_fingerprint,
-        "contract_version": manifest.contract.version,
-        "snapshot_uri": manifest.snapshot_uri,
-    }
-
-
 def test_first_run_emits_an_asset_event_per_version_with_its_manifest_summary(
     published_twice, s3_server, asset_events
 ) -> None:
@@ -116,8 +106,8 @@ def test_first_run_emits_an_asset_event_per_version_with_its_manifest_summary(
         for contract in (V1, V2)
     }
     assert asset_events(first.run_id) == {
-        "california_housing_v1": [_summary(manifests[V1])],
-        "california_housing_v2": [_summary(manifests[V2])],
+        "california_housing_v1": [manifests[V1].summary()],
+        "california_housing_v2": [manifests[V2].summary()],
     }
 
 
@@ -125,9 +115,9 @@ def test_first_run_returns_each_versions_summary(published_twice, s3_server) -> 
     """The publish task's XCom is ``{"v1": summary, "v2": summary}``."""
     first, _ = published_twice
     assert first.published == {
-        f"v{contract.major}": _summary(
-            read_snapshot(first.uri(contract), storage_options=s3_server.storage_options).manifest
-        )
+        f"v{contract.major}": read_snapshot(
+            first.uri(contract), storage_options=s3_server.storage_options
+        ).manifest.summary()
         for contract in (V1, V2)
     }
 

@@ -71,6 +71,16 @@ class Manifest:
         """``<dataset_uri>/snapshots/<snapshot_id>``."""
         return f"{self.dataset_uri}/snapshots/{self.snapshot_id}"
 
+    def summary(self) -> dict[str, Any]:
+        """What a consumer needs to know of the snapshot without reading it (asset events, reports)."""
+        return {
+            "snapshot_id": self.snapshot_id,
+            "row_count": self.row_count,
+            "content_fingerprint": self.content_fingerprint,
+            "contract_version": self.contract.version,
+            "snapshot_uri": self.snapshot_uri,
+        }
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict in the documented key order (the order of the fields)."""
         data = asdict(self) | {

@@ -53,11 +53,29 @@ def _within(frame: Any, column: str, other: str) -> Any:
     return frame[column] <= frame[other]
 
 
-def _enough_rows(frame: Any, min_rows: int) -> bool:
-    return len(frame) >= min_rows
+class _Dataset(pa.DataFrameModel):
+    """What every major shares beyond its columns: the row count and the options and promises."""
+
+    @pa.dataframe_check(
+        name="min_row_count",
+        description=f"at least {MIN_ROW_COUNT} rows",
+        min_rows=MIN_ROW_COUNT,
+    )
+    @classmethod
+    def min_row_count(cls, frame: Any, *, min_rows: int) -> bool:
+        return len(frame) >= min_rows
+
+    class Config:
+        name = CONTRACT_NAME
+        description = _DESCRIPTION
+        strict = True
+        ordered = False
+        coerce = False
+        unique_column_names = True
+        metadata: ClassVar[dict[str, Any]] = _FRESHNESS
 
 
-class CaliforniaHousing(pa.DataFrameModel):
+class CaliforniaHousing(_Dataset):
     """California housing (1990 census, one row per block group), contract v1."""
 
     MedInc: Series[float] = pa.Field(
@@ -123,26 +141,8 @@ class CaliforniaHousing(pa.DataFrameModel):
     def bedrooms_within_rooms(cls, frame: Any, *, column: str, other: str) -> Any:
         return _within(frame, column, other)
 
-    @pa.dataframe_check(
-        name="min_row_count",
-        description=f"at least {MIN_ROW_COUNT} rows",
-        min_rows=MIN_ROW_COUNT,
-    )
-    @classmethod
-    def min_row_count(cls, frame: Any, *, min_rows: int) -> bool:
-        return _enough_rows(frame, min_rows)
 
-    class Config:
-        name = CONTRACT_NAME
-        description = _DESCRIPTION
-        strict = True
-        ordered = False
-        coerce = False
-        unique_column_names = True
-        metadata: ClassVar[dict[str, Any]] = _FRESHNESS
-
-
-class CaliforniaHousingV2(pa.DataFrameModel):
+class CaliforniaHousingV2(_Dataset):
     """California housing (1990 census, one row per block group), contract v2: snake_case, US dollars."""
 
     median_income: Series[float] = pa.Field(
@@ -206,24 +206,6 @@ class CaliforniaHousingV2(pa.DataFrameModel):
     @classmethod
     def bedrooms_within_rooms(cls, frame: Any, *, column: str, other: str) -> Any:
         return _within(frame, column, other)
-
-    @pa.dataframe_check(
-        name="min_row_count",
-        description=f"at least {MIN_ROW_COUNT} rows",
-        min_rows=MIN_ROW_COUNT,
-    )
-    @classmethod
-    def min_row_count(cls, frame: Any, *, min_rows: int) -> bool:
-        return _enough_rows(frame, min_rows)
-
-    class Config:
-        name = CONTRACT_NAME
-        description = _DESCRIPTION
-        strict = True
-        ordered = False
-        coerce = False
-        unique_column_names = True
-        metadata: ClassVar[dict[str, Any]] = _FRESHNESS
 
 
 #: The model of each major.

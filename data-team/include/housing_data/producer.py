@@ -145,13 +145,7 @@ def publish_step(
 
 def manifest_summary(manifest: Manifest) -> dict[str, Any]:
     """The manifest fields a consumer needs from the asset event, without reading the manifest."""
-    return {
-        "snapshot_id": manifest.snapshot_id,
-        "row_count": manifest.row_count,
-        "content_fingerprint": manifest.content_fingerprint,
-        "contract_version": manifest.contract.version,
-        "snapshot_uri": manifest.snapshot_uri,
-    }
+    return manifest.summary()
 
 
 def remove_staging_step(*, run_id: str, storage_options: dict[str, Any] | None) -> int:

@@ -88,14 +88,7 @@ def committed_snapshots(uri: str, storage_options: dict[str, Any]) -> list[Manif
 
 def snapshot_summary(manifest: Manifest) -> dict[str, Any]:
     """What the flow reports of a snapshot, read from its manifest in the lake."""
-    return {
-        "snapshot_id": manifest.snapshot_id,
-        "row_count": manifest.row_count,
-        "content_fingerprint": manifest.content_fingerprint,
-        "contract_version": manifest.contract.version,
-        "snapshot_uri": manifest.snapshot_uri,
-        "created_at": manifest.created_at.isoformat(),
-    }
+    return manifest.summary() | {"created_at": manifest.created_at.isoformat()}
 
 
 def consumed_uri(ml: AirflowClient, dag_id: str = CONSUMER_DAG, *, timeout: float = 120.0) -> str:
