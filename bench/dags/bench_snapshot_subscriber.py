@@ -2,10 +2,10 @@
 ### bench_snapshot_subscriber: the ML team's subscription, with nothing behind it
 
 Scheduled on exactly the schedule `housing_consumer` uses: the Asset of the contract version it
-subscribes to (`CONTRACT`, the same line as in ml-team/dags/housing_consumer.py; bench/tests checks they
-agree) with its `AssetWatcher` (`SnapshotCommittedTrigger`, connection `lake_s3`, default poll interval,
-the ML team's subscription and its renewal, which the watcher writes when it starts and the bench waits
-for). Its one task
+subscribes to (`CONTRACT`, the ML team's `settings.CONTRACT` as in ml-team/dags/housing_consumer.py;
+bench/tests checks they agree) with its `AssetWatcher` (`SnapshotCommittedTrigger`, connection
+`lake_s3`, default poll interval, the ML team's subscription and its renewal, which the watcher writes
+when it starts and the bench waits for). Its one task
 is an `EmptyOperator`, which the scheduler marks done without running anything, so the benchmark
 measures only manifest commit → DagRun queued and adds no load of its own.
 """
@@ -17,11 +17,10 @@ from datetime import UTC, datetime
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import dag
 
-from housing_contracts import V1, V2  # noqa: F401 (either major, as in housing_consumer)
 from housing_contracts.airflow import dataset_asset
 from include.housing_ml import settings
 
-CONTRACT = V2  # the contract housing_consumer subscribes to
+CONTRACT = settings.CONTRACT  # the contract housing_consumer subscribes to
 
 
 @dag(

@@ -54,13 +54,12 @@ from typing import Any
 
 from airflow.sdk import Asset, Param, dag, task
 
-from housing_contracts import V1, V2  # noqa: F401 (either major: switching is the CONTRACT line alone)
 from housing_contracts.airflow import Receipts, dataset_asset
 from include.housing_ml import settings
 from include.housing_ml.alerts import on_failure_callbacks
 from include.housing_ml.retries import TransientErrorRetryPolicy
 
-CONTRACT = V2  # the contract this consumer subscribes to: migrating to another major is this line
+CONTRACT = settings.CONTRACT  # what this consumer subscribes to (a copy with CONTRACT = V1 reads v1)
 
 PREDICTIONS = Asset(
     name=settings.predictions_asset_name(CONTRACT), uri=settings.predictions_asset_uri(CONTRACT)

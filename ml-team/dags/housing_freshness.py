@@ -5,7 +5,7 @@ The data team promises the data confirmed current at least every N hours: a new 
 confirmation that the newest one is still current (the contract's freshness promise, `housing-contract
 describe`). Every 30 minutes `check_freshness` compares the time since the newest committed snapshot was
 created or last confirmed with that promise, reading the lake through the connection `lake_s3`. It
-checks the dataset of the contract `housing_consumer` subscribes to (its `CONTRACT` line).
+checks the dataset of the contract the team subscribes to (`settings.CONTRACT`).
 
 - **Promise kept**: the task succeeds and logs the snapshot's age.
 - **Promise broken** (the newest snapshot was neither created nor confirmed within it, or there is none):
@@ -70,7 +70,7 @@ def housing_freshness():
 
         seconds = (params or {}).get("max_age_seconds")
         kept = check_freshness(
-            settings.subscribed_contract().dataset_uri(),
+            settings.CONTRACT.dataset_uri(),
             max_age=None if seconds is None else timedelta(seconds=seconds),
             storage_options=lake_storage_options(),
         )

@@ -23,12 +23,17 @@ from typing import Any
 
 import pytest
 
-from housing_contracts import DATASET_URI_ENV, V1, V2, Contract
+from housing_contracts import DATASET_URI_ENV, V1, Contract
 from housing_testkit import S3Identity, private_uri
-from include.housing_ml.settings import MLFLOW_TRACKING_URI_ENV, PREDICTIONS_URI_ENV, predictions_asset_uri
+from include.housing_ml.settings import (
+    CONTRACT,
+    MLFLOW_TRACKING_URI_ENV,
+    PREDICTIONS_URI_ENV,
+    predictions_asset_uri,
+)
 
-#: The contract housing_consumer subscribes to (its CONTRACT line); a migration changes it here too.
-SUBSCRIBED = V2
+#: The contract housing_consumer subscribes to: the fixtures publish snapshots of that major.
+SUBSCRIBED = CONTRACT
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="ml-team-airflow-"))

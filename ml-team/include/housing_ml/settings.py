@@ -1,20 +1,18 @@
 """The ML team's facts, each defined once: connection, MLflow names, aliases, predictions location.
 
 Standard library (plus the stdlib-only contract constants) so that the DAG file can import it at parse
-time. Nothing here names the contract the consumer subscribes to: that is the ``CONTRACT`` line of
-``dags/housing_consumer.py``, and what depends on it is a function of the contract.
+time. ``CONTRACT`` names the contract the team subscribes to (migrating is that one line); what depends on
+it is a function of the contract.
 """
 
 from __future__ import annotations
 
-import ast
 import math
 import os
 import re
 from datetime import timedelta
-from pathlib import Path
 
-from housing_contracts import CONTRACT_NAME, CONTRACTS, V1, Contract
+from housing_contracts import CONTRACT_NAME, V1, V2, Contract
 from housing_contracts.dataset import LAKE_ROOT
 
 #: Airflow connection (type ``aws``) through which the ML team reaches the lake.
@@ -32,8 +30,8 @@ MAX_LAG_ENV = "HOUSING_MAX_LAG_SECONDS"
 #: the contract package's default, 5 minutes). Read at parse time like the lag; tests shorten the lease.
 RENEW_EVERY_ENV = "HOUSING_SUBSCRIPTION_RENEW_SECONDS"
 
-#: The DAG file whose ``CONTRACT = V<major>`` line names the contract the team subscribes to.
-CONSUMER_DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "housing_consumer.py"
+#: The contract the ML team subscribes to: migrating to another major is this line.
+CONTRACT = V2
 
 #: The columns the ML code speaks, whatever contract it subscribes to: features, split and training are
 #: written against 1.x, and models trained before and after a migration stay comparable for the champion
@@ -149,21 +147,3 @@ def mlflow_tracking_uri() -> str:
             "e.g. http://127.0.0.1:5000"
         )
     return uri
-
-
-def subscribed_contract(dag_file: Path = CONSUMER_DAG_FILE) -> Contract:
-    """The contract named by the ``CONTRACT = V<major>`` line of the consumer DAG file.
-
-    Read from the file's syntax tree, not imported: importing a DAG file would define its DAG once more.
-    So the freshness alert watches the subscribed major, and migrating stays that one line.
-    """
-    by_name = {f"V{contract.major}": contract for contract in CONTRACTS}
-    for node in ast.parse(dag_file.read_text(), filename=str(dag_file)).body:
-        if (
-            isinstance(node, ast.Assign)
-            and [getattr(target, "id", None) for target in node.targets] == ["CONTRACT"]
-            and isinstance(node.value, ast.Name)
-            and node.value.id in by_name
-        ):
-            return by_name[node.value.id]
-    raise ValueError(f"{dag_file} has no line CONTRACT = <one of {', '.join(by_name)}>")

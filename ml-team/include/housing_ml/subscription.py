@@ -82,7 +82,7 @@ def warn_if_deprecated(contract: Contract) -> None:
     """Log a WARNING naming the sunset and the successor when ``contract`` is deprecated."""
     if contract.deprecation is not None:
         log.warning(
-            "this consumer subscribes to %s, which is %s: change the CONTRACT line of its DAG to the "
+            "this consumer subscribes to %s, which is %s: change its CONTRACT (ml-team settings) to the "
             "successor before the sunset, when the producer stops publishing it",
             contract.label,
             contract.deprecation.text(),

@@ -13,7 +13,7 @@ from housing_contracts import V2
 from housing_contracts.airflow import DEFAULT_RENEW_SECONDS
 from housing_testkit import DagIntegrity, dag_bag
 from include.housing_ml import alerts, settings
-from include.housing_ml.settings import CONSUMER, MAX_LAG_ENV, RENEW_EVERY_ENV, subscribed_contract
+from include.housing_ml.settings import CONSUMER, CONTRACT, MAX_LAG_ENV, RENEW_EVERY_ENV
 
 DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
 CONSUMER_FILE = DAGS_FOLDER / "housing_consumer.py"
@@ -59,13 +59,13 @@ def test_consumer_writes_the_predictions_asset() -> None:
     ]
 
 
-def test_the_subscription_is_one_line_of_the_dag_file() -> None:
-    """The DAG file names its contract on one line, which the freshness alert reads too."""
+def test_the_subscription_is_one_line_which_both_dags_follow() -> None:
+    """settings.CONTRACT names the contract (v2); the consumer's Asset and the freshness check follow it."""
+    assert CONTRACT == V2
+    (asset,) = consumer_dag().timetable.asset_condition.objects
+    assert asset.uri == CONTRACT.uri
     lines = [line for line in CONSUMER_FILE.read_text().splitlines() if re.match(r"CONTRACT = ", line)]
-    assert lines == [
-        "CONTRACT = V2  # the contract this consumer subscribes to: migrating to another major is this line"
-    ]
-    assert subscribed_contract() == V2
+    assert [line.split("#")[0].strip() for line in lines] == ["CONTRACT = settings.CONTRACT"]
 
 
 def test_no_other_line_of_the_dag_file_names_a_major() -> None:
