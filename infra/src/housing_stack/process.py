@@ -19,10 +19,13 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
+
+#: The variable that names the stack a process belongs to (:attr:`ServerProcess.stack_tag`).
+STACK_TAG_VARIABLE = "HOUSING_STACK"
 
 
 class StackError(RuntimeError):
@@ -87,6 +90,38 @@ def _start_ticks(pid: int) -> int | None:
     return None if fields[0] == "Z" else int(fields[19])
 
 
+def ancestors(pid: int) -> set[int]:
+    """``pid`` and every process above it, up to init."""
+    found = set()
+    while pid > 0 and pid not in found:
+        found.add(pid)
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            break
+        pid = int(stat.rsplit(")", 1)[1].split()[1])
+    return found
+
+
+def stop_processes(pids: Iterable[int], timeout: float) -> list[int]:
+    """SIGTERM each of ``pids``, SIGKILL those still alive after ``timeout`` s; returns the pids that
+    survived even that (none, normally). Processes are identified by pid and start time, so a pid recycled
+    meanwhile is neither signalled twice nor waited for."""
+    started = {pid: ticks for pid in pids if (ticks := _start_ticks(pid)) is not None}
+
+    def alive() -> list[int]:
+        return [pid for pid, ticks in started.items() if _start_ticks(pid) == ticks]
+
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)):
+        for pid in alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + wait
+        while alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    return alive()
+
+
 @dataclass
 class ServerProcess:
     """One long-running component; ``name`` is what errors and ``status`` call it."""
@@ -101,6 +136,9 @@ class ServerProcess:
     stop_signal: signal.Signals = signal.SIGTERM
     #: The system user to run as (PostgreSQL refuses to run as root); None = this process's user.
     user: str | None = None
+    #: Exported to the process as ``HOUSING_STACK``: every process it spawns inherits it, so what a
+    #: stack started can be found even after its session leader is gone (see ``Stack.leftovers``).
+    stack_tag: str | None = None
     _popen: subprocess.Popen | None = field(default=None, init=False, repr=False)
 
     def start(self) -> None:
@@ -114,7 +152,7 @@ class ServerProcess:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env=dict(self.env) if self.env is not None else None,
+                env=self._environment(),
                 cwd=self.cwd,
                 start_new_session=True,
                 **run_as(self.user),
@@ -127,6 +165,11 @@ class ServerProcess:
                 "command": list(self.command),
             }
             self.pid_path.write_text(json.dumps(record))
+
+    def _environment(self) -> dict[str, str] | None:
+        if self.stack_tag is None:
+            return dict(self.env) if self.env is not None else None
+        return {**(self.env if self.env is not None else os.environ), STACK_TAG_VARIABLE: self.stack_tag}
 
     @property
     def pid(self) -> int | None:

@@ -48,7 +48,7 @@ from housing_stack.identities import (
 from housing_stack.mlflow_server import MlflowServer
 from housing_stack.ports import free_ports, port_is_free
 from housing_stack.postgres import PostgresServer
-from housing_stack.process import Server, ServerProcess, StackError
+from housing_stack.process import Server, ServerProcess, StackError, ancestors, stop_processes
 from housing_stack.redis_server import RedisServer
 from housing_stack.seaweedfs import SeaweedFS, SeaweedPorts
 from housing_stack.settings import DEFAULTS, ENV_PATH, LOCAL_DIR, REGION, REPO_ROOT, ensure_env_file, require
@@ -66,6 +66,8 @@ REDIS, POSTGRES_DATA, POSTGRES_ML, POSTGRES_MLFLOW = (
 )
 SUPERVISOR = "supervisor"
 START_TIMEOUT = 420.0
+#: SIGTERM grace for processes of the stack that outlived their component (then SIGKILL).
+STOP_TIMEOUT = 10.0
 
 
 class Profile(StrEnum):
@@ -330,6 +332,11 @@ class Stack:
             [sys.executable, "-m", "housing_stack.supervisor", str(state)],
             **self._files(SUPERVISOR),
         )
+        # a process whose command line and environment would otherwise not name the state folder (MLflow
+        # on PostgreSQL) is still found by ``leftovers`` and swept by ``down``
+        for server in self.components.values():
+            server.process.stack_tag = str(state)
+        self.supervisor.stack_tag = str(state)
 
     def _files(self, name: str) -> dict[str, Path]:
         return {"log_path": self.logs_dir / f"{name}.log", "pid_path": self.run_dir / f"{name}.pid"}
@@ -490,22 +497,38 @@ class Stack:
             list(pool.map(stop, [self.airflow_ml, self.airflow_data, self.mlflow]))
         with ThreadPoolExecutor(max_workers=len(self.foundation)) as pool:
             list(pool.map(stop, self.foundation.values()))
+        # A component whose leader alone was killed (an OOM kill, a fault test) and that the supervisor
+        # restarted in a new session leaves its children in the old one, where stopping the new session
+        # never reaches them; they still carry the stack's state folder in their environment.
+        orphans = stop_processes(self._processes(), STOP_TIMEOUT)
+        if orphans:
+            errors.append(f"processes of the stack survived SIGKILL: {', '.join(map(str, orphans))}")
         if errors:
             raise StackError("; ".join(errors))
 
-    def leftovers(self) -> list[str]:
-        """Live processes whose command line or environment names this stack's state folder (each of its
-        components and their children do): after ``down``, there should be none."""
+    def _processes(self) -> dict[int, str]:
+        """Live processes (pid -> command line) whose command line or environment names this stack's state
+        folder (each component exports it as ``HOUSING_STACK``): each of its components and their
+        children, also ones orphaned by a kill. This process
+        and its ancestors are left out (a shell or test may hold the folder in its environment)."""
         state = str(self.config.state_dir).encode()
-        found = []
+        mine = ancestors(os.getpid())
+        found = {}
         for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) in mine:
+                continue
             try:
-                text = (entry / "cmdline").read_bytes() + (entry / "environ").read_bytes()
+                cmdline = (entry / "cmdline").read_bytes()
+                text = cmdline + (entry / "environ").read_bytes()
             except OSError:
                 continue
-            if entry.name.isdigit() and state in text:
-                found.append(f"{entry.name}: {text.split(bytes(1))[:3]!r}")
+            if state in text:
+                found[int(entry.name)] = cmdline.replace(bytes(1), b" ").decode(errors="replace").strip()
         return found
+
+    def leftovers(self) -> list[str]:
+        """The stack's live processes as ``pid: command`` lines: after ``down``, there should be none."""
+        return [f"{pid}: {command[:200]}" for pid, command in self._processes().items()]
 
     def url_of(self, name: str) -> str:
         component = self.component(name)
