@@ -17,6 +17,7 @@ from pathlib import Path
 
 from housing_stack.airflow_client import AirflowClient
 from housing_stack.airflow_standalone import AirflowStandalone, DeploymentPorts
+from housing_stack.identities import AirflowRole, Login
 from housing_stack.ports import free_ports
 
 #: The Astro-like project the bench deployment runs: bench/dags/ (the DAG folder is ``<project>/dags``).
@@ -37,8 +38,7 @@ def bench_deployment(
         home=home,
         project_dir=PROJECT_DIR,
         ports=DeploymentPorts(*free_ports(3)),
-        user=USER,
-        password=secrets.token_urlsafe(16),
+        accounts=[(Login(USER, secrets.token_urlsafe(16)), AirflowRole.ADMIN)],
         environment={"PYTHONPATH": path, **environment},
     )
 

@@ -315,8 +315,8 @@ def run(workdir: Path, *, big_rows: int | None = 2_000_000, imports: bool = True
             progress(f"end to end: stack up in {time.monotonic() - started:.0f} s; triggering the producer")
             clients = Clients(
                 *(
-                    AirflowClient(url, config.airflow_user, config.airflow_password, timeout=REST_TIMEOUT)
-                    for url in (config.airflow_data_url, config.airflow_ml_url)
+                    AirflowClient(config.airflow_url(team), *config.airflow_admin(team), timeout=REST_TIMEOUT)
+                    for team in (DATA_TEAM, ML_TEAM)
                 )
             )
             # the floor DAG files, generated now from the real ones (the producer's names the template)

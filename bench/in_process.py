@@ -105,7 +105,15 @@ def run(config: StackConfig, consumed: Contract) -> list[Result]:
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "AWS_", "MLFLOW_", "HOUSING_"))
     }
-    env.update({"HOUSING_DATASET_URI": PLAIN_URI, "MLFLOW_TRACKING_URI": config.mlflow_tracking_uri})
+    ml_team = config.mlflow_logins[ML_TEAM]
+    env.update(
+        {
+            "HOUSING_DATASET_URI": PLAIN_URI,
+            "MLFLOW_TRACKING_URI": config.mlflow_tracking_uri,
+            "MLFLOW_TRACKING_USERNAME": ml_team.user,
+            "MLFLOW_TRACKING_PASSWORD": ml_team.password,
+        }
+    )
     try:
         produced_s, produced = _call(
             "data-team",

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import ast
+import importlib.util
+import json
 from pathlib import Path
 
 import pytest
 
+from housing_stack.airflow_home import MLFLOW_CONN_ID
 from housing_stack.airflow_standalone import LAKE_CONN_ID, AirflowStandalone, DeploymentPorts
+from housing_stack.identities import MLFLOW_EXPERIMENT, MLFLOW_MODEL, AirflowRole, Login
 from housing_stack.settings import REPO_ROOT
 
 
@@ -27,24 +31,37 @@ def test_lake_conn_id_matches_each_team(settings: str) -> None:
     assert _constant(REPO_ROOT / settings, "LAKE_CONN_ID") == LAKE_CONN_ID
 
 
+def test_mlflow_names_match_the_ml_team() -> None:
+    """The MLflow connection, experiment and model the stack grants on are the ones the ML team uses."""
+    path = REPO_ROOT / "ml-team/include/housing_ml/settings.py"
+    spec = importlib.util.spec_from_file_location("ml_team_settings", path)
+    assert spec is not None and spec.loader is not None
+    ml = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ml)
+    names = (ml.MLFLOW_CONN_ID, ml.EXPERIMENT_NAME, ml.MODEL_NAME)
+    assert names == (MLFLOW_CONN_ID, MLFLOW_EXPERIMENT, MLFLOW_MODEL)
+
+
 def _deployment(tmp_path: Path) -> AirflowStandalone:
     return AirflowStandalone(
         name="Airflow test",
         home=tmp_path / "home",
         project_dir=REPO_ROOT / "data-team",
         ports=DeploymentPorts(28080, 28793, 28794),
-        user="someone",
-        password="s3cret",
+        accounts=[(Login("someone", "s3cret"), AirflowRole.ADMIN), (Login("other", "r"), AirflowRole.VIEWER)],
         environment={"HOUSING_DATASET_URI": "s3://lake/tests/x/california_housing/v1"},
     )
 
 
-def test_simple_auth_manager_gets_the_stacks_user(tmp_path: Path) -> None:
-    """The stack's user is an admin whose password comes from the file launch() writes."""
+def test_simple_auth_manager_gets_the_deployments_accounts(tmp_path: Path) -> None:
+    """Each account has its role, and its password comes from the owner-only file launch() writes."""
     deployment = _deployment(tmp_path)
     env = deployment.env()
-    assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] == "someone:admin"
+    assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] == "someone:admin,other:viewer"
     assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"] == str(deployment.passwords_file)
+    deployment.write_home()
+    assert json.loads(deployment.passwords_file.read_text()) == {"someone": "s3cret", "other": "r"}
+    assert deployment.passwords_file.stat().st_mode & 0o077 == 0
 
 
 def test_project_root_is_importable_by_tasks(tmp_path: Path) -> None:

@@ -15,8 +15,8 @@ import yaml
 
 from housing_contracts.dataset import DATASET_URI
 from housing_stack.airflow_standalone import LAKE_CONN_ID
-from housing_stack.identities import DATA_TEAM, ML_TEAM, minio_policy
-from housing_stack.settings import REPO_ROOT
+from housing_stack.identities import DATA_TEAM, ML_TEAM, airflow_accounts, minio_policy
+from housing_stack.settings import DEFAULTS, REPO_ROOT
 
 DEPLOY = REPO_ROOT / "infra" / "deploy"
 GUIDE = (DEPLOY / "README.md").read_text()
@@ -170,7 +170,8 @@ def test_lake_connection_comes_from_the_guides_secret(team: str) -> None:
 @pytest.mark.parametrize("team", TEAMS)
 def test_astro_gets_the_lake_connection_as_a_secret(team: str) -> None:
     """The Astro commands set AIRFLOW_CONN_LAKE_S3 as a secret variable, with that team's identity."""
-    command = f"astro deployment variable create --deployment-name {DEPLOYMENT_NAMES[team]} --secret"
+    deployment = DEPLOYMENT_NAMES[team]
+    command = f"astro deployment variable create --deployment-name {deployment} --secret {LAKE_ENV}="
     (line,) = [c for c in COMMANDS if c.startswith(command)]
     key, _, value = line.split("--secret", 1)[1].strip().partition("=")
     assert key == LAKE_ENV and json.loads(value.strip("'"))["login"] == team
@@ -185,15 +186,23 @@ def test_helm_command_uses_the_values_files_chart_version(team: str) -> None:
     assert release.name == release.namespace == DEPLOYMENT_NAMES[team]
 
 
-def test_ml_team_gets_its_mlflow_tracking_uri_variable() -> None:
-    """The ML team's `env` sets the variable its include package reads the MLflow URI from."""
+def test_ml_team_reaches_mlflow_as_its_user_through_the_connection() -> None:
+    """The ML team's secrets (Helm and Astro) hold the `mlflow` connection its include package reads, with
+    the ml-team MLflow user; no MLflow URI or credential is set as a plain variable."""
     path = REPO_ROOT / ML_TEAM / "include" / "housing_ml" / "settings.py"
     spec = importlib.util.spec_from_file_location("ml_team_settings", path)
     assert spec and spec.loader
     settings = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(settings)
-    names = [item["name"] for item in values(ML_TEAM)["env"]]
-    assert names == [settings.MLFLOW_TRACKING_URI_ENV]
+    variable = f"AIRFLOW_CONN_{settings.MLFLOW_CONN_ID.upper()}"
+    (name,) = secret_ref_names(ML_TEAM)
+    helm = json.loads(created_secrets(helm_release(ML_TEAM).namespace)[name][variable])
+    astro = [c for c in COMMANDS if c.startswith("astro deployment variable create") and f"{variable}=" in c]
+    (line,) = astro
+    assert "--secret" in line
+    for connection in (helm, json.loads(line.split(f"{variable}=", 1)[1].strip("'"))):
+        assert connection["conn_type"] == "http" and connection["login"] == ML_TEAM
+    assert "env" not in values(ML_TEAM)
 
 
 @pytest.mark.parametrize("team", TEAMS)
@@ -202,6 +211,14 @@ def test_auth_manager_needs_no_fab(team: str) -> None:
     team_values = values(team)
     assert team_values["config"]["core"]["auth_manager"].endswith(".SimpleAuthManager")
     assert team_values["createUserJob"]["enabled"] is False
+
+
+@pytest.mark.parametrize("team", TEAMS)
+def test_each_release_has_the_stacks_accounts(team: str) -> None:
+    """Each release's simple auth manager users are the stack's accounts of that deployment: the team's
+    admin and the other team's viewer (user names and roles as ``.env.example`` and identities.py say)."""
+    expected = ",".join(f"{DEFAULTS[a.user_var]}:{a.role.value}" for a in airflow_accounts(team))
+    assert values(team)["config"]["core"]["simple_auth_manager_users"] == expected
 
 
 def test_dataset_uri_in_the_guide_is_the_contracts() -> None:

@@ -305,3 +305,14 @@ def test_unknown_identity_is_named() -> None:
     """Asking for an unknown identity names it and the known ones."""
     with pytest.raises(KeyError, match=r"'qa-team'.*admin"):
         identity("qa-team")
+
+
+def test_readme_access_table_is_rendered_from_the_identities() -> None:
+    """The README's "Who can do what" is exactly what ``access_table()`` renders from this module."""
+    from housing_stack.identities import access_table
+    from housing_stack.settings import REPO_ROOT
+
+    readme = (REPO_ROOT / "README.md").read_text()
+    start, end = "<!-- access-table:start -->\n", "\n<!-- access-table:end -->"
+    assert start in readme and end in readme, "README.md lost its access-table markers"
+    assert readme.split(start, 1)[1].split(end, 1)[0] == access_table()

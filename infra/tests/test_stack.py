@@ -27,7 +27,11 @@ def test_local_config_reads_the_env_file(tmp_path: Path) -> None:
     assert config.ports.s3.s3 == int(DEFAULTS["S3_PORT"])
     assert config.ports.airflow_ml.api == int(DEFAULTS["AIRFLOW_ML_PORT"])
     assert config.credentials[ML_TEAM].secret_key == settings["ML_TEAM_AWS_SECRET_ACCESS_KEY"]
-    assert config.airflow_password == settings["AIRFLOW_PASSWORD"]
+    assert config.airflow_admin(DATA_TEAM) == (
+        settings["AIRFLOW_DATA_USER"],
+        settings["AIRFLOW_DATA_PASSWORD"],
+    )
+    assert config.mlflow_logins[ML_TEAM].password == settings["MLFLOW_ML_TEAM_PASSWORD"]
 
 
 def test_ephemeral_ports_are_distinct() -> None:
@@ -52,11 +56,16 @@ def test_env_exports_every_documented_variable(tmp_path: Path) -> None:
         "ML_TEAM_AWS_ACCESS_KEY_ID",
         "ML_TEAM_AWS_SECRET_ACCESS_KEY",
         "MLFLOW_TRACKING_URI",
+        "MLFLOW_TRACKING_USERNAME",
+        "MLFLOW_TRACKING_PASSWORD",
         "AIRFLOW_DATA_URL",
         "AIRFLOW_ML_URL",
-        "AIRFLOW_USER",
-        "AIRFLOW_PASSWORD",
+        "AIRFLOW_DATA_USER",
+        "AIRFLOW_DATA_PASSWORD",
+        "AIRFLOW_ML_USER",
+        "AIRFLOW_ML_PASSWORD",
     ]
+    assert env["MLFLOW_TRACKING_USERNAME"] == ML_TEAM
     assert env["AWS_ACCESS_KEY_ID"] == stack.config.credentials[ADMIN].access_key
     assert env["AIRFLOW_ML_URL"] == f"http://127.0.0.1:{stack.config.ports.airflow_ml.api}"
 
@@ -77,8 +86,10 @@ def test_each_airflow_gets_its_teams_identity(tmp_path: Path) -> None:
         connection = json.loads(deployment.env()["AIRFLOW_CONN_LAKE_S3"])
         assert (connection["login"], connection["password"]) == tuple(stack.config.credentials[team])
         assert connection["extra"]["endpoint_url"] == stack.s3.endpoint_url
-    assert stack.airflow_ml.env()["MLFLOW_TRACKING_URI"] == stack.mlflow.tracking_uri
-    assert "MLFLOW_TRACKING_URI" not in stack.airflow_data.env()
+    mlflow = json.loads(stack.airflow_ml.env()["AIRFLOW_CONN_MLFLOW"])
+    assert f"{mlflow['schema']}://{mlflow['host']}:{mlflow['port']}" == stack.mlflow.tracking_uri
+    assert (mlflow["login"], mlflow["password"]) == stack.config.mlflow_logins[ML_TEAM]
+    assert not {"AIRFLOW_CONN_MLFLOW", "MLFLOW_TRACKING_URI"} & set(stack.airflow_data.env())
 
 
 #: Variables the two deployments must never share; production adds its databases, broker and queue.
@@ -146,15 +157,15 @@ def test_stack_starts_serves_and_stops(tmp_path: Path) -> None:
             config.airflow_data_url: ["housing_consumer_lag", "housing_producer"],
             config.airflow_ml_url: ["housing_consumer", "housing_freshness"],
         }
-        for url, dag_ids in expected.items():
-            client = AirflowClient(url, config.airflow_user, config.airflow_password)
+        for (url, dag_ids), team in zip(expected.items(), (DATA_TEAM, ML_TEAM), strict=True):
+            client = AirflowClient(url, *config.airflow_admin(team))
             for dag_id in dag_ids:  # the DAG processor parses one file after the other
                 client.wait_for_dag(dag_id)
             assert sorted(dag["dag_id"] for dag in client.request("GET", "/dags")["dags"]) == dag_ids
-        with pytest.raises(AirflowError, match="login as 'admin' failed: HTTP 401"):
-            AirflowClient(config.airflow_ml_url, config.airflow_user, "wrong password").request(
-                "GET", "/dags"
-            )
+        with pytest.raises(AirflowError, match="login as 'ml-admin' failed: HTTP 401"):
+            AirflowClient(
+                config.airflow_ml_url, config.airflow_admin(ML_TEAM).user, "wrong password"
+            ).request("GET", "/dags")
     assert not any(status.pid for status in stack.status())
     assert all(port_free for port_free in _ports_free(stack))
     assert not list((tmp_path / "run").glob("*.pid"))

@@ -26,6 +26,7 @@ import pytest
 from housing_contracts import DATASET_URI_ENV, V1, Contract
 from housing_testkit import S3Identity, private_uri
 from include.housing_ml.settings import (
+    CONSUMER,
     CONTRACT,
     MLFLOW_TRACKING_URI_ENV,
     PREDICTIONS_URI_ENV,
@@ -93,9 +94,13 @@ def subscribed_uri(team_lake_uri: str) -> str:
 
 @pytest.fixture(scope="session")
 def mlflow_tracking(mlflow_server) -> Iterator[str]:
-    """Point MLflow (``$MLFLOW_TRACKING_URI``, as in the deployment) at the test server."""
+    """Point MLflow at the test server (``$MLFLOW_TRACKING_URI``), as the ML team's MLflow user with the
+    permissions the stack grants it (what the ``mlflow`` connection exports in the deployment)."""
+    user, password = mlflow_server.logins[CONSUMER]
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(MLFLOW_TRACKING_URI_ENV, mlflow_server.tracking_uri)
+        patch.setenv("MLFLOW_TRACKING_USERNAME", user)
+        patch.setenv("MLFLOW_TRACKING_PASSWORD", password)
         yield mlflow_server.tracking_uri
 
 

@@ -1,4 +1,5 @@
-"""Endpoints from the deployment: S3 options from ``lake_s3``, the MLflow URI from env or ``mlflow``."""
+"""Endpoints from the deployment: S3 options from ``lake_s3``; the MLflow URI from env or ``mlflow``, and
+the MLflow user from ``mlflow``."""
 
 from __future__ import annotations
 
@@ -51,3 +52,23 @@ def test_no_mlflow_uri_at_all_names_both_sources(monkeypatch) -> None:
     monkeypatch.delenv("AIRFLOW_CONN_MLFLOW", raising=False)
     with pytest.raises(RuntimeError, match="MLFLOW_TRACKING_URI or the Airflow connection 'mlflow'"):
         export_mlflow_tracking_uri()
+
+
+def test_mlflow_connection_login_becomes_the_mlflow_user(monkeypatch) -> None:
+    """The mlflow connection's login and password are exported where MLflow's clients read their user."""
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    connection = {
+        "conn_type": "http",
+        "schema": "http",
+        "host": "127.0.0.1",
+        "port": 5001,
+        "login": "ml-team",
+        "password": "s3cret",
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_MLFLOW", json.dumps(connection))
+    assert export_mlflow_tracking_uri() == "http://127.0.0.1:5001"
+    assert (os.environ["MLFLOW_TRACKING_USERNAME"], os.environ["MLFLOW_TRACKING_PASSWORD"]) == (
+        "ml-team",
+        "s3cret",
+    )

@@ -30,6 +30,7 @@ from housing_contracts import V2
 from housing_testkit import DATA_TEAM, ML_TEAM, S3Identity, private_uri
 from include.housing_ml.settings import (
     CHAMPION_ALIAS,
+    CONSUMER,
     EXPERIMENT_NAME,
     MODEL_NAME,
     predictions_asset_uri,
@@ -118,6 +119,9 @@ def test_mlflow_down_during_training_and_registration(
     """MLflow killed mid-training and after the version is created: one complete run, one READY version."""
     server = disposable_mlflow_server
     monkeypatch.setenv("MLFLOW_TRACKING_URI", server.tracking_uri)
+    user, password = server.logins[CONSUMER]
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", user)
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", password)
     # MLflow's client retries a dead server for ~4 min by itself; here the task's retry does the work.
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     killed: list[str] = []

@@ -16,7 +16,7 @@ from include.housing_ml import registry
 from include.housing_ml.evaluation import Scores
 from include.housing_ml.split import train_test_frames
 from include.housing_ml.subscription import SnapshotRef
-from include.housing_ml.tracking import TrainingRun
+from include.housing_ml.tracking import TrainingRun, experiment_id
 from include.housing_ml.training import baseline_pipeline, features_of, target_of
 
 SNAPSHOT = SnapshotRef(
@@ -58,7 +58,8 @@ def log_run(mlflow_tracking):
     """``log_run(model) -> TrainingRun``: log a fitted model in a run of its own."""
 
     def _log(model) -> TrainingRun:
-        with mlflow.start_run() as run:
+        # the team's experiment: the only one its MLflow user may write
+        with mlflow.start_run(experiment_id=experiment_id(MlflowClient())) as run:
             info = mlflow.sklearn.log_model(
                 model,
                 name="model",

@@ -32,6 +32,10 @@ class AirflowClient:
     timeout: float = 60.0
     _token: str | None = field(default=None, init=False, repr=False)
 
+    def token(self) -> str:
+        """The JWT this deployment issued for the client's user (asked for once)."""
+        return self._headers()["Authorization"].removeprefix("Bearer ")
+
     def _headers(self) -> dict[str, str]:
         if self._token is None:
             response = httpx.post(

@@ -1,5 +1,5 @@
 """What every process of one team's Airflow deployment shares, however it is run (``airflow standalone``
-or one process per component): its ``AIRFLOW_HOME``, ports, DAGs folder, S3 connection, REST user, and
+or one process per component): its ``AIRFLOW_HOME``, ports, DAGs folder, S3 connection, logins, and
 the health its API server reports."""
 
 from __future__ import annotations
@@ -8,18 +8,19 @@ import json
 import os
 import sys
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from housing_stack.identities import Credentials
+from housing_stack.identities import AirflowRole, Credentials, Login
 from housing_stack.settings import DEFAULTS
 
 #: The connection both teams read the lake through (infra/DESIGN.md; each team's include/.../settings.py
 #: defines the same id, which infra/tests/test_airflow_standalone.py checks).
 LAKE_CONN_ID = "lake_s3"
-#: Role given to the stack's user by the simple auth manager.
-USER_ROLE = "admin"
+#: The connection through which the ML team reaches MLflow as its own user (the ML team's settings define
+#: the same id, checked by the same test).
+MLFLOW_CONN_ID = "mlflow"
 #: Components of one deployment reported by GET /api/v2/monitor/health.
 HEALTH_COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
 
@@ -32,6 +33,23 @@ def lake_connection(credentials: Credentials, endpoint_url: str, region: str) ->
             "login": credentials.access_key,
             "password": credentials.secret_key,
             "extra": {"endpoint_url": endpoint_url, "region_name": region},
+        }
+    )
+
+
+def mlflow_connection(login: Login, tracking_uri: str) -> str:
+    """The ``mlflow`` connection (type ``http``: the tracking server and the user it is reached as) in
+    Airflow's JSON form, for ``AIRFLOW_CONN_MLFLOW``."""
+    scheme, _, address = tracking_uri.partition("://")
+    host, _, port = address.rstrip("/").partition(":")
+    return json.dumps(
+        {
+            "conn_type": "http",
+            "schema": scheme,
+            "host": host,
+            "port": int(port),
+            "login": login.user,
+            "password": login.password,
         }
     )
 
@@ -70,8 +88,8 @@ class AirflowHome:
     home: Path
     project_dir: Path
     ports: DeploymentPorts
-    user: str
-    password: str
+    #: Its logins and their roles in the simple auth manager, the deployment's own admin first.
+    accounts: Sequence[tuple[Login, AirflowRole]]
     environment: Mapping[str, str] = field(default_factory=dict)
     parallelism: int = int(DEFAULTS["AIRFLOW_PARALLELISM"])
     #: A second DAG folder served beside the project's ``dags/`` (the bench's floor DAGs), or None.
@@ -124,7 +142,9 @@ class AirflowHome:
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self.ports.worker_log),
             "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(self.ports.trigger_log),
             # the simple auth manager reads users from here and passwords from the file write_home() writes
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{self.user}:{USER_ROLE}",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(
+                f"{login.user}:{role.value}" for login, role in self.accounts
+            ),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.passwords_file),
             **self.runtime_settings(),
         }
@@ -144,11 +164,16 @@ class AirflowHome:
             ]
         )
 
+    @property
+    def admin(self) -> Login:
+        """The deployment's admin login."""
+        return next(login for login, role in self.accounts if role is AirflowRole.ADMIN)
+
     def write_home(self) -> None:
-        """The home folder and the user's password file (owner-only)."""
+        """The home folder and the accounts' password file (owner-only)."""
         self.home.mkdir(parents=True, exist_ok=True)
-        self.passwords_file.write_text(json.dumps({self.user: self.password}) + "\n")
-        self.passwords_file.chmod(0o600)
+        self.passwords_file.touch(mode=0o600)
+        self.passwords_file.write_text(json.dumps(dict(login for login, _ in self.accounts)) + "\n")
 
     def health(self) -> dict[str, str]:
         """Each component's status from ``/api/v2/monitor/health`` (empty if the API does not answer)."""

@@ -18,27 +18,29 @@ from botocore.exceptions import BotoCoreError
 from housing_contracts.consumers import consumer_lag, format_consumers
 from housing_stack.airflow_client import AirflowClient, AirflowError
 from housing_stack.flow import FlowError, FlowReport, reader_storage_options, run_flow, team_storage_options
-from housing_stack.identities import DATA_TEAM
+from housing_stack.identities import DATA_TEAM, ML_TEAM, MLFLOW_USERS, Login, airflow_admin, airflow_reader
 from housing_stack.stack import Profile, StackConfig
 
 
 def clients(config: StackConfig) -> tuple[AirflowClient, AirflowClient]:
     """REST clients for the data team's and the ML team's deployments."""
-    user, password = config.airflow_user, config.airflow_password
-    return AirflowClient(config.airflow_data_url, user, password), AirflowClient(
-        config.airflow_ml_url, user, password
+    data, ml = (AirflowClient(config.airflow_url(t), *config.airflow_admin(t)) for t in (DATA_TEAM, ML_TEAM))
+    return data, ml
+
+
+def mlflow_run_url(tracking_uri: str, run_id: str, reader: Login) -> str:
+    """The MLflow UI page of one run (looked up as ``reader``, an MLflow user who may read it)."""
+    response = httpx.get(
+        f"{tracking_uri}/api/2.0/mlflow/runs/get", params={"run_id": run_id}, auth=tuple(reader), timeout=10
     )
-
-
-def mlflow_run_url(tracking_uri: str, run_id: str) -> str:
-    """The MLflow UI page of one run."""
-    response = httpx.get(f"{tracking_uri}/api/2.0/mlflow/runs/get", params={"run_id": run_id}, timeout=10)
     response.raise_for_status()
     experiment_id = response.json()["run"]["info"]["experiment_id"]
     return f"{tracking_uri}/#/experiments/{experiment_id}/runs/{run_id}"
 
 
-def summary(report: FlowReport, data: AirflowClient, ml: AirflowClient, tracking_uri: str) -> str:
+def summary(
+    report: FlowReport, data: AirflowClient, ml: AirflowClient, tracking_uri: str, mlflow_reader: Login
+) -> str:
     """The human-readable end of the demo."""
     lines = ["", "housing-handoff demo: summary", "=" * 60]
 
@@ -81,8 +83,27 @@ def summary(report: FlowReport, data: AirflowClient, ml: AirflowClient, tracking
     if report.consumer_run_id:
         row("  ML Airflow", f"{ml.base_url}/dags/housing_consumer/runs/{report.consumer_run_id}")
     if report.training:
-        row("  MLflow run", mlflow_run_url(tracking_uri, report.training["run_id"]))
-    lines.append("  (`make -s env` prints the user and password; stop the stack with `make down`)")
+        row("  MLflow run", mlflow_run_url(tracking_uri, report.training["run_id"], mlflow_reader))
+    lines.append("  (stop the stack with `make down`)")
+    return "\n".join(lines)
+
+
+def login_section(config: StackConfig) -> str:
+    """The demo's last lines: how to log in to each deployment and to MLflow. Passwords are named, never
+    printed: ``eval "$(make -s env)"`` exports them, and ``.env`` holds them all."""
+    lines = ["", 'log in (passwords: eval "$(make -s env)", or .env)', "=" * 60]
+    for team in (DATA_TEAM, ML_TEAM):
+        admin, reader = airflow_admin(team), airflow_reader(team)
+        lines.append(
+            f"  {team}'s Airflow  {config.airflow_url(team)}  admin {config.airflow_admin(team).user} "
+            f"(${admin.password_var}); read-only for {reader.holder}: "
+            f"{config.airflow_logins[reader.env_prefix].user} ({reader.password_var} in .env)"
+        )
+    data_user = next(user for user in MLFLOW_USERS if user.name == DATA_TEAM)
+    lines.append(
+        f"  MLflow  {config.mlflow_tracking_uri}  user {ML_TEAM} ($MLFLOW_TRACKING_PASSWORD); "
+        f"{DATA_TEAM} reads ({data_user.password_var} in .env)"
+    )
     return "\n".join(lines)
 
 
@@ -117,12 +138,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(report, default=lambda o: o.__dict__, indent=2))
         return 0
-    print(summary(report, data, ml, tracking_uri))
+    # the data team's MLflow user: the producer may read which model its data trained
+    print(summary(report, data, ml, tracking_uri, config.mlflow_logins[DATA_TEAM]))
     try:
         print(consumers_section(report.dataset_uri, team_storage_options(config, DATA_TEAM)))
     except (OSError, BotoCoreError, ValueError) as error:
         print(f"demo failed: cannot list the consumers of {report.dataset_uri}: {error!r}", file=sys.stderr)
         return 1
+    print(login_section(config))
     return 0
 
 

@@ -50,6 +50,13 @@ class Access(StrEnum):
     LIST = "List"
 
 
+class Login(NamedTuple):
+    """A user name and password (an Airflow account, an MLflow user)."""
+
+    user: str
+    password: str
+
+
 class Credentials(NamedTuple):
     """An S3 key pair."""
 
@@ -217,3 +224,143 @@ def write_minio_policies(directory: Path) -> list[Path]:
             path.write_text(json.dumps(minio_policy(who.name), indent=2) + "\n")
             paths.append(path)
     return paths
+
+
+# --- Beyond the lake: MLflow users and Airflow accounts ------------------------------------------------
+# Each team is one identity everywhere: its S3 keys above, its MLflow user and its Airflow accounts below
+# carry the same name. What the accounts may do is data, like the S3 grants: the stack applies it, tests
+# probe it, and the README's access table is rendered from it (:func:`access_table`).
+
+#: The MLflow resources the grants name; the ML team's settings define the same names (a test checks).
+MLFLOW_EXPERIMENT = "california_housing"
+MLFLOW_MODEL = "california_housing_regressor"
+
+
+class MlflowPermission(StrEnum):
+    """MLflow basic-auth permissions (weakest first)."""
+
+    NONE = "NO_PERMISSIONS"
+    READ = "READ"
+    USE = "USE"
+    EDIT = "EDIT"
+    MANAGE = "MANAGE"
+
+
+#: What a user without a grant may do on any experiment or model: nothing.
+MLFLOW_DEFAULT_PERMISSION = MlflowPermission.NONE
+
+
+@dataclass(frozen=True)
+class MlflowUser:
+    """A user of MLflow's basic-auth app, its password in ``.env`` as ``password_var``."""
+
+    name: str
+    password_var: str
+    experiment: MlflowPermission  #: on :data:`MLFLOW_EXPERIMENT`
+    model: MlflowPermission  #: on :data:`MLFLOW_MODEL`
+
+
+#: MLflow's admin, who creates the users and grants (``.env``: ``MLFLOW_ADMIN_USER``/``_PASSWORD``).
+MLFLOW_ADMIN_ENV_PREFIX = "MLFLOW_ADMIN"
+MLFLOW_ADMIN_USER_VAR = f"{MLFLOW_ADMIN_ENV_PREFIX}_USER"
+MLFLOW_ADMIN_PASSWORD_VAR = f"{MLFLOW_ADMIN_ENV_PREFIX}_PASSWORD"
+MLFLOW_USERS: tuple[MlflowUser, ...] = (
+    # trains, logs and registers, moves the champion/challenger aliases, and deletes the half-logged run a
+    # crashed try left (deleting a run takes MANAGE)
+    MlflowUser(ML_TEAM, "MLFLOW_ML_TEAM_PASSWORD", MlflowPermission.MANAGE, MlflowPermission.MANAGE),
+    # sees which model its data trained, changes nothing
+    MlflowUser(DATA_TEAM, "MLFLOW_DATA_TEAM_PASSWORD", MlflowPermission.READ, MlflowPermission.READ),
+)
+
+
+def generate_mlflow_logins(admin_user: str = ADMIN) -> dict[str, Login]:
+    """MLflow's admin and each team's user with fresh random passwords (for test servers)."""
+    logins = {ADMIN: Login(admin_user, secrets.token_urlsafe(24))}
+    logins.update({user.name: Login(user.name, secrets.token_urlsafe(24)) for user in MLFLOW_USERS})
+    return logins
+
+
+class AirflowRole(StrEnum):
+    """Roles of Airflow's simple auth manager used here."""
+
+    ADMIN = "admin"
+    VIEWER = "viewer"  # reads DAGs, runs, logs, assets and plugin pages; triggers, pauses, clears nothing
+
+
+@dataclass(frozen=True)
+class AirflowAccount:
+    """One login of one team's Airflow deployment; ``env_prefix`` names it in ``.env``
+    (``<prefix>_USER``, ``<prefix>_PASSWORD``)."""
+
+    deployment: str  #: the team whose deployment it is
+    holder: str  #: the team that holds it
+    role: AirflowRole
+    env_prefix: str
+
+    @property
+    def user_var(self) -> str:
+        return f"{self.env_prefix}_USER"
+
+    @property
+    def password_var(self) -> str:
+        return f"{self.env_prefix}_PASSWORD"
+
+
+#: Each deployment has an admin of its own team and a read-only account for the other team.
+AIRFLOW_ACCOUNTS: tuple[AirflowAccount, ...] = (
+    AirflowAccount(DATA_TEAM, DATA_TEAM, AirflowRole.ADMIN, "AIRFLOW_DATA"),
+    AirflowAccount(DATA_TEAM, ML_TEAM, AirflowRole.VIEWER, "AIRFLOW_DATA_READER"),
+    AirflowAccount(ML_TEAM, ML_TEAM, AirflowRole.ADMIN, "AIRFLOW_ML"),
+    AirflowAccount(ML_TEAM, DATA_TEAM, AirflowRole.VIEWER, "AIRFLOW_ML_READER"),
+)
+
+
+def airflow_accounts(deployment: str) -> tuple[AirflowAccount, ...]:
+    """The accounts of ``deployment``'s Airflow (its admin first)."""
+    return tuple(a for a in AIRFLOW_ACCOUNTS if a.deployment == deployment)
+
+
+def airflow_admin(deployment: str) -> AirflowAccount:
+    """The admin account of ``deployment``'s Airflow."""
+    return next(a for a in airflow_accounts(deployment) if a.role is AirflowRole.ADMIN)
+
+
+def airflow_reader(deployment: str) -> AirflowAccount:
+    """The other team's read-only account on ``deployment``'s Airflow."""
+    return next(a for a in airflow_accounts(deployment) if a.role is AirflowRole.VIEWER)
+
+
+def _lake_cell(who: Identity) -> str:
+    if who.admin:
+        return "everything"
+    return "; ".join(
+        f"{'/'.join(a.value.lower() for a in grant.access)} `{grant.bucket}/{grant.prefix}`"
+        for grant in who.grants
+    )
+
+
+def access_table() -> str:
+    """The README's "who can do what": a Markdown row per identity, a column per resource."""
+    deployments = (DATA_TEAM, ML_TEAM)
+    header = ["identity", "S3", "MLflow", *(f"{d}'s Airflow" for d in deployments)]
+
+    def login(account: AirflowAccount) -> str:
+        return f"{account.role.value} (`{account.user_var}`)"
+
+    rows = []
+    for team in deployments:
+        user = next(u for u in MLFLOW_USERS if u.name == team)
+        mlflow = (
+            f"{user.experiment.value} on experiment `{MLFLOW_EXPERIMENT}`, "
+            f"{user.model.value} on model `{MLFLOW_MODEL}`"
+        )
+        own = [login(airflow_admin(d)) if d == team else "-" for d in deployments]
+        rows.append([team, _lake_cell(identity(team)), mlflow, *own])
+        reader = [login(airflow_reader(d)) if airflow_reader(d).holder == team else "-" for d in deployments]
+        rows.append([f"{team}, read-only account", "-", "-", *reader])
+    rows.append(["admin (operator)", _lake_cell(identity(ADMIN)), "everything (MLflow's admin)", "-", "-"])
+    refused = f"nothing (401; default permission {MLFLOW_DEFAULT_PERMISSION.value})"
+    rows.append(["anonymous", "nothing (403)", refused, "nothing (401)", "nothing (401)"])
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)

@@ -29,21 +29,31 @@ from typing import Protocol
 
 from housing_stack.airflow_home import (
     LAKE_CONN_ID,
+    MLFLOW_CONN_ID,
     AirflowHome,
     DeploymentPorts,
     DeploymentSummary,
     lake_connection,
+    mlflow_connection,
 )
 from housing_stack.airflow_production import AirflowProduction
 from housing_stack.airflow_standalone import AirflowStandalone
 from housing_stack.identities import (
     ADMIN,
+    AIRFLOW_ACCOUNTS,
     DATA_TEAM,
     IDENTITIES,
     ML_TEAM,
+    MLFLOW_ADMIN_PASSWORD_VAR,
+    MLFLOW_ADMIN_USER_VAR,
+    MLFLOW_USERS,
     Credentials,
+    Login,
+    airflow_accounts,
+    airflow_admin,
     credentials_from_settings,
     generate_credentials,
+    generate_mlflow_logins,
 )
 from housing_stack.mlflow_server import MlflowServer
 from housing_stack.ports import free_ports, port_is_free
@@ -160,8 +170,12 @@ class StackConfig:
     state_dir: Path
     ports: StackPorts
     credentials: Mapping[str, Credentials]
-    airflow_user: str
-    airflow_password: str
+    #: Each Airflow account's login, by its ``.env`` prefix (``AIRFLOW_DATA``, ``AIRFLOW_ML_READER``, ...).
+    airflow_logins: Mapping[str, Login]
+    #: MLflow's users: ``admin`` and each team's.
+    mlflow_logins: Mapping[str, Login]
+    #: The key MLflow's Flask app signs its sessions with.
+    mlflow_flask_secret: str
     profile: Profile = Profile.EMBEDDED
     region: str = REGION
     #: Task slots per Airflow deployment (memory: ~135 MB RSS each under LocalExecutor).
@@ -191,8 +205,17 @@ class StackConfig:
             state_dir=profile_state_dir(state_dir, profile),
             ports=StackPorts.from_settings(settings),
             credentials=credentials_from_settings(settings),
-            airflow_user=require(settings, "AIRFLOW_USER"),
-            airflow_password=require(settings, "AIRFLOW_PASSWORD"),
+            airflow_logins={
+                a.env_prefix: Login(require(settings, a.user_var), require(settings, a.password_var))
+                for a in AIRFLOW_ACCOUNTS
+            },
+            mlflow_logins={
+                ADMIN: Login(
+                    require(settings, MLFLOW_ADMIN_USER_VAR), require(settings, MLFLOW_ADMIN_PASSWORD_VAR)
+                ),
+                **{u.name: Login(u.name, require(settings, u.password_var)) for u in MLFLOW_USERS},
+            },
+            mlflow_flask_secret=require(settings, "MLFLOW_FLASK_SECRET_KEY"),
             profile=profile,
             region=require(settings, "AWS_DEFAULT_REGION"),
             airflow_parallelism=int(require(settings, "AIRFLOW_PARALLELISM")),
@@ -209,8 +232,11 @@ class StackConfig:
             "state_dir": Path(state_dir),
             "ports": StackPorts.free(),
             "credentials": generate_credentials(),
-            "airflow_user": "admin",
-            "airflow_password": _secret(),
+            "airflow_logins": {
+                a.env_prefix: Login(DEFAULTS[a.user_var], _secret()) for a in AIRFLOW_ACCOUNTS
+            },
+            "mlflow_logins": generate_mlflow_logins(DEFAULTS[MLFLOW_ADMIN_USER_VAR]),
+            "mlflow_flask_secret": _secret(),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
@@ -225,6 +251,8 @@ class StackConfig:
             repo_root=Path(values["repo_root"]),
             profile=Profile(values["profile"]),
             credentials={name: Credentials(*pair) for name, pair in values["credentials"].items()},
+            airflow_logins={name: Login(*pair) for name, pair in values["airflow_logins"].items()},
+            mlflow_logins={name: Login(*pair) for name, pair in values["mlflow_logins"].items()},
             ports=StackPorts(
                 s3=SeaweedPorts(**ports["s3"]),
                 mlflow=ports["mlflow"],
@@ -257,6 +285,14 @@ class StackConfig:
     @property
     def airflow_ml_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.airflow_ml.api}"
+
+    def airflow_url(self, team: str) -> str:
+        """The API server of ``team``'s deployment."""
+        return self.airflow_data_url if team == DATA_TEAM else self.airflow_ml_url
+
+    def airflow_admin(self, team: str) -> Login:
+        """The admin login of ``team``'s deployment."""
+        return self.airflow_logins[airflow_admin(team).env_prefix]
 
 
 @dataclass(frozen=True)
@@ -295,16 +331,16 @@ class Stack:
         self.s3 = self.foundation[S3] = SeaweedFS(
             state / "seaweedfs", config.ports.s3, config.credentials, region=config.region, **self._files(S3)
         )
-        backend_store_uri = None
+        backend_store_uri = auth_database_uri = None
         if production:
             ports = config.ports.production
             self.redis = self.foundation[REDIS] = RedisServer(
                 state / REDIS, ports.redis, config.redis_password, **self._files(REDIS)
             )
-            for name, port, database in (
-                (POSTGRES_DATA, ports.postgres_data, "airflow"),
-                (POSTGRES_ML, ports.postgres_ml, "airflow"),
-                (POSTGRES_MLFLOW, ports.postgres_mlflow, "mlflow"),
+            for name, port, databases in (
+                (POSTGRES_DATA, ports.postgres_data, ("airflow",)),
+                (POSTGRES_ML, ports.postgres_ml, ("airflow",)),
+                (POSTGRES_MLFLOW, ports.postgres_mlflow, ("mlflow", "mlflow_auth")),
             ):
                 self.foundation[name] = PostgresServer(
                     f"PostgreSQL {name.removeprefix('postgres-')}",
@@ -312,20 +348,25 @@ class Stack:
                     port,
                     config.postgres_user,
                     config.postgres_password,
-                    [database],
+                    list(databases),
                     **self._files(name),
                 )
             backend_store_uri = self.postgres(POSTGRES_MLFLOW).url("mlflow", "postgresql+psycopg2")
+            auth_database_uri = self.postgres(POSTGRES_MLFLOW).url("mlflow_auth", "postgresql+psycopg2")
         self.mlflow = MlflowServer(
             state / "mlflow",
             config.ports.mlflow,
             self.s3.env_for(ML_TEAM),
+            config.mlflow_logins,
+            config.mlflow_flask_secret,
             backend_store_uri=backend_store_uri,
+            auth_database_uri=auth_database_uri,
             **self._files(MLFLOW),
         )
         self.airflow_data = self._deployment(DATA_TEAM, AIRFLOW_DATA, {})
+        mlflow = mlflow_connection(config.mlflow_logins[ML_TEAM], self.mlflow.tracking_uri)
         self.airflow_ml = self._deployment(
-            ML_TEAM, AIRFLOW_ML, {"MLFLOW_TRACKING_URI": self.mlflow.tracking_uri}
+            ML_TEAM, AIRFLOW_ML, {f"AIRFLOW_CONN_{MLFLOW_CONN_ID.upper()}": mlflow}
         )
         self.supervisor = ServerProcess(
             SUPERVISOR,
@@ -356,8 +397,7 @@ class Stack:
             "home": config.state_dir / component,
             "project_dir": config.repo_root / team,
             "ports": ports,
-            "user": config.airflow_user,
-            "password": config.airflow_password,
+            "accounts": [(config.airflow_logins[a.env_prefix], a.role) for a in airflow_accounts(team)],
             "environment": {
                 f"AIRFLOW_CONN_{LAKE_CONN_ID.upper()}": lake,
                 **environment,
@@ -574,7 +614,8 @@ class Stack:
             path.unlink(missing_ok=True)
 
     def env(self) -> dict[str, str]:
-        """What ``make -s env`` exports: endpoints, the admin's and each team's keys, the Airflow user."""
+        """What ``make -s env`` exports: endpoints, the admin's and each team's keys, the ML team's MLflow
+        user, and each deployment's admin login."""
         config = self.config
         admin = config.credentials[ADMIN]
         values = {
@@ -591,12 +632,17 @@ class Stack:
         values.update(
             {
                 "MLFLOW_TRACKING_URI": config.mlflow_tracking_uri,
+                # MLflow's clients read these: the ML team's user
+                "MLFLOW_TRACKING_USERNAME": config.mlflow_logins[ML_TEAM].user,
+                "MLFLOW_TRACKING_PASSWORD": config.mlflow_logins[ML_TEAM].password,
                 "AIRFLOW_DATA_URL": config.airflow_data_url,
                 "AIRFLOW_ML_URL": config.airflow_ml_url,
-                "AIRFLOW_USER": config.airflow_user,
-                "AIRFLOW_PASSWORD": config.airflow_password,
             }
         )
+        for team in (DATA_TEAM, ML_TEAM):
+            account = airflow_admin(team)
+            login = config.airflow_admin(team)
+            values[account.user_var], values[account.password_var] = login.user, login.password
         return values
 
     def __enter__(self) -> Stack:

@@ -24,6 +24,8 @@ from mlflow import MlflowClient
 from housing_contracts import contract_for, list_snapshots
 from housing_stack.airflow_production import AirflowProduction
 from housing_stack.flow import FlowReport
+from housing_stack.identities import DATA_TEAM, ML_TEAM
+from housing_stack.mlflow_server import mlflow_user
 from housing_stack.postgres import PostgresServer
 from housing_stack.redis_server import RedisServer
 from housing_stack.stack import Profile, Stack
@@ -72,14 +74,20 @@ def test_changed_data_gets_a_second_version_with_a_decision(flows: list[FlowRepo
     """The second snapshot registers version 2; the aliases agree with the decision."""
     second = flows[1]
     assert second.published and second.snapshot["snapshot_id"] != flows[0].snapshot["snapshot_id"]
-    client = MlflowClient(tracking_uri=stack.config.mlflow_tracking_uri)
-    versions = {v.version for v in client.search_model_versions(f"name = '{MODEL_NAME}'")}
+    with mlflow_user(stack.config.mlflow_logins[ML_TEAM]):
+        client = MlflowClient(tracking_uri=stack.config.mlflow_tracking_uri)
+        versions = {v.version for v in client.search_model_versions(f"name = '{MODEL_NAME}'")}
+        champion = client.get_model_version_by_alias(MODEL_NAME, "champion").version
+        challenger = (
+            client.get_model_version_by_alias(MODEL_NAME, "challenger").version
+            if (second.decision["outcome"] == "challenger")
+            else None
+        )
     assert versions == {"1", "2"}
     decision = second.decision
-    champion = client.get_model_version_by_alias(MODEL_NAME, "champion").version
     assert champion == decision["champion_version"]
     if decision["outcome"] == "challenger":
-        assert client.get_model_version_by_alias(MODEL_NAME, "challenger").version == decision["version"]
+        assert challenger == decision["version"]
         assert champion == "1"
     else:
         assert champion == "2"
@@ -87,9 +95,11 @@ def test_changed_data_gets_a_second_version_with_a_decision(flows: list[FlowRepo
 
 def test_runs_are_logged_with_snapshot_lineage(flows: list[FlowReport], stack: Stack) -> None:
     """Each MLflow run carries its snapshot id, the contract version and the snapshot as dataset input."""
-    client = MlflowClient(tracking_uri=stack.config.mlflow_tracking_uri)
-    for flow in flows[:2]:
-        run = client.get_run(flow.training["run_id"])
+    # the data team's MLflow user: it may read what its data trained
+    with mlflow_user(stack.config.mlflow_logins[DATA_TEAM]):
+        client = MlflowClient(tracking_uri=stack.config.mlflow_tracking_uri)
+        runs = [client.get_run(flow.training["run_id"]) for flow in flows[:2]]
+    for flow, run in zip(flows[:2], runs, strict=True):
         assert run.data.tags["snapshot_id"] == flow.snapshot["snapshot_id"]
         assert run.data.tags["contract_version"] == flow.snapshot["contract_version"]
         sources = [d.dataset.source for d in run.inputs.dataset_inputs]

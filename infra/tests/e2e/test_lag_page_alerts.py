@@ -53,7 +53,7 @@ from housing_stack.flow import (
     team_storage_options,
     wait_for_run,
 )
-from housing_stack.identities import DATA_TEAM, ML_TEAM
+from housing_stack.identities import DATA_TEAM, ML_TEAM, airflow_reader
 from housing_stack.settings import REPO_ROOT
 from housing_stack.stack import Stack
 
@@ -170,8 +170,10 @@ def contract_page(stack: Stack, browser: WebDriver, apis: object) -> str:
     browser.get(url)
     _wait(browser).until(expected_conditions.presence_of_element_located((By.NAME, "username")))
     assert "/auth/login" in browser.current_url
-    browser.find_element(By.NAME, "username").send_keys(stack.config.airflow_user)
-    browser.find_element(By.NAME, "password").send_keys(stack.config.airflow_password)
+    # the ML team's read-only account: reading the page is all it may do there
+    reader = stack.config.airflow_logins[airflow_reader(DATA_TEAM).env_prefix]
+    browser.find_element(By.NAME, "username").send_keys(reader.user)
+    browser.find_element(By.NAME, "password").send_keys(reader.password)
     browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
     _wait(browser).until(expected_conditions.presence_of_element_located((By.ID, "consumers-section")))
     assert browser.current_url == url

@@ -44,6 +44,8 @@ from housing_stack.flow import (
     reader_storage_options,
     run_flow,
 )
+from housing_stack.identities import ML_TEAM
+from housing_stack.mlflow_server import mlflow_user
 from housing_stack.stack import AIRFLOW_DATA, AIRFLOW_ML, POSTGRES_ML, Stack
 
 MODEL_NAME = "california_housing_regressor"
@@ -128,12 +130,13 @@ def _running_train(ml: AirflowClient, seen: set[str]) -> tuple[str, dict[str, An
 
 def _mlflow_runs(stack: Stack, snapshot_id: str) -> list[Any]:
     """Every MLflow run of ``snapshot_id``, deleted ones included."""
-    client = MlflowClient(tracking_uri=stack.config.mlflow_tracking_uri)
-    experiment = client.get_experiment_by_name(EXPERIMENT)
-    if experiment is None:
-        return []
-    query = f"tags.snapshot_id = '{snapshot_id}'"
-    return client.search_runs([experiment.experiment_id], query, run_view_type=ViewType.ALL)
+    with mlflow_user(stack.config.mlflow_logins[ML_TEAM]):
+        client = MlflowClient(tracking_uri=stack.config.mlflow_tracking_uri)
+        experiment = client.get_experiment_by_name(EXPERIMENT)
+        if experiment is None:
+            return []
+        query = f"tags.snapshot_id = '{snapshot_id}'"
+        return client.search_runs([experiment.experiment_id], query, run_view_type=ViewType.ALL)
 
 
 def _complete(runs: list[Any]) -> list[Any]:
@@ -142,9 +145,10 @@ def _complete(runs: list[Any]) -> list[Any]:
 
 def _versions(stack: Stack, snapshot_id: str) -> list[tuple[str, str]]:
     """(version, status) of every registered model version made from a run of ``snapshot_id``."""
-    client = MlflowClient(tracking_uri=stack.config.mlflow_tracking_uri)
     run_ids = {r.info.run_id for r in _mlflow_runs(stack, snapshot_id)}
-    found = client.search_model_versions(f"name = '{MODEL_NAME}'")
+    with mlflow_user(stack.config.mlflow_logins[ML_TEAM]):
+        client = MlflowClient(tracking_uri=stack.config.mlflow_tracking_uri)
+        found = client.search_model_versions(f"name = '{MODEL_NAME}'")
     return sorted((v.version, v.status) for v in found if v.run_id in run_ids)
 
 

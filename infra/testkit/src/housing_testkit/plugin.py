@@ -150,15 +150,25 @@ def ml_team_s3(s3_server: SeaweedFS) -> S3Identity:
     return S3Identity(s3_server, ML_TEAM)
 
 
-@pytest.fixture(scope="session")
-def mlflow_server(s3_server: SeaweedFS, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
-    """A real ``mlflow server`` on a free loopback port; sqlite backend, artifacts in bucket ``mlflow``."""
+def _mlflow(s3_server: SeaweedFS, data_dir: Path) -> MlflowServer:
+    """An MLflow server on a free loopback port: sqlite stores under ``data_dir``, artifacts in bucket
+    ``mlflow``, behind basic-auth as in the stack (``server.logins[team]`` is each team's user)."""
+    import secrets
+
+    from housing_stack.identities import generate_mlflow_logins
     from housing_stack.mlflow_server import MlflowServer
     from housing_stack.ports import free_ports
 
-    data_dir = tmp_path_factory.mktemp("mlflow")
-    server = MlflowServer(data_dir, port=free_ports(1)[0], s3_env=s3_server.env_for(ML_TEAM))
-    with server:
+    logins = generate_mlflow_logins()
+    return MlflowServer(
+        data_dir, free_ports(1)[0], s3_server.env_for(ML_TEAM), logins, secrets.token_urlsafe(24)
+    )
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(s3_server: SeaweedFS, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    """A real ``mlflow server`` for the session (see :func:`_mlflow`)."""
+    with _mlflow(s3_server, tmp_path_factory.mktemp("mlflow")) as server:
         yield server
 
 
@@ -166,13 +176,8 @@ def mlflow_server(s3_server: SeaweedFS, tmp_path_factory: pytest.TempPathFactory
 def disposable_mlflow_server(
     s3_server: SeaweedFS, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[MlflowServer]:
-    """An MLflow server of this test's own (artifacts in the ``mlflow`` bucket): kill it at will."""
-    from housing_stack.mlflow_server import MlflowServer
-    from housing_stack.ports import free_ports
-
-    data_dir = tmp_path_factory.mktemp("disposable-mlflow")
-    server = MlflowServer(data_dir, port=free_ports(1)[0], s3_env=s3_server.env_for(ML_TEAM))
-    with server:
+    """An MLflow server of this test's own (see :func:`_mlflow`): kill it at will."""
+    with _mlflow(s3_server, tmp_path_factory.mktemp("disposable-mlflow")) as server:
         yield server
 
 
