@@ -35,7 +35,7 @@ from bench.floor_dags import FLOOR_PREFIX, FLOOR_URI, TEMPLATE_URI, consumed_uri
 from bench.results import Goal, Result, not_measured, progress
 from bench.task_memory import TaskMemory
 from housing_contracts import contract_for, publish
-from housing_contracts.consumers import consumer_uri
+from housing_contracts.consumers.records import consumer_uri
 from housing_stack.airflow_client import FINISHED, AirflowClient, AirflowError
 from housing_stack.flow import (
     CONSUMER_DAG,
@@ -63,7 +63,7 @@ BIG_TIMEOUT = 1200.0
 BIG_GOAL = Goal("<=", 300.0)
 BIG_MEMORY_GOAL = Goal("<=", 3.0, of="ratio")
 BIG_READS_GOAL = Goal("<=", 1.0)
-#: The contract's log line for each snapshot read (logger housing_contracts.snapshots).
+#: The contract's log line for each snapshot read (logger housing_contracts.lake.snapshots).
 READ_LINE = "read snapshot "
 
 Say = Callable[[str], None]
@@ -424,6 +424,6 @@ def _against_the_floor(row: Result, work: float | None) -> Result:
 def _template_frame() -> Any:
     """The fewest rows the contract accepts: the floor copies a snapshot this small (~50 kB)."""
     from bench.data import bootstrap
-    from housing_contracts.model import MIN_ROW_COUNT
+    from housing_contracts.contract.model import MIN_ROW_COUNT
 
     return bootstrap(MIN_ROW_COUNT, seed=1)

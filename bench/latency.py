@@ -231,7 +231,7 @@ def _subscribed_at(s3: SeaweedFS, contract: Contract) -> datetime | None:
     """When the subscriber's watcher last started (the subscription it writes), None before it did."""
     from fsspec.core import url_to_fs
 
-    from housing_contracts.consumers import Subscription, consumer_uri
+    from housing_contracts.consumers.records import Subscription, consumer_uri
 
     options = s3.storage_options_for(ML_TEAM)
     fs, path = url_to_fs(

@@ -147,7 +147,7 @@ def publish_floor_op(request: dict[str, Any]) -> dict[str, Any]:
 
     from bench import floor
     from bench.data import bootstrap
-    from housing_contracts.storage import resolve
+    from housing_contracts.lake.storage import resolve
 
     frame = bootstrap(request["n_rows"], request["seed"])
     fs, folder = resolve(request["uri"], request["storage_options"])
@@ -160,9 +160,9 @@ def read_floor_op(request: dict[str, Any]) -> dict[str, Any]:
     import s3fs  # noqa: F401
 
     from bench import floor
-    from housing_contracts.catalog import snapshot_manifest
-    from housing_contracts.layout import SNAPSHOTS_DIR
-    from housing_contracts.storage import resolve
+    from housing_contracts.lake.catalog import snapshot_manifest
+    from housing_contracts.lake.layout import SNAPSHOTS_DIR
+    from housing_contracts.lake.storage import resolve
 
     uri, snapshot_id = request["uri"], request["snapshot_id"]
     manifest = snapshot_manifest(uri, snapshot_id, storage_options=request["storage_options"])

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import dag
 
-from housing_contracts.airflow import dataset_asset
+from housing_contracts.airflow.asset import dataset_asset
 from include.housing_ml import settings
 
 CONTRACT = settings.CONTRACT  # the contract housing_consumer subscribes to

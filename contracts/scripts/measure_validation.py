@@ -11,9 +11,9 @@ import sys
 import time
 from collections.abc import Callable
 
-from housing_contracts.model import contract_schema
+from housing_contracts.contract.model import contract_schema
+from housing_contracts.contract.validation import validate
 from housing_contracts.testing import sample_frame
-from housing_contracts.validation import validate
 
 
 def best_ms(fn: Callable[[], object], repeat: int) -> float:

@@ -15,7 +15,7 @@ pytest_plugins = ["housing_testkit.plugin"]
 def cleaned_frame(california_housing_frame: pd.DataFrame) -> pd.DataFrame:
     """The real dataset after the documented cleaning: rows outside a column's interval dropped (the raw
     data breaks only the plausibility caps)."""
-    from housing_contracts.model import column_bounds
+    from housing_contracts.contract.model import column_bounds
 
     df = california_housing_frame
     keep = np.logical_and.reduce([df[column].map(b.contains) for column, b in column_bounds().items()])

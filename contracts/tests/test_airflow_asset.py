@@ -14,15 +14,10 @@ from airflow.serialization.decoders import smart_decode_trigger_kwargs
 from airflow.serialization.encoders import encode_trigger
 from airflow.triggers.base import BaseEventTrigger
 
-from housing_contracts.airflow import (
-    DEFAULT_POLL_INTERVAL,
-    SnapshotCommittedTrigger,
-    _Cursor,
-    dataset_asset,
-    manifests_from_events,
-    storage_options_from_connection,
-)
-from housing_contracts.dataset import ASSET_NAME, DATASET_URI
+from housing_contracts.airflow.asset import dataset_asset, manifests_from_events
+from housing_contracts.airflow.connections import storage_options_from_connection
+from housing_contracts.airflow.trigger import DEFAULT_POLL_INTERVAL, SnapshotCommittedTrigger, _Cursor
+from housing_contracts.contract.versions import ASSET_NAME, DATASET_URI
 
 
 def _snapshot_id(created: datetime, suffix: str = "0a1b2c3d") -> str:
@@ -82,7 +77,7 @@ def test_consumer_dag_parses_without_connections(tmp_path: Path, monkeypatch: py
             from airflow.sdk import dag, task
             from pendulum import datetime
 
-            from housing_contracts.airflow import dataset_asset
+            from housing_contracts.airflow.asset import dataset_asset
 
 
             @dag(schedule=[dataset_asset(watch=True, conn_id="lake_s3")], start_date=datetime(2026, 1, 1))
@@ -230,7 +225,7 @@ def test_run_snapshot_is_the_newest_triggering_event_before_params():
     from airflow.sdk.execution_time.comms import AssetEventDagRunReferenceResult
     from airflow.sdk.execution_time.context import TriggeringAssetEventsAccessor
 
-    from housing_contracts.airflow import _run_snapshot_id
+    from housing_contracts.airflow.receipts import _run_snapshot_id
 
     now = datetime.now(UTC)
     older, newer = _snapshot_id(now - timedelta(minutes=5)), _snapshot_id(now)

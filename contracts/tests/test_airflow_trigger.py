@@ -27,16 +27,16 @@ from airflow.sdk.execution_time.context import AssetStateStoreAccessor
 from airflow.triggers.shared_stream import SharedStreamManager
 
 from housing_contracts import publish
-from housing_contracts.airflow import (
+from housing_contracts.airflow.asset import manifests_from_events
+from housing_contracts.airflow.trigger import (
     DEFAULT_RENEW_SECONDS,
     LEASE_RENEWALS,
     SnapshotCommittedTrigger,
     cursor_key,
-    manifests_from_events,
 )
-from housing_contracts.consumers import SUBSCRIPTION_NAME, Subscription, consumer_uri
-from housing_contracts.dataset import ASSET_NAME, CONTRACT_VERSION, DATASET_URI
-from housing_contracts.manifest import MANIFEST_NAME
+from housing_contracts.consumers.records import SUBSCRIPTION_NAME, Subscription, consumer_uri
+from housing_contracts.contract.versions import ASSET_NAME, CONTRACT_VERSION, DATASET_URI
+from housing_contracts.lake.manifest import MANIFEST_NAME
 from housing_contracts.testing import sample_frame
 
 POLL = 0.1

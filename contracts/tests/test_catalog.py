@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from housing_contracts import SnapshotNotFoundError, publish
-from housing_contracts.catalog import snapshot_manifest
+from housing_contracts.lake.catalog import snapshot_manifest
 
 DATA_STACK = ("pandas", "pandera", "numpy", "pyarrow")
 
@@ -22,7 +22,7 @@ def test_listing_and_resolving_import_no_data_stack(local_uri: str, frame: pd.Da
     code = (
         "import sys, json\n"
         "from housing_contracts import latest_snapshot, list_snapshots\n"
-        "from housing_contracts.catalog import snapshot_manifest\n"
+        "from housing_contracts.lake.catalog import snapshot_manifest\n"
         f"uri = {local_uri!r}\n"
         "latest = latest_snapshot(uri)\n"
         "ids = [m.snapshot_id for m in list_snapshots(uri)]\n"

@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from housing_contracts import COLUMNS, CONTRACT_VERSION, ContractViolation, publish, validate
 from housing_contracts.cli import app
-from housing_contracts.description import frozen_path
-from housing_contracts.model import column_bounds
+from housing_contracts.contract.description import frozen_path
+from housing_contracts.contract.model import column_bounds
 
 runner = CliRunner()
 
@@ -264,7 +264,7 @@ def _consumed(uri: str, storage_options: dict[str, Any] | None = None) -> str:
     """A dataset with one snapshot that ml-team consumed (lag 0) and one subscriber that never did."""
     from datetime import UTC, datetime, timedelta
 
-    from housing_contracts.consumers import Receipt, Subscription, record_receipt, subscribe
+    from housing_contracts.consumers.records import Receipt, Subscription, record_receipt, subscribe
     from housing_contracts.testing import sample_frame
 
     snapshot_id = publish(sample_frame(seed=3), uri, storage_options=storage_options).manifest.snapshot_id
@@ -294,7 +294,7 @@ def test_consumers_prints_one_row_per_consumer(local_uri: str) -> None:
 
 def test_consumers_json_is_the_rows_to_dict(s3_server: Any, lake_uri: str) -> None:
     """--json prints [row.to_dict()] of consumer_lag(), reaching S3 through the AWS_* variables."""
-    from housing_contracts.consumers import consumer_lag
+    from housing_contracts.consumers.lag import consumer_lag
 
     _consumed(lake_uri, s3_server.storage_options)
     result = runner.invoke(app, ["consumers", lake_uri, "--json"], env=s3_server.env)

@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from housing_contracts import CONTRACT_VERSION, CONTRACTS, V1, V2, Contract
 from housing_contracts.cli import app
-from housing_contracts.compatibility import ChangeKind, diff, version_bump_problems
-from housing_contracts.description import describe, frozen_versions, load_description, parse_version
+from housing_contracts.contract.compatibility import ChangeKind, diff, version_bump_problems
+from housing_contracts.contract.description import describe, frozen_versions, load_description, parse_version
 
 Description = dict[str, Any]
 

@@ -15,23 +15,20 @@ from typing import Any
 import pytest
 
 from housing_contracts import publish
-from housing_contracts.consumers import (
+from housing_contracts.consumers.lag import ConsumerLag, consumer_lag, format_consumers, format_duration
+from housing_contracts.consumers.records import (
     RECEIPT_FORMAT,
     SUBSCRIPTION_FORMAT,
-    ConsumerLag,
     Receipt,
     Subscription,
     check_consumer_name,
-    consumer_lag,
     consumer_uri,
-    format_consumers,
-    format_duration,
     record_receipt,
     run_key,
     subscribe,
 )
-from housing_contracts.layout import snapshot_time
-from housing_contracts.storage import ensure_dir, resolve
+from housing_contracts.lake.layout import snapshot_time
+from housing_contracts.lake.storage import ensure_dir, resolve
 from housing_contracts.testing import sample_frame
 
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)

@@ -8,8 +8,8 @@ import numpy as np
 import pyarrow as pa
 
 from housing_contracts import COLUMNS, CONTRACT_VERSION
-from housing_contracts.description import describe, frozen_path
-from housing_contracts.fingerprint import (
+from housing_contracts.contract.description import describe, frozen_path
+from housing_contracts.contract.fingerprint import (
     ContentHasher,
     canonical_json,
     content_fingerprint,

@@ -10,12 +10,13 @@ from typing import Any
 import pytest
 
 from housing_contracts import ASSET_NAME, ContractError, PromiseBroken, publish
-from housing_contracts.confirmation import Confirmation, confirm_current, read_confirmation
-from housing_contracts.consumers import Receipt, Subscription, format_duration, record_receipt, subscribe
-from housing_contracts.description import describe
-from housing_contracts.freshness import check_consumer_lag, check_freshness, freshness_promise
-from housing_contracts.layout import snapshot_time
-from housing_contracts.storage import resolve
+from housing_contracts.consumers.freshness import check_consumer_lag, check_freshness, freshness_promise
+from housing_contracts.consumers.lag import format_duration
+from housing_contracts.consumers.records import Receipt, Subscription, record_receipt, subscribe
+from housing_contracts.contract.description import describe
+from housing_contracts.lake.confirmation import Confirmation, confirm_current, read_confirmation
+from housing_contracts.lake.layout import snapshot_time
+from housing_contracts.lake.storage import resolve
 from housing_contracts.testing import sample_frame
 
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-import housing_contracts.snapshots as snapshots_module
+import housing_contracts.lake.snapshots as snapshots_module
 from housing_contracts import (
     V1,
     V2,
@@ -29,7 +29,7 @@ from housing_contracts import (
     subscribe,
 )
 from housing_contracts.cli import app
-from housing_contracts.consumers import Subscription
+from housing_contracts.consumers.records import Subscription
 
 runner = CliRunner()
 
@@ -99,12 +99,12 @@ def test_reading_a_deprecated_snapshot_warns(
 ) -> None:
     """A consumer of v1 reads a clear warning: the sunset and where to go."""
     publish_all(frame, uris=uris, storage_options=s3_server.storage_options)
-    with caplog.at_level("WARNING", logger="housing_contracts.snapshots"):
+    with caplog.at_level("WARNING", logger="housing_contracts.lake.snapshots"):
         read_snapshot(uris[V1], storage_options=s3_server.storage_options)
     (warning,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert "deprecated" in warning and V1.deprecation.sunset.isoformat() in warning and V2.uri in warning
     caplog.clear()
-    with caplog.at_level("WARNING", logger="housing_contracts.snapshots"):
+    with caplog.at_level("WARNING", logger="housing_contracts.lake.snapshots"):
         read_snapshot(uris[V2], storage_options=s3_server.storage_options)
     assert not [r for r in caplog.records if r.levelname == "WARNING"]
 

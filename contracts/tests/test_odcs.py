@@ -18,10 +18,15 @@ from typer.testing import CliRunner
 
 from housing_contracts import V2, publish
 from housing_contracts.cli import app
-from housing_contracts.description import describe, described_bounds, frozen_versions, load_description
-from housing_contracts.layout import new_snapshot_id
-from housing_contracts.model import Bounds
-from housing_contracts.odcs import odcs_document, odcs_filename, untranslated_checks
+from housing_contracts.contract.description import (
+    describe,
+    described_bounds,
+    frozen_versions,
+    load_description,
+)
+from housing_contracts.contract.model import Bounds
+from housing_contracts.contract.odcs import odcs_document, odcs_filename, untranslated_checks
+from housing_contracts.lake.layout import new_snapshot_id
 
 runner = CliRunner()
 REPO = Path(__file__).resolve().parents[2]

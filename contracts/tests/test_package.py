@@ -66,7 +66,7 @@ def test_installs_into_a_fresh_venv(tmp_path: Path) -> None:
     )
     probe = (
         "import housing_contracts as hc, sys; "
-        "from housing_contracts.description import frozen_versions; "
+        "from housing_contracts.contract.description import frozen_versions; "
         "from housing_contracts.testing import sample_frame; "
         "assert 'airflow' not in sys.modules; hc.validate(sample_frame()); print(frozen_versions())"
     )

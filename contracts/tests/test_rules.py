@@ -22,8 +22,8 @@ import pandera.pandas as pa
 import pytest
 
 from housing_contracts import ContractViolation, validate
-from housing_contracts.model import BOUND_CHECKS, bounds_from_checks, contract_schema
-from housing_contracts.validation import FastPath, Validator
+from housing_contracts.contract.model import BOUND_CHECKS, bounds_from_checks, contract_schema
+from housing_contracts.contract.validation import FastPath, Validator
 
 Schema = pa.DataFrameSchema
 #: The row a rule is broken in.

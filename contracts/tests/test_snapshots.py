@@ -29,13 +29,13 @@ from housing_contracts import (
     publish,
     read_snapshot,
 )
-from housing_contracts import snapshots as snapshots_module
-from housing_contracts.confirmation import CONFIRMATION_FORMAT, Confirmation, read_confirmation
-from housing_contracts.fingerprint import content_fingerprint
-from housing_contracts.freshness import check_freshness
-from housing_contracts.layout import claim_path, committed_snapshot_ids, new_snapshot_id, snapshot_time
-from housing_contracts.snapshots import split_snapshot_uri
-from housing_contracts.storage import resolve
+from housing_contracts.consumers.freshness import check_freshness
+from housing_contracts.contract.fingerprint import content_fingerprint
+from housing_contracts.lake import snapshots as snapshots_module
+from housing_contracts.lake.confirmation import CONFIRMATION_FORMAT, Confirmation, read_confirmation
+from housing_contracts.lake.layout import claim_path, committed_snapshot_ids, new_snapshot_id, snapshot_time
+from housing_contracts.lake.snapshots import split_snapshot_uri
+from housing_contracts.lake.storage import resolve
 from housing_contracts.testing import sample_frame
 
 
@@ -245,7 +245,7 @@ def test_invalid_frame_is_refused_and_nothing_is_written(location: Location, fra
 
 _CRASH_BEFORE_MANIFEST = """
 import json, os, signal, sys
-from housing_contracts import snapshots
+from housing_contracts.lake import snapshots
 from housing_contracts.testing import sample_frame
 
 def die(*args, **kwargs):
@@ -458,7 +458,9 @@ def test_each_read_logs_one_info_line(location: Location, frame: pd.DataFrame, c
         location.read(sid)
         location.read()
     lines = [
-        r for r in caplog.records if r.name == "housing_contracts.snapshots" and r.levelno == logging.INFO
+        r
+        for r in caplog.records
+        if r.name == "housing_contracts.lake.snapshots" and r.levelno == logging.INFO
     ]
     assert [r.getMessage().split(":")[0] for r in lines] == [f"read snapshot {sid}"] * 2
     assert "1 files" in lines[0].getMessage()

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 
 from housing_contracts import COLUMNS, validate
-from housing_contracts.model import MIN_ROW_COUNT, column_bounds
+from housing_contracts.contract.model import MIN_ROW_COUNT, column_bounds
 from housing_contracts.testing import allowed_interval, assert_conforms, frames, sample_frame
 
 

@@ -17,8 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from housing_contracts import COLUMNS, ContractViolation, ValidationReport, validate
-from housing_contracts.model import column_bounds, contract_schema
-from housing_contracts.validation import FastPath, contract_validator
+from housing_contracts.contract.model import column_bounds, contract_schema
+from housing_contracts.contract.validation import FastPath, contract_validator
 
 
 def _violation(df: pd.DataFrame) -> ValidationReport:

@@ -59,8 +59,8 @@ def housing_consumer_lag():
         """Fail with the lagging consumers of every version, their lag and their promises if any breaks
         its promise."""
         from housing_contracts import CONTRACTS
-        from housing_contracts.airflow import storage_options_from_connection
-        from housing_contracts.errors import PromiseBroken
+        from housing_contracts.airflow.connections import storage_options_from_connection
+        from housing_contracts.contract.errors import PromiseBroken
         from include.housing_data.consumer_lag import check_consumers
 
         try:

@@ -49,7 +49,7 @@ from airflow.sdk import Param, dag, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from housing_contracts import CONTRACTS
-from housing_contracts.airflow import dataset_asset
+from housing_contracts.airflow.asset import dataset_asset
 from include.housing_data import settings
 from include.housing_data.retries import STORAGE_RETRY_POLICY
 
@@ -72,7 +72,7 @@ def _data_errors_fail() -> Iterator[None]:
 
 
 def _storage_options() -> dict[str, Any]:
-    from housing_contracts.airflow import storage_options_from_connection
+    from housing_contracts.airflow.connections import storage_options_from_connection
 
     return storage_options_from_connection(settings.LAKE_CONN_ID)
 

@@ -196,7 +196,7 @@ def baseline(
 
 def _bad_values(frame: pd.DataFrame) -> list[str]:
     """What ``frame`` must never hold in a snapshot: non-finite values, duplicates, values out of bounds."""
-    from housing_contracts.model import column_bounds
+    from housing_contracts.contract.model import column_bounds
 
     problems = []
     if not np.isfinite(frame.to_numpy(dtype="float64")).all():

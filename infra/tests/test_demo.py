@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from housing_contracts import publish
-from housing_contracts.consumers import Receipt, Subscription, record_receipt, subscribe
+from housing_contracts.consumers.records import Receipt, Subscription, record_receipt, subscribe
 from housing_contracts.testing import sample_frame
 from housing_stack.demo import consumers_section
 from housing_stack.identities import ML_TEAM

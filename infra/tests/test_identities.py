@@ -12,7 +12,7 @@ from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from housing_contracts.dataset import DATASET_URI
+from housing_contracts.contract.versions import DATASET_URI
 from housing_stack.identities import (
     ADMIN,
     CONSUMERS_PREFIX,
@@ -224,7 +224,8 @@ def test_consumer_records_through_the_contract_api(
     """With each team's own keys: the ML team subscribes and records a receipt, the data team lists them
     with consumer_lag() and may not write a record for the ML team."""
     from housing_contracts import publish
-    from housing_contracts.consumers import Receipt, Subscription, consumer_lag, record_receipt, subscribe
+    from housing_contracts.consumers.lag import consumer_lag
+    from housing_contracts.consumers.records import Receipt, Subscription, record_receipt, subscribe
     from housing_contracts.testing import sample_frame
 
     published = publish(sample_frame(), team_lake_uri, storage_options=data_team_s3.storage_options)
@@ -252,7 +253,7 @@ def test_consumer_records_through_the_contract_api(
 def test_data_team_lists_no_consumers_before_any_subscribes(disposable_s3_server: SeaweedFS) -> None:
     """With nothing under ``_consumers/`` yet, the data team's listing is empty, not a 403 (s3fs would
     otherwise HEAD the key ``_consumers`` itself, outside the grant)."""
-    from housing_contracts.consumers import consumer_lag
+    from housing_contracts.consumers.lag import consumer_lag
 
     options = disposable_s3_server.storage_options_for(DATA_TEAM)
     assert consumer_lag(DATASET_URI, storage_options=options) == []

@@ -54,7 +54,8 @@ from typing import Any
 
 from airflow.sdk import Asset, Param, dag, task
 
-from housing_contracts.airflow import Receipts, dataset_asset
+from housing_contracts.airflow.asset import dataset_asset
+from housing_contracts.airflow.receipts import Receipts
 from include.housing_ml import settings
 from include.housing_ml.alerts import on_failure_callbacks
 from include.housing_ml.retries import TransientErrorRetryPolicy
@@ -112,7 +113,7 @@ def housing_consumer():
         """The snapshot to consume: from the triggering events, the param, or the newest."""
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from housing_contracts.airflow import manifests_from_events
+        from housing_contracts.airflow.asset import manifests_from_events
         from include.housing_ml.connections import lake_storage_options
         from include.housing_ml.subscription import AlreadyConsumed, resolve
 

@@ -65,7 +65,7 @@ def housing_freshness():
         import logging
         from datetime import timedelta
 
-        from housing_contracts.freshness import check_freshness
+        from housing_contracts.consumers.freshness import check_freshness
         from include.housing_ml.connections import lake_storage_options
 
         seconds = (params or {}).get("max_age_seconds")

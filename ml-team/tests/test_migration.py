@@ -62,7 +62,7 @@ def test_both_majors_give_the_same_model_inputs(both_majors, storage_options) ->
 
 def test_a_v1_snapshot_logs_its_deprecation(both_majors, storage_options, caplog) -> None:
     """Loading a 1.x snapshot logs the contract package's WARNING with the sunset and the successor."""
-    with caplog.at_level(logging.WARNING, logger="housing_contracts.snapshots"):
+    with caplog.at_level(logging.WARNING, logger="housing_contracts.lake.snapshots"):
         consumer.load(both_majors[V1], storage_options=storage_options)
     (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert f"snapshot {both_majors[V1]['snapshot_id']} of california_housing 1.1.0 is deprecated" in warning

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from housing_contracts.dataset import COLUMNS
-from housing_contracts.errors import ContractViolation
-from housing_contracts.model import MIN_ROW_COUNT, Bounds, column_bounds, contract_schema
-from housing_contracts.validation import validate
+from housing_contracts.contract.errors import ContractViolation
+from housing_contracts.contract.model import MIN_ROW_COUNT, Bounds, column_bounds, contract_schema
+from housing_contracts.contract.validation import validate
+from housing_contracts.contract.versions import COLUMNS
 
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy

@@ -84,7 +84,7 @@ def contract_cap(column: str) -> tuple[float, bool]:
     """The contract's upper bound on ``column``: ``(value, inclusive)``, read from ``CaliforniaHousing``."""
     import math
 
-    from housing_contracts.model import column_bounds
+    from housing_contracts.contract.model import column_bounds
 
     bounds = column_bounds()
     if column not in bounds:

@@ -121,7 +121,7 @@ def create_app() -> FastAPI:
     @app.get("/", response_class=HTMLResponse, dependencies=[Depends(page_reader)])
     def page(shown: Shown) -> HTMLResponse:
         """The page; a section that cannot be read shows why, the others still render."""
-        from housing_contracts.consumers import consumer_lag
+        from housing_contracts.consumers.lag import consumer_lag
 
         now, uri = datetime.now(UTC), shown.dataset_uri()
         options = _attempt("lake_s3 connection", contract_view.lake_storage_options)
@@ -173,7 +173,7 @@ def create_app() -> FastAPI:
     @app.get("/api/consumers", dependencies=[Depends(api_reader)])
     def consumers(shown: Shown) -> list[dict[str, Any]]:
         """Exactly ``housing-contract consumers URI --json`` for the version's dataset."""
-        from housing_contracts.consumers import consumer_lag
+        from housing_contracts.consumers.lag import consumer_lag
 
         uri, options = shown.dataset_uri(), _read("lake_s3 connection", contract_view.lake_storage_options)
         return [

@@ -21,7 +21,7 @@ from botocore.exceptions import BotoCoreError
 from fsspec.core import url_to_fs
 
 from housing_contracts import list_snapshots
-from housing_contracts.consumers import Subscription, consumer_uri
+from housing_contracts.consumers.records import Subscription, consumer_uri
 from housing_stack.airflow_client import FINISHED, AirflowClient, AirflowError
 from housing_stack.identities import ML_TEAM
 

@@ -15,8 +15,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import NamedTuple
 
-from housing_contracts.consumers import CONSUMERS_DIR
-from housing_contracts.dataset import CONTRACT_NAME, DATASET_URI
+from housing_contracts.consumers.records import CONSUMERS_DIR
+from housing_contracts.contract.versions import CONTRACT_NAME, DATASET_URI
 from housing_stack.settings import LAKE_BUCKET, MLFLOW_BUCKET
 
 ADMIN = "admin"

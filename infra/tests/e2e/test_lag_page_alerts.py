@@ -42,7 +42,8 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from housing_contracts import latest_snapshot, list_snapshots
-from housing_contracts.consumers import consumer_lag, consumer_uri
+from housing_contracts.consumers.lag import consumer_lag
+from housing_contracts.consumers.records import consumer_uri
 from housing_stack.airflow_client import AirflowClient
 from housing_stack.demo import clients
 from housing_stack.flow import (

@@ -40,7 +40,8 @@ import pandas as pd
 import pytest
 
 from housing_contracts import V1, V2, list_snapshots, read_snapshot, retirement
-from housing_contracts.consumers import consumer_lag, consumer_uri
+from housing_contracts.consumers.lag import consumer_lag
+from housing_contracts.consumers.records import consumer_uri
 from housing_stack.airflow_client import AirflowClient
 from housing_stack.demo import clients
 from housing_stack.flow import (
@@ -367,7 +368,7 @@ def test_retired_v1_snapshots_stay_readable_and_say_they_are_deprecated(
     warning naming its successor."""
     for manifest in list_snapshots(V1.uri, storage_options=lake):
         caplog.clear()
-        with caplog.at_level(logging.WARNING, logger="housing_contracts.snapshots"):
+        with caplog.at_level(logging.WARNING, logger="housing_contracts.lake.snapshots"):
             snapshot = read_snapshot(V1.uri, manifest.snapshot_id, contract=V1, storage_options=lake)
         assert len(snapshot.frame) == manifest.row_count
         assert list(snapshot.frame.columns) == list(V1.columns)

@@ -13,7 +13,7 @@ from typing import Any
 from airflow.sdk.definitions.retry_policy import RetryAction, RetryDecision, RetryPolicy
 
 #: Never retried: the data is wrong (bad snapshot), retrying cannot help.
-FAIL_ON: tuple[str, ...] = ("housing_contracts.errors.ContractError",)
+FAIL_ON: tuple[str, ...] = ("housing_contracts.contract.errors.ContractError",)
 #: Retried with the task's exponential backoff: likely transient.
 RETRY_ON: tuple[str, ...] = (
     "builtins.OSError",  # TimeoutError, ConnectionError, s3fs's and fsspec's I/O errors

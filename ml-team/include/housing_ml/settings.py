@@ -13,7 +13,7 @@ import re
 from datetime import timedelta
 
 from housing_contracts import CONTRACT_NAME, V1, V2, Contract
-from housing_contracts.dataset import LAKE_ROOT
+from housing_contracts.contract.versions import LAKE_ROOT
 
 #: Airflow connection (type ``aws``) through which the ML team reaches the lake.
 LAKE_CONN_ID = "lake_s3"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from housing_contracts import V2
-from housing_contracts.airflow import DEFAULT_RENEW_SECONDS
+from housing_contracts.airflow.trigger import DEFAULT_RENEW_SECONDS
 from housing_testkit import DagIntegrity, dag_bag
 from include.housing_ml import alerts, settings
 from include.housing_ml.settings import CONSUMER, CONTRACT, MAX_LAG_ENV, RENEW_EVERY_ENV

@@ -20,7 +20,7 @@ from fsspec.core import url_to_fs
 from mlflow.tracking import MlflowClient
 
 from housing_contracts import V1, V2, publish_all
-from housing_contracts.consumers import Receipt, consumer_uri
+from housing_contracts.consumers.records import Receipt, consumer_uri
 from housing_testkit import DagIntegrity, dag_bag
 from include.housing_ml.settings import (
     CONSUMER,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from housing_contracts.dataset import V1, V2, V2_FROM_V1, Contract
+from housing_contracts.contract.versions import V1, V2, V2_FROM_V1, Contract
 
 #: (source major, target major) -> {source column: (target column, factor, multiply or divide)}
 _STEPS: dict[tuple[int, int], dict[str, tuple[str, float, bool]]] = {

@@ -12,13 +12,13 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from housing_contracts.confirmation import read_confirmation
-from housing_contracts.consumers import ConsumerLag, consumer_lag, format_duration
-from housing_contracts.dataset import V1, contract_for
-from housing_contracts.errors import PromiseBroken
-from housing_contracts.layout import CURRENT_NAME, committed_snapshot_ids, snapshot_time
-from housing_contracts.lifecycle import read_retirement
-from housing_contracts.storage import resolve
+from housing_contracts.consumers.lag import ConsumerLag, consumer_lag, format_duration
+from housing_contracts.contract.errors import PromiseBroken
+from housing_contracts.contract.versions import V1, contract_for
+from housing_contracts.lake.confirmation import read_confirmation
+from housing_contracts.lake.layout import CURRENT_NAME, committed_snapshot_ids, snapshot_time
+from housing_contracts.lake.retirement import read_retirement
+from housing_contracts.lake.storage import resolve
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ def freshness_promise(description: dict[str, Any] | None = None) -> timedelta:
     confirmations that the newest is current), from ``description`` (default: the live contract's
     ``describe()``)."""
     if description is None:
-        from housing_contracts.description import describe
+        from housing_contracts.contract.description import describe
 
         description = describe()
     try:

@@ -31,20 +31,22 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-# re-exported: list_snapshots, latest_snapshot and split_snapshot_uri were defined here before catalog.py
-from housing_contracts.catalog import latest_snapshot, list_snapshots, split_snapshot_uri  # noqa: F401
-from housing_contracts.confirmation import Confirmation, confirm_current, current_path
-from housing_contracts.conversion import convert
-from housing_contracts.dataset import CONTRACTS, V1, Contract, contract_of
-from housing_contracts.errors import (
+from housing_contracts.contract.conversion import convert
+from housing_contracts.contract.errors import (
     ContractError,
     IncompatibleContractError,
     PublishInProgressError,
     SnapshotIntegrityError,
     SnapshotNotFoundError,
 )
-from housing_contracts.fingerprint import ContentHasher, content_fingerprint, schema_fingerprint
-from housing_contracts.layout import (
+from housing_contracts.contract.fingerprint import ContentHasher, content_fingerprint, schema_fingerprint
+from housing_contracts.contract.validation import validate
+from housing_contracts.contract.versions import CONTRACTS, V1, Contract, contract_of
+
+# re-exported: list_snapshots, latest_snapshot and split_snapshot_uri were defined here before catalog.py
+from housing_contracts.lake.catalog import latest_snapshot, list_snapshots, split_snapshot_uri  # noqa: F401
+from housing_contracts.lake.confirmation import Confirmation, confirm_current, current_path
+from housing_contracts.lake.layout import (
     SNAPSHOT_ID_PATTERN,
     SNAPSHOTS_DIR,
     claim_path,
@@ -52,9 +54,9 @@ from housing_contracts.layout import (
     new_snapshot_id,
     read_manifest,
 )
-from housing_contracts.lifecycle import Retirement, read_retirement
-from housing_contracts.manifest import MANIFEST_NAME, ColumnStats, ContractRef, Manifest, ManifestFile
-from housing_contracts.storage import (
+from housing_contracts.lake.manifest import MANIFEST_NAME, ColumnStats, ContractRef, Manifest, ManifestFile
+from housing_contracts.lake.retirement import Retirement, read_retirement
+from housing_contracts.lake.storage import (
     CHUNK_BYTES,
     copy_verified,
     create_exclusive,
@@ -62,7 +64,6 @@ from housing_contracts.storage import (
     resolve,
     write_atomic,
 )
-from housing_contracts.validation import validate
 
 #: Rows per Parquet row group: the unit of bounded-memory reads and writes (~9 MB of float64 per group).
 ROW_GROUP_ROWS = 131_072
@@ -136,7 +137,7 @@ def publish(
     this content, its manifest comes back with ``created=False`` and no snapshot is written.
 
     Either way the producer confirms the data current (``<uri>/_current.json``, see
-    :mod:`~housing_contracts.confirmation`): at this time for unchanged content, as of its creation for a
+    :mod:`~housing_contracts.lake.confirmation`): at this time for unchanged content, as of its creation for a
     new snapshot. The freshness promise counts confirmations, so an unchanged source keeps it. A failed
     confirmation of unchanged content raises (it is the only evidence; a retry writes it); one after a
     commit is logged, not raised: the new snapshot is itself the freshest evidence, and the commit stands.

@@ -2,7 +2,7 @@
 
 Standard library only, so that DAG files can import these constants at parse time. A breaking change
 gets a new major version, a new URI and a new :class:`Contract` here; the old major stays published
-beside it during a deprecation window (see ``lifecycle.py``).
+beside it during a deprecation window (see :mod:`housing_contracts.consumers.lifecycle`).
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from datetime import date
 CONTRACT_NAME = "california_housing"
 #: The lake every version's dataset lives in.
 LAKE_ROOT = "s3://lake"
+#: The folder of a dataset that holds its snapshots: ``<dataset uri>/snapshots/<snapshot id>/``.
+SNAPSHOTS_DIR = "snapshots"
 
 #: Environment variable that moves the datasets (tests, benchmarks): it names one version's location,
 #: ``<prefix>/<name>/v<major>``, and the other majors are its siblings.
@@ -128,6 +130,8 @@ V1 = Contract(
 )
 #: Every released major, oldest first.
 CONTRACTS: tuple[Contract, ...] = (V1, V2)
+#: The newest live major: the newest one not deprecated. What the library uses when no contract is given.
+LATEST: Contract = max((c for c in CONTRACTS if c.deprecation is None), key=lambda c: c.major)
 
 # The 1.x names, kept for 1.x code: the data team's source and the ML team's features speak 1.x.
 CONTRACT_VERSION = V1.version

@@ -1,7 +1,7 @@
-"""The Airflow side of the contract: the dataset's Asset, the trigger that subscribes to it, and the
-consumer's records in the lake (its subscription, written by the watcher; its receipts, by :class:`Receipts`).
+"""The trigger that subscribes to the dataset: one event per committed snapshot; with a consumer, the
+watcher also writes and renews the consumer's subscription in the lake.
 
-The only module that imports Airflow (extra ``[airflow]``). The trigger runs in the triggerer's ack mode:
+The trigger runs in the triggerer's ack mode:
 a snapshot joins the cursor in the asset state store only after its event was persisted, so a crash
 re-delivers and never loses (the failure table is in the README).
 """
@@ -13,18 +13,23 @@ import json
 import logging
 import socket
 import time
-from collections.abc import AsyncIterator, Hashable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from airflow.sdk import Asset, AssetWatcher, BaseHook
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 from airflow.triggers.shared_stream import AdvanceItem, AdvanceOutcome, SharedStreamProducer
 
-from housing_contracts.consumers import Receipt, Subscription, check_consumer_name, record_receipt, subscribe
-from housing_contracts.dataset import ASSET_NAME, V1, Contract, contract_by_asset
-from housing_contracts.layout import SNAPSHOT_ID_PATTERN, committed_snapshot_ids, read_manifest, snapshot_time
+from housing_contracts.airflow.connections import astorage_options_from_connection
+from housing_contracts.consumers.records import Subscription, check_consumer_name, subscribe
+from housing_contracts.contract.versions import ASSET_NAME, V1, contract_by_asset
+from housing_contracts.lake.layout import (
+    SNAPSHOT_ID_PATTERN,
+    committed_snapshot_ids,
+    read_manifest,
+    snapshot_time,
+)
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -39,99 +44,12 @@ DEFAULT_RENEW_SECONDS = 300.0
 LEASE_RENEWALS = 3
 
 
-def watcher_name(contract: Contract = V1) -> str:
-    """Name of the AssetWatcher that :func:`dataset_asset` attaches to ``contract``'s Asset."""
-    return f"{contract.asset_name}_snapshot_committed"
-
-
-WATCHER_NAME = watcher_name()
 #: Acknowledged snapshots created this long before the newest acknowledged one collapse into a watermark,
 #: which keeps the cursor small; a publish would have to take longer than this to be missed.
 CURSOR_HORIZON = timedelta(days=7)
 
 StartAt = Literal["latest", "earliest", "new"]
 START_AT_CHOICES: tuple[StartAt, ...] = ("latest", "earliest", "new")
-
-
-def _storage_options(conn: Any) -> dict[str, Any]:
-    """s3fs ``storage_options`` from an Airflow ``aws`` connection object."""
-    if conn.conn_type != "aws":
-        raise ValueError(
-            f"connection {conn.conn_id!r} has type {conn.conn_type!r}; expected an 'aws' connection "
-            "(login/password = access key/secret, extra endpoint_url and region_name)"
-        )
-    options: dict[str, Any] = {}
-    if conn.login:
-        options["key"] = conn.login
-    if conn.password:
-        options["secret"] = conn.password
-    extra = conn.extra_dejson
-    client_kwargs = {name: extra[name] for name in ("endpoint_url", "region_name") if extra.get(name)}
-    if client_kwargs:
-        options["client_kwargs"] = client_kwargs
-    return options
-
-
-def storage_options_from_connection(conn_id: str) -> dict[str, Any]:
-    """s3fs ``storage_options`` from the Airflow ``aws`` connection ``conn_id`` (for tasks)."""
-    return _storage_options(BaseHook.get_connection(conn_id))
-
-
-async def astorage_options_from_connection(conn_id: str) -> dict[str, Any]:
-    """Async :func:`storage_options_from_connection`, for the triggerer's event loop."""
-    return _storage_options(await BaseHook.aget_connection(conn_id))
-
-
-def dataset_asset(
-    contract: Contract = V1,
-    *,
-    watch: bool = False,
-    conn_id: str | None = None,
-    poll_interval: float = DEFAULT_POLL_INTERVAL,
-    consumer: str | None = None,
-    max_lag: timedelta | None = None,
-    renew_every: timedelta | None = None,
-) -> Asset:
-    """The Asset of ``contract``'s dataset; with ``watch=True`` it carries the
-    :class:`SnapshotCommittedTrigger` watcher.
-
-    With ``consumer`` (a safe name, e.g. ``ml-team``) and ``max_lag`` (the lag it commits to), the watcher
-    writes the consumer's subscription into the lake when it starts and renews it every ``renew_every``
-    (default 5 minutes) while it runs; one not renewed for 3 intervals has lapsed. Nothing is looked up
-    here (``conn_id`` is resolved in the triggerer), so DAG files parse offline.
-    """
-    if not watch:
-        if consumer is not None or max_lag is not None or renew_every is not None:
-            raise ValueError(
-                "consumer, max_lag and renew_every subscribe through the watcher: pass watch=True"
-            )
-        return Asset(name=contract.asset_name, uri=contract.uri)
-    trigger = SnapshotCommittedTrigger(
-        asset_name=contract.asset_name,
-        conn_id=conn_id,
-        poll_interval=poll_interval,
-        consumer=consumer,
-        max_lag_seconds=max_lag.total_seconds() if max_lag is not None else None,
-        renew_seconds=renew_every.total_seconds() if renew_every is not None else DEFAULT_RENEW_SECONDS,
-    )
-    watcher = AssetWatcher(name=watcher_name(contract), trigger=trigger)
-    return Asset(name=contract.asset_name, uri=contract.uri, watchers=[watcher])
-
-
-def manifests_from_events(events: Iterable[Any]) -> list[dict[str, Any]]:
-    """The manifests carried by triggering asset events, one per ``snapshot_id``, oldest first.
-
-    Batched and re-delivered events of one run are folded; events not sent by the trigger are ignored.
-    """
-    manifests: dict[str, dict[str, Any]] = {}
-    for event in events:
-        extra = event.extra if hasattr(event, "extra") else event
-        if not isinstance(extra, Mapping) or not extra.get("from_trigger"):
-            continue
-        payload = extra.get("payload")
-        if isinstance(payload, Mapping) and isinstance(payload.get("snapshot_id"), str):
-            manifests.setdefault(payload["snapshot_id"], dict(payload))
-    return [manifests[snapshot_id] for snapshot_id in sorted(manifests)]
 
 
 #: Version 2 adds ``start_after``; version 1 cursors are still read (and rewritten as version 2).
@@ -304,7 +222,7 @@ class SnapshotStream(SharedStreamProducer):
             log.info("Subscription of %s written: %s", trigger.consumer, written)
 
     async def open_stream(self) -> AsyncIterator[tuple[dict[str, Any], str]]:
-        from housing_contracts.storage import resolve
+        from housing_contracts.lake.storage import resolve
 
         # The connection is resolved here, in the triggerer at run time: never at DAG parse time.
         conn_id = self.trigger.conn_id
@@ -368,7 +286,7 @@ class SnapshotCommittedTrigger(BaseEventTrigger):
     :param start_at: on the first subscription (no cursor yet): ``"latest"`` fires the newest existing
         snapshot, ``"earliest"`` every existing one, ``"new"`` none; later ones always fire.
     :param consumer: the consumer's safe name; with it, each start of the watcher writes its
-        :class:`~housing_contracts.consumers.Subscription` with the same storage options.
+        :class:`~housing_contracts.consumers.records.Subscription` with the same storage options.
     :param max_lag_seconds: the lag the consumer commits to (required with ``consumer``).
     :param renew_seconds: how often the running watcher renews the subscription; it lapses after
         ``LEASE_RENEWALS`` intervals without renewal.
@@ -472,99 +390,3 @@ def _deployment() -> str:
     except Exception:  # a triggerer without airflow-core configuration: the host still names it
         base_url = None
     return base_url or socket.gethostname()
-
-
-class Receipts:
-    """The consumer's receipts for any consuming DAG: a failed one from ``on_failure`` (its
-    ``on_failure_callback``), a success one from :meth:`success` (called by its last task).
-
-    :param consumer: the consumer's safe name (its records' prefix).
-    :param conn_id: the Airflow ``aws`` connection whose identity writes the consumer's prefix.
-    :param contract: the contract consumed.
-    :param dataset_uri: the dataset consumed; None = ``contract.dataset_uri()`` when the receipt is
-        written (its sibling under ``$HOUSING_DATASET_URI``, or its URI).
-    """
-
-    def __init__(
-        self, *, consumer: str, conn_id: str, contract: Contract = V1, dataset_uri: str | None = None
-    ) -> None:
-        self.consumer = check_consumer_name(consumer)
-        self.conn_id = conn_id
-        self.contract = contract
-        self.dataset_uri = dataset_uri
-
-    def on_failure(self, context: Mapping[str, Any]) -> None:
-        """Record a failed receipt for the run's snapshot, the reason naming the task and its error.
-
-        Never raises: a callback's error would only hide the task's own. Without a snapshot id (from the
-        triggering events, ``params["snapshot_id"]`` or an XCom ``snapshot_id``) it logs and returns.
-        """
-        try:
-            ti = context["ti"]
-            snapshot_id = _run_snapshot_id(context)
-            if snapshot_id is None:
-                log.warning(
-                    "No failed receipt for %s/%s: no snapshot id in its triggering events, params or XComs",
-                    ti.dag_id,
-                    ti.run_id,
-                )
-                return
-            error = context.get("exception")
-            cause = f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else error
-            reason = f"{ti.task_id} failed" + (f": {cause}" if cause else "")
-            uri = self._record(context, snapshot_id=snapshot_id, outcome="failed", reason=reason, produced={})
-            log.info("Failed receipt for snapshot %s written: %s", snapshot_id, uri)
-        except Exception:
-            log.exception("Could not write the failed receipt of consumer %s", self.consumer)
-
-    def success(self, context: Mapping[str, Any], *, snapshot_id: str, produced: dict[str, Any]) -> str:
-        """Record a success receipt for ``snapshot_id`` with what the run ``produced``; returns its URI."""
-        return self._record(
-            context, snapshot_id=snapshot_id, outcome="success", reason=None, produced=produced
-        )
-
-    def _record(
-        self,
-        context: Mapping[str, Any],
-        *,
-        snapshot_id: str,
-        outcome: Literal["success", "failed"],
-        reason: str | None,
-        produced: dict[str, Any],
-    ) -> str:
-        dag_run = context["dag_run"]
-        finished_at = datetime.now(UTC)
-        receipt = Receipt(
-            consumer=self.consumer,
-            dataset_uri=self.dataset_uri or self.contract.dataset_uri(),
-            snapshot_id=snapshot_id,
-            dag_id=dag_run.dag_id,
-            run_id=dag_run.run_id,
-            outcome=outcome,
-            reason=reason,
-            started_at=dag_run.start_date or finished_at,
-            finished_at=finished_at,
-            produced=produced,
-        )
-        return record_receipt(receipt, storage_options=storage_options_from_connection(self.conn_id))
-
-
-def _run_snapshot_id(context: Mapping[str, Any]) -> str | None:
-    """The snapshot a run consumes: the newest of its triggering events, else ``params["snapshot_id"]``
-    (a manual run), else the newest XCom ``snapshot_id`` pushed by any of its tasks."""
-
-    def valid(value: Any) -> bool:
-        return isinstance(value, str) and SNAPSHOT_ID_PATTERN.fullmatch(value) is not None
-
-    triggering = context.get("triggering_asset_events") or {}
-    manifests = manifests_from_events(event for events in triggering.values() for event in events)
-    from_events = [m["snapshot_id"] for m in manifests if valid(m["snapshot_id"])]
-    if from_events:
-        return from_events[-1]
-    from_params = (context.get("params") or {}).get("snapshot_id")
-    if valid(from_params):
-        return from_params
-    ti = context["ti"]
-    pushed = ti.xcom_pull(key="snapshot_id", task_ids=list(ti.task.dag.task_ids))
-    from_xcoms = sorted(value for value in pushed or () if valid(value))
-    return from_xcoms[-1] if from_xcoms else None

@@ -17,7 +17,7 @@ import numpy as np
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from housing_contracts.dataset import CONTRACT_NAME, V1, V2, Contract
+from housing_contracts.contract.versions import CONTRACT_NAME, V1, V2, Contract
 
 #: Fewer rows than this is a broken extract, not a dataset (the real one has ~20,600 after cleaning).
 MIN_ROW_COUNT = 1_000

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from housing_contracts.errors import SnapshotIntegrityError
+from housing_contracts.contract.errors import SnapshotIntegrityError
 
 MANIFEST_NAME = "_manifest.json"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from housing_contracts.report import ValidationReport
+    from housing_contracts.contract.report import ValidationReport
 
 
 class ContractError(Exception):

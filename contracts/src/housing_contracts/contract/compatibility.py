@@ -10,8 +10,8 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from housing_contracts.description import described_bounds, parse_version
-from housing_contracts.model import BOUND_CHECKS
+from housing_contracts.contract.description import described_bounds, parse_version
+from housing_contracts.contract.model import BOUND_CHECKS
 
 #: Frame-check statistics where a larger value is stricter (everything else: any change is breaking).
 _LOWER_LIMIT_STATISTICS = {"min_rows"}

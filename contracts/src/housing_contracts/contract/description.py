@@ -12,8 +12,8 @@ from typing import Any
 
 import pandera.pandas as pa
 
-from housing_contracts.dataset import CONTRACT_NAME, CONTRACTS, V1, Contract
-from housing_contracts.model import Bounds, bounds_from_checks, contract_schema
+from housing_contracts.contract.model import Bounds, bounds_from_checks, contract_schema
+from housing_contracts.contract.versions import CONTRACT_NAME, CONTRACTS, V1, Contract
 
 #: The source name of the live (unreleased) contract in :func:`load_description`: the newest major's.
 LIVE = "live"
@@ -77,7 +77,7 @@ def described_bounds(column: dict[str, Any]) -> Bounds:
 
 def frozen_dir() -> Path:
     """The folder of frozen descriptions shipped with the package."""
-    return Path(str(resources.files("housing_contracts") / "frozen"))
+    return Path(str(resources.files("housing_contracts.contract") / "frozen"))
 
 
 def frozen_path(version: str) -> Path:

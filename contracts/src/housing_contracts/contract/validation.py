@@ -16,10 +16,16 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from housing_contracts.dataset import V1, Contract
-from housing_contracts.errors import ContractViolation
-from housing_contracts.model import BOUND_CHECKS, Bounds, bounds_from_checks, column_bounds, contract_schema
-from housing_contracts.report import CheckFailure, ValidationReport
+from housing_contracts.contract.errors import ContractViolation
+from housing_contracts.contract.model import (
+    BOUND_CHECKS,
+    Bounds,
+    bounds_from_checks,
+    column_bounds,
+    contract_schema,
+)
+from housing_contracts.contract.report import CheckFailure, ValidationReport
+from housing_contracts.contract.versions import V1, Contract
 
 #: Failing values kept per check in a report.
 SAMPLE_SIZE = 5

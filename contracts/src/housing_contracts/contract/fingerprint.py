@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from housing_contracts.dataset import COLUMNS, V1, Contract
+from housing_contracts.contract.versions import COLUMNS, V1, Contract
 
 _CONTENT_DOMAIN = b"housing-contracts content v1\n"
 
@@ -26,7 +26,7 @@ def canonical_json(data: Any) -> str:
 def schema_fingerprint(description: dict[str, Any] | None = None, contract: Contract = V1) -> str:
     """``sha256:<hex>`` of a canonical contract description (by default the live one of ``contract``)."""
     if description is None:
-        from housing_contracts.description import describe  # imports pandera: only when needed
+        from housing_contracts.contract.description import describe  # imports pandera: only when needed
 
         description = describe(contract=contract)
     return "sha256:" + hashlib.sha256(canonical_json(description).encode()).hexdigest()

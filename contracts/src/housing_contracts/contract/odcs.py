@@ -18,10 +18,9 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from housing_contracts.dataset import contract_of
-from housing_contracts.description import described_bounds
-from housing_contracts.layout import SNAPSHOTS_DIR
-from housing_contracts.model import BOUND_CHECKS
+from housing_contracts.contract.description import described_bounds
+from housing_contracts.contract.model import BOUND_CHECKS
+from housing_contracts.contract.versions import SNAPSHOTS_DIR, contract_of
 
 API_VERSION = "v3.1.0"
 #: The team that produces the dataset and owns its contract (its S3 identity has the same name).

@@ -7,7 +7,7 @@ from collections.abc import Hashable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from housing_contracts.tables import format_table
+from housing_contracts.contract.tables import format_table
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from housing_contracts.description import describe, described_bounds
+from housing_contracts.contract.description import describe, described_bounds
 
 
 def row_json_schema(description: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -2,9 +2,10 @@
 
 The freshness promise is about the data being current, not about bytes changing. A daily producer whose
 source did not change commits no new snapshot (publish is idempotent); it records instead that, at
-``confirmed_at``, the newest snapshot still held its data. :func:`~housing_contracts.snapshots.publish`
+``confirmed_at``, the newest snapshot still held its data. :func:`~housing_contracts.lake.snapshots.publish`
 writes the record whenever it finds its content unchanged and whenever it commits a new snapshot;
-:func:`~housing_contracts.freshness.check_freshness` reads it. One small file, overwritten atomically.
+:func:`~housing_contracts.consumers.freshness.check_freshness` reads it. One small file, overwritten
+atomically.
 
 Standard library and fsspec only (the Airflow tasks that check freshness import it).
 """
@@ -16,8 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from housing_contracts.layout import CURRENT_NAME, SNAPSHOT_ID_PATTERN
-from housing_contracts.storage import write_atomic
+from housing_contracts.lake.layout import CURRENT_NAME, SNAPSHOT_ID_PATTERN
+from housing_contracts.lake.storage import write_atomic
 
 CONFIRMATION_FORMAT = "housing-contracts/current/1"
 _KEYS = ("format", "snapshot_id", "confirmed_at", "producer")

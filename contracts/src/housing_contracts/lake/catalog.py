@@ -8,11 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from housing_contracts.dataset import DATASET_URI
-from housing_contracts.errors import SnapshotNotFoundError
-from housing_contracts.layout import SNAPSHOT_ID_PATTERN, SNAPSHOTS_DIR, committed_snapshot_ids, read_manifest
-from housing_contracts.manifest import Manifest
-from housing_contracts.storage import resolve
+from housing_contracts.contract.errors import SnapshotNotFoundError
+from housing_contracts.contract.versions import DATASET_URI
+from housing_contracts.lake.layout import (
+    SNAPSHOT_ID_PATTERN,
+    SNAPSHOTS_DIR,
+    committed_snapshot_ids,
+    read_manifest,
+)
+from housing_contracts.lake.manifest import Manifest
+from housing_contracts.lake.storage import resolve
 
 
 def split_snapshot_uri(uri: str) -> tuple[str, str] | None:

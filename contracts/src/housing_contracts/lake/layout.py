@@ -11,10 +11,10 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from housing_contracts.errors import SnapshotIntegrityError, SnapshotNotFoundError
-from housing_contracts.manifest import MANIFEST_NAME, Manifest
+from housing_contracts.contract.errors import SnapshotIntegrityError, SnapshotNotFoundError
+from housing_contracts.contract.versions import SNAPSHOTS_DIR
+from housing_contracts.lake.manifest import MANIFEST_NAME, Manifest
 
-SNAPSHOTS_DIR = "snapshots"
 #: Commit claims, beside (not in) the snapshots folder: ``<root>/_claims/<parent>-<content hash>.json``.
 CLAIMS_DIR = "_claims"
 #: The producer's latest confirmation that the data is current (see ``confirmation.py``), beside (not in)

@@ -1,9 +1,5 @@
-"""A major version's end of life: it is deprecated in code (``Contract.deprecation``: sunset date and
-successor), then retired in the lake by :func:`retire`, which refuses while a consumer still reads it.
-
-``<dataset>/_retired.json`` (beside ``snapshots/``, so readers and watchers never see it) records the
-retirement; :func:`~housing_contracts.snapshots.publish` refuses a retired dataset and ``publish_all``
-skips it. The snapshots stay where they are, immutable and readable.
+"""A major version's end of life: :func:`retire` writes its retirement record (see
+:mod:`housing_contracts.lake.retirement`), and refuses while a consumer still reads it.
 
 Standard library, fsspec and pydantic only: the CLI, the producer and its UI plugin import it.
 """
@@ -12,18 +8,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar
+from typing import Any
 
-from pydantic import Field
-from pydantic.dataclasses import dataclass
-
-from housing_contracts.consumers import _STRICT, ConsumerLag, UtcTime, _Record, consumer_lag, format_duration
-from housing_contracts.dataset import CONTRACTS, Contract, contract_for
-from housing_contracts.errors import ContractError
-from housing_contracts.storage import resolve, write_atomic
-
-RETIRED_NAME = "_retired.json"
-RETIREMENT_FORMAT = "housing-contracts/retirement/1"
+from housing_contracts.consumers.lag import ConsumerLag, consumer_lag, format_duration
+from housing_contracts.contract.errors import ContractError
+from housing_contracts.contract.versions import CONTRACTS, Contract, contract_for
+from housing_contracts.lake.retirement import RETIRED_NAME, Retirement, read_retirement
+from housing_contracts.lake.storage import resolve, write_atomic
 
 
 class RetirementRefused(ContractError):
@@ -32,45 +23,6 @@ class RetirementRefused(ContractError):
     def __init__(self, message: str, consumers: tuple[str, ...]) -> None:
         self.consumers = consumers
         super().__init__(message)
-
-
-@dataclass(frozen=True, config=_STRICT)
-class Retirement(_Record):
-    """A retired major: no new snapshots are published under it; its snapshots stay readable."""
-
-    FORMAT: ClassVar[str] = RETIREMENT_FORMAT
-
-    dataset_uri: Annotated[str, Field(description="the retired dataset")]
-    contract_version: Annotated[str, Field(description="the contract version it was published under")]
-    successor_uri: Annotated[str, Field(description="where its consumers went")]
-    retired_at: Annotated[UtcTime, Field(description="when (UTC)")]
-    retired_by: Annotated[str, Field(description="who retired it")]
-
-    def text(self) -> str:
-        """``RETIRED at … by …; successor …; snapshots stay readable``."""
-        return (
-            f"RETIRED at {self.retired_at.isoformat(timespec='seconds')} by {self.retired_by}; successor "
-            f"{self.successor_uri}; its snapshots stay readable"
-        )
-
-
-def read_retirement(fs: Any, root: str) -> Retirement | None:
-    """The retirement record of the dataset at ``root`` on ``fs``, or None if it is not retired."""
-    try:
-        content = fs.cat_file(f"{root}/{RETIRED_NAME}")
-    except FileNotFoundError:
-        return None
-    try:
-        return Retirement.from_dict(json.loads(content))
-    except ValueError as exc:
-        # unreadable is not "not retired": refuse to guess either way
-        raise ContractError(f"{root}/{RETIRED_NAME} is not a retirement record: {exc}") from None
-
-
-def retirement(uri: str, *, storage_options: dict[str, Any] | None = None) -> Retirement | None:
-    """The retirement record of the dataset at ``uri``, or None if it is not retired."""
-    fs, root = resolve(uri, storage_options)
-    return read_retirement(fs, root)
 
 
 def deprecated_contract(uri: str) -> Contract:
