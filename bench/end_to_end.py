@@ -34,7 +34,7 @@ from bench.deployment import REST_TIMEOUT
 from bench.floor_dags import FLOOR_PREFIX, FLOOR_URI, TEMPLATE_URI, consumed_uri, write_floor_dags
 from bench.results import Goal, Result, not_measured, progress
 from bench.task_memory import TaskMemory
-from housing_contracts import contract_for, publish
+from housing_contracts import V1, contract_for, publish
 from housing_contracts.consumers.records import consumer_uri
 from housing_stack.airflow_client import FINISHED, AirflowClient, AirflowError
 from housing_stack.flow import (
@@ -324,7 +324,10 @@ def run(workdir: Path, *, big_rows: int | None = 2_000_000, imports: bool = True
             floor_error = ""
             try:
                 template = publish(
-                    _template_frame(), TEMPLATE_URI, storage_options=team_storage_options(config, DATA_TEAM)
+                    _template_frame(),
+                    TEMPLATE_URI,
+                    storage_options=team_storage_options(config, DATA_TEAM),
+                    contract=V1,
                 ).manifest.snapshot_id
                 shapes = write_floor_dags(config.repo_root, floor_dir, template)
             except Exception as error:  # the floor is reported as not measured; the real flow still runs

@@ -21,16 +21,17 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from housing_contracts import V1
 from housing_contracts.contract.model import MIN_ROW_COUNT, column_bounds, contract_schema
 from housing_contracts.lake.snapshots import FILE_ROWS, PARQUET_OPTIONS, ROW_GROUP_ROWS
 
 #: Each column's allowed interval, as the model declares it.
-RULES = column_bounds()
+RULES = column_bounds(contract=V1)
 MIN_ROWS = MIN_ROW_COUNT
 #: ``BEDROOMS <= ROOMS`` in every row.
 BEDROOMS, ROOMS = next(
     (c.statistics["column"], c.statistics["other"])
-    for c in contract_schema().checks
+    for c in contract_schema(contract=V1).checks
     if c.name == "bedrooms_within_rooms"
 )
 

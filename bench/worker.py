@@ -19,6 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from housing_contracts import V1
+
 _STATUS = Path("/proc/self/status")
 #: The directory holding the ``bench`` package (the repository root), the worker's working directory.
 PACKAGE_PARENT = Path(__file__).resolve().parents[1]
@@ -94,7 +96,7 @@ def validate_op(request: dict[str, Any]) -> dict[str, Any]:
             raise RuntimeError("the NumPy floor rejected a bootstrapped frame; expected a valid one")
         floor_s.append(time.perf_counter() - started)
         started = time.perf_counter()
-        validate(frame)
+        validate(frame, contract=V1)
         validate_s.append(time.perf_counter() - started)
     return {"floor_s": min(floor_s), "validate_s": min(validate_s), "frame_bytes": frame_bytes(frame)}
 
@@ -113,6 +115,7 @@ def publish_op(request: dict[str, Any]) -> dict[str, Any]:
             request["uri"],
             producer={"dag_id": "bench", "run_id": request.get("run_id", "bench")},
             storage_options=request["storage_options"],
+            contract=V1,
         )
     )
     if not result.created:
@@ -185,7 +188,7 @@ def model_op(request: dict[str, Any]) -> dict[str, Any]:
     from include.housing_ml.training import baseline_pipeline, features_of, main_pipeline, target_of
 
     frame, cleaning = clean(extract(request["source"]))
-    train, test = train_test_frames(validate(frame))
+    train, test = train_test_frames(validate(frame, contract=V1))
     answer: dict[str, Any] = {
         "train_rows": len(train),
         "test_rows": len(test),

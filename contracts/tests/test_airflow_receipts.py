@@ -15,6 +15,7 @@ from typing import Any
 import fsspec
 import pytest
 
+from housing_contracts import V1
 from housing_contracts.consumers.records import RECEIPTS_DIR, Receipt, consumer_uri, run_key
 from housing_contracts.contract.versions import DATASET_URI_ENV
 
@@ -173,7 +174,7 @@ def test_on_failure_never_raises():
     """Whatever the context holds, the callback logs instead of raising over the task's own error."""
     from housing_contracts.airflow.receipts import Receipts
 
-    assert Receipts(consumer=CONSUMER, conn_id=CONN_ID).on_failure({}) is None
+    assert Receipts(consumer=CONSUMER, conn_id=CONN_ID, contract=V1).on_failure({}) is None
 
 
 def test_success_writes_a_success_receipt_with_what_was_produced(probe_dags, consumer_lake, s3_server):
@@ -197,4 +198,4 @@ def test_receipt_for_an_unsafe_consumer_is_refused():
     from housing_contracts.airflow.receipts import Receipts
 
     with pytest.raises(ValueError, match="not a safe path segment"):
-        Receipts(consumer="../data-team", conn_id=CONN_ID)
+        Receipts(consumer="../data-team", conn_id=CONN_ID, contract=V1)

@@ -26,7 +26,7 @@ import pytest
 from airflow.sdk.execution_time.context import AssetStateStoreAccessor
 from airflow.triggers.shared_stream import SharedStreamManager
 
-from housing_contracts import publish
+from housing_contracts import V1, publish
 from housing_contracts.airflow.asset import manifests_from_events
 from housing_contracts.airflow.trigger import (
     DEFAULT_RENEW_SECONDS,
@@ -144,7 +144,7 @@ class Lake:
     def commit(self) -> dict[str, Any]:
         """Publish a new snapshot; returns its manifest as the trigger delivers it."""
         frame = sample_frame(1000, seed=next(self._seeds))
-        return publish(frame, self.uri, storage_options=self.storage_options).manifest.to_dict()
+        return publish(frame, self.uri, storage_options=self.storage_options, contract=V1).manifest.to_dict()
 
     def stage(self) -> str:
         """A snapshot whose data files are written but whose manifest is not (yet); returns its id."""
@@ -245,7 +245,12 @@ def lake(lake_uri: str, s3_server: Any) -> Lake:
 @pytest.fixture
 def make_trigger(lake: Lake, s3_server: Any) -> Callable[..., SnapshotCommittedTrigger]:
     def make(**kwargs: Any) -> SnapshotCommittedTrigger:
-        options = {"uri": lake.uri, "storage_options": s3_server.storage_options, "poll_interval": POLL}
+        options = {
+            "uri": lake.uri,
+            "asset_name": V1.asset_name,
+            "storage_options": s3_server.storage_options,
+            "poll_interval": POLL,
+        }
         return SnapshotCommittedTrigger(**(options | kwargs))
 
     return make
@@ -290,7 +295,9 @@ def test_confirming_unchanged_content_never_fires(lake, make_trigger, state_stor
             committed = lake.commit()
             await triggerer.wait_fired(1)
             await _wait_acked(state_store, lake.uri, {committed["snapshot_id"]})
-            again = publish(sample_frame(1000, seed=0), lake.uri, storage_options=lake.storage_options)
+            again = publish(
+                sample_frame(1000, seed=0), lake.uri, storage_options=lake.storage_options, contract=V1
+            )
             assert not again.created and lake.fs.exists(f"{lake.root}/_current.json")
             barrier = lake.commit()  # an event for the confirmation would come before it
             return [committed, barrier], await triggerer.wait_fired(2)
@@ -616,7 +623,11 @@ def test_failed_subscription_write_is_retried_on_the_next_poll(state_store, tmp_
         blocker.write_text("not a folder")
         started = datetime.now(UTC)
         trigger = SnapshotCommittedTrigger(
-            uri=uri, poll_interval=POLL, consumer=CONSUMER, max_lag_seconds=MAX_LAG.total_seconds()
+            uri=uri,
+            poll_interval=POLL,
+            consumer=CONSUMER,
+            max_lag_seconds=MAX_LAG.total_seconds(),
+            asset_name=V1.asset_name,
         )
         async with Triggerer(trigger, []) as triggerer:
             fired = await triggerer.wait_fired(1)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from housing_contracts import publish
+from housing_contracts import V1, publish
 from housing_contracts.consumers.lag import ConsumerLag, consumer_lag, format_consumers, format_duration
 from housing_contracts.consumers.records import (
     RECEIPT_FORMAT,
@@ -47,7 +47,9 @@ class Lake:
         """Publish a new snapshot (new content each time); its id."""
         self.published += 1
         frame = sample_frame(1000, seed=self.published)
-        return publish(frame, self.uri, storage_options=self.storage_options).manifest.snapshot_id
+        return publish(
+            frame, self.uri, storage_options=self.storage_options, contract=V1
+        ).manifest.snapshot_id
 
     def subscribe(self, consumer: str = "ml-team", **changes: Any) -> Subscription:
         fields = {

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from housing_contracts import ASSET_NAME, ContractError, PromiseBroken, publish
+from housing_contracts import ASSET_NAME, V1, ContractError, PromiseBroken, publish
 from housing_contracts.consumers.freshness import check_consumer_lag, check_freshness, freshness_promise
 from housing_contracts.consumers.lag import format_duration
 from housing_contracts.consumers.records import Receipt, Subscription, record_receipt, subscribe
@@ -31,12 +31,14 @@ def options(s3_server: Any) -> dict[str, Any]:
 
 
 def _publish(uri: str, options: dict[str, Any] | None, seed: int = 0) -> str:
-    return publish(sample_frame(1000, seed=seed), uri, storage_options=options).manifest.snapshot_id
+    return publish(
+        sample_frame(1000, seed=seed), uri, storage_options=options, contract=V1
+    ).manifest.snapshot_id
 
 
 def test_freshness_promise_is_the_contracts() -> None:
     """The promise comes from the live contract's description, in hours."""
-    hours = describe()["freshness"]["max_snapshot_interval_hours"]
+    hours = describe(contract=V1)["freshness"]["max_snapshot_interval_hours"]
     assert freshness_promise() == timedelta(hours=hours)
     assert freshness_promise({"freshness": {"max_snapshot_interval_hours": 0.5}}) == timedelta(minutes=30)
 
@@ -105,7 +107,7 @@ def test_an_unchanged_republish_keeps_the_promise(
     data = data_team_s3.storage_options
     snapshot_id = _publish(team_lake_uri, data)
     _wait_until_older(snapshot_id, 1.0)
-    assert not publish(sample_frame(1000, seed=0), team_lake_uri, storage_options=data).created
+    assert not publish(sample_frame(1000, seed=0), team_lake_uri, storage_options=data, contract=V1).created
     confirmed = read_confirmation(*resolve(team_lake_uri, data)).confirmed_at
     now = confirmed + timedelta(seconds=0.5)
     message = check_freshness(

@@ -12,6 +12,7 @@ from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from housing_contracts import V1
 from housing_contracts.contract.versions import DATASET_URI
 from housing_stack.identities import (
     ADMIN,
@@ -228,7 +229,9 @@ def test_consumer_records_through_the_contract_api(
     from housing_contracts.consumers.records import Receipt, Subscription, record_receipt, subscribe
     from housing_contracts.testing import sample_frame
 
-    published = publish(sample_frame(), team_lake_uri, storage_options=data_team_s3.storage_options)
+    published = publish(
+        sample_frame(), team_lake_uri, storage_options=data_team_s3.storage_options, contract=V1
+    )
     snapshot_id = published.manifest.snapshot_id
     now = datetime.now(UTC)
     subscription = Subscription(

@@ -32,6 +32,7 @@ def both_majors(census_sample, team_lake_uri, subscribed_uri, data_team_s3) -> d
         uris={V1: team_lake_uri, V2: subscribed_uri},
         producer={"dag_id": "housing_producer", "run_id": "manual__test"},
         storage_options=data_team_s3.storage_options,
+        source=V1,
     )
     uris = {V1: team_lake_uri, V2: subscribed_uri}
     return {c: _ref(uris[c], written.results[c].manifest.snapshot_id, c) for c in (V1, V2)}

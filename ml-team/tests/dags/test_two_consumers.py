@@ -142,6 +142,7 @@ def test_both_consumers_consume_one_producer_run(
         uris={V1: team_lake_uri, V2: subscribed_uri},
         producer={"dag_id": "housing_producer", "run_id": "manual__test"},
         storage_options=data_team_s3.storage_options,
+        source=V1,
     )
     snapshots = {c: written.results[c].manifest.snapshot_id for c in (V1, V2)}
     caplog.set_level(logging.WARNING)

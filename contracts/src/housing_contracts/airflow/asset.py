@@ -17,19 +17,16 @@ from housing_contracts.airflow.trigger import (
     DEFAULT_RENEW_SECONDS,
     SnapshotCommittedTrigger,
 )
-from housing_contracts.contract.versions import V1, Contract
+from housing_contracts.contract.versions import LATEST, Contract
 
 
-def watcher_name(contract: Contract = V1) -> str:
+def watcher_name(contract: Contract = LATEST) -> str:
     """Name of the AssetWatcher that :func:`dataset_asset` attaches to ``contract``'s Asset."""
     return f"{contract.asset_name}_snapshot_committed"
 
 
-WATCHER_NAME = watcher_name()
-
-
 def dataset_asset(
-    contract: Contract = V1,
+    contract: Contract = LATEST,
     *,
     watch: bool = False,
     conn_id: str | None = None,

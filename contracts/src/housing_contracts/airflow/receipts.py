@@ -12,7 +12,7 @@ from typing import Any, Literal
 from housing_contracts.airflow.asset import manifests_from_events
 from housing_contracts.airflow.connections import storage_options_from_connection
 from housing_contracts.consumers.records import Receipt, check_consumer_name, record_receipt
-from housing_contracts.contract.versions import V1, Contract
+from housing_contracts.contract.versions import LATEST, Contract
 from housing_contracts.lake.layout import SNAPSHOT_ID_PATTERN
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ class Receipts:
     """
 
     def __init__(
-        self, *, consumer: str, conn_id: str, contract: Contract = V1, dataset_uri: str | None = None
+        self, *, consumer: str, conn_id: str, contract: Contract = LATEST, dataset_uri: str | None = None
     ) -> None:
         self.consumer = check_consumer_name(consumer)
         self.conn_id = conn_id

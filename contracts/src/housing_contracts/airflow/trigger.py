@@ -23,7 +23,7 @@ from airflow.triggers.shared_stream import AdvanceItem, AdvanceOutcome, SharedSt
 
 from housing_contracts.airflow.connections import astorage_options_from_connection
 from housing_contracts.consumers.records import Subscription, check_consumer_name, subscribe
-from housing_contracts.contract.versions import ASSET_NAME, V1, contract_by_asset
+from housing_contracts.contract.versions import LATEST, contract_by_asset, contract_for
 from housing_contracts.lake.layout import (
     SNAPSHOT_ID_PATTERN,
     committed_snapshot_ids,
@@ -129,7 +129,9 @@ class SnapshotStream(SharedStreamProducer):
         self.trigger = trigger
         #: Anything with ``aget(key, default)`` / ``aset(key, value)``: the asset state store accessor.
         self.state_store = state_store
-        self.contract = contract_by_asset(trigger.asset_name) or V1
+        # an Asset of its own (a bench's, a test's) names no contract: its URI does, else the newest major
+        by_uri = contract_for(trigger.uri) if trigger.uri else None
+        self.contract = contract_by_asset(trigger.asset_name) or by_uri or LATEST
         self.uri = trigger.uri or self.contract.dataset_uri()
         self.cursor_key = cursor_key(self.uri)
         self.cursor: _Cursor | None = None
@@ -279,7 +281,8 @@ class SnapshotCommittedTrigger(BaseEventTrigger):
 
     :param uri: the dataset location to poll; None = ``Contract.dataset_uri()`` of the contract whose Asset
         is ``asset_name``, in the triggerer (its sibling under ``$HOUSING_DATASET_URI``, or its URI).
-    :param asset_name: the watched Asset, whose state store keeps the cursor.
+    :param asset_name: the watched Asset, whose state store keeps the cursor (default: the newest live
+        major's).
     :param conn_id: an Airflow ``aws`` connection with the S3 keys and endpoint, looked up in the triggerer.
     :param storage_options: fsspec options, applied over the connection's.
     :param poll_interval: seconds between two listings.
@@ -296,7 +299,7 @@ class SnapshotCommittedTrigger(BaseEventTrigger):
         self,
         *,
         uri: str | None = None,
-        asset_name: str = ASSET_NAME,
+        asset_name: str = LATEST.asset_name,
         conn_id: str | None = None,
         storage_options: dict[str, Any] | None = None,
         poll_interval: float = DEFAULT_POLL_INTERVAL,

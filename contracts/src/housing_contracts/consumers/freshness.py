@@ -14,7 +14,7 @@ from typing import Any
 
 from housing_contracts.consumers.lag import ConsumerLag, consumer_lag, format_duration
 from housing_contracts.contract.errors import PromiseBroken
-from housing_contracts.contract.versions import V1, contract_for
+from housing_contracts.contract.versions import LATEST, contract_for
 from housing_contracts.lake.confirmation import read_confirmation
 from housing_contracts.lake.layout import CURRENT_NAME, committed_snapshot_ids, snapshot_time
 from housing_contracts.lake.retirement import read_retirement
@@ -30,7 +30,7 @@ def freshness_promise(description: dict[str, Any] | None = None) -> timedelta:
     if description is None:
         from housing_contracts.contract.description import describe
 
-        description = describe()
+        description = describe(contract=LATEST)
     try:
         hours = description["freshness"]["max_snapshot_interval_hours"]
     except (KeyError, TypeError):
@@ -40,7 +40,8 @@ def freshness_promise(description: dict[str, Any] | None = None) -> timedelta:
 
 
 def _label(dataset_uri: str) -> str:
-    return f"{(contract_for(dataset_uri) or V1).asset_name} ({dataset_uri})"
+    contract = contract_for(dataset_uri)
+    return f"{contract.asset_name} ({dataset_uri})" if contract else dataset_uri
 
 
 def check_freshness(

@@ -13,13 +13,13 @@ from typing import Any
 import pandera.pandas as pa
 
 from housing_contracts.contract.model import Bounds, bounds_from_checks, contract_schema
-from housing_contracts.contract.versions import CONTRACT_NAME, CONTRACTS, V1, Contract
+from housing_contracts.contract.versions import CONTRACT_NAME, CONTRACTS, LATEST, Contract
 
 #: The source name of the live (unreleased) contract in :func:`load_description`: the newest major's.
 LIVE = "live"
 
 
-def describe(schema: pa.DataFrameSchema | None = None, contract: Contract = V1) -> dict[str, Any]:
+def describe(schema: pa.DataFrameSchema | None = None, contract: Contract = LATEST) -> dict[str, Any]:
     """The live ``contract`` (or ``schema`` under its name) as a JSON-ready dict: the canonical description.
 
     ``freshness`` (from the model's ``Config.metadata``) is the producer's promise to confirm the data

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from housing_contracts.contract.versions import COLUMNS, V1, Contract
+from housing_contracts.contract.versions import COLUMNS, LATEST, Contract
 
 _CONTENT_DOMAIN = b"housing-contracts content v1\n"
 
@@ -23,7 +23,7 @@ def canonical_json(data: Any) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
-def schema_fingerprint(description: dict[str, Any] | None = None, contract: Contract = V1) -> str:
+def schema_fingerprint(description: dict[str, Any] | None = None, contract: Contract = LATEST) -> str:
     """``sha256:<hex>`` of a canonical contract description (by default the live one of ``contract``)."""
     if description is None:
         from housing_contracts.contract.description import describe  # imports pandera: only when needed

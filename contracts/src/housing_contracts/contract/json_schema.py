@@ -6,11 +6,12 @@ import math
 from typing import Any
 
 from housing_contracts.contract.description import describe, described_bounds
+from housing_contracts.contract.versions import LATEST, Contract
 
 
-def row_json_schema(description: dict[str, Any] | None = None) -> dict[str, Any]:
+def row_json_schema(description: dict[str, Any] | None = None, contract: Contract = LATEST) -> dict[str, Any]:
     """JSON Schema (2020-12) of one row of the dataset (frame-level checks cannot be expressed per row)."""
-    description = description or describe()
+    description = description or describe(contract=contract)
     properties = {}
     for name, column in description["columns"].items():
         prop: dict[str, Any] = {"type": ["number", "null"] if column["nullable"] else "number"}

@@ -17,7 +17,7 @@ import numpy as np
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from housing_contracts.contract.versions import CONTRACT_NAME, V1, V2, Contract
+from housing_contracts.contract.versions import CONTRACT_NAME, LATEST, V1, V2, Contract
 
 #: Fewer rows than this is a broken extract, not a dataset (the real one has ~20,600 after cleaning).
 MIN_ROW_COUNT = 1_000
@@ -213,7 +213,7 @@ MODELS: dict[int, type[pa.DataFrameModel]] = {1: CaliforniaHousing, 2: Californi
 
 
 @cache
-def contract_schema(contract: Contract = V1) -> pa.DataFrameSchema:
+def contract_schema(contract: Contract = LATEST) -> pa.DataFrameSchema:
     """The pandera schema of ``contract``'s model (built once), with the model's metadata."""
     model = MODELS[contract.major]
     schema = model.to_schema()
@@ -289,9 +289,9 @@ def bounds_from_checks(checks: Iterable[tuple[str, dict[str, Any]]]) -> Bounds:
     return Bounds(lower[0], not lower[1], upper[0], upper[1])
 
 
-def column_bounds(schema: pa.DataFrameSchema | None = None) -> dict[str, Bounds]:
-    """Each column's interval as declared in the model (or in ``schema``)."""
-    schema = schema or contract_schema()
+def column_bounds(schema: pa.DataFrameSchema | None = None, contract: Contract = LATEST) -> dict[str, Bounds]:
+    """Each column's interval as declared in ``contract``'s model (or in ``schema``)."""
+    schema = schema or contract_schema(contract)
     return {
         name: bounds_from_checks((check.name, check.statistics) for check in column.checks)
         for name, column in schema.columns.items()

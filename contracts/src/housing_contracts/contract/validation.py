@@ -25,7 +25,7 @@ from housing_contracts.contract.model import (
     contract_schema,
 )
 from housing_contracts.contract.report import CheckFailure, ValidationReport
-from housing_contracts.contract.versions import V1, Contract
+from housing_contracts.contract.versions import LATEST, Contract
 
 #: Failing values kept per check in a report.
 SAMPLE_SIZE = 5
@@ -130,7 +130,7 @@ def _function(check: pa.Check) -> Callable[[Any], Any]:
 class Validator:
     """Validation against one pandera schema: the fast path first, pandera's report when it fails."""
 
-    def __init__(self, schema: pa.DataFrameSchema, contract: Contract = V1) -> None:
+    def __init__(self, schema: pa.DataFrameSchema, contract: Contract = LATEST) -> None:
         self.schema = schema
         self.contract = contract
         self.fast_path = FastPath.compile(schema)
@@ -229,12 +229,12 @@ def _plain(value: Any) -> Any:
 
 
 @cache
-def contract_validator(contract: Contract = V1) -> Validator:
+def contract_validator(contract: Contract = LATEST) -> Validator:
     """The validator of ``contract`` (built once per major)."""
     return Validator(contract_schema(contract), contract)
 
 
-def validate(df: pd.DataFrame, contract: Contract = V1) -> pd.DataFrame:
+def validate(df: pd.DataFrame, contract: Contract = LATEST) -> pd.DataFrame:
     """Return ``df`` unchanged if it conforms to ``contract``, else raise :class:`ContractViolation`.
 
     No coercion: every column must already be float64. The violation's ``report`` lists every failing check.

@@ -141,10 +141,10 @@ ASSET_NAME = V1.asset_name
 COLUMNS: tuple[str, ...] = V1.columns
 
 
-def dataset_uri() -> str:
-    """The URI tasks read and write for 1.x: ``$HOUSING_DATASET_URI``'s v1 sibling if set, else
-    :data:`DATASET_URI`."""
-    return V1.dataset_uri()
+def dataset_uri(contract: Contract = LATEST) -> str:
+    """The URI tasks read and write for ``contract`` (default: the newest live major):
+    ``$HOUSING_DATASET_URI``'s sibling of its major if set, else its URI."""
+    return contract.dataset_uri()
 
 
 def contract_for(uri: str) -> Contract | None:

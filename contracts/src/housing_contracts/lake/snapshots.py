@@ -41,7 +41,7 @@ from housing_contracts.contract.errors import (
 )
 from housing_contracts.contract.fingerprint import ContentHasher, content_fingerprint, schema_fingerprint
 from housing_contracts.contract.validation import validate
-from housing_contracts.contract.versions import CONTRACTS, V1, Contract, contract_of
+from housing_contracts.contract.versions import CONTRACTS, LATEST, Contract, contract_of
 
 # re-exported: list_snapshots, latest_snapshot and split_snapshot_uri were defined here before catalog.py
 from housing_contracts.lake.catalog import latest_snapshot, list_snapshots, split_snapshot_uri  # noqa: F401
@@ -125,7 +125,7 @@ def publish(
     df: pd.DataFrame,
     uri: str | None = None,
     *,
-    contract: Contract = V1,
+    contract: Contract = LATEST,
     producer: dict[str, Any] | None = None,
     extras: dict[str, Any] | None = None,
     storage_options: dict[str, Any] | None = None,
@@ -150,7 +150,7 @@ def publish_all(
     df: pd.DataFrame,
     contracts: Sequence[Contract] = CONTRACTS,
     *,
-    source: Contract = V1,
+    source: Contract = LATEST,
     uris: Mapping[Contract, str] | None = None,
     producer: dict[str, Any] | None = None,
     extras: dict[str, Any] | None = None,
@@ -470,7 +470,7 @@ def _column_stats(df: pd.DataFrame, columns: tuple[str, ...]) -> dict[str, Colum
 
 
 def read_snapshot(
-    uri: str = V1.uri,
+    uri: str = LATEST.uri,
     snapshot_id: str | None = None,
     *,
     contract: Contract | None = None,
