@@ -80,10 +80,11 @@ def test_consumer_dag_parses_without_connections(tmp_path: Path, monkeypatch: py
             from airflow.sdk import dag, task
             from pendulum import datetime
 
+            from housing_contracts import V1
             from housing_contracts.airflow.asset import dataset_asset
 
 
-            @dag(schedule=[dataset_asset(watch=True, conn_id="lake_s3")], start_date=datetime(2026, 1, 1))
+            @dag(schedule=[dataset_asset(V1, watch=True, conn_id="lake_s3")], start_date=datetime(2026, 1, 1))
             def consumer():
                 @task
                 def noop():

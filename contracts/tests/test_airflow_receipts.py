@@ -30,9 +30,10 @@ PROBE_DAGS = textwrap.dedent(
 
     from airflow.sdk import DAG, task
 
+    from housing_contracts import V1
     from housing_contracts.airflow.receipts import Receipts
 
-    RECEIPTS = Receipts(consumer="ml-team", conn_id="lake_s3_receipts")
+    RECEIPTS = Receipts(consumer="ml-team", conn_id="lake_s3_receipts", contract=V1)
     FAILURES = {"on_failure_callback": RECEIPTS.on_failure}
 
     with DAG("receipts_train_fails", schedule=None, default_args=FAILURES):

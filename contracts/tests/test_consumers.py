@@ -569,9 +569,10 @@ def test_format_duration(seconds: float, text: str) -> None:
 
 
 def test_consumers_module_imports_no_data_stack() -> None:
-    """The triggerer and the UI plugin import consumers without pandas, pyarrow or pandera."""
+    """The triggerer and the UI plugin import the consumers' modules without pandas, pyarrow or pandera."""
     code = (
-        "import sys, json, housing_contracts.consumers; "
+        "import sys, json, housing_contracts.consumers.records, housing_contracts.consumers.lag, "
+        "housing_contracts.consumers.freshness, housing_contracts.consumers.lifecycle; "
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
         "{'pandas', 'pandera', 'numpy', 'pyarrow', 'airflow'})))"
     )
