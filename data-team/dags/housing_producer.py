@@ -21,7 +21,9 @@ contract package). The ML team's deployment polls the URI it subscribes to for c
   `housing_contracts.publish_all` publishes each version atomically and idempotently: a new snapshot
   ends with its `_manifest.json`, the file the ML team's watcher polls for. Each version has its own
   Asset (`california_housing_v1`, `california_housing_v2`) and gets an asset event here, whose extra
-  carries that snapshot's manifest summary, only when this run created a snapshot there. A version
+  carries that snapshot's manifest summary, only when this run created a snapshot there: which majors
+  those are is known only at run time, so the task's outlet is the asset alias
+  `california_housing_published`, through which it adds one event per snapshot created. A version
   retired with `housing-contract retire` is skipped and the log says so ("california_housing v1 retired
   at … by …: not published"); its snapshots stay readable. Unchanged content writes nothing: when no
   version got a snapshot the task is *skipped*, so the watchers have nothing to fire on and identical
@@ -45,7 +47,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import AssetAlias, Param, dag, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from housing_contracts import CONTRACTS
@@ -55,6 +57,9 @@ from include.housing_data.retries import STORAGE_RETRY_POLICY
 
 #: Each released major's Asset (``california_housing_v1``, ``california_housing_v2``), oldest first.
 SNAPSHOTS = {contract: dataset_asset(contract) for contract in CONTRACTS}
+#: The publish task's outlet. Airflow emits an event for every Asset a task declares, so the majors are not
+#: declared: the task adds an event through this alias for each major it created a snapshot in.
+PUBLISHED = AssetAlias(name="california_housing_published")
 
 
 @contextmanager
@@ -132,12 +137,11 @@ def housing_producer():
                 storage_options=_storage_options(),
             )
 
-    @task(outlets=list(SNAPSHOTS.values()))
+    @task(outlets=[PUBLISHED])
     def publish(
         extracted: dict[str, Any],
         cleaned: dict[str, Any],
         dag_run: Any = None,
-        ti: Any = None,
         outlet_events: Any = None,
     ) -> dict[str, Any]:
         """Validate once and publish every version that is not retired (quarantine the frame if it breaks
@@ -162,11 +166,7 @@ def housing_producer():
                 else "every version is retired: nothing published"
             )
         for contract, manifest in published.created.items():
-            outlet_events[SNAPSHOTS[contract]].extra = manifest_summary(manifest)
-        # Airflow emits an event for every outlet of a successful task, extra or not. This try's outlets are
-        # the versions it created a snapshot in, so a retired or unchanged one gets no event (ti.task is this
-        # try's own copy of the task, read for the outlets once the task returns).
-        ti.task.outlets = [SNAPSHOTS[contract] for contract in published.created]
+            outlet_events[PUBLISHED].add(SNAPSHOTS[contract], extra=manifest_summary(manifest))
         return published.summaries()
 
     @task
