@@ -53,7 +53,8 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from housing_contracts import CONTRACTS
 from housing_contracts.airflow.asset import dataset_asset
 from include.housing_data import settings
-from include.housing_data.retries import STORAGE_RETRY_POLICY
+from include.housing_data.connections import lake_storage_options
+from include.housing_data.retries import default_args
 
 #: Each released major's Asset (``california_housing_v1``, ``california_housing_v2``), oldest first.
 SNAPSHOTS = {contract: dataset_asset(contract) for contract in CONTRACTS}
@@ -76,12 +77,6 @@ def _data_errors_fail() -> Iterator[None]:
         raise AirflowFailException(str(err)) from err
 
 
-def _storage_options() -> dict[str, Any]:
-    from housing_contracts.airflow.connections import storage_options_from_connection
-
-    return storage_options_from_connection(settings.LAKE_CONN_ID)
-
-
 @dag(
     schedule="@daily",
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
@@ -89,14 +84,7 @@ def _storage_options() -> dict[str, Any]:
     max_active_runs=1,
     doc_md=__doc__,
     tags=settings.TAGS,
-    default_args={
-        "owner": settings.OWNER,
-        "retries": settings.RETRIES,
-        "retry_delay": settings.RETRY_DELAY,
-        "retry_exponential_backoff": settings.RETRY_EXPONENTIAL_BACKOFF,
-        "max_retry_delay": settings.MAX_RETRY_DELAY,
-        "retry_policy": STORAGE_RETRY_POLICY,
-    },
+    default_args=default_args(),
     params={
         "source": Param(
             settings.DEFAULT_SOURCE,
@@ -120,7 +108,7 @@ def housing_producer():
         from include.housing_data.producer import extract_step
 
         with _data_errors_fail():
-            return extract_step(params["source"], run_id=run_id, storage_options=_storage_options())
+            return extract_step(params["source"], run_id=run_id, storage_options=lake_storage_options())
 
     @task
     def clean(
@@ -134,7 +122,7 @@ def housing_producer():
                 extracted["staged"],
                 run_id=run_id,
                 max_drop_share=float(params["max_drop_share"]),
-                storage_options=_storage_options(),
+                storage_options=lake_storage_options(),
             )
 
     @task(outlets=[PUBLISHED])
@@ -154,7 +142,7 @@ def housing_producer():
                 run_id=dag_run.run_id,
                 producer={"dag_id": dag_run.dag_id, "run_id": dag_run.run_id},
                 extras={"cleaning": cleaned["cleaning"], "source": extracted["source"]},
-                storage_options=_storage_options(),
+                storage_options=lake_storage_options(),
             )
         if not published.created:
             # No snapshot was written (only confirmations that the newest are current), so the ML team's
@@ -174,7 +162,7 @@ def housing_producer():
         """Delete the frames this run staged."""
         from include.housing_data.producer import remove_staging_step
 
-        return remove_staging_step(run_id=run_id, storage_options=_storage_options())
+        return remove_staging_step(run_id=run_id, storage_options=lake_storage_options())
 
     extracted = extract()
     cleaned = clean(extracted)

@@ -54,11 +54,9 @@ from typing import Any
 
 from airflow.sdk import Asset, Param, dag, task
 
-from housing_contracts.airflow.asset import dataset_asset
 from housing_contracts.airflow.receipts import Receipts
 from include.housing_ml import settings
-from include.housing_ml.alerts import on_failure_callbacks
-from include.housing_ml.retries import TransientErrorRetryPolicy
+from include.housing_ml.retries import default_args
 
 CONTRACT = settings.CONTRACT  # what this consumer subscribes to (a copy with CONTRACT = V1 reads v1)
 
@@ -68,35 +66,15 @@ PREDICTIONS = Asset(
 #: This consumer's receipts, written with its own lake connection under the subscribed major's dataset.
 RECEIPTS = Receipts(consumer=settings.CONSUMER, conn_id=settings.LAKE_CONN_ID, contract=CONTRACT)
 
-#: Storage and MLflow errors are retried with backoff; bad data and bugs fail at once.
-RETRY_POLICY = TransientErrorRetryPolicy()
-
 
 @dag(
-    schedule=[
-        dataset_asset(
-            CONTRACT,
-            watch=True,
-            conn_id=settings.LAKE_CONN_ID,
-            consumer=settings.CONSUMER,
-            max_lag=settings.MAX_LAG,
-            renew_every=settings.RENEW_EVERY,
-        )
-    ],
+    schedule=[settings.subscription_asset(CONTRACT)],
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,  # champion/challenger decisions must not interleave
     doc_md=__doc__,
     tags=settings.TAGS,
-    default_args={
-        "owner": settings.OWNER,
-        "retries": settings.RETRIES,
-        "retry_delay": settings.RETRY_DELAY,
-        "retry_exponential_backoff": settings.RETRY_EXPONENTIAL_BACKOFF,
-        "max_retry_delay": settings.MAX_RETRY_DELAY,
-        "retry_policy": RETRY_POLICY,
-        "on_failure_callback": on_failure_callbacks(RECEIPTS.on_failure),
-    },
+    default_args=default_args(RECEIPTS.on_failure),
     params={
         "snapshot_id": Param(
             None,

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from housing_contracts import CONTRACTS, Contract
-from include.housing_data.settings import LAKE_CONN_ID
 
 if TYPE_CHECKING:
     from housing_contracts import Manifest, Retirement
@@ -35,13 +34,6 @@ class SnapshotSummary:
         if self.manifest is not None:
             return self.manifest.to_dict()
         return {"snapshot_id": self.snapshot_id, "problem": self.problem}
-
-
-def lake_storage_options() -> dict[str, Any]:
-    """The storage options of this deployment's ``lake_s3`` connection (the data-team identity)."""
-    from housing_contracts.airflow.connections import storage_options_from_connection
-
-    return storage_options_from_connection(LAKE_CONN_ID)
 
 
 @dataclass(frozen=True)

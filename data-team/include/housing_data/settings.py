@@ -32,7 +32,8 @@ TAGS = ["data-team", "producer", "california_housing"]
 #: How often ``housing_consumer_lag`` compares each subscribed consumer's lag with its own promise.
 CONSUMER_LAG_CHECK_SCHEDULE = timedelta(minutes=30)
 
-#: Retries are for transient storage and Airflow API errors only (``retries.STORAGE_RETRY_POLICY``);
+#: Retries are for transient storage and Airflow API errors only (``retries.STORAGE_RETRY_POLICY``, in
+#: ``retries.default_args()``);
 #: data errors raise AirflowFailException and fail at once.
 RETRIES = 3
 RETRY_DELAY = timedelta(seconds=30)

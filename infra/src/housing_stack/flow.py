@@ -68,9 +68,7 @@ class FlowReport:
 
 def team_storage_options(config: StackConfig, identity: str) -> dict[str, Any]:
     """s3fs options with the keys of S3 identity ``identity`` on the stack's S3."""
-    keys = config.credentials[identity]
-    client_kwargs = {"endpoint_url": config.s3_endpoint_url, "region_name": config.region}
-    return {"key": keys.access_key, "secret": keys.secret_key, "client_kwargs": client_kwargs}
+    return config.credentials[identity].storage_options(config.s3_endpoint_url, config.region)
 
 
 def reader_storage_options(config: StackConfig) -> dict[str, Any]:

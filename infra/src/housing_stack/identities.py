@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from housing_contracts.consumers.records import CONSUMERS_DIR
 from housing_contracts.contract.versions import CONTRACT_NAME, DATASET_URI
@@ -60,6 +60,23 @@ class Credentials(NamedTuple):
     def generate(cls, access_key: str) -> Credentials:
         """A key pair with a fresh random secret."""
         return cls(access_key, secrets.token_urlsafe(24))
+
+    def storage_options(self, endpoint_url: str, region: str) -> dict[str, Any]:
+        """fsspec/s3fs ``storage_options`` authenticating with this key pair at ``endpoint_url``."""
+        return {
+            "key": self.access_key,
+            "secret": self.secret_key,
+            "client_kwargs": {"endpoint_url": endpoint_url, "region_name": region},
+        }
+
+    def aws_env(self, endpoint_url: str, region: str) -> dict[str, str]:
+        """The standard AWS_* environment variables authenticating with this key pair at ``endpoint_url``."""
+        return {
+            "AWS_ENDPOINT_URL": endpoint_url,
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "AWS_DEFAULT_REGION": region,
+        }
 
 
 @dataclass(frozen=True)

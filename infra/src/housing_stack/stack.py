@@ -327,7 +327,7 @@ class Stack:
         )
         self.supervisor = ServerProcess(
             SUPERVISOR,
-            [sys.executable, "-m", "housing_stack.supervisor", str(state)],
+            [sys.executable, "-m", "housing_stack.supervise", str(state)],
             **self._files(SUPERVISOR),
         )
 
@@ -553,13 +553,7 @@ class Stack:
     def env(self) -> dict[str, str]:
         """What ``make -s env`` exports: endpoints, the admin's and each team's keys, the Airflow user."""
         config = self.config
-        admin = config.credentials[ADMIN]
-        values = {
-            "AWS_ENDPOINT_URL": config.s3_endpoint_url,
-            "AWS_ACCESS_KEY_ID": admin.access_key,
-            "AWS_SECRET_ACCESS_KEY": admin.secret_key,
-            "AWS_DEFAULT_REGION": config.region,
-        }
+        values = config.credentials[ADMIN].aws_env(config.s3_endpoint_url, config.region)
         for identity in IDENTITIES:
             if identity.name != ADMIN:
                 key = config.credentials[identity.name]
