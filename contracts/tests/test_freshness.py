@@ -145,11 +145,11 @@ def test_a_confirmation_of_an_older_snapshot_is_ignored(lake_uri: str, options: 
         (b"{not json", "not valid JSON: "),
         (
             b'{"format": "someone-else/1", "snapshot_id": "x"}',
-            "format 'someone-else/1', expected",
+            "confirmation: field 'format': expected 'housing-contracts/current/1', got 'someone-else/1'",
         ),
         (
             b'{"format": "housing-contracts/current/1"}',
-            "missing field(s) snapshot_id, confirmed_at",
+            "confirmation: field 'snapshot_id': missing; field 'confirmed_at': missing",
         ),
     ],
     ids=["not-json", "foreign", "incomplete"],
@@ -198,7 +198,7 @@ def _receipt(uri: str, consumer: str, snapshot_id: str, options: dict[str, Any],
 
 def test_consumer_lag_beyond_its_promise_is_named(lake_uri: str, options: dict[str, Any]) -> None:
     """PromiseBroken names every lagging consumer: lag in snapshots and time, its promise, its last run."""
-    first, second = _publish(lake_uri, options, seed=1), _publish(lake_uri, options, seed=2)
+    first, second = (_publish(lake_uri, options, seed=1), _publish(lake_uri, options, seed=2))
     _subscribe(lake_uri, "ml-team", timedelta(seconds=30), options)
     _receipt(lake_uri, "ml-team", first, options)
     _receipt(lake_uri, "ml-team", second, options, outcome="failed", reason="train failed: ValueError: boom")

@@ -110,7 +110,8 @@ def newest_snapshots(
     """The ``limit`` newest committed snapshots of ``dataset_uri``, newest first (one listing, then one read
     per snapshot)."""
     from housing_contracts import ContractError
-    from housing_contracts.lake.layout import committed_snapshot_ids, read_manifest
+    from housing_contracts.lake.layout import committed_snapshot_ids
+    from housing_contracts.lake.manifest import read_manifest
     from housing_contracts.lake.storage import resolve
 
     fs, root = resolve(dataset_uri, storage_options)

@@ -24,12 +24,8 @@ from airflow.triggers.shared_stream import AdvanceItem, AdvanceOutcome, SharedSt
 from housing_contracts.airflow.connections import astorage_options_from_connection
 from housing_contracts.consumers.records import Subscription, check_consumer_name, subscribe
 from housing_contracts.contract.versions import LATEST, contract_by_asset, contract_for
-from housing_contracts.lake.layout import (
-    SNAPSHOT_ID_PATTERN,
-    committed_snapshot_ids,
-    read_manifest,
-    snapshot_time,
-)
+from housing_contracts.lake.layout import SNAPSHOT_ID_PATTERN, committed_snapshot_ids, snapshot_time
+from housing_contracts.lake.manifest import read_manifest
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem

@@ -15,7 +15,7 @@ from typing import Any
 from housing_contracts.consumers.lag import ConsumerLag, consumer_lag, format_duration
 from housing_contracts.contract.errors import PromiseBroken
 from housing_contracts.contract.versions import LATEST, contract_for
-from housing_contracts.lake.confirmation import read_confirmation
+from housing_contracts.lake.confirmation import current_path, read_confirmation
 from housing_contracts.lake.layout import CURRENT_NAME, committed_snapshot_ids, snapshot_time
 from housing_contracts.lake.retirement import read_retirement
 from housing_contracts.lake.storage import resolve
@@ -92,7 +92,7 @@ def _confirmed_at(fs: Any, root: str, newest: str, now: datetime) -> tuple[datet
     try:
         confirmation = read_confirmation(fs, root)
     except ValueError as exc:
-        ignored = str(exc)
+        ignored = str(exc).removeprefix(f"{current_path(root)}: ")  # the message names the file already
     except OSError as exc:
         ignored = f"unreadable: {exc}"
     else:
@@ -104,7 +104,7 @@ def _confirmed_at(fs: Any, root: str, newest: str, now: datetime) -> tuple[datet
             ignored = f"confirmed_at {confirmation.confirmed_at.isoformat()} is later than now"
         else:
             return confirmation.confirmed_at, None
-    log.warning("%s/%s ignored: %s", root, CURRENT_NAME, ignored)
+    log.warning("%s ignored: %s", current_path(root), ignored)
     return None, ignored
 
 

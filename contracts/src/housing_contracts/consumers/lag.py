@@ -5,7 +5,6 @@ Standard library, fsspec and pydantic only: the CLI and the producer's UI plugin
 
 from __future__ import annotations
 
-import json
 import posixpath
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -128,15 +127,11 @@ def consumer_lag(
     ]
 
 
-def _read(kind: type[Subscription] | type[Receipt], content: Any) -> Any:
+def _read(kind: type[Subscription | Receipt], content: Any) -> Any:
     """Parse a record file's bytes; ValueError (with the reason) for anything unreadable."""
     if isinstance(content, BaseException):
         raise ValueError(f"unreadable: {content}")
-    try:
-        data = json.loads(content)
-    except ValueError as exc:
-        raise ValueError(f"not valid JSON: {exc}") from None
-    return kind.from_dict(data)
+    return kind.from_json(content)  # the row's problem names the file
 
 
 def _consumer_row(

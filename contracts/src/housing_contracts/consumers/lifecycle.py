@@ -6,15 +6,15 @@ Standard library, fsspec and pydantic only: the CLI, the producer and its UI plu
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
 from housing_contracts.consumers.lag import ConsumerLag, consumer_lag, format_duration
 from housing_contracts.contract.errors import ContractError
 from housing_contracts.contract.versions import CONTRACTS, Contract, contract_for
+from housing_contracts.lake.documents import write_document
 from housing_contracts.lake.retirement import RETIRED_NAME, Retirement, read_retirement
-from housing_contracts.lake.storage import resolve, write_atomic
+from housing_contracts.lake.storage import resolve
 
 
 class RetirementRefused(ContractError):
@@ -37,11 +37,7 @@ def deprecated_contract(uri: str) -> Contract:
 
 
 def retire(
-    uri: str,
-    *,
-    by: str,
-    now: datetime | None = None,
-    storage_options: dict[str, Any] | None = None,
+    uri: str, *, by: str, now: datetime | None = None, storage_options: dict[str, Any] | None = None
 ) -> Retirement:
     """Retire the deprecated dataset at ``uri``: the producer stops publishing it.
 
@@ -74,7 +70,7 @@ def retire(
         retired_at=now,
         retired_by=by,
     )
-    write_atomic(fs, f"{root}/{RETIRED_NAME}", (json.dumps(record.to_dict(), indent=2) + "\n").encode())
+    write_document(fs, f"{root}/{RETIRED_NAME}", record)
     return record
 
 

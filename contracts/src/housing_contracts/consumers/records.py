@@ -12,7 +12,6 @@ plugin import it.
 from __future__ import annotations
 
 import hashlib
-import json
 import posixpath
 import re
 from dataclasses import field
@@ -22,8 +21,16 @@ from typing import Annotated, Any, ClassVar, Literal, Self
 from pydantic import AfterValidator, Field, JsonValue, model_validator
 from pydantic.dataclasses import dataclass
 
-from housing_contracts.lake.documents import STRICT, Promise, Record, SnapshotId, UtcTime
-from housing_contracts.lake.storage import ensure_dir, is_local, resolve, write_atomic
+from housing_contracts.lake.documents import (
+    STRICT,
+    Promise,
+    Record,
+    SnapshotId,
+    UtcTime,
+    read_document,
+    write_document,
+)
+from housing_contracts.lake.storage import ensure_dir, is_local, resolve
 
 CONSUMERS_DIR = "_consumers"
 SUBSCRIPTION_NAME = "subscription.json"
@@ -162,18 +169,23 @@ class Receipt(Record):
         return run_key(self.dag_id, self.run_id)
 
 
-def _to_json(record: Record) -> bytes:
-    return (json.dumps(record.to_dict(), indent=2, allow_nan=False) + "\n").encode()
-
-
 def subscribe(subscription: Subscription, *, storage_options: dict[str, Any] | None = None) -> str:
     """Write (or refresh) ``subscription.json`` in the consumer's prefix; returns its URI."""
     fs, root = resolve(subscription.dataset_uri, storage_options)
     folder = _records_path(fs, root, subscription.consumer)
     ensure_dir(fs, folder)
     path = f"{folder}/{SUBSCRIPTION_NAME}"
-    write_atomic(fs, path, _to_json(subscription))
+    write_document(fs, path, subscription)
     return fs.unstrip_protocol(path)
+
+
+def read_subscription(
+    dataset_uri: str, consumer: str, *, storage_options: dict[str, Any] | None = None
+) -> Subscription | None:
+    """``consumer``'s subscription to the dataset at ``dataset_uri``, or None before its watcher first
+    wrote one. A malformed one raises ValueError naming the file."""
+    fs, root = resolve(dataset_uri, storage_options)
+    return read_document(fs, f"{_records_path(fs, root, consumer)}/{SUBSCRIPTION_NAME}", Subscription)
 
 
 def record_receipt(receipt: Receipt, *, storage_options: dict[str, Any] | None = None) -> str:
@@ -183,5 +195,5 @@ def record_receipt(receipt: Receipt, *, storage_options: dict[str, Any] | None =
     folder = f"{_records_path(fs, root, receipt.consumer)}/{RECEIPTS_DIR}/{receipt.snapshot_id}"
     ensure_dir(fs, folder)
     path = f"{folder}/{receipt.run_key}.json"
-    write_atomic(fs, path, _to_json(receipt))
+    write_document(fs, path, receipt)
     return fs.unstrip_protocol(path)

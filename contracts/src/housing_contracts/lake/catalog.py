@@ -10,13 +10,8 @@ from typing import Any
 
 from housing_contracts.contract.errors import SnapshotNotFoundError
 from housing_contracts.contract.versions import DATASET_URI
-from housing_contracts.lake.layout import (
-    SNAPSHOT_ID_PATTERN,
-    SNAPSHOTS_DIR,
-    committed_snapshot_ids,
-    read_manifest,
-)
-from housing_contracts.lake.manifest import Manifest
+from housing_contracts.lake.layout import SNAPSHOT_ID_PATTERN, SNAPSHOTS_DIR, committed_snapshot_ids
+from housing_contracts.lake.manifest import Manifest, read_manifest
 from housing_contracts.lake.storage import resolve
 
 

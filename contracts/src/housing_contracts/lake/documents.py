@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from typing import Annotated, Any, ClassVar, Self
+from typing import Annotated, Any, ClassVar, Self, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from housing_contracts.lake.layout import SNAPSHOT_ID_PATTERN
+from housing_contracts.lake.storage import write_atomic
 
 
 def _from_seconds(value: Any) -> Any:
@@ -52,30 +53,79 @@ STRICT = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False, validate_b
 
 
 class Record:
-    """``to_dict()`` / ``from_dict()`` of a record dataclass: its JSON document, tagged ``format``."""
+    """A JSON document of the lake as a strict pydantic dataclass: :meth:`to_json` is the one way it is
+    written, :meth:`from_dict` / :meth:`from_json` the one way it is read (:func:`read_document` names
+    the file it came from).
 
-    FORMAT: ClassVar[str]
+    ``FORMAT`` tags the document (``"format"``, first key), so a reader refuses someone else's file;
+    None for the manifest and the claim, which housing-contracts 2.0.0 wrote untagged and still writes
+    so (2.0.0 readers take them as they are).
+    """
+
+    FORMAT: ClassVar[str | None]
+    #: What a malformed document raises (a :class:`ValueError` unless a record says otherwise).
+    ERROR: ClassVar[type[Exception]] = ValueError
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document: ``format`` first, durations in seconds, times in ISO 8601."""
-        return {"format": self.FORMAT} | adapter(type(self)).dump_python(self, mode="json", by_alias=True)
+        body = adapter(type(self)).dump_python(self, mode="json", by_alias=True)
+        return body if self.FORMAT is None else {"format": self.FORMAT} | body
+
+    def to_json(self) -> bytes:
+        """The document's bytes as the lake holds them: indented JSON, one trailing newline."""
+        return (json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n").encode()
 
     @classmethod
     def from_dict(cls, data: Any) -> Self:
-        """Parse :meth:`to_dict`'s document; ValueError names the missing, unknown or bad field."""
+        """Parse :meth:`to_dict`'s document; :attr:`ERROR` names the missing, unknown or bad field."""
         kind = cls.__name__.lower()
         if not isinstance(data, dict):
-            raise ValueError(f"{kind} must be a JSON object, got {type(data).__name__}")
-        if data.get("format") != cls.FORMAT:
-            raise ValueError(f"{kind}: field 'format': expected {cls.FORMAT!r}, got {data.get('format')!r}")
+            raise cls.ERROR(f"{kind} must be a JSON object, got {type(data).__name__}")
+        if cls.FORMAT is not None and data.get("format") != cls.FORMAT:
+            raise cls.ERROR(f"{kind}: field 'format': expected {cls.FORMAT!r}, got {data.get('format')!r}")
         try:
             # validated as JSON: times are ISO 8601 strings there, durations numbers of seconds
-            document = json.dumps(
-                {name: value for name, value in data.items() if name != "format"}, allow_nan=False
-            )
+            fields = {name: value for name, value in data.items() if name != "format" or cls.FORMAT is None}
+            document = json.dumps(fields, allow_nan=False)
             return adapter(cls).validate_json(document, by_alias=True, by_name=False)
         except (TypeError, ValueError) as exc:
-            raise ValueError(_message(kind, exc)) from None
+            raise cls.ERROR(_message(kind, exc)) from None
+
+    @classmethod
+    def from_json(cls, content: str | bytes) -> Self:
+        """Parse a document's bytes (:meth:`to_json`'s, or 2.0.0's); :attr:`ERROR` says what is wrong."""
+        try:
+            data = json.loads(content)
+        except ValueError as exc:
+            raise cls.ERROR(f"not valid JSON: {exc}") from None
+        return cls.from_dict(data)
+
+
+R = TypeVar("R", bound=Record)
+
+
+def parse_document(kind: type[R], content: str | bytes, *, path: str) -> R:
+    """``content`` (the bytes of the file at ``path``) as a ``kind``; its :attr:`~Record.ERROR` starts with
+    the file's path."""
+    try:
+        return kind.from_json(content)
+    except kind.ERROR as exc:
+        raise kind.ERROR(f"{path}: {exc}") from None
+
+
+def read_document(fs: Any, path: str, kind: type[R]) -> R | None:
+    """The ``kind`` document at ``path`` on ``fs``, or None if there is no such file. A malformed one raises
+    ``kind.ERROR`` naming the file; other storage errors propagate."""
+    try:
+        content = fs.cat_file(path)
+    except FileNotFoundError:
+        return None
+    return parse_document(kind, content, path=path)
+
+
+def write_document(fs: Any, path: str, record: Record) -> None:
+    """Write ``record`` to ``path`` atomically: a reader sees the old document or the new one, whole."""
+    write_atomic(fs, path, record.to_json())
 
 
 @cache
@@ -89,7 +139,7 @@ def _message(kind: str, exc: Exception) -> str:
         return f"{kind} is not a JSON document: {exc}"
     problems = []
     for error in exc.errors(include_url=False):
-        where = f"field {error['loc'][0]!r}: " if error["loc"] else ""
+        where = f"field {'.'.join(map(str, error['loc']))!r}: " if error["loc"] else ""
         if error["type"] == "value_error":  # raised by a check here: its message names the value
             problems.append(f"{where}{error['ctx']['error']}")
         elif error["type"] == "unexpected_keyword_argument":

@@ -1,4 +1,4 @@
-"""Where a dataset's snapshots live and which of them are committed.
+"""Where a dataset's snapshots and documents live, and which snapshots are committed.
 
 No pandas or pyarrow, so the Airflow trigger lists snapshots without importing the data stack.
 """
@@ -11,10 +11,10 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from housing_contracts.contract.errors import SnapshotIntegrityError, SnapshotNotFoundError
 from housing_contracts.contract.versions import SNAPSHOTS_DIR
-from housing_contracts.lake.manifest import MANIFEST_NAME, Manifest
 
+#: A snapshot's commit marker, written last: ``<root>/snapshots/<snapshot id>/_manifest.json``.
+MANIFEST_NAME = "_manifest.json"
 #: Commit claims, beside (not in) the snapshots folder: ``<root>/_claims/<parent>-<content hash>.json``.
 CLAIMS_DIR = "_claims"
 #: The producer's latest confirmation that the data is current (see ``confirmation.py``), beside (not in)
@@ -64,20 +64,3 @@ def committed_snapshot_ids(fs: Any, root: str) -> list[str]:
         ):
             committed.add(snapshot_id)
     return sorted(committed)
-
-
-def read_manifest(fs: Any, root: str, snapshot_id: str) -> Manifest:
-    """The manifest of committed snapshot ``snapshot_id`` under ``root``."""
-    path = f"{root}/{SNAPSHOTS_DIR}/{snapshot_id}/{MANIFEST_NAME}"
-    try:
-        manifest = Manifest.from_json(fs.cat_file(path))
-    except FileNotFoundError:
-        raise SnapshotNotFoundError(f"snapshot {snapshot_id} has no {MANIFEST_NAME} at {path}") from None
-    except SnapshotIntegrityError as exc:
-        raise SnapshotIntegrityError(f"snapshot {snapshot_id}: {exc}") from None
-    if manifest.snapshot_id != snapshot_id:
-        raise SnapshotIntegrityError(
-            f"snapshot {snapshot_id}: manifest names snapshot_id {manifest.snapshot_id!r}, "
-            "expected the folder name"
-        )
-    return manifest

@@ -1,23 +1,30 @@
-"""The snapshot manifest (``_manifest.json``): what a snapshot holds and how to verify it."""
+"""The snapshot manifest (``_manifest.json``): what a snapshot holds and how to verify it.
+
+A lake document (:class:`~housing_contracts.lake.documents.Record`), untagged as 2.0.0 wrote it; a
+malformed one is a :class:`~housing_contracts.contract.errors.SnapshotIntegrityError`.
+"""
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
-from datetime import datetime
-from typing import Any
+from dataclasses import field
+from typing import Annotated, Any, ClassVar
 
-from housing_contracts.contract.errors import SnapshotIntegrityError
+from pydantic import Field, JsonValue
+from pydantic.dataclasses import dataclass
+from typing_extensions import TypedDict
 
-MANIFEST_NAME = "_manifest.json"
+from housing_contracts.contract.errors import SnapshotIntegrityError, SnapshotNotFoundError
+from housing_contracts.contract.versions import SNAPSHOTS_DIR
+from housing_contracts.lake.documents import STRICT, Record, SnapshotId, UtcTime, read_document
+from housing_contracts.lake.layout import MANIFEST_NAME
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=STRICT)
 class ContractRef:
     """The contract a snapshot was published under."""
 
-    name: str = field(metadata={"description": "contract name, e.g. california_housing"})
-    version: str = field(metadata={"description": "semantic version of the contract, e.g. 1.0.0"})
+    name: Annotated[str, Field(description="contract name, e.g. california_housing")]
+    version: Annotated[str, Field(description="semantic version of the contract, e.g. 1.0.0")]
 
     @property
     def major(self) -> int:
@@ -25,16 +32,16 @@ class ContractRef:
         return int(self.version.split(".")[0])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=STRICT)
 class ManifestFile:
     """One data file of a snapshot, relative to the snapshot folder."""
 
-    path: str = field(metadata={"description": "file name inside the snapshot folder"})
-    size: int = field(metadata={"description": "size in bytes"})
-    sha256: str = field(metadata={"description": "hex sha256 of the file's bytes"})
+    path: Annotated[str, Field(description="file name inside the snapshot folder")]
+    size: Annotated[int, Field(description="size in bytes")]
+    sha256: Annotated[str, Field(description="hex sha256 of the file's bytes")]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=STRICT)
 class ColumnStats:
     """Summary statistics of one column, for humans and drift checks."""
 
@@ -44,32 +51,42 @@ class ColumnStats:
     null_count: int
 
 
-@dataclass(frozen=True)
-class Manifest:
+class Deprecation(TypedDict):
+    """On a deprecated major: until when it is published (YYYY-MM-DD) and where its consumers go."""
+
+    sunset: str
+    successor_uri: str
+
+
+@dataclass(frozen=True, config=STRICT)
+class Manifest(Record):
     """A committed snapshot: the contract it obeys, its files and fingerprints. Written last."""
 
+    FORMAT: ClassVar[str | None] = None
+    ERROR: ClassVar[type[Exception]] = SnapshotIntegrityError
+
     contract: ContractRef
-    schema_fingerprint: str = field(
-        metadata={"description": "sha256 of the contract's canonical description"}
+    schema_fingerprint: Annotated[str, Field(description="sha256 of the contract's canonical description")]
+    dataset_uri: Annotated[str, Field(description="URI of the dataset the snapshot belongs to")]
+    snapshot_id: Annotated[SnapshotId, Field(description="YYYYMMDDTHHMMSS.ffffffZ-<8 hex>, sorts by time")]
+    created_at: Annotated[UtcTime, Field(description="UTC time of the publish")]
+    producer: Annotated[dict[str, JsonValue], Field(description="who published: dag_id, run_id when known")]
+    row_count: Annotated[int, Field(description="rows in the snapshot")]
+    files: Annotated[tuple[ManifestFile, ...], Field(description="data files in read order")]
+    content_fingerprint: Annotated[str, Field(description="sha256 of the data, independent of encoding")]
+    stats: Annotated[dict[str, ColumnStats], Field(description="per-column min, max, mean, null count")]
+    extras: Annotated[dict[str, JsonValue], Field(description="free-form producer data")] = field(
+        default_factory=dict
     )
-    dataset_uri: str = field(metadata={"description": "URI of the dataset the snapshot belongs to"})
-    snapshot_id: str = field(metadata={"description": "YYYYMMDDTHHMMSS.ffffffZ-<8 hex>, sorts by time"})
-    created_at: datetime = field(metadata={"description": "UTC time of the publish"})
-    producer: dict[str, Any] = field(metadata={"description": "who published: dag_id, run_id when known"})
-    row_count: int = field(metadata={"description": "rows in the snapshot"})
-    files: tuple[ManifestFile, ...] = field(metadata={"description": "data files in read order"})
-    content_fingerprint: str = field(metadata={"description": "sha256 of the data, independent of encoding"})
-    stats: dict[str, ColumnStats] = field(metadata={"description": "per-column min, max, mean, null count"})
-    extras: dict[str, Any] = field(default_factory=dict, metadata={"description": "free-form producer data"})
-    deprecation: dict[str, str] | None = field(
-        default=None,
-        metadata={"description": "on a deprecated major: sunset (YYYY-MM-DD) and successor_uri; else absent"},
-    )
+    deprecation: Annotated[
+        Deprecation | None,
+        Field(description="on a deprecated major: sunset (YYYY-MM-DD) and successor_uri; else absent"),
+    ] = None
 
     @property
     def snapshot_uri(self) -> str:
         """``<dataset_uri>/snapshots/<snapshot_id>``."""
-        return f"{self.dataset_uri}/snapshots/{self.snapshot_id}"
+        return f"{self.dataset_uri}/{SNAPSHOTS_DIR}/{self.snapshot_id}"
 
     def summary(self) -> dict[str, Any]:
         """What a consumer needs to know of the snapshot without reading it (asset events, reports)."""
@@ -82,64 +99,25 @@ class Manifest:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict in the documented key order (the order of the fields)."""
-        data = asdict(self) | {
-            "created_at": self.created_at.isoformat(),
-            "files": [asdict(f) for f in self.files],
-        }
-        if self.deprecation is None:
+        """A JSON-ready dict in the documented key order (the order of the fields); no ``deprecation``
+        key on a live major."""
+        data = super().to_dict()
+        if data["deprecation"] is None:
             del data["deprecation"]
         return data
 
-    def to_json(self) -> str:
-        """The manifest as indented JSON (what ``_manifest.json`` holds)."""
-        return json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Manifest:
-        """Parse a manifest dict; :class:`SnapshotIntegrityError` names the first missing or bad key."""
-        if not isinstance(data, dict):
-            raise SnapshotIntegrityError(f"manifest must be a JSON object, got {type(data).__name__}")
-        try:
-            return cls(
-                contract=ContractRef(str(data["contract"]["name"]), str(data["contract"]["version"])),
-                schema_fingerprint=str(data["schema_fingerprint"]),
-                dataset_uri=str(data["dataset_uri"]),
-                snapshot_id=str(data["snapshot_id"]),
-                created_at=datetime.fromisoformat(data["created_at"]),
-                producer=dict(data.get("producer") or {}),
-                row_count=int(data["row_count"]),
-                files=tuple(
-                    ManifestFile(str(f["path"]), int(f["size"]), str(f["sha256"])) for f in data["files"]
-                ),
-                content_fingerprint=str(data["content_fingerprint"]),
-                stats={
-                    column: ColumnStats(
-                        float(s["min"]), float(s["max"]), float(s["mean"]), int(s["null_count"])
-                    )
-                    for column, s in (data.get("stats") or {}).items()
-                },
-                extras=dict(data.get("extras") or {}),
-                deprecation=_deprecation(data.get("deprecation")),
-            )
-        except KeyError as exc:
-            raise SnapshotIntegrityError(f"manifest is missing the key {exc.args[0]!r}") from None
-        except (TypeError, ValueError) as exc:
-            raise SnapshotIntegrityError(f"manifest has a malformed value: {exc}") from None
-
-    @classmethod
-    def from_json(cls, text: str | bytes) -> Manifest:
-        """Parse ``_manifest.json`` content."""
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise SnapshotIntegrityError(f"manifest is not valid JSON: {exc}") from None
-        return cls.from_dict(data)
-
-
-def _deprecation(value: Any) -> dict[str, str] | None:
-    if value is None:
-        return None
-    if not isinstance(value, dict) or not {"sunset", "successor_uri"} <= value.keys():
-        raise ValueError(f"deprecation must hold sunset and successor_uri, got {value!r}")
-    return {"sunset": str(value["sunset"]), "successor_uri": str(value["successor_uri"])}
+def read_manifest(fs: Any, root: str, snapshot_id: str) -> Manifest:
+    """The manifest of committed snapshot ``snapshot_id`` under ``root``: :class:`SnapshotNotFoundError`
+    without one, :class:`SnapshotIntegrityError` (naming the file) if it is malformed or names another
+    snapshot."""
+    path = f"{root}/{SNAPSHOTS_DIR}/{snapshot_id}/{MANIFEST_NAME}"
+    manifest = read_document(fs, path, Manifest)
+    if manifest is None:
+        raise SnapshotNotFoundError(f"snapshot {snapshot_id} has no {MANIFEST_NAME} at {path}")
+    if manifest.snapshot_id != snapshot_id:
+        raise SnapshotIntegrityError(
+            f"snapshot {snapshot_id}: manifest names snapshot_id {manifest.snapshot_id!r}, "
+            "expected the folder name"
+        )
+    return manifest

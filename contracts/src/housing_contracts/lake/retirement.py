@@ -8,14 +8,13 @@ Standard library, fsspec and pydantic only: the CLI, the producer and its UI plu
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, ClassVar
 
 from pydantic import Field
 from pydantic.dataclasses import dataclass
 
 from housing_contracts.contract.errors import ContractError
-from housing_contracts.lake.documents import STRICT, Record, UtcTime
+from housing_contracts.lake.documents import STRICT, Record, UtcTime, read_document
 from housing_contracts.lake.storage import resolve
 
 RETIRED_NAME = "_retired.json"
@@ -45,14 +44,10 @@ class Retirement(Record):
 def read_retirement(fs: Any, root: str) -> Retirement | None:
     """The retirement record of the dataset at ``root`` on ``fs``, or None if it is not retired."""
     try:
-        content = fs.cat_file(f"{root}/{RETIRED_NAME}")
-    except FileNotFoundError:
-        return None
-    try:
-        return Retirement.from_dict(json.loads(content))
+        return read_document(fs, f"{root}/{RETIRED_NAME}", Retirement)
     except ValueError as exc:
         # unreadable is not "not retired": refuse to guess either way
-        raise ContractError(f"{root}/{RETIRED_NAME} is not a retirement record: {exc}") from None
+        raise ContractError(f"not a retirement record: {exc}") from None
 
 
 def retirement(uri: str, *, storage_options: dict[str, Any] | None = None) -> Retirement | None:

@@ -21,15 +21,17 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any, NoReturn
+from typing import Annotated, Any, ClassVar, NoReturn
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from pydantic import Field, JsonValue
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from housing_contracts.contract.conversion import convert
 from housing_contracts.contract.errors import (
@@ -44,26 +46,31 @@ from housing_contracts.contract.validation import validate
 from housing_contracts.contract.versions import CONTRACTS, LATEST, Contract, contract_of
 
 # re-exported: list_snapshots, latest_snapshot and split_snapshot_uri were defined here before catalog.py
-from housing_contracts.lake.catalog import latest_snapshot, list_snapshots, split_snapshot_uri  # noqa: F401
+from housing_contracts.lake.catalog import (  # noqa: F401
+    latest_snapshot,
+    list_snapshots,
+    split_snapshot_uri,
+)
 from housing_contracts.lake.confirmation import Confirmation, confirm_current, current_path
+from housing_contracts.lake.documents import (
+    STRICT,
+    Record,
+    SnapshotId,
+    UtcTime,
+    parse_document,
+    write_document,
+)
 from housing_contracts.lake.layout import (
+    MANIFEST_NAME,
     SNAPSHOT_ID_PATTERN,
     SNAPSHOTS_DIR,
     claim_path,
     committed_snapshot_ids,
     new_snapshot_id,
-    read_manifest,
 )
-from housing_contracts.lake.manifest import MANIFEST_NAME, ColumnStats, ContractRef, Manifest, ManifestFile
+from housing_contracts.lake.manifest import ColumnStats, ContractRef, Manifest, ManifestFile, read_manifest
 from housing_contracts.lake.retirement import Retirement, read_retirement
-from housing_contracts.lake.storage import (
-    CHUNK_BYTES,
-    copy_verified,
-    create_exclusive,
-    ensure_dir,
-    resolve,
-    write_atomic,
-)
+from housing_contracts.lake.storage import CHUNK_BYTES, copy_verified, create_exclusive, ensure_dir, resolve
 
 #: Rows per Parquet row group: the unit of bounded-memory reads and writes (~9 MB of float64 per group).
 ROW_GROUP_ROWS = 131_072
@@ -214,7 +221,7 @@ def _publish_checked(
         return _unchanged(fs, root, newest, producer)
 
     snapshot_id, created_at = new_snapshot_id(after=ids[-1] if ids else None)
-    claim = _Claim(snapshot_id, producer, created_at.isoformat())
+    claim = Claim(snapshot_id, producer, created_at)
     winner = _claim_commit(fs, root, claim_path(root, ids[-1] if ids else None, fingerprint), claim)
     if winner is not None:
         return _unchanged(fs, root, winner, producer)
@@ -262,39 +269,40 @@ def _unchanged(fs: Any, root: str, current: Manifest, producer: dict[str, Any]) 
     return PublishResult(manifest=current, created=False, snapshot_uri=current.snapshot_uri)
 
 
-@dataclass(frozen=True)
-class _Claim:
-    """Who claimed a commit: the snapshot it will be, its publisher, and when (ISO 8601)."""
+@pydantic_dataclass(frozen=True, config=STRICT)
+class Claim(Record):
+    """Who claimed a commit (``<root>/_claims/…``): the snapshot it will be, its publisher, and when. A lake
+    document, untagged as 2.0.0 wrote it (a 2.0.0 publisher reads a newer one)."""
 
-    snapshot_id: str
-    producer: dict[str, Any]
-    claimed_at: str
+    FORMAT: ClassVar[str | None] = None
 
-    def to_json(self) -> bytes:
-        return json.dumps(asdict(self)).encode()
+    snapshot_id: Annotated[SnapshotId, Field(description="the snapshot the claimant will commit")]
+    producer: Annotated[dict[str, JsonValue], Field(description="who claimed: as given to publish")]
+    claimed_at: Annotated[UtcTime, Field(description="when (UTC)")]
 
     def age_seconds(self) -> float:
-        return (datetime.now(UTC) - datetime.fromisoformat(self.claimed_at)).total_seconds()
+        return (datetime.now(UTC) - self.claimed_at).total_seconds()
 
 
-def _claim_commit(fs: Any, root: str, path: str, ours: _Claim) -> Manifest | None:
+def _claim_commit(fs: Any, root: str, path: str, ours: Claim) -> Manifest | None:
     """Claim the commit at ``path``: None if it is ours to make, else the manifest the other claimant
     committed. Raises PublishInProgressError if that one neither commits in time nor goes stale."""
     if create_exclusive(fs, path, ours.to_json()):
         return None
     deadline = time.monotonic() + CLAIM_WAIT_SECONDS
     while True:
-        theirs = _Claim(**json.loads(fs.cat_file(path)))
+        theirs = parse_document(Claim, fs.cat_file(path), path=path)
         # Our own claim (a retry after a crash; also two anonymous publishers) or an abandoned one.
         if theirs.producer == ours.producer or theirs.age_seconds() > STALE_CLAIM_SECONDS:
-            write_atomic(fs, path, ours.to_json())
+            write_document(fs, path, ours)
             return None
         with contextlib.suppress(SnapshotNotFoundError):
             return read_manifest(fs, root, theirs.snapshot_id)
         if time.monotonic() > deadline:
             raise PublishInProgressError(
                 f"snapshot {theirs.snapshot_id} of the same content was claimed by {theirs.producer} at "
-                f"{theirs.claimed_at} ({path}) and has not committed within {CLAIM_WAIT_SECONDS:.0f} s; "
+                f"{theirs.claimed_at.isoformat()} ({path}) and has not committed within "
+                f"{CLAIM_WAIT_SECONDS:.0f} s; "
                 f"retry later (a claim older than {STALE_CLAIM_SECONDS:.0f} s is taken over)"
             )
         time.sleep(0.5)
@@ -452,7 +460,7 @@ class _ChunkPipe:
 
 
 def _write_manifest(fs: Any, folder: str, manifest: Manifest) -> None:
-    write_atomic(fs, f"{folder}/{MANIFEST_NAME}", manifest.to_json().encode())
+    write_document(fs, f"{folder}/{MANIFEST_NAME}", manifest)
 
 
 def _column_stats(df: pd.DataFrame, columns: tuple[str, ...]) -> dict[str, ColumnStats]:
