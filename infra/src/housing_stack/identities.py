@@ -17,11 +17,12 @@ from typing import Any, NamedTuple
 
 from housing_contracts.consumers.records import CONSUMERS_DIR
 from housing_contracts.contract.versions import CONTRACT_NAME, DATASET_URI
-from housing_stack.settings import LAKE_BUCKET, MLFLOW_BUCKET
+from housing_stack.settings import DEFAULTS, LAKE_BUCKET, MLFLOW_BUCKET, require
 
-ADMIN = "admin"
-DATA_TEAM = "data-team"
-ML_TEAM = "ml-team"
+#: The identities' names: each is its access key id in ``.env.example`` (``<PREFIX>_AWS_ACCESS_KEY_ID``).
+ADMIN = require(DEFAULTS, "ADMIN_AWS_ACCESS_KEY_ID")
+DATA_TEAM = require(DEFAULTS, "DATA_TEAM_AWS_ACCESS_KEY_ID")
+ML_TEAM = require(DEFAULTS, "ML_TEAM_AWS_ACCESS_KEY_ID")
 
 #: Key prefixes in the lake bucket (see infra/DESIGN.md "Stack facts"). The dataset prefix covers every
 #: contract major version (california_housing/v1, v2, ...).
