@@ -120,13 +120,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, extra_dags: Path) -> Iterato
 def retire_cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
     """``housing-contract <args>`` run as a data-team operator would: the AWS variables hold its keys."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    keys = stack.config.credentials[DATA_TEAM]
-    env.update(
-        AWS_ENDPOINT_URL=stack.config.s3_endpoint_url,
-        AWS_DEFAULT_REGION=stack.config.region,
-        AWS_ACCESS_KEY_ID=keys.access_key,
-        AWS_SECRET_ACCESS_KEY=keys.secret_key,
-    )
+    env.update(stack.config.credentials[DATA_TEAM].aws_env(stack.config.s3_endpoint_url, stack.config.region))
     command = [str(Path(sys.executable).parent / "housing-contract"), *args]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
 

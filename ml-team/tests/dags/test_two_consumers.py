@@ -8,7 +8,6 @@ runs of their own and the same model scores (one internal representation).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -19,7 +18,7 @@ import pytest
 from fsspec.core import url_to_fs
 from mlflow.tracking import MlflowClient
 
-from housing_contracts import V1, V2, publish_all
+from housing_contracts import V1, V2
 from housing_contracts.consumers.records import Receipt, consumer_uri
 from housing_testkit import DagIntegrity, dag_bag
 from include.housing_ml.settings import (
@@ -107,7 +106,7 @@ def test_each_consumer_follows_its_contract_line(dag_id: str, contract) -> None:
 def _receipts(dataset_uri: str, snapshot_id: str, storage_options) -> list[Receipt]:
     fs, _ = url_to_fs(dataset_uri, **storage_options)
     folder = f"{consumer_uri(dataset_uri, CONSUMER)}/receipts/{snapshot_id}"
-    return [Receipt.from_dict(json.loads(fs.cat_file(path))) for path in fs.glob(f"{folder}/*.json")]
+    return [Receipt.from_json(fs.cat_file(path)) for path in fs.glob(f"{folder}/*.json")]
 
 
 def _metrics(snapshot_id: str) -> dict[str, float]:
@@ -120,10 +119,9 @@ def _metrics(snapshot_id: str) -> dict[str, float]:
 def test_both_consumers_consume_one_producer_run(
     airflow_db,
     consumer_env,
-    census_sample,
+    both_majors_published,
     team_lake_uri,
     subscribed_uri,
-    data_team_s3,
     storage_options,
     caplog,
     monkeypatch,
@@ -137,14 +135,7 @@ def test_both_consumers_consume_one_producer_run(
     # settings.DAGS_FOLDER: point both at the deployment with the two consumers.
     monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(TWO_CONSUMERS))
     monkeypatch.setattr(airflow_settings, "DAGS_FOLDER", str(TWO_CONSUMERS))
-    written = publish_all(
-        census_sample(),
-        uris={V1: team_lake_uri, V2: subscribed_uri},
-        producer={"dag_id": "housing_producer", "run_id": "manual__test"},
-        storage_options=data_team_s3.storage_options,
-        source=V1,
-    )
-    snapshots = {c: written.results[c].manifest.snapshot_id for c in (V1, V2)}
+    snapshots = both_majors_published
     caplog.set_level(logging.WARNING)
     caplog.clear()
     v1_run = _two_consumers()["housing_consumer_v1"].test(run_conf={"snapshot_id": snapshots[V1]})
