@@ -342,37 +342,35 @@ def test_restart_neither_refires_nor_loses(lake, make_trigger, state_store):
     assert (delivered, len(asset_events)) == (expected, 4)
 
 
-def test_crash_before_persist_redelivers(lake, make_trigger, state_store):
-    """A snapshot fired but not persisted before a crash is delivered again after the restart."""
+def _crash_then_restart(
+    lake: Lake, make_trigger: Callable[..., SnapshotCommittedTrigger], state_store: Any, **crash: bool
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Commit one snapshot, fire it from a triggerer that crashes as ``crash`` says (``persist=False``:
+    before the event is persisted; ``confirm=False``: after, before the ack), then from a restarted one
+    until it is acknowledged: ([the committed manifest], every asset event persisted)."""
 
-    async def scenario() -> list[dict[str, Any]]:
+    async def scenario() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         asset_events: list[dict[str, Any]] = []
         committed = lake.commit()
-        async with Triggerer(make_trigger(start_at="earliest"), asset_events, persist=False) as crashing:
+        async with Triggerer(make_trigger(start_at="earliest"), asset_events, **crash) as crashing:
             await crashing.wait_fired(1)
         async with Triggerer(make_trigger(start_at="earliest"), asset_events) as restarted:
             await restarted.wait_fired(1)
             await _wait_acked(state_store, lake.uri, {committed["snapshot_id"]})
         return [committed], asset_events
 
-    expected, asset_events = asyncio.run(scenario())
+    return asyncio.run(scenario())
+
+
+def test_crash_before_persist_redelivers(lake, make_trigger, state_store):
+    """A snapshot fired but not persisted before a crash is delivered again after the restart."""
+    expected, asset_events = _crash_then_restart(lake, make_trigger, state_store, persist=False)
     assert [event["payload"] for event in asset_events] == expected
 
 
 def test_crash_between_persist_and_ack_duplicates_harmlessly(lake, make_trigger, state_store):
     """A crash after persisting but before the ack re-delivers the same manifest, folded by snapshot_id."""
-
-    async def scenario() -> list[dict[str, Any]]:
-        asset_events: list[dict[str, Any]] = []
-        committed = lake.commit()
-        async with Triggerer(make_trigger(start_at="earliest"), asset_events, confirm=False) as crashing:
-            await crashing.wait_fired(1)
-        async with Triggerer(make_trigger(start_at="earliest"), asset_events) as restarted:
-            await restarted.wait_fired(1)
-            await _wait_acked(state_store, lake.uri, {committed["snapshot_id"]})
-        return [committed], asset_events
-
-    expected, asset_events = asyncio.run(scenario())
+    expected, asset_events = _crash_then_restart(lake, make_trigger, state_store, confirm=False)
     assert (len(asset_events), manifests_from_events(asset_events)) == (2, expected)
 
 

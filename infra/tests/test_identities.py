@@ -153,14 +153,7 @@ def _client_as(server: SeaweedFS, name: str):
     """A boto3 client of identity ``name``; for an unknown name, keys the server does not know."""
     if name in server.credentials:
         return server.client(name)
-    keys = Credentials.generate(name)
-    return boto3.client(
-        "s3",
-        endpoint_url=server.endpoint_url,
-        aws_access_key_id=keys.access_key,
-        aws_secret_access_key=keys.secret_key,
-        region_name=REGION,
-    )
+    return Credentials.generate(name).s3_client(server.endpoint_url, REGION)
 
 
 @pytest.mark.parametrize(

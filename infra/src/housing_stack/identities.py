@@ -13,11 +13,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from housing_contracts.consumers.records import CONSUMERS_DIR
 from housing_contracts.contract.versions import CONTRACT_NAME, DATASET_URI
 from housing_stack.settings import DEFAULTS, LAKE_BUCKET, MLFLOW_BUCKET, require
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
 
 #: The identities' names: each is its access key id in ``.env.example`` (``<PREFIX>_AWS_ACCESS_KEY_ID``).
 ADMIN = require(DEFAULTS, "ADMIN_AWS_ACCESS_KEY_ID")
@@ -69,6 +72,21 @@ class Credentials(NamedTuple):
             "secret": self.secret_key,
             "client_kwargs": {"endpoint_url": endpoint_url, "region_name": region},
         }
+
+    def s3_client(self, endpoint_url: str, region: str) -> BaseClient:
+        """A boto3 S3 client authenticating with this key pair at ``endpoint_url`` (2 attempts, 60 s read
+        timeout)."""
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            "s3",
+            endpoint_url=endpoint_url,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            region_name=region,
+            config=Config(retries={"max_attempts": 2, "mode": "standard"}, read_timeout=60),
+        )
 
     def aws_env(self, endpoint_url: str, region: str) -> dict[str, str]:
         """The standard AWS_* environment variables authenticating with this key pair at ``endpoint_url``."""

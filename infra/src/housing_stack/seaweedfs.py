@@ -139,18 +139,7 @@ class SeaweedFS(Server):
 
     def client(self, name: str = ADMIN) -> BaseClient:
         """A boto3 S3 client authenticating as identity ``name`` (admin by default)."""
-        import boto3
-        from botocore.config import Config
-
-        key = self.identity(name)
-        return boto3.client(
-            "s3",
-            endpoint_url=self.endpoint_url,
-            aws_access_key_id=key.access_key,
-            aws_secret_access_key=key.secret_key,
-            region_name=self.region,
-            config=Config(retries={"max_attempts": 2, "mode": "standard"}, read_timeout=60),
-        )
+        return self.identity(name).s3_client(self.endpoint_url, self.region)
 
     # --- lifecycle ---------------------------------------------------------------------------------
     def _command(self) -> list[str]:
