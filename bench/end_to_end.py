@@ -34,8 +34,8 @@ from bench.deployment import REST_TIMEOUT
 from bench.floor_dags import FLOOR_PREFIX, FLOOR_URI, TEMPLATE_URI, consumed_uri, write_floor_dags
 from bench.results import Goal, Result, not_measured, progress
 from bench.task_memory import TaskMemory
-from housing_contracts import contract_for, publish
-from housing_contracts.consumers import consumer_uri
+from housing_contracts import V1, contract_for, publish
+from housing_contracts.consumers.records import consumer_uri
 from housing_stack.airflow_client import FINISHED, AirflowClient, AirflowError
 from housing_stack.flow import (
     CONSUMER_DAG,
@@ -63,7 +63,7 @@ BIG_TIMEOUT = 1200.0
 BIG_GOAL = Goal("<=", 300.0)
 BIG_MEMORY_GOAL = Goal("<=", 3.0, of="ratio")
 BIG_READS_GOAL = Goal("<=", 1.0)
-#: The contract's log line for each snapshot read (logger housing_contracts.snapshots).
+#: The contract's log line for each snapshot read (logger housing_contracts.lake.snapshots).
 READ_LINE = "read snapshot "
 
 Say = Callable[[str], None]
@@ -324,7 +324,10 @@ def run(workdir: Path, *, big_rows: int | None = 2_000_000, imports: bool = True
             floor_error = ""
             try:
                 template = publish(
-                    _template_frame(), TEMPLATE_URI, storage_options=team_storage_options(config, DATA_TEAM)
+                    _template_frame(),
+                    TEMPLATE_URI,
+                    storage_options=team_storage_options(config, DATA_TEAM),
+                    contract=V1,
                 ).manifest.snapshot_id
                 shapes = write_floor_dags(config.repo_root, floor_dir, template)
             except Exception as error:  # the floor is reported as not measured; the real flow still runs
@@ -424,6 +427,6 @@ def _against_the_floor(row: Result, work: float | None) -> Result:
 def _template_frame() -> Any:
     """The fewest rows the contract accepts: the floor copies a snapshot this small (~50 kB)."""
     from bench.data import bootstrap
-    from housing_contracts.model import MIN_ROW_COUNT
+    from housing_contracts.contract.model import MIN_ROW_COUNT
 
     return bootstrap(MIN_ROW_COUNT, seed=1)

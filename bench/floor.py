@@ -6,7 +6,7 @@ the contract's model (each column's interval, the minimum row count, the pair of
 machinery, so it shows how fast checking these rules can be.
 
 Publish: pyarrow writes the frame into the same files and row groups with the same codec
-(``housing_contracts.snapshots``' own constants), then s3fs PUTs those bytes, one file after the other.
+(``housing_contracts.lake.snapshots``' own constants), then s3fs PUTs those bytes, one file after the other.
 Read: s3fs GETs the same files, then pyarrow reads them into one pandas frame (what ``read_snapshot``
 returns). No validation, no hashing, no manifest, no claim.
 """
@@ -21,16 +21,17 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from housing_contracts.model import MIN_ROW_COUNT, column_bounds, contract_schema
-from housing_contracts.snapshots import FILE_ROWS, PARQUET_OPTIONS, ROW_GROUP_ROWS
+from housing_contracts import V1
+from housing_contracts.contract.model import MIN_ROW_COUNT, column_bounds, contract_schema
+from housing_contracts.lake.snapshots import FILE_ROWS, PARQUET_OPTIONS, ROW_GROUP_ROWS
 
 #: Each column's allowed interval, as the model declares it.
-RULES = column_bounds()
+RULES = column_bounds(contract=V1)
 MIN_ROWS = MIN_ROW_COUNT
 #: ``BEDROOMS <= ROOMS`` in every row.
 BEDROOMS, ROOMS = next(
     (c.statistics["column"], c.statistics["other"])
-    for c in contract_schema().checks
+    for c in contract_schema(contract=V1).checks
     if c.name == "bedrooms_within_rooms"
 )
 

@@ -2,7 +2,8 @@
 
 :func:`dag_shape` imports a team's real DAG file in a fresh interpreter (the team's project on
 ``sys.path``, as in its deployment) and reads its tasks, their upstream tasks, setup/teardown flags and
-outlets, and the watchers on its schedule. :func:`write_floor_dags` writes one generated DAG file per
+outlets (an asset alias counts as every Asset the file defines: the ones its task may announce), and
+the watchers on its schedule. :func:`write_floor_dags` writes one generated DAG file per
 team into a folder that the bench's stack serves beside the team's ``dags/``
 (``StackConfig.extra_dags``):
 
@@ -51,6 +52,13 @@ spec = importlib.util.spec_from_file_location("unusual_prefix_bench_shape", path
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
 dag = getattr(module, path.stem)()
+from airflow.sdk import Asset, AssetAlias
+# An asset alias outlet stands for the Assets its task may add events to: the ones the DAG file defines.
+values = vars(module).values()
+defined = [v for value in values for v in (value.values() if isinstance(value, dict) else [value])]
+defined_uris = [v.uri for v in defined if isinstance(v, Asset)]
+def outlet_uris(outlet):
+    return defined_uris if isinstance(outlet, AssetAlias) else [getattr(outlet, "uri", None)]
 watchers = []
 pending = [getattr(dag.timetable, "asset_condition", None)]
 while pending:
@@ -65,7 +73,7 @@ tasks = [
         "upstream": sorted(t.upstream_task_ids),
         "is_setup": bool(getattr(t, "is_setup", False)),
         "is_teardown": bool(getattr(t, "is_teardown", False)),
-        "outlets": [getattr(o, "uri", None) for o in t.outlets],
+        "outlets": [uri for o in t.outlets for uri in outlet_uris(o)],
     }
     for t in dag.topological_sort()
 ]

@@ -40,7 +40,7 @@ TIMEOUT = 900.0
 _PRODUCER = """
 import json, sys, time
 t0 = time.perf_counter()
-from housing_contracts import CONTRACTS, publish_all, validate
+from housing_contracts import CONTRACTS, V1, publish_all, validate
 from include.housing_data.clean import clean
 from include.housing_data.extract import extract
 options = json.loads(sys.argv[1])
@@ -50,10 +50,10 @@ frame = extract("sklearn", storage_options=options)
 t2 = time.perf_counter()
 cleaned, report = clean(frame)
 t3 = time.perf_counter()
-validate(cleaned)
+validate(cleaned, V1)
 t4 = time.perf_counter()
 producer = {"dag_id": "bench_plain", "run_id": "1"}
-result = publish_all(cleaned, producer=producer, storage_options=options).results[consumed]
+result = publish_all(cleaned, source=V1, producer=producer, storage_options=options).results[consumed]
 t5 = time.perf_counter()
 print(json.dumps({"snapshot_id": result.manifest.snapshot_id, "created": result.created,
                   "steps": {"imports": t1 - t0, "extract": t2 - t1, "clean": t3 - t2, "validate": t4 - t3,

@@ -11,7 +11,6 @@ as the data team's identity. The commit time is taken when ``publish`` returns, 
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -229,19 +228,10 @@ def _frame(rows: int, seed: int, contract: Contract) -> Any:
 
 def _subscribed_at(s3: SeaweedFS, contract: Contract) -> datetime | None:
     """When the subscriber's watcher last started (the subscription it writes), None before it did."""
-    from fsspec.core import url_to_fs
+    from housing_contracts.consumers.records import read_subscription
 
-    from housing_contracts.consumers import Subscription, consumer_uri
-
-    options = s3.storage_options_for(ML_TEAM)
-    fs, path = url_to_fs(
-        f"{consumer_uri(contract.uri, CONSUMER, storage_options=options)}/subscription.json", **options
-    )
-    fs.invalidate_cache()
-    try:
-        return Subscription.from_dict(json.loads(fs.cat_file(path))).subscribed_at
-    except FileNotFoundError:
-        return None
+    subscription = read_subscription(contract.uri, CONSUMER, storage_options=s3.storage_options_for(ML_TEAM))
+    return subscription.subscribed_at if subscription else None
 
 
 def _first_sample(

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from housing_contracts import V1
+
 _STATUS = Path("/proc/self/status")
 #: The directory holding the ``bench`` package (the repository root), the worker's working directory.
 PACKAGE_PARENT = Path(__file__).resolve().parents[1]
@@ -94,7 +96,7 @@ def validate_op(request: dict[str, Any]) -> dict[str, Any]:
             raise RuntimeError("the NumPy floor rejected a bootstrapped frame; expected a valid one")
         floor_s.append(time.perf_counter() - started)
         started = time.perf_counter()
-        validate(frame)
+        validate(frame, contract=V1)
         validate_s.append(time.perf_counter() - started)
     return {"floor_s": min(floor_s), "validate_s": min(validate_s), "frame_bytes": frame_bytes(frame)}
 
@@ -113,6 +115,7 @@ def publish_op(request: dict[str, Any]) -> dict[str, Any]:
             request["uri"],
             producer={"dag_id": "bench", "run_id": request.get("run_id", "bench")},
             storage_options=request["storage_options"],
+            contract=V1,
         )
     )
     if not result.created:
@@ -147,7 +150,7 @@ def publish_floor_op(request: dict[str, Any]) -> dict[str, Any]:
 
     from bench import floor
     from bench.data import bootstrap
-    from housing_contracts.storage import resolve
+    from housing_contracts.lake.storage import resolve
 
     frame = bootstrap(request["n_rows"], request["seed"])
     fs, folder = resolve(request["uri"], request["storage_options"])
@@ -160,9 +163,9 @@ def read_floor_op(request: dict[str, Any]) -> dict[str, Any]:
     import s3fs  # noqa: F401
 
     from bench import floor
-    from housing_contracts.catalog import snapshot_manifest
-    from housing_contracts.layout import SNAPSHOTS_DIR
-    from housing_contracts.storage import resolve
+    from housing_contracts.lake.catalog import snapshot_manifest
+    from housing_contracts.lake.layout import SNAPSHOTS_DIR
+    from housing_contracts.lake.storage import resolve
 
     uri, snapshot_id = request["uri"], request["snapshot_id"]
     manifest = snapshot_manifest(uri, snapshot_id, storage_options=request["storage_options"])
@@ -185,7 +188,7 @@ def model_op(request: dict[str, Any]) -> dict[str, Any]:
     from include.housing_ml.training import baseline_pipeline, features_of, main_pipeline, target_of
 
     frame, cleaning = clean(extract(request["source"]))
-    train, test = train_test_frames(validate(frame))
+    train, test = train_test_frames(validate(frame, contract=V1))
     answer: dict[str, Any] = {
         "train_rows": len(train),
         "test_rows": len(test),

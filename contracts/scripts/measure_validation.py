@@ -11,9 +11,10 @@ import sys
 import time
 from collections.abc import Callable
 
-from housing_contracts.model import contract_schema
+from housing_contracts import V1
+from housing_contracts.contract.model import contract_schema
+from housing_contracts.contract.validation import validate
 from housing_contracts.testing import sample_frame
-from housing_contracts.validation import validate
 
 
 def best_ms(fn: Callable[[], object], repeat: int) -> float:
@@ -31,8 +32,8 @@ def main(sizes: list[int]) -> None:
     for rows in sizes:
         df = sample_frame(rows, seed=1)
         repeat = 3 if rows >= 5_000_000 else 7
-        ours_ms = best_ms(lambda: validate(df), repeat)  # noqa: B023 - called inside the loop
-        pandera_ms = best_ms(lambda: contract_schema().validate(df, lazy=True), min(repeat, 3))  # noqa: B023
+        ours_ms = best_ms(lambda: validate(df, contract=V1), repeat)  # noqa: B023 - called inside the loop
+        pandera_ms = best_ms(lambda: contract_schema(contract=V1).validate(df, lazy=True), min(repeat, 3))  # noqa: B023
         print(f"{rows:>16} {ours_ms:>16.2f} {pandera_ms:>16.2f} {pandera_ms / ours_ms:>16.1f}")
 
 

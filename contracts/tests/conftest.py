@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from housing_contracts import V1
+
 pytest_plugins = ["housing_testkit.plugin"]
 
 
@@ -15,10 +17,12 @@ pytest_plugins = ["housing_testkit.plugin"]
 def cleaned_frame(california_housing_frame: pd.DataFrame) -> pd.DataFrame:
     """The real dataset after the documented cleaning: rows outside a column's interval dropped (the raw
     data breaks only the plausibility caps)."""
-    from housing_contracts.model import column_bounds
+    from housing_contracts.contract.model import column_bounds
 
     df = california_housing_frame
-    keep = np.logical_and.reduce([df[column].map(b.contains) for column, b in column_bounds().items()])
+    keep = np.logical_and.reduce(
+        [df[column].map(b.contains) for column, b in column_bounds(contract=V1).items()]
+    )
     return df[keep].reset_index(drop=True)
 
 

@@ -14,15 +14,11 @@ from airflow.serialization.decoders import smart_decode_trigger_kwargs
 from airflow.serialization.encoders import encode_trigger
 from airflow.triggers.base import BaseEventTrigger
 
-from housing_contracts.airflow import (
-    DEFAULT_POLL_INTERVAL,
-    SnapshotCommittedTrigger,
-    _Cursor,
-    dataset_asset,
-    manifests_from_events,
-    storage_options_from_connection,
-)
-from housing_contracts.dataset import ASSET_NAME, DATASET_URI
+from housing_contracts import V1
+from housing_contracts.airflow.asset import dataset_asset, manifests_from_events
+from housing_contracts.airflow.connections import storage_options_from_connection
+from housing_contracts.airflow.trigger import DEFAULT_POLL_INTERVAL, SnapshotCommittedTrigger, _Cursor
+from housing_contracts.contract.versions import ASSET_NAME, DATASET_URI
 
 
 def _snapshot_id(created: datetime, suffix: str = "0a1b2c3d") -> str:
@@ -35,12 +31,12 @@ def _event(snapshot_id: str, *, from_trigger: bool = True) -> dict:
 
 def test_outlet_asset_is_the_contract_dataset():
     """dataset_asset() is the contract's Asset, with no watcher."""
-    assert dataset_asset() == Asset(name=ASSET_NAME, uri=DATASET_URI)
+    assert dataset_asset(V1) == Asset(name=ASSET_NAME, uri=DATASET_URI)
 
 
 def test_watched_asset_carries_snapshot_trigger():
     """dataset_asset(watch=True) carries one watcher polling through the given connection every second."""
-    (watcher,) = dataset_asset(watch=True, conn_id="lake_s3").watchers
+    (watcher,) = dataset_asset(watch=True, conn_id="lake_s3", contract=V1).watchers
     trigger = watcher.trigger
     assert (type(trigger), trigger.conn_id, trigger.asset_name, trigger.poll_interval) == (
         SnapshotCommittedTrigger,
@@ -52,14 +48,14 @@ def test_watched_asset_carries_snapshot_trigger():
 
 def test_outlet_and_watched_asset_are_one_asset():
     """Producer outlet and consumer schedule share name and URI, the key of triggering_asset_events."""
-    assert AssetUniqueKey.from_asset(dataset_asset()) == AssetUniqueKey.from_asset(
-        dataset_asset(watch=True, conn_id="lake_s3")
+    assert AssetUniqueKey.from_asset(dataset_asset(V1)) == AssetUniqueKey.from_asset(
+        dataset_asset(watch=True, conn_id="lake_s3", contract=V1)
     )
 
 
 def test_trigger_survives_the_triggerers_round_trip():
     """Encoded as the DAG processor stores it and decoded as the triggerer reads it, it is unchanged."""
-    trigger = dataset_asset(watch=True, conn_id="lake_s3").watchers[0].trigger
+    trigger = dataset_asset(watch=True, conn_id="lake_s3", contract=V1).watchers[0].trigger
     encoded = encode_trigger(trigger)
     kwargs = {name: smart_decode_trigger_kwargs(value) for name, value in encoded["kwargs"].items()}
     assert SnapshotCommittedTrigger(**kwargs).serialize() == trigger.serialize()
@@ -67,7 +63,9 @@ def test_trigger_survives_the_triggerers_round_trip():
 
 def test_trigger_identity_is_stable_across_parses():
     """Two parses give the same trigger hash, so the DAG processor never replaces the watcher's trigger."""
-    first, second = (dataset_asset(watch=True, conn_id="lake_s3").watchers[0].trigger for _ in range(2))
+    first, second = (
+        dataset_asset(watch=True, conn_id="lake_s3", contract=V1).watchers[0].trigger for _ in range(2)
+    )
     assert BaseEventTrigger.hash(*first.serialize()) == BaseEventTrigger.hash(*second.serialize())
 
 
@@ -82,10 +80,11 @@ def test_consumer_dag_parses_without_connections(tmp_path: Path, monkeypatch: py
             from airflow.sdk import dag, task
             from pendulum import datetime
 
-            from housing_contracts.airflow import dataset_asset
+            from housing_contracts import V1
+            from housing_contracts.airflow.asset import dataset_asset
 
 
-            @dag(schedule=[dataset_asset(watch=True, conn_id="lake_s3")], start_date=datetime(2026, 1, 1))
+            @dag(schedule=[dataset_asset(V1, watch=True, conn_id="lake_s3")], start_date=datetime(2026, 1, 1))
             def consumer():
                 @task
                 def noop():
@@ -179,7 +178,9 @@ def test_cursor_rejects_foreign_state():
 def test_subscribing_asset_passes_consumer_and_promise_to_the_trigger():
     """consumer and max_lag reach the trigger as plain kwargs that survive the triggerer's round trip."""
     trigger = (
-        dataset_asset(watch=True, conn_id="lake_s3", consumer="ml-team", max_lag=timedelta(hours=6))
+        dataset_asset(
+            watch=True, conn_id="lake_s3", consumer="ml-team", max_lag=timedelta(hours=6), contract=V1
+        )
         .watchers[0]
         .trigger
     )
@@ -193,7 +194,7 @@ def test_subscribing_asset_passes_consumer_and_promise_to_the_trigger():
 def test_unsafe_consumer_name_is_refused(consumer: str):
     """A consumer name that is not one safe path segment is refused when the DAG is parsed."""
     with pytest.raises(ValueError, match="not a safe path segment"):
-        dataset_asset(watch=True, consumer=consumer, max_lag=timedelta(hours=1))
+        dataset_asset(watch=True, consumer=consumer, max_lag=timedelta(hours=1), contract=V1)
 
 
 @pytest.mark.parametrize(
@@ -230,7 +231,7 @@ def test_run_snapshot_is_the_newest_triggering_event_before_params():
     from airflow.sdk.execution_time.comms import AssetEventDagRunReferenceResult
     from airflow.sdk.execution_time.context import TriggeringAssetEventsAccessor
 
-    from housing_contracts.airflow import _run_snapshot_id
+    from housing_contracts.airflow.receipts import _run_snapshot_id
 
     now = datetime.now(UTC)
     older, newer = _snapshot_id(now - timedelta(minutes=5)), _snapshot_id(now)

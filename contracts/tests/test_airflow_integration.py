@@ -26,8 +26,8 @@ from typing import Any
 import pytest
 from test_airflow_trigger import Lake
 
-from housing_contracts.airflow import cursor_key
-from housing_contracts.consumers import consumer_lag
+from housing_contracts.airflow.trigger import cursor_key
+from housing_contracts.consumers.lag import consumer_lag
 from housing_testkit import ServerProcess, free_ports
 
 DAG_ID = "housing_watch_probe"
@@ -49,12 +49,19 @@ PROBE_DAG = textwrap.dedent(
     from airflow.sdk import dag, task
     from pendulum import datetime
 
-    from housing_contracts.airflow import Receipts, dataset_asset, manifests_from_events
+    from housing_contracts import V1
+    from housing_contracts.airflow.asset import dataset_asset, manifests_from_events
+    from housing_contracts.airflow.receipts import Receipts
 
     DATASET = dataset_asset(
-        watch=True, conn_id="lake_s3", poll_interval=1.0, consumer="ml-team", max_lag=timedelta(minutes=5)
+        V1,
+        watch=True,
+        conn_id="lake_s3",
+        poll_interval=1.0,
+        consumer="ml-team",
+        max_lag=timedelta(minutes=5),
     )
-    RECEIPTS = Receipts(consumer="ml-team", conn_id="lake_s3")
+    RECEIPTS = Receipts(consumer="ml-team", conn_id="lake_s3", contract=V1)
 
 
     @dag(

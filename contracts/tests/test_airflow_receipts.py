@@ -15,8 +15,9 @@ from typing import Any
 import fsspec
 import pytest
 
-from housing_contracts.consumers import RECEIPTS_DIR, Receipt, consumer_uri, run_key
-from housing_contracts.dataset import DATASET_URI_ENV
+from housing_contracts import V1
+from housing_contracts.consumers.records import RECEIPTS_DIR, Receipt, consumer_uri, run_key
+from housing_contracts.contract.versions import DATASET_URI_ENV
 
 CONSUMER = "ml-team"
 CONN_ID = "lake_s3_receipts"
@@ -29,9 +30,10 @@ PROBE_DAGS = textwrap.dedent(
 
     from airflow.sdk import DAG, task
 
-    from housing_contracts.airflow import Receipts
+    from housing_contracts import V1
+    from housing_contracts.airflow.receipts import Receipts
 
-    RECEIPTS = Receipts(consumer="ml-team", conn_id="lake_s3_receipts")
+    RECEIPTS = Receipts(consumer="ml-team", conn_id="lake_s3_receipts", contract=V1)
     FAILURES = {"on_failure_callback": RECEIPTS.on_failure}
 
     with DAG("receipts_train_fails", schedule=None, default_args=FAILURES):
@@ -171,9 +173,9 @@ def test_failure_without_a_snapshot_writes_nothing(probe_dags, consumer_lake, s3
 
 def test_on_failure_never_raises():
     """Whatever the context holds, the callback logs instead of raising over the task's own error."""
-    from housing_contracts.airflow import Receipts
+    from housing_contracts.airflow.receipts import Receipts
 
-    assert Receipts(consumer=CONSUMER, conn_id=CONN_ID).on_failure({}) is None
+    assert Receipts(consumer=CONSUMER, conn_id=CONN_ID, contract=V1).on_failure({}) is None
 
 
 def test_success_writes_a_success_receipt_with_what_was_produced(probe_dags, consumer_lake, s3_server):
@@ -194,7 +196,7 @@ def test_success_writes_a_success_receipt_with_what_was_produced(probe_dags, con
 
 def test_receipt_for_an_unsafe_consumer_is_refused():
     """Receipts refuses a consumer name that is not a safe path segment."""
-    from housing_contracts.airflow import Receipts
+    from housing_contracts.airflow.receipts import Receipts
 
     with pytest.raises(ValueError, match="not a safe path segment"):
-        Receipts(consumer="../data-team", conn_id=CONN_ID)
+        Receipts(consumer="../data-team", conn_id=CONN_ID, contract=V1)

@@ -26,17 +26,17 @@ import pytest
 from airflow.sdk.execution_time.context import AssetStateStoreAccessor
 from airflow.triggers.shared_stream import SharedStreamManager
 
-from housing_contracts import publish
-from housing_contracts.airflow import (
+from housing_contracts import V1, publish
+from housing_contracts.airflow.asset import manifests_from_events
+from housing_contracts.airflow.trigger import (
     DEFAULT_RENEW_SECONDS,
     LEASE_RENEWALS,
     SnapshotCommittedTrigger,
     cursor_key,
-    manifests_from_events,
 )
-from housing_contracts.consumers import SUBSCRIPTION_NAME, Subscription, consumer_uri
-from housing_contracts.dataset import ASSET_NAME, CONTRACT_VERSION, DATASET_URI
-from housing_contracts.manifest import MANIFEST_NAME
+from housing_contracts.consumers.records import SUBSCRIPTION_NAME, Subscription, consumer_uri
+from housing_contracts.contract.versions import ASSET_NAME, CONTRACT_VERSION, DATASET_URI
+from housing_contracts.lake.manifest import MANIFEST_NAME
 from housing_contracts.testing import sample_frame
 
 POLL = 0.1
@@ -144,7 +144,7 @@ class Lake:
     def commit(self) -> dict[str, Any]:
         """Publish a new snapshot; returns its manifest as the trigger delivers it."""
         frame = sample_frame(1000, seed=next(self._seeds))
-        return publish(frame, self.uri, storage_options=self.storage_options).manifest.to_dict()
+        return publish(frame, self.uri, storage_options=self.storage_options, contract=V1).manifest.to_dict()
 
     def stage(self) -> str:
         """A snapshot whose data files are written but whose manifest is not (yet); returns its id."""
@@ -245,7 +245,12 @@ def lake(lake_uri: str, s3_server: Any) -> Lake:
 @pytest.fixture
 def make_trigger(lake: Lake, s3_server: Any) -> Callable[..., SnapshotCommittedTrigger]:
     def make(**kwargs: Any) -> SnapshotCommittedTrigger:
-        options = {"uri": lake.uri, "storage_options": s3_server.storage_options, "poll_interval": POLL}
+        options = {
+            "uri": lake.uri,
+            "asset_name": V1.asset_name,
+            "storage_options": s3_server.storage_options,
+            "poll_interval": POLL,
+        }
         return SnapshotCommittedTrigger(**(options | kwargs))
 
     return make
@@ -290,7 +295,9 @@ def test_confirming_unchanged_content_never_fires(lake, make_trigger, state_stor
             committed = lake.commit()
             await triggerer.wait_fired(1)
             await _wait_acked(state_store, lake.uri, {committed["snapshot_id"]})
-            again = publish(sample_frame(1000, seed=0), lake.uri, storage_options=lake.storage_options)
+            again = publish(
+                sample_frame(1000, seed=0), lake.uri, storage_options=lake.storage_options, contract=V1
+            )
             assert not again.created and lake.fs.exists(f"{lake.root}/_current.json")
             barrier = lake.commit()  # an event for the confirmation would come before it
             return [committed, barrier], await triggerer.wait_fired(2)
@@ -335,37 +342,35 @@ def test_restart_neither_refires_nor_loses(lake, make_trigger, state_store):
     assert (delivered, len(asset_events)) == (expected, 4)
 
 
-def test_crash_before_persist_redelivers(lake, make_trigger, state_store):
-    """A snapshot fired but not persisted before a crash is delivered again after the restart."""
+def _crash_then_restart(
+    lake: Lake, make_trigger: Callable[..., SnapshotCommittedTrigger], state_store: Any, **crash: bool
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Commit one snapshot, fire it from a triggerer that crashes as ``crash`` says (``persist=False``:
+    before the event is persisted; ``confirm=False``: after, before the ack), then from a restarted one
+    until it is acknowledged: ([the committed manifest], every asset event persisted)."""
 
-    async def scenario() -> list[dict[str, Any]]:
+    async def scenario() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         asset_events: list[dict[str, Any]] = []
         committed = lake.commit()
-        async with Triggerer(make_trigger(start_at="earliest"), asset_events, persist=False) as crashing:
+        async with Triggerer(make_trigger(start_at="earliest"), asset_events, **crash) as crashing:
             await crashing.wait_fired(1)
         async with Triggerer(make_trigger(start_at="earliest"), asset_events) as restarted:
             await restarted.wait_fired(1)
             await _wait_acked(state_store, lake.uri, {committed["snapshot_id"]})
         return [committed], asset_events
 
-    expected, asset_events = asyncio.run(scenario())
+    return asyncio.run(scenario())
+
+
+def test_crash_before_persist_redelivers(lake, make_trigger, state_store):
+    """A snapshot fired but not persisted before a crash is delivered again after the restart."""
+    expected, asset_events = _crash_then_restart(lake, make_trigger, state_store, persist=False)
     assert [event["payload"] for event in asset_events] == expected
 
 
 def test_crash_between_persist_and_ack_duplicates_harmlessly(lake, make_trigger, state_store):
     """A crash after persisting but before the ack re-delivers the same manifest, folded by snapshot_id."""
-
-    async def scenario() -> list[dict[str, Any]]:
-        asset_events: list[dict[str, Any]] = []
-        committed = lake.commit()
-        async with Triggerer(make_trigger(start_at="earliest"), asset_events, confirm=False) as crashing:
-            await crashing.wait_fired(1)
-        async with Triggerer(make_trigger(start_at="earliest"), asset_events) as restarted:
-            await restarted.wait_fired(1)
-            await _wait_acked(state_store, lake.uri, {committed["snapshot_id"]})
-        return [committed], asset_events
-
-    expected, asset_events = asyncio.run(scenario())
+    expected, asset_events = _crash_then_restart(lake, make_trigger, state_store, confirm=False)
     assert (len(asset_events), manifests_from_events(asset_events)) == (2, expected)
 
 
@@ -616,7 +621,11 @@ def test_failed_subscription_write_is_retried_on_the_next_poll(state_store, tmp_
         blocker.write_text("not a folder")
         started = datetime.now(UTC)
         trigger = SnapshotCommittedTrigger(
-            uri=uri, poll_interval=POLL, consumer=CONSUMER, max_lag_seconds=MAX_LAG.total_seconds()
+            uri=uri,
+            poll_interval=POLL,
+            consumer=CONSUMER,
+            max_lag_seconds=MAX_LAG.total_seconds(),
+            asset_name=V1.asset_name,
         )
         async with Triggerer(trigger, []) as triggerer:
             fired = await triggerer.wait_fired(1)

@@ -9,8 +9,8 @@ import sys
 import pandas as pd
 import pytest
 
-from housing_contracts import SnapshotNotFoundError, publish
-from housing_contracts.catalog import snapshot_manifest
+from housing_contracts import V1, SnapshotNotFoundError, publish
+from housing_contracts.lake.catalog import snapshot_manifest
 
 DATA_STACK = ("pandas", "pandera", "numpy", "pyarrow")
 
@@ -18,11 +18,11 @@ DATA_STACK = ("pandas", "pandera", "numpy", "pyarrow")
 def test_listing_and_resolving_import_no_data_stack(local_uri: str, frame: pd.DataFrame) -> None:
     """list_snapshots, latest_snapshot and snapshot_manifest (a consumer's "which snapshot?" step) run
     without importing pandas, pandera, numpy or pyarrow."""
-    published = publish(frame, local_uri).manifest
+    published = publish(frame, local_uri, contract=V1).manifest
     code = (
         "import sys, json\n"
         "from housing_contracts import latest_snapshot, list_snapshots\n"
-        "from housing_contracts.catalog import snapshot_manifest\n"
+        "from housing_contracts.lake.catalog import snapshot_manifest\n"
         f"uri = {local_uri!r}\n"
         "latest = latest_snapshot(uri)\n"
         "ids = [m.snapshot_id for m in list_snapshots(uri)]\n"

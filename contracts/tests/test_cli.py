@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from housing_contracts import COLUMNS, CONTRACT_VERSION, ContractViolation, publish, validate
+from housing_contracts import COLUMNS, CONTRACT_VERSION, V1, ContractViolation, publish, validate
 from housing_contracts.cli import app
-from housing_contracts.description import frozen_path
-from housing_contracts.model import column_bounds
+from housing_contracts.contract.description import frozen_path
+from housing_contracts.contract.model import column_bounds
 
 runner = CliRunner()
 
@@ -48,7 +48,7 @@ def test_cli_does_not_coerce_whole_number_csv_columns(frame: pd.DataFrame, tmp_p
 def test_api_does_not_coerce_whole_number_csv_columns(frame: pd.DataFrame, tmp_path: Path) -> None:
     """The Python API gives the same verdict as the CLI on the same CSV read with pandas' defaults."""
     with pytest.raises(ContractViolation, match=r"HouseAge/dtype\('float64'\)"):
-        validate(pd.read_csv(_whole_number_csv(frame, tmp_path)))
+        validate(pd.read_csv(_whole_number_csv(frame, tmp_path)), contract=V1)
 
 
 def test_cli_and_api_accept_whole_numbers_written_as_floats(frame: pd.DataFrame, tmp_path: Path) -> None:
@@ -56,7 +56,7 @@ def test_cli_and_api_accept_whole_numbers_written_as_floats(frame: pd.DataFrame,
     frame["HouseAge"] = frame["HouseAge"].round()
     path = _csv(frame, tmp_path)
     assert runner.invoke(app, ["validate", path]).exit_code == 0
-    validate(pd.read_csv(path))
+    validate(pd.read_csv(path), contract=V1)
 
 
 @pytest.mark.parametrize("command", [[], ["validate"]])
@@ -96,7 +96,7 @@ def test_validate_json_report(frame: pd.DataFrame, tmp_path: Path) -> None:
 
 def test_validate_snapshot_uri(frame: pd.DataFrame, local_uri: str) -> None:
     """A snapshot URI is read, verified and validated."""
-    snapshot_uri = publish(frame, local_uri).snapshot_uri
+    snapshot_uri = publish(frame, local_uri, contract=V1).snapshot_uri
     result = runner.invoke(app, ["validate", snapshot_uri])
     assert result.exit_code == 0, result.output
     assert "1000 rows conform" in result.stdout
@@ -104,7 +104,7 @@ def test_validate_snapshot_uri(frame: pd.DataFrame, local_uri: str) -> None:
 
 def test_validate_tampered_snapshot_exits_1_naming_the_file(frame: pd.DataFrame, local_uri: str) -> None:
     """A snapshot whose file no longer matches its manifest fails with the file named."""
-    published = publish(frame, local_uri)
+    published = publish(frame, local_uri, contract=V1)
     part = Path(published.snapshot_uri.removeprefix("file://")) / "part-00000.parquet"
     part.write_bytes(part.read_bytes()[:-10])
     result = runner.invoke(app, ["validate", published.snapshot_uri])
@@ -134,7 +134,7 @@ def test_describe_prints_every_column_and_frame_check() -> None:
     assert result.exit_code == 0
     for column in COLUMNS:
         assert column in result.stdout
-    for column, bounds in column_bounds().items():
+    for column, bounds in column_bounds(contract=V1).items():
         assert f"{column} " in result.stdout and f"| {bounds}, finite" in result.stdout
     assert "bedrooms_within_rooms" in result.stdout
     assert "s3://lake/california_housing/v1" in result.stdout
@@ -226,8 +226,8 @@ def test_snapshots_lists_committed_snapshots(local_uri: str) -> None:
     """snapshots URI prints one row per committed snapshot with its row count."""
     from housing_contracts.testing import sample_frame
 
-    first = publish(sample_frame(seed=1), local_uri, producer={"run_id": "run-1"}).manifest
-    second = publish(sample_frame(1200, seed=2), local_uri).manifest
+    first = publish(sample_frame(seed=1), local_uri, producer={"run_id": "run-1"}, contract=V1).manifest
+    second = publish(sample_frame(1200, seed=2), local_uri, contract=V1).manifest
     result = runner.invoke(app, ["snapshots", local_uri])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
@@ -241,7 +241,7 @@ def test_snapshots_lists_committed_snapshots(local_uri: str) -> None:
 
 def test_snapshots_on_s3_uses_aws_environment(s3_server: Any, lake_uri: str, frame: pd.DataFrame) -> None:
     """The CLI reaches S3 through the standard AWS_* environment variables."""
-    manifest = publish(frame, lake_uri, storage_options=s3_server.storage_options).manifest
+    manifest = publish(frame, lake_uri, storage_options=s3_server.storage_options, contract=V1).manifest
     result = runner.invoke(app, ["snapshots", lake_uri], env=s3_server.env)
     assert result.exit_code == 0, result.output
     assert manifest.snapshot_id in result.stdout
@@ -264,10 +264,12 @@ def _consumed(uri: str, storage_options: dict[str, Any] | None = None) -> str:
     """A dataset with one snapshot that ml-team consumed (lag 0) and one subscriber that never did."""
     from datetime import UTC, datetime, timedelta
 
-    from housing_contracts.consumers import Receipt, Subscription, record_receipt, subscribe
+    from housing_contracts.consumers.records import Receipt, Subscription, record_receipt, subscribe
     from housing_contracts.testing import sample_frame
 
-    snapshot_id = publish(sample_frame(seed=3), uri, storage_options=storage_options).manifest.snapshot_id
+    snapshot_id = publish(
+        sample_frame(seed=3), uri, storage_options=storage_options, contract=V1
+    ).manifest.snapshot_id
     now = datetime.now(UTC)
     for consumer, max_lag in (("ml-team", timedelta(hours=6)), ("reporting", timedelta(milliseconds=1))):
         deployment = f"http://{consumer}:8080"
@@ -294,7 +296,7 @@ def test_consumers_prints_one_row_per_consumer(local_uri: str) -> None:
 
 def test_consumers_json_is_the_rows_to_dict(s3_server: Any, lake_uri: str) -> None:
     """--json prints [row.to_dict()] of consumer_lag(), reaching S3 through the AWS_* variables."""
-    from housing_contracts.consumers import consumer_lag
+    from housing_contracts.consumers.lag import consumer_lag
 
     _consumed(lake_uri, s3_server.storage_options)
     result = runner.invoke(app, ["consumers", lake_uri, "--json"], env=s3_server.env)

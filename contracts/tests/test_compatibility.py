@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from housing_contracts import CONTRACT_VERSION, CONTRACTS, V1, V2, Contract
 from housing_contracts.cli import app
-from housing_contracts.compatibility import ChangeKind, diff, version_bump_problems
-from housing_contracts.description import describe, frozen_versions, load_description, parse_version
+from housing_contracts.contract.compatibility import ChangeKind, diff, version_bump_problems
+from housing_contracts.contract.description import describe, frozen_versions, load_description, parse_version
 
 Description = dict[str, Any]
 
@@ -155,7 +155,7 @@ def test_release_1_1_0_adds_the_freshness_promise_as_a_minor_change() -> None:
     changes = [(c.kind, c.subject, c.new) for c in result.changes]
     assert changes == [(K.FRESHNESS_PROMISE_ADDED, "freshness", 24)]
     assert (result.breaking, result.required_bump) == (False, "minor")
-    assert describe()["freshness"]["max_snapshot_interval_hours"] == 24
+    assert describe(contract=V1)["freshness"]["max_snapshot_interval_hours"] == 24
 
 
 def test_cli_diff_of_1_0_0_and_1_1_0_says_minor() -> None:

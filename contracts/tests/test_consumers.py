@@ -14,24 +14,21 @@ from typing import Any
 
 import pytest
 
-from housing_contracts import publish
-from housing_contracts.consumers import (
+from housing_contracts import V1, publish
+from housing_contracts.consumers.lag import ConsumerLag, consumer_lag, format_consumers, format_duration
+from housing_contracts.consumers.records import (
     RECEIPT_FORMAT,
     SUBSCRIPTION_FORMAT,
-    ConsumerLag,
     Receipt,
     Subscription,
     check_consumer_name,
-    consumer_lag,
     consumer_uri,
-    format_consumers,
-    format_duration,
     record_receipt,
     run_key,
     subscribe,
 )
-from housing_contracts.layout import snapshot_time
-from housing_contracts.storage import ensure_dir, resolve
+from housing_contracts.lake.layout import snapshot_time
+from housing_contracts.lake.storage import ensure_dir, resolve
 from housing_contracts.testing import sample_frame
 
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -50,7 +47,9 @@ class Lake:
         """Publish a new snapshot (new content each time); its id."""
         self.published += 1
         frame = sample_frame(1000, seed=self.published)
-        return publish(frame, self.uri, storage_options=self.storage_options).manifest.snapshot_id
+        return publish(
+            frame, self.uri, storage_options=self.storage_options, contract=V1
+        ).manifest.snapshot_id
 
     def subscribe(self, consumer: str = "ml-team", **changes: Any) -> Subscription:
         fields = {
@@ -570,9 +569,10 @@ def test_format_duration(seconds: float, text: str) -> None:
 
 
 def test_consumers_module_imports_no_data_stack() -> None:
-    """The triggerer and the UI plugin import consumers without pandas, pyarrow or pandera."""
+    """The triggerer and the UI plugin import the consumers' modules without pandas, pyarrow or pandera."""
     code = (
-        "import sys, json, housing_contracts.consumers; "
+        "import sys, json, housing_contracts.consumers.records, housing_contracts.consumers.lag, "
+        "housing_contracts.consumers.freshness, housing_contracts.consumers.lifecycle; "
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
         "{'pandas', 'pandera', 'numpy', 'pyarrow', 'airflow'})))"
     )

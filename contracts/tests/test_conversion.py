@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from housing_contracts import V1, V2, convert, validate
-from housing_contracts.dataset import V2_FROM_V1
-from housing_contracts.model import column_bounds, contract_schema
+from housing_contracts.contract.model import column_bounds, contract_schema
+from housing_contracts.contract.versions import V2_FROM_V1
 from housing_contracts.testing import sample_frame
 
 

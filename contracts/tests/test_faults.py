@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 from botocore.exceptions import BotoCoreError
 
-from housing_contracts import PublishResult, list_snapshots, publish, read_snapshot
+from housing_contracts import V1, PublishResult, list_snapshots, publish, read_snapshot
 from housing_contracts.testing import sample_frame
 from housing_testkit import SeaweedFS
 
@@ -39,7 +39,9 @@ def _publish_together(frames: list[pd.DataFrame], uri: str, options: dict) -> li
     def producer(slot: int) -> None:
         barrier.wait()
         try:
-            results[slot] = publish(frames[slot], uri, producer={"slot": slot}, storage_options=options)
+            results[slot] = publish(
+                frames[slot], uri, producer={"slot": slot}, storage_options=options, contract=V1
+            )
         except BaseException as err:  # re-raised below, in the test's thread
             results[slot] = err
 
@@ -123,7 +125,7 @@ def test_read_while_the_store_is_down_raises_a_storage_error_then_succeeds(
     # stand in for the store.
     options = {**disposable_s3_server.storage_options, "skip_instance_cache": True}
     frame = sample_frame(1_000, seed=5)
-    published = publish(frame, uri, storage_options=options)
+    published = publish(frame, uri, storage_options=options, contract=V1)
     disposable_s3_server.kill()
     try:
         with pytest.raises(

@@ -9,13 +9,14 @@ from typing import Any
 
 import pytest
 
-from housing_contracts import ASSET_NAME, ContractError, PromiseBroken, publish
-from housing_contracts.confirmation import Confirmation, confirm_current, read_confirmation
-from housing_contracts.consumers import Receipt, Subscription, format_duration, record_receipt, subscribe
-from housing_contracts.description import describe
-from housing_contracts.freshness import check_consumer_lag, check_freshness, freshness_promise
-from housing_contracts.layout import snapshot_time
-from housing_contracts.storage import resolve
+from housing_contracts import ASSET_NAME, V1, ContractError, PromiseBroken, publish
+from housing_contracts.consumers.freshness import check_consumer_lag, check_freshness, freshness_promise
+from housing_contracts.consumers.lag import format_duration
+from housing_contracts.consumers.records import Receipt, Subscription, record_receipt, subscribe
+from housing_contracts.contract.description import describe
+from housing_contracts.lake.confirmation import Confirmation, confirm_current, read_confirmation
+from housing_contracts.lake.layout import snapshot_time
+from housing_contracts.lake.storage import resolve
 from housing_contracts.testing import sample_frame
 
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -30,12 +31,14 @@ def options(s3_server: Any) -> dict[str, Any]:
 
 
 def _publish(uri: str, options: dict[str, Any] | None, seed: int = 0) -> str:
-    return publish(sample_frame(1000, seed=seed), uri, storage_options=options).manifest.snapshot_id
+    return publish(
+        sample_frame(1000, seed=seed), uri, storage_options=options, contract=V1
+    ).manifest.snapshot_id
 
 
 def test_freshness_promise_is_the_contracts() -> None:
     """The promise comes from the live contract's description, in hours."""
-    hours = describe()["freshness"]["max_snapshot_interval_hours"]
+    hours = describe(contract=V1)["freshness"]["max_snapshot_interval_hours"]
     assert freshness_promise() == timedelta(hours=hours)
     assert freshness_promise({"freshness": {"max_snapshot_interval_hours": 0.5}}) == timedelta(minutes=30)
 
@@ -104,7 +107,7 @@ def test_an_unchanged_republish_keeps_the_promise(
     data = data_team_s3.storage_options
     snapshot_id = _publish(team_lake_uri, data)
     _wait_until_older(snapshot_id, 1.0)
-    assert not publish(sample_frame(1000, seed=0), team_lake_uri, storage_options=data).created
+    assert not publish(sample_frame(1000, seed=0), team_lake_uri, storage_options=data, contract=V1).created
     confirmed = read_confirmation(*resolve(team_lake_uri, data)).confirmed_at
     now = confirmed + timedelta(seconds=0.5)
     message = check_freshness(
@@ -142,11 +145,11 @@ def test_a_confirmation_of_an_older_snapshot_is_ignored(lake_uri: str, options: 
         (b"{not json", "not valid JSON: "),
         (
             b'{"format": "someone-else/1", "snapshot_id": "x"}',
-            "format 'someone-else/1', expected",
+            "confirmation: field 'format': expected 'housing-contracts/current/1', got 'someone-else/1'",
         ),
         (
             b'{"format": "housing-contracts/current/1"}',
-            "missing field(s) snapshot_id, confirmed_at",
+            "confirmation: field 'snapshot_id': missing; field 'confirmed_at': missing",
         ),
     ],
     ids=["not-json", "foreign", "incomplete"],
@@ -195,7 +198,7 @@ def _receipt(uri: str, consumer: str, snapshot_id: str, options: dict[str, Any],
 
 def test_consumer_lag_beyond_its_promise_is_named(lake_uri: str, options: dict[str, Any]) -> None:
     """PromiseBroken names every lagging consumer: lag in snapshots and time, its promise, its last run."""
-    first, second = _publish(lake_uri, options, seed=1), _publish(lake_uri, options, seed=2)
+    first, second = (_publish(lake_uri, options, seed=1), _publish(lake_uri, options, seed=2))
     _subscribe(lake_uri, "ml-team", timedelta(seconds=30), options)
     _receipt(lake_uri, "ml-team", first, options)
     _receipt(lake_uri, "ml-team", second, options, outcome="failed", reason="train failed: ValueError: boom")

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-import housing_contracts.snapshots as snapshots_module
+import housing_contracts.lake.snapshots as snapshots_module
 from housing_contracts import (
     V1,
     V2,
@@ -29,7 +29,7 @@ from housing_contracts import (
     subscribe,
 )
 from housing_contracts.cli import app
-from housing_contracts.consumers import Subscription
+from housing_contracts.consumers.records import Subscription
 
 runner = CliRunner()
 
@@ -73,7 +73,9 @@ def test_one_publish_validates_once_and_commits_each_major(
         snapshots_module, "validate", lambda df, c=V1: calls.append(c.version) or original(df, c)
     )
 
-    outcome = publish_all(cleaned_frame, uris=uris, producer={"run_id": "r1"}, storage_options=options)
+    outcome = publish_all(
+        cleaned_frame, uris=uris, producer={"run_id": "r1"}, storage_options=options, source=V1
+    )
 
     assert calls == [V1.version]
     assert outcome.created and set(outcome.results) == {V1, V2} and not outcome.retired
@@ -90,7 +92,7 @@ def test_a_violation_publishes_no_major(s3_server: Any, uris: dict[Any, str], fr
     """The single validation comes before anything is written, for every major."""
     broken = frame.assign(MedInc=-1.0)
     with pytest.raises(ContractViolation):
-        publish_all(broken, uris=uris, storage_options=s3_server.storage_options)
+        publish_all(broken, uris=uris, storage_options=s3_server.storage_options, source=V1)
     assert all(list_snapshots(uri, storage_options=s3_server.storage_options) == [] for uri in uris.values())
 
 
@@ -98,13 +100,13 @@ def test_reading_a_deprecated_snapshot_warns(
     s3_server: Any, uris: dict[Any, str], frame: pd.DataFrame, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A consumer of v1 reads a clear warning: the sunset and where to go."""
-    publish_all(frame, uris=uris, storage_options=s3_server.storage_options)
-    with caplog.at_level("WARNING", logger="housing_contracts.snapshots"):
+    publish_all(frame, uris=uris, storage_options=s3_server.storage_options, source=V1)
+    with caplog.at_level("WARNING", logger="housing_contracts.lake.snapshots"):
         read_snapshot(uris[V1], storage_options=s3_server.storage_options)
     (warning,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert "deprecated" in warning and V1.deprecation.sunset.isoformat() in warning and V2.uri in warning
     caplog.clear()
-    with caplog.at_level("WARNING", logger="housing_contracts.snapshots"):
+    with caplog.at_level("WARNING", logger="housing_contracts.lake.snapshots"):
         read_snapshot(uris[V2], storage_options=s3_server.storage_options)
     assert not [r for r in caplog.records if r.levelname == "WARNING"]
 
@@ -114,7 +116,7 @@ def test_reader_expecting_one_major_refuses_the_other(
 ) -> None:
     from housing_contracts import IncompatibleContractError
 
-    publish_all(frame, uris=uris, storage_options=s3_server.storage_options)
+    publish_all(frame, uris=uris, storage_options=s3_server.storage_options, source=V1)
     with pytest.raises(IncompatibleContractError, match=r"2\.0\.0"):
         read_snapshot(uris[V2], contract=V1, storage_options=s3_server.storage_options)
 
@@ -170,15 +172,15 @@ def test_retired_major_is_no_longer_published_and_stays_readable(
     """After retirement: publish refuses v1, publish_all skips it and still publishes v2, the old v1
     snapshot reads as before, and v1's freshness promise is over rather than broken."""
     options = s3_server.storage_options
-    before = publish_all(frame, uris=uris, storage_options=options)
+    before = publish_all(frame, uris=uris, storage_options=options, source=V1)
     retire(uris[V1], by="data-team", storage_options=options)
 
     changed = frame.assign(HouseAge=frame["HouseAge"].clip(upper=40.0))
-    after = publish_all(changed, uris=uris, storage_options=options)
+    after = publish_all(changed, uris=uris, storage_options=options, source=V1)
     assert set(after.results) == {V2} and set(after.retired) == {V1}
     assert after.results[V2].created
     with pytest.raises(RetiredError, match="retired"):
-        publish(changed, uris[V1], storage_options=options)
+        publish(changed, uris[V1], storage_options=options, contract=V1)
     v1_ids = [m.snapshot_id for m in list_snapshots(uris[V1], storage_options=options)]
     assert v1_ids == [before.results[V1].manifest.snapshot_id]
     assert len(list_snapshots(uris[V2], storage_options=options)) == 2
@@ -191,7 +193,7 @@ def test_cli_retire_refuses_then_retires_and_snapshots_shows_it(
     s3_server: Any, uris: dict[Any, str], frame: pd.DataFrame
 ) -> None:
     options = s3_server.storage_options
-    publish_all(frame, uris=uris, storage_options=options)
+    publish_all(frame, uris=uris, storage_options=options, source=V1)
     _subscribe(uris[V1], options, renewed_ago=timedelta(0))
     refused = runner.invoke(app, ["retire", uris[V1], "--by", "data-team"], env=s3_server.env)
     assert refused.exit_code == 1 and "ml-team" in refused.output and "refused" in refused.output

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from housing_contracts import Manifest, SnapshotIntegrityError
-from housing_contracts.manifest import ColumnStats, ContractRef, ManifestFile
+from housing_contracts.lake.manifest import ColumnStats, ContractRef, ManifestFile
 
 
 def _manifest() -> Manifest:

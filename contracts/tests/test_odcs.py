@@ -16,12 +16,17 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from housing_contracts import V2, publish
+from housing_contracts import V1, V2, publish
 from housing_contracts.cli import app
-from housing_contracts.description import describe, described_bounds, frozen_versions, load_description
-from housing_contracts.layout import new_snapshot_id
-from housing_contracts.model import Bounds
-from housing_contracts.odcs import odcs_document, odcs_filename, untranslated_checks
+from housing_contracts.contract.description import (
+    describe,
+    described_bounds,
+    frozen_versions,
+    load_description,
+)
+from housing_contracts.contract.model import Bounds
+from housing_contracts.contract.odcs import odcs_document, odcs_filename, untranslated_checks
+from housing_contracts.lake.layout import new_snapshot_id
 
 runner = CliRunner()
 REPO = Path(__file__).resolve().parents[2]
@@ -83,7 +88,7 @@ def test_every_check_becomes_an_executable_rule(version: str) -> None:
 
 def test_a_check_without_translation_is_kept_as_text() -> None:
     """A check the exporter cannot translate stays in the document as a text rule, and is listed."""
-    description = describe()
+    description = describe(contract=V1)
     description["dataframe_checks"]["median_income_rises"] = {"statistics": {}, "description": "what it says"}
     document = odcs_document(description)
     assert document["schema"][0]["quality"][-1] == {
@@ -268,7 +273,9 @@ def test_datacontract_test_passes_on_a_real_snapshot_and_fails_on_broken_files(
     each broken rule (a value above HouseAge's cap, a negative MedInc, more bedrooms than rooms, an
     infinite Population), and a file without Latitude fails its presence check."""
     endpoint = s3_server.endpoint_url
-    snapshot_id = publish(cleaned_frame, team_lake_uri, storage_options=data_team_s3.storage_options)
+    snapshot_id = publish(
+        cleaned_frame, team_lake_uri, storage_options=data_team_s3.storage_options, contract=V1
+    )
     snapshot_id = snapshot_id.manifest.snapshot_id
     broken = cleaned_frame.copy()
     broken.loc[0, "HouseAge"] = 80.0

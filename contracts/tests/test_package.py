@@ -66,9 +66,9 @@ def test_installs_into_a_fresh_venv(tmp_path: Path) -> None:
     )
     probe = (
         "import housing_contracts as hc, sys; "
-        "from housing_contracts.description import frozen_versions; "
+        "from housing_contracts.contract.description import frozen_versions; "
         "from housing_contracts.testing import sample_frame; "
-        "assert 'airflow' not in sys.modules; hc.validate(sample_frame()); print(frozen_versions())"
+        "assert 'airflow' not in sys.modules; hc.validate(sample_frame(), hc.V1); print(frozen_versions())"
     )
     out = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, check=True).stdout
     assert "1.0.0" in out and "2.0.0" in out

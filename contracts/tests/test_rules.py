@@ -21,9 +21,9 @@ import pandas as pd
 import pandera.pandas as pa
 import pytest
 
-from housing_contracts import ContractViolation, validate
-from housing_contracts.model import BOUND_CHECKS, bounds_from_checks, contract_schema
-from housing_contracts.validation import FastPath, Validator
+from housing_contracts import V1, ContractViolation, validate
+from housing_contracts.contract.model import BOUND_CHECKS, bounds_from_checks, contract_schema
+from housing_contracts.contract.validation import FastPath, Validator
 
 Schema = pa.DataFrameSchema
 #: The row a rule is broken in.
@@ -162,13 +162,13 @@ def model_rules(schema: Schema) -> list[Rule]:
     return rules + [_frame_check_rule(check) for check in schema.checks]
 
 
-RULES = model_rules(contract_schema())
+RULES = model_rules(contract_schema(contract=V1))
 
 
 def _reported(schema: Schema, frame: pd.DataFrame) -> set[tuple[str | None, str]]:
     """The (column, check) pairs the frame fails under ``schema``; empty if it conforms."""
     try:
-        Validator(schema).validate(frame)
+        Validator(schema, contract=V1).validate(frame)
     except ContractViolation as violation:
         return {(f.column, f.check) for f in violation.report.failures}
     return set()
@@ -185,7 +185,7 @@ def _base() -> pd.DataFrame:
 @cache
 def _case(rule: Rule) -> tuple[pd.DataFrame, Schema]:
     """The broken frame, and the contract's schema without the other rules it also breaks."""
-    bad, schema = rule.breaks(_base()), contract_schema()
+    bad, schema = rule.breaks(_base()), contract_schema(contract=V1)
     while True:
         failures = _reported(schema, bad)
         others = [r for r in RULES if r is not rule and r.reported_as in failures]
@@ -197,7 +197,7 @@ def _case(rule: Rule) -> tuple[pd.DataFrame, Schema]:
 
 def test_rules_are_read_from_the_model() -> None:
     """Every column contributes its dtype, nullability, presence and checks; the frame its own rules."""
-    schema = contract_schema()
+    schema = contract_schema(contract=V1)
     per_column = sum(3 + len(column.checks) for column in schema.columns.values())
     assert len(RULES) == per_column + 2 + len(schema.checks)
     assert len({rule.id for rule in RULES}) == len(RULES)
@@ -207,7 +207,7 @@ def test_rules_are_read_from_the_model() -> None:
 def test_the_contract_rejects_data_breaking_the_rule(rule: Rule) -> None:
     """validate() refuses the broken frame and names the rule's column and check in the report."""
     with pytest.raises(ContractViolation) as caught:
-        validate(_case(rule)[0])
+        validate(_case(rule)[0], contract=V1)
     reported = {(f.column, f.check): f for f in caught.value.report.failures}
     assert rule.reported_as in reported, sorted(reported, key=str)
     if reported[rule.reported_as].index:

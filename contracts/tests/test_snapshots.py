@@ -19,6 +19,7 @@ import pytest
 from housing_contracts import (
     COLUMNS,
     CONTRACT_VERSION,
+    V1,
     ContractViolation,
     IncompatibleContractError,
     PublishInProgressError,
@@ -29,13 +30,13 @@ from housing_contracts import (
     publish,
     read_snapshot,
 )
-from housing_contracts import snapshots as snapshots_module
-from housing_contracts.confirmation import CONFIRMATION_FORMAT, Confirmation, read_confirmation
-from housing_contracts.fingerprint import content_fingerprint
-from housing_contracts.freshness import check_freshness
-from housing_contracts.layout import claim_path, committed_snapshot_ids, new_snapshot_id, snapshot_time
-from housing_contracts.snapshots import split_snapshot_uri
-from housing_contracts.storage import resolve
+from housing_contracts.consumers.freshness import check_freshness
+from housing_contracts.contract.fingerprint import content_fingerprint
+from housing_contracts.lake import snapshots as snapshots_module
+from housing_contracts.lake.confirmation import CONFIRMATION_FORMAT, Confirmation, read_confirmation
+from housing_contracts.lake.layout import claim_path, committed_snapshot_ids, new_snapshot_id, snapshot_time
+from housing_contracts.lake.snapshots import split_snapshot_uri
+from housing_contracts.lake.storage import resolve
 from housing_contracts.testing import sample_frame
 
 
@@ -52,7 +53,7 @@ class Location:
         return fs, "/".join([root, *parts])
 
     def publish(self, df: pd.DataFrame, **kwargs: Any) -> snapshots_module.PublishResult:
-        return publish(df, self.uri, storage_options=self.storage_options, **kwargs)
+        return publish(df, self.uri, storage_options=self.storage_options, **({"contract": V1} | kwargs))
 
     def read(self, snapshot_id: str | None = None) -> snapshots_module.Snapshot:
         return read_snapshot(self.uri, snapshot_id, storage_options=self.storage_options)
@@ -193,7 +194,13 @@ def test_a_confirmation_the_identity_may_not_write_fails_the_unchanged_publish(
     data.publish(frame, producer={"run_id": "day2"})
     assert data.confirmation().producer == {"run_id": "day2"}
     with pytest.raises(PermissionError):
-        publish(frame, team_lake_uri, producer={"run_id": "ml"}, storage_options=ml_team_s3.storage_options)
+        publish(
+            frame,
+            team_lake_uri,
+            producer={"run_id": "ml"},
+            storage_options=ml_team_s3.storage_options,
+            contract=V1,
+        )
     assert data.confirmation().producer == {"run_id": "day2"}
     assert data.confirmation().snapshot_id == first.snapshot_id
 
@@ -245,14 +252,17 @@ def test_invalid_frame_is_refused_and_nothing_is_written(location: Location, fra
 
 _CRASH_BEFORE_MANIFEST = """
 import json, os, signal, sys
-from housing_contracts import snapshots
+from housing_contracts.lake import snapshots
+from housing_contracts import V1
 from housing_contracts.testing import sample_frame
 
 def die(*args, **kwargs):
     os.kill(os.getpid(), signal.SIGKILL)  # like a killed worker: no cleanup, no exception handlers
 
 snapshots._write_manifest = die
-snapshots.publish(sample_frame(seed=11), sys.argv[1], storage_options=json.loads(sys.argv[2]))
+snapshots.publish(
+    sample_frame(seed=11), sys.argv[1], contract=V1, storage_options=json.loads(sys.argv[2])
+)
 """
 
 
@@ -398,7 +408,7 @@ def test_s3_credentials_from_aws_environment(
     """Without storage_options, s3fs reads AWS_* variables, AWS_ENDPOINT_URL included."""
     for name, value in s3_server.env.items():
         monkeypatch.setenv(name, value)
-    published = publish(frame, lake_uri)
+    published = publish(frame, lake_uri, contract=V1)
     assert [m.snapshot_id for m in list_snapshots(lake_uri)] == [published.manifest.snapshot_id]
     pd.testing.assert_frame_equal(read_snapshot(lake_uri).frame, frame)
 
@@ -410,7 +420,7 @@ def test_large_frames_are_split_into_bounded_parts_and_row_groups(
     monkeypatch.setattr(snapshots_module, "ROW_GROUP_ROWS", 512)
     monkeypatch.setattr(snapshots_module, "FILE_ROWS", 2048)
     df = sample_frame(5000, seed=5)
-    manifest = publish(df, local_uri).manifest
+    manifest = publish(df, local_uri, contract=V1).manifest
     assert [f.path for f in manifest.files] == [
         "part-00000.parquet",
         "part-00001.parquet",
@@ -427,7 +437,7 @@ def test_large_frames_are_split_into_bounded_parts_and_row_groups(
 def test_plain_paths_work_like_file_uris(tmp_path: Any, frame: pd.DataFrame) -> None:
     """A plain folder path is the same dataset as its file:// URI."""
     folder = tmp_path / "california_housing" / "v1"
-    published = publish(frame, str(folder))
+    published = publish(frame, str(folder), contract=V1)
     assert [m.snapshot_id for m in list_snapshots(folder.as_uri())] == [published.manifest.snapshot_id]
 
 
@@ -458,7 +468,9 @@ def test_each_read_logs_one_info_line(location: Location, frame: pd.DataFrame, c
         location.read(sid)
         location.read()
     lines = [
-        r for r in caplog.records if r.name == "housing_contracts.snapshots" and r.levelno == logging.INFO
+        r
+        for r in caplog.records
+        if r.name == "housing_contracts.lake.snapshots" and r.levelno == logging.INFO
     ]
     assert [r.getMessage().split(":")[0] for r in lines] == [f"read snapshot {sid}"] * 2
     assert "1 files" in lines[0].getMessage()
@@ -471,7 +483,7 @@ def test_parts_stream_through_many_small_chunks(local_uri: str, monkeypatch: pyt
     monkeypatch.setattr(snapshots_module, "ROW_GROUP_ROWS", 512)
     monkeypatch.setattr(snapshots_module, "FILE_ROWS", 2048)
     df = sample_frame(5000, seed=6)
-    manifest = publish(df, local_uri).manifest
+    manifest = publish(df, local_uri, contract=V1).manifest
     fs, root = resolve(local_uri)
     for entry in manifest.files:
         assert fs.size(f"{root}/snapshots/{manifest.snapshot_id}/{entry.path}") == entry.size

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 
-from housing_contracts import COLUMNS, validate
-from housing_contracts.model import MIN_ROW_COUNT, column_bounds
+from housing_contracts import COLUMNS, V1, validate
+from housing_contracts.contract.model import MIN_ROW_COUNT, column_bounds
 from housing_contracts.testing import allowed_interval, assert_conforms, frames, sample_frame
 
 
@@ -17,13 +17,13 @@ def test_sample_frame_conforms() -> None:
     df = sample_frame(1500, seed=1)
     assert list(df.columns) == list(COLUMNS)
     assert len(df) == 1500
-    assert validate(df) is df
+    assert validate(df, contract=V1) is df
 
 
 def test_sample_frame_reaches_every_edge() -> None:
     """Each column's smallest and largest allowed values occur (open bounds one float inside)."""
     df = sample_frame()
-    for column, bounds in column_bounds().items():
+    for column, bounds in column_bounds(contract=V1).items():
         low, high = allowed_interval(bounds)
         assert df[column].min() == low
         assert df[column].max() == high
@@ -55,7 +55,7 @@ def test_generated_frames_pass_validation(df: pd.DataFrame) -> None:
     """Every frame the hypothesis strategy generates conforms to the contract."""
     assert set(df.columns) == set(COLUMNS)
     assert MIN_ROW_COUNT <= len(df) <= 1500
-    assert validate(df) is df
+    assert validate(df, contract=V1) is df
 
 
 def test_frames_refuses_a_minimum_below_the_contract() -> None:

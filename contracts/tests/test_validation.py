@@ -16,14 +16,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from housing_contracts import COLUMNS, ContractViolation, ValidationReport, validate
-from housing_contracts.model import column_bounds, contract_schema
-from housing_contracts.validation import FastPath, contract_validator
+from housing_contracts import COLUMNS, V1, ContractViolation, ValidationReport, validate
+from housing_contracts.contract.model import column_bounds, contract_schema
+from housing_contracts.contract.validation import FastPath, contract_validator
 
 
 def _violation(df: pd.DataFrame) -> ValidationReport:
     with pytest.raises(ContractViolation) as caught:
-        validate(df)
+        validate(df, contract=V1)
     return caught.value.report
 
 
@@ -33,12 +33,14 @@ def _failed(report: ValidationReport) -> set[tuple[str | None, str]]:
 
 def _upper_bound_check(column: str) -> str:
     """How the report names the model's upper-bound check of ``column``."""
-    return next(c.error for c in contract_schema().columns[column].checks if "max_value" in c.statistics)
+    return next(
+        c.error for c in contract_schema(contract=V1).columns[column].checks if "max_value" in c.statistics
+    )
 
 
 def test_cleaned_real_dataset_conforms(cleaned_frame: pd.DataFrame) -> None:
     """The real dataset after the documented cleaning passes the contract."""
-    assert validate(cleaned_frame) is cleaned_frame
+    assert validate(cleaned_frame, contract=V1) is cleaned_frame
 
 
 def test_raw_real_dataset_fails_only_the_plausibility_caps(california_housing_frame: pd.DataFrame) -> None:
@@ -60,7 +62,7 @@ def test_out_of_california_coordinates_fail(cleaned_frame: pd.DataFrame, column:
     report = _violation(moved)
     [failure] = report.failures
     assert failure.column == column
-    assert failure.check in [c.error for c in contract_schema().columns[column].checks]
+    assert failure.check in [c.error for c in contract_schema(contract=V1).columns[column].checks]
     assert report.failing_index == [10, 20]
 
 
@@ -83,12 +85,12 @@ def test_too_few_rows_fail_min_row_count(frame: pd.DataFrame) -> None:
 def test_column_order_does_not_matter(frame: pd.DataFrame) -> None:
     """The contract is order-insensitive."""
     reordered = frame[list(reversed(COLUMNS))]
-    assert validate(reordered) is reordered
+    assert validate(reordered, contract=V1) is reordered
 
 
 def test_report_lists_every_failing_check_with_samples(frame: pd.DataFrame) -> None:
     """lazy validation: all failures in one report, each with up to 5 sample cases and every failing row."""
-    north = column_bounds()["Latitude"].high + 8
+    north = column_bounds(contract=V1)["Latitude"].high + 8
     frame.loc[0:9, "Latitude"] = north
     frame.loc[20, "MedInc"] = np.nan
     report = _violation(frame)
@@ -109,19 +111,19 @@ def test_report_round_trips_through_json(frame: pd.DataFrame) -> None:
 def test_report_keeps_non_default_index_labels(frame: pd.DataFrame) -> None:
     """Failing rows are named by the frame's own index labels (what the producer quarantines)."""
     frame.index = [f"block-{i}" for i in range(len(frame))]
-    frame.loc["block-42", "AveOccup"] = column_bounds()["AveOccup"].high * 2
+    frame.loc["block-42", "AveOccup"] = column_bounds(contract=V1)["AveOccup"].high * 2
     assert _violation(frame).failing_index == ["block-42"]
 
 
 def test_validate_refuses_non_frames() -> None:
     """Passing something that is not a DataFrame is a TypeError naming the type."""
     with pytest.raises(TypeError, match="dict"):
-        validate({"MedInc": [1.0]})  # type: ignore[arg-type]
+        validate({"MedInc": [1.0]}, contract=V1)  # type: ignore[arg-type]
 
 
 def test_bounds_are_read_from_the_model() -> None:
     """The model's bounds are the documented ones (the fast path and the test kit derive from them)."""
-    bounds = column_bounds()
+    bounds = column_bounds(contract=V1)
     assert (bounds["MedHouseVal"].low, bounds["MedHouseVal"].low_inclusive) == (0.0, False)
     assert (bounds["MedHouseVal"].high, bounds["MedHouseVal"].high_inclusive) == (5.00001, True)
     assert (bounds["Longitude"].low, bounds["Longitude"].high) == (-124.5, -114.0)
@@ -129,19 +131,19 @@ def test_bounds_are_read_from_the_model() -> None:
 
 def test_fast_path_is_active_for_the_live_model() -> None:
     """Every rule of the live model is mirrored by the NumPy fast path (else validate is ~8x slower)."""
-    assert contract_validator().fast_path is not None
+    assert contract_validator(contract=V1).fast_path is not None
 
 
 def test_fast_path_steps_aside_for_rules_it_cannot_mirror() -> None:
     """A schema that requires column order (which the fast path does not check) is left to pandera."""
-    ordered = copy.deepcopy(contract_schema())
+    ordered = copy.deepcopy(contract_schema(contract=V1))
     ordered.ordered = True
     assert FastPath.compile(ordered) is None
 
 
 def _edges() -> list[float]:
     """Each bound of the model and its neighbouring floats, zero, and the non-finite values."""
-    ends = [end for b in column_bounds().values() for end in (b.low, b.high) if math.isfinite(end)]
+    ends = [end for b in column_bounds(contract=V1).values() for end in (b.low, b.high) if math.isfinite(end)]
     near = [float(np.nextafter(end, direction)) for end in ends for direction in (-np.inf, np.inf)]
     return [*sorted({*ends, *near, 0.0, -0.0}), np.nan, np.inf, -np.inf]
 
@@ -163,12 +165,12 @@ def test_fast_path_agrees_with_pandera(edits: list[tuple[str, int, float]], n_ro
     for column, row, value in edits:
         df.loc[row % n_rows, column] = value
     try:
-        contract_schema().validate(df, lazy=True)
+        contract_schema(contract=V1).validate(df, lazy=True)
         pandera_ok = True
     except pa.errors.SchemaErrors:
         pandera_ok = False
     try:
-        validate(df)
+        validate(df, contract=V1)
         ours_ok = True
     except ContractViolation:
         ours_ok = False

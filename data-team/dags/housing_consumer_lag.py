@@ -32,7 +32,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from include.housing_data import settings
 from include.housing_data.alerts import on_failure_callbacks
-from include.housing_data.retries import STORAGE_RETRY_POLICY
+from include.housing_data.retries import default_args
 
 
 @dag(
@@ -43,15 +43,7 @@ from include.housing_data.retries import STORAGE_RETRY_POLICY
     is_paused_upon_creation=False,
     doc_md=__doc__,
     tags=[*settings.TAGS, "alert"],
-    default_args={
-        "owner": settings.OWNER,
-        "retries": settings.RETRIES,
-        "retry_delay": settings.RETRY_DELAY,
-        "retry_exponential_backoff": settings.RETRY_EXPONENTIAL_BACKOFF,
-        "max_retry_delay": settings.MAX_RETRY_DELAY,
-        "retry_policy": STORAGE_RETRY_POLICY,
-        "on_failure_callback": on_failure_callbacks(),
-    },
+    default_args=default_args(on_failure_callback=on_failure_callbacks()),
 )
 def housing_consumer_lag():
     @task
@@ -59,14 +51,14 @@ def housing_consumer_lag():
         """Fail with the lagging consumers of every version, their lag and their promises if any breaks
         its promise."""
         from housing_contracts import CONTRACTS
-        from housing_contracts.airflow import storage_options_from_connection
-        from housing_contracts.errors import PromiseBroken
+        from housing_contracts.contract.errors import PromiseBroken
+        from include.housing_data.connections import lake_storage_options
         from include.housing_data.consumer_lag import check_consumers
 
         try:
             return check_consumers(
                 [contract.dataset_uri() for contract in CONTRACTS],
-                storage_options=storage_options_from_connection(settings.LAKE_CONN_ID),
+                storage_options=lake_storage_options(),
             )
         except PromiseBroken as err:
             raise AirflowFailException(str(err)) from err

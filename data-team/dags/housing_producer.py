@@ -21,7 +21,9 @@ contract package). The ML team's deployment polls the URI it subscribes to for c
   `housing_contracts.publish_all` publishes each version atomically and idempotently: a new snapshot
   ends with its `_manifest.json`, the file the ML team's watcher polls for. Each version has its own
   Asset (`california_housing_v1`, `california_housing_v2`) and gets an asset event here, whose extra
-  carries that snapshot's manifest summary, only when this run created a snapshot there. A version
+  carries that snapshot's manifest summary, only when this run created a snapshot there: which majors
+  those are is known only at run time, so the task's outlet is the asset alias
+  `california_housing_published`, through which it adds one event per snapshot created. A version
   retired with `housing-contract retire` is skipped and the log says so ("california_housing v1 retired
   at … by …: not published"); its snapshots stay readable. Unchanged content writes nothing: when no
   version got a snapshot the task is *skipped*, so the watchers have nothing to fire on and identical
@@ -45,16 +47,20 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import AssetAlias, Param, dag, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from housing_contracts import CONTRACTS
-from housing_contracts.airflow import dataset_asset
+from housing_contracts.airflow.asset import dataset_asset
 from include.housing_data import settings
-from include.housing_data.retries import STORAGE_RETRY_POLICY
+from include.housing_data.connections import lake_storage_options
+from include.housing_data.retries import default_args
 
 #: Each released major's Asset (``california_housing_v1``, ``california_housing_v2``), oldest first.
 SNAPSHOTS = {contract: dataset_asset(contract) for contract in CONTRACTS}
+#: The publish task's outlet. Airflow emits an event for every Asset a task declares, so the majors are not
+#: declared: the task adds an event through this alias for each major it created a snapshot in.
+PUBLISHED = AssetAlias(name="california_housing_published")
 
 
 @contextmanager
@@ -71,12 +77,6 @@ def _data_errors_fail() -> Iterator[None]:
         raise AirflowFailException(str(err)) from err
 
 
-def _storage_options() -> dict[str, Any]:
-    from housing_contracts.airflow import storage_options_from_connection
-
-    return storage_options_from_connection(settings.LAKE_CONN_ID)
-
-
 @dag(
     schedule="@daily",
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
@@ -84,14 +84,7 @@ def _storage_options() -> dict[str, Any]:
     max_active_runs=1,
     doc_md=__doc__,
     tags=settings.TAGS,
-    default_args={
-        "owner": settings.OWNER,
-        "retries": settings.RETRIES,
-        "retry_delay": settings.RETRY_DELAY,
-        "retry_exponential_backoff": settings.RETRY_EXPONENTIAL_BACKOFF,
-        "max_retry_delay": settings.MAX_RETRY_DELAY,
-        "retry_policy": STORAGE_RETRY_POLICY,
-    },
+    default_args=default_args(),
     params={
         "source": Param(
             settings.DEFAULT_SOURCE,
@@ -115,7 +108,7 @@ def housing_producer():
         from include.housing_data.producer import extract_step
 
         with _data_errors_fail():
-            return extract_step(params["source"], run_id=run_id, storage_options=_storage_options())
+            return extract_step(params["source"], run_id=run_id, storage_options=lake_storage_options())
 
     @task
     def clean(
@@ -129,15 +122,14 @@ def housing_producer():
                 extracted["staged"],
                 run_id=run_id,
                 max_drop_share=float(params["max_drop_share"]),
-                storage_options=_storage_options(),
+                storage_options=lake_storage_options(),
             )
 
-    @task(outlets=list(SNAPSHOTS.values()))
+    @task(outlets=[PUBLISHED])
     def publish(
         extracted: dict[str, Any],
         cleaned: dict[str, Any],
         dag_run: Any = None,
-        ti: Any = None,
         outlet_events: Any = None,
     ) -> dict[str, Any]:
         """Validate once and publish every version that is not retired (quarantine the frame if it breaks
@@ -150,7 +142,7 @@ def housing_producer():
                 run_id=dag_run.run_id,
                 producer={"dag_id": dag_run.dag_id, "run_id": dag_run.run_id},
                 extras={"cleaning": cleaned["cleaning"], "source": extracted["source"]},
-                storage_options=_storage_options(),
+                storage_options=lake_storage_options(),
             )
         if not published.created:
             # No snapshot was written (only confirmations that the newest are current), so the ML team's
@@ -162,11 +154,7 @@ def housing_producer():
                 else "every version is retired: nothing published"
             )
         for contract, manifest in published.created.items():
-            outlet_events[SNAPSHOTS[contract]].extra = manifest_summary(manifest)
-        # Airflow emits an event for every outlet of a successful task, extra or not. This try's outlets are
-        # the versions it created a snapshot in, so a retired or unchanged one gets no event (ti.task is this
-        # try's own copy of the task, read for the outlets once the task returns).
-        ti.task.outlets = [SNAPSHOTS[contract] for contract in published.created]
+            outlet_events[PUBLISHED].add(SNAPSHOTS[contract], extra=manifest_summary(manifest))
         return published.summaries()
 
     @task
@@ -174,7 +162,7 @@ def housing_producer():
         """Delete the frames this run staged."""
         from include.housing_data.producer import remove_staging_step
 
-        return remove_staging_step(run_id=run_id, storage_options=_storage_options())
+        return remove_staging_step(run_id=run_id, storage_options=lake_storage_options())
 
     extracted = extract()
     cleaned = clean(extracted)

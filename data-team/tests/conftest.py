@@ -211,7 +211,7 @@ class ConsumerRecords:
     def subscribe(self, uri: str, *, max_lag: timedelta, consumer: str | None = None) -> str:
         """Subscribe ``consumer`` (default: the identity's name) to ``uri``, accepting ``max_lag``."""
         from housing_contracts import CONTRACT_VERSION
-        from housing_contracts.consumers import Subscription, subscribe
+        from housing_contracts.consumers.records import Subscription, subscribe
 
         subscription = Subscription(
             consumer=consumer or self.identity.name,
@@ -235,7 +235,7 @@ class ConsumerRecords:
         run: str = "1",
     ) -> str:
         """Record that run ``run`` of ``housing_consumer`` consumed ``snapshot_id`` with ``outcome``."""
-        from housing_contracts.consumers import Receipt, record_receipt
+        from housing_contracts.consumers.records import Receipt, record_receipt
 
         now = datetime.now(UTC)
         receipt = Receipt(

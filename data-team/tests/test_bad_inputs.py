@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from housing_contracts import latest_snapshot, read_snapshot
+from housing_contracts import V1, latest_snapshot, read_snapshot
 from include.housing_data import quarantine as quarantine_files
 from include.housing_data.clean import clean
 from include.housing_data.settings import quarantine_uri
@@ -196,14 +196,14 @@ def baseline(
 
 def _bad_values(frame: pd.DataFrame) -> list[str]:
     """What ``frame`` must never hold in a snapshot: non-finite values, duplicates, values out of bounds."""
-    from housing_contracts.model import column_bounds
+    from housing_contracts.contract.model import column_bounds
 
     problems = []
     if not np.isfinite(frame.to_numpy(dtype="float64")).all():
         problems.append("non-finite values")
     if frame.duplicated().any():
         problems.append("duplicate rows")
-    for column, bounds in column_bounds().items():
+    for column, bounds in column_bounds(contract=V1).items():
         outside = ~frame[column].map(bounds.contains)
         if outside.any():
             problems.append(f"{int(outside.sum())} {column} values outside {bounds}")

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from housing_contracts import ContractViolation, validate
+from housing_contracts import V1, ContractViolation, validate
 from include.housing_data.clean import (
     CAPPED_COLUMNS,
     CleaningIncident,
@@ -105,13 +105,13 @@ def test_contract_violations_are_not_cleaned(rows: pd.DataFrame) -> None:
 def test_cleaned_real_dataset_conforms_to_the_contract(california_housing_frame: pd.DataFrame) -> None:
     """After cleaning, the real dataset passes the contract."""
     out, _ = clean(california_housing_frame)
-    validate(out)
+    validate(out, contract=V1)
 
 
 def test_raw_real_dataset_breaks_the_contract(california_housing_frame: pd.DataFrame) -> None:
     """Without cleaning, the real dataset breaks the contract's caps (so cleaning is needed)."""
     with pytest.raises(ContractViolation, match=r"AveOccup/less_than_or_equal_to\(20\)"):
-        validate(california_housing_frame)
+        validate(california_housing_frame, contract=V1)
 
 
 def test_report_counts_each_rule_on_the_real_dataset(california_housing_frame: pd.DataFrame) -> None:

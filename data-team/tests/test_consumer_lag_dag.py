@@ -15,7 +15,7 @@ from typing import Any
 from airflow.sdk import BaseNotifier
 
 from housing_contracts import V2
-from housing_contracts.layout import snapshot_time
+from housing_contracts.lake.layout import snapshot_time
 from include.housing_data import alerts
 
 

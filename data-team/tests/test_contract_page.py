@@ -181,7 +181,7 @@ def test_consumers_json_is_consumer_lag(
 ) -> None:
     """``/api/consumers`` is ``[row.to_dict() for row in consumer_lag(uri)]`` of the newest version: here
     ml-team one snapshot behind (the lag in time grows between the reads, and only that differs)."""
-    from housing_contracts.consumers import consumer_lag
+    from housing_contracts.consumers.lag import consumer_lag
 
     dataset = dataset_v2
     first = publish_sample(dataset, seed=1, contract=V2)
@@ -245,7 +245,7 @@ def test_a_corrupt_receipt_is_shown_as_a_problem_and_the_page_still_renders(
     """A receipt that is not JSON is named in the consumer's problems (page and JSON); the rest renders."""
     import fsspec
 
-    from housing_contracts.consumers import consumer_uri
+    from housing_contracts.consumers.records import consumer_uri
 
     dataset = dataset_v2
     manifest = publish_sample(dataset, contract=V2)
@@ -339,7 +339,7 @@ def test_the_v1_page_shows_its_contract_and_deprecation(signed_in, token, datase
 def test_a_retired_v1_shows_when_and_by_whom(signed_in, token, dataset, data_team_s3) -> None:
     """Once v1 is retired (no live subscriber here), its row and notice say when and by whom, and its
     JSON carries the record."""
-    from housing_contracts.lifecycle import retire
+    from housing_contracts.consumers.lifecycle import retire
 
     record = retire(dataset, by="data-team operator", storage_options=data_team_s3.storage_options)
     response = signed_in.get(f"{PAGE}?major=1")

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from housing_contracts import CONTRACTS, DATASET_URI, DATASET_URI_ENV, V1, V2, list_snapshots, read_snapshot
-from housing_contracts import snapshots as snapshot_store
-from housing_contracts.manifest import MANIFEST_NAME
+from housing_contracts.lake import snapshots as snapshot_store
+from housing_contracts.lake.manifest import MANIFEST_NAME
 from housing_testkit import DATA_TEAM, S3Identity, private_uri
 
 

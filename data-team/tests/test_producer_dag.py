@@ -135,8 +135,8 @@ def test_second_run_on_the_same_source_publishes_nothing(published_twice, s3_ser
 def test_second_run_confirms_the_snapshot_current(published_twice, s3_server, contract) -> None:
     """The skipped publish still records, as the second run, that each version's newest snapshot is
     current (what keeps the freshness promise while the source does not change)."""
-    from housing_contracts.confirmation import read_confirmation
-    from housing_contracts.storage import resolve
+    from housing_contracts.lake.confirmation import read_confirmation
+    from housing_contracts.lake.storage import resolve
 
     first, second = published_twice
     uri = first.uri(contract)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from housing_contracts import ContractViolation, validate
+from housing_contracts import V1, ContractViolation, validate
 from include.housing_data.clean import clean
 from include.housing_data.quarantine import REPORT_NAME, ROWS_NAME, offending_rows, quarantine
 
@@ -19,7 +19,7 @@ def violation_and_frame(california_housing_frame: pd.DataFrame) -> tuple[Contrac
     frame, _ = clean(california_housing_frame.head(1_200))
     frame.loc[[5, 9], "Longitude"] = -100.0
     with pytest.raises(ContractViolation) as info:
-        validate(frame)
+        validate(frame, contract=V1)
     return info.value, frame
 
 
@@ -33,7 +33,7 @@ def test_frame_level_failure_quarantines_every_row(california_housing_frame: pd.
     """When no row is to blame alone (too few rows), the whole frame is quarantined."""
     frame, _ = clean(california_housing_frame.head(50))
     with pytest.raises(ContractViolation) as info:
-        validate(frame)
+        validate(frame, contract=V1)
     assert len(offending_rows(frame, info.value)) == len(frame)
 
 

@@ -1,5 +1,5 @@
 """Retiring v1: the producer DAG (``dag.test()``, real SeaweedFS on 127.0.0.1) before and after
-``housing_contracts.lifecycle.retire`` of its v1 dataset.
+``housing_contracts.consumers.lifecycle.retire`` of its v1 dataset.
 
 One run publishes both versions; v1 is retired (nobody subscribes to this test's lake, so nothing
 refuses it); the next run, on new content, publishes v2 only, logs why, and announces v2 only. The guard
@@ -19,7 +19,8 @@ import pytest
 
 import housing_contracts
 from housing_contracts import V1, V2, list_snapshots, read_snapshot
-from housing_contracts.lifecycle import Retirement, retire, retirement
+from housing_contracts.consumers.lifecycle import retire
+from housing_contracts.lake.retirement import Retirement, retirement
 
 RETIRED_BY = "data-team operator"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from housing_contracts.dataset import COLUMNS
+from housing_contracts.contract.versions import COLUMNS
 
 
 def test_frame_is_the_real_dataset(california_housing_frame: pd.DataFrame) -> None:

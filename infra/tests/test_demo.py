@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from housing_contracts import publish
-from housing_contracts.consumers import Receipt, Subscription, record_receipt, subscribe
+from housing_contracts import V1, publish
+from housing_contracts.consumers.records import Receipt, Subscription, record_receipt, subscribe
 from housing_contracts.testing import sample_frame
 from housing_stack.demo import consumers_section
 from housing_stack.identities import ML_TEAM
@@ -17,7 +17,9 @@ def test_demo_ends_with_each_consumers_lag(
 ) -> None:
     """A consumer that took the newest snapshot shows lag 0 and its promise; the table is what
     ``housing-contract consumers`` prints, under a heading naming the dataset."""
-    published = publish(sample_frame(), team_lake_uri, storage_options=data_team_s3.storage_options)
+    published = publish(
+        sample_frame(), team_lake_uri, storage_options=data_team_s3.storage_options, contract=V1
+    )
     snapshot_id = published.manifest.snapshot_id
     now = datetime.now(UTC)
     ml = ml_team_s3.storage_options

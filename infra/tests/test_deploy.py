@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from housing_contracts.dataset import DATASET_URI
+from housing_contracts.contract.versions import DATASET_URI
 from housing_stack.airflow_standalone import LAKE_CONN_ID
 from housing_stack.identities import DATA_TEAM, ML_TEAM, airflow_accounts, minio_policy
 from housing_stack.settings import DEFAULTS, REPO_ROOT
@@ -222,7 +222,7 @@ def test_each_release_has_the_stacks_accounts(team: str) -> None:
 
 
 def test_dataset_uri_in_the_guide_is_the_contracts() -> None:
-    """Every dataset URI the guide names is housing_contracts.dataset.DATASET_URI."""
+    """Every dataset URI the guide names is housing_contracts.contract.versions.DATASET_URI."""
     uris = set(re.findall(r"s3://lake/california_housing/v\d+", GUIDE))
     assert uris == {DATASET_URI}
 

@@ -12,7 +12,8 @@ from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from housing_contracts.dataset import DATASET_URI
+from housing_contracts import V1
+from housing_contracts.contract.versions import DATASET_URI
 from housing_stack.identities import (
     ADMIN,
     CONSUMERS_PREFIX,
@@ -152,14 +153,7 @@ def _client_as(server: SeaweedFS, name: str):
     """A boto3 client of identity ``name``; for an unknown name, keys the server does not know."""
     if name in server.credentials:
         return server.client(name)
-    keys = Credentials.generate(name)
-    return boto3.client(
-        "s3",
-        endpoint_url=server.endpoint_url,
-        aws_access_key_id=keys.access_key,
-        aws_secret_access_key=keys.secret_key,
-        region_name=REGION,
-    )
+    return Credentials.generate(name).s3_client(server.endpoint_url, REGION)
 
 
 @pytest.mark.parametrize(
@@ -224,10 +218,13 @@ def test_consumer_records_through_the_contract_api(
     """With each team's own keys: the ML team subscribes and records a receipt, the data team lists them
     with consumer_lag() and may not write a record for the ML team."""
     from housing_contracts import publish
-    from housing_contracts.consumers import Receipt, Subscription, consumer_lag, record_receipt, subscribe
+    from housing_contracts.consumers.lag import consumer_lag
+    from housing_contracts.consumers.records import Receipt, Subscription, record_receipt, subscribe
     from housing_contracts.testing import sample_frame
 
-    published = publish(sample_frame(), team_lake_uri, storage_options=data_team_s3.storage_options)
+    published = publish(
+        sample_frame(), team_lake_uri, storage_options=data_team_s3.storage_options, contract=V1
+    )
     snapshot_id = published.manifest.snapshot_id
     now = datetime.now(UTC)
     subscription = Subscription(
@@ -252,7 +249,7 @@ def test_consumer_records_through_the_contract_api(
 def test_data_team_lists_no_consumers_before_any_subscribes(disposable_s3_server: SeaweedFS) -> None:
     """With nothing under ``_consumers/`` yet, the data team's listing is empty, not a 403 (s3fs would
     otherwise HEAD the key ``_consumers`` itself, outside the grant)."""
-    from housing_contracts.consumers import consumer_lag
+    from housing_contracts.consumers.lag import consumer_lag
 
     options = disposable_s3_server.storage_options_for(DATA_TEAM)
     assert consumer_lag(DATASET_URI, storage_options=options) == []

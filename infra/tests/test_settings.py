@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from housing_contracts.dataset import DATASET_URI
+from housing_contracts.contract.versions import DATASET_URI
 from housing_stack.identities import IDENTITIES
 from housing_stack.settings import (
     DEFAULTS,

@@ -1,8 +1,8 @@
 """
 ### housing_consumer: train, evaluate and register a model for every new California-housing snapshot
 
-The ML team's subscription to the data team's contract, the major named by `CONTRACT` below: moving to
-another major is that line (the Asset, the watcher, the receipts, the dataset and the predictions all
+The ML team's subscription to the data team's contract, the major named by `settings.CONTRACT`: moving
+to another major is that line (the Asset, the watcher, the receipts, the dataset and the predictions all
 follow it). The schedule is the contract's Asset with an `AssetWatcher`: a trigger in *this* deployment
 polls the lake and creates one run per newly committed snapshot, the manifest in the triggering event. A
 manual run trains on the `snapshot_id` param (default: the newest snapshot), for reproducible retraining
@@ -52,142 +52,131 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from airflow.sdk import Asset, Param, dag, task
+from airflow.sdk import DAG, Asset, Param, dag, task
 
-from housing_contracts.airflow import Receipts, dataset_asset
+from housing_contracts import Contract
+from housing_contracts.airflow.receipts import Receipts
 from include.housing_ml import settings
-from include.housing_ml.alerts import on_failure_callbacks
-from include.housing_ml.retries import TransientErrorRetryPolicy
-
-CONTRACT = settings.CONTRACT  # what this consumer subscribes to (a copy with CONTRACT = V1 reads v1)
-
-PREDICTIONS = Asset(
-    name=settings.predictions_asset_name(CONTRACT), uri=settings.predictions_asset_uri(CONTRACT)
-)
-#: This consumer's receipts, written with its own lake connection under the subscribed major's dataset.
-RECEIPTS = Receipts(consumer=settings.CONSUMER, conn_id=settings.LAKE_CONN_ID, contract=CONTRACT)
-
-#: Storage and MLflow errors are retried with backoff; bad data and bugs fail at once.
-RETRY_POLICY = TransientErrorRetryPolicy()
+from include.housing_ml.retries import default_args
 
 
-@dag(
-    schedule=[
-        dataset_asset(
-            CONTRACT,
-            watch=True,
-            conn_id=settings.LAKE_CONN_ID,
-            consumer=settings.CONSUMER,
-            max_lag=settings.MAX_LAG,
-            renew_every=settings.RENEW_EVERY,
-        )
-    ],
-    start_date=datetime(2026, 1, 1, tzinfo=UTC),
-    catchup=False,
-    max_active_runs=1,  # champion/challenger decisions must not interleave
-    doc_md=__doc__,
-    tags=settings.TAGS,
-    default_args={
-        "owner": settings.OWNER,
-        "retries": settings.RETRIES,
-        "retry_delay": settings.RETRY_DELAY,
-        "retry_exponential_backoff": settings.RETRY_EXPONENTIAL_BACKOFF,
-        "max_retry_delay": settings.MAX_RETRY_DELAY,
-        "retry_policy": RETRY_POLICY,
-        "on_failure_callback": on_failure_callbacks(RECEIPTS.on_failure),
-    },
-    params={
-        "snapshot_id": Param(
-            None,
-            type=["null", "string"],
-            description="manual runs: the snapshot to train on (default: the newest committed one)",
-        ),
-    },
-)
-def housing_consumer():
-    @task
-    def resolve_snapshot(
-        params: dict[str, Any] | None = None, triggering_asset_events: Any = None, ti: Any = None
-    ) -> dict[str, Any]:
-        """The snapshot to consume: from the triggering events, the param, or the newest."""
-        from airflow.sdk.exceptions import AirflowSkipException
+def housing_consumer(contract: Contract = settings.CONTRACT, *, dag_id: str = "housing_consumer") -> DAG:
+    """The consumer DAG of ``contract``'s dataset, named ``dag_id``. This file makes the ML team's (the major
+    ``settings.CONTRACT`` names); a DAG file of another major's consumer calls it with that major and a
+    DAG id of its own."""
+    predictions = Asset(
+        name=settings.predictions_asset_name(contract), uri=settings.predictions_asset_uri(contract)
+    )
+    # This consumer's receipts, written with its own lake connection under the subscribed major's dataset.
+    receipts = Receipts(consumer=settings.CONSUMER, conn_id=settings.LAKE_CONN_ID, contract=contract)
 
-        from housing_contracts.airflow import manifests_from_events
-        from include.housing_ml.connections import lake_storage_options
-        from include.housing_ml.subscription import AlreadyConsumed, resolve
+    @dag(
+        dag_id=dag_id,
+        schedule=[settings.subscription_asset(contract)],
+        start_date=datetime(2026, 1, 1, tzinfo=UTC),
+        catchup=False,
+        max_active_runs=1,  # champion/challenger decisions must not interleave
+        doc_md=__doc__,
+        tags=settings.TAGS,
+        default_args=default_args(receipts.on_failure),
+        # bound to a module name instead: a DAG file importing this one (another major's consumer) gets
+        # only its own DAG
+        auto_register=False,
+        params={
+            "snapshot_id": Param(
+                None,
+                type=["null", "string"],
+                description="manual runs: the snapshot to train on (default: the newest committed one)",
+            ),
+        },
+    )
+    def consumer():
+        @task
+        def resolve_snapshot(
+            params: dict[str, Any] | None = None, triggering_asset_events: Any = None, ti: Any = None
+        ) -> dict[str, Any]:
+            """The snapshot to consume: from the triggering events, the param, or the newest."""
+            from airflow.sdk.exceptions import AirflowSkipException
 
-        events = triggering_asset_events or {}  # empty for manual runs
-        manifests = manifests_from_events(event for asset in events for event in events[asset])
-        try:
-            resolved = resolve(
-                manifests,
-                params.get("snapshot_id"),
-                contract=CONTRACT,
-                storage_options=lake_storage_options(),
+            from housing_contracts.airflow.asset import manifests_from_events
+            from include.housing_ml.connections import lake_storage_options
+            from include.housing_ml.subscription import AlreadyConsumed, resolve
+
+            events = triggering_asset_events or {}  # empty for manual runs
+            manifests = manifests_from_events(event for asset in events for event in events[asset])
+            try:
+                resolved = resolve(
+                    manifests,
+                    params.get("snapshot_id"),
+                    contract=contract,
+                    storage_options=lake_storage_options(),
+                )
+            except AlreadyConsumed as duplicate:
+                raise AirflowSkipException(str(duplicate)) from None  # the whole run is skipped
+            # Where a later failure's receipt finds the snapshot, also on a manual run without the param.
+            ti.xcom_push(key="snapshot_id", value=resolved["snapshot_id"])
+            return resolved
+
+        @task(multiple_outputs=True)
+        def train(resolved: dict[str, Any], dag_run: Any = None) -> dict[str, dict[str, Any]]:
+            """Verify the snapshot (refuse it for good if it is wrong), train, log to MLflow, register."""
+            from airflow.sdk.exceptions import AirflowFailException
+
+            from housing_contracts import ContractError
+            from include.housing_ml.connections import export_mlflow_tracking_uri, lake_storage_options
+            from include.housing_ml.consumer import train
+
+            export_mlflow_tracking_uri()
+            try:
+                return train(
+                    resolved,
+                    airflow_dag_id=dag_run.dag_id,
+                    airflow_run_id=dag_run.run_id,
+                    storage_options=lake_storage_options(),
+                )
+            except ContractError as err:
+                raise AirflowFailException(
+                    f"refusing snapshot {resolved['snapshot_id']} of {resolved['dataset_uri']}: "
+                    f"{type(err).__name__}: {err}"
+                ) from err
+
+        @task
+        def decide(snapshot: dict[str, Any], version: dict[str, Any]) -> dict[str, Any]:
+            """Champion or challenger, by test_rmse on the same rows."""
+            from include.housing_ml.connections import export_mlflow_tracking_uri, lake_storage_options
+            from include.housing_ml.consumer import decide
+
+            export_mlflow_tracking_uri()
+            return decide(snapshot, version, storage_options=lake_storage_options())
+
+        @task(outlets=[predictions])
+        def write_predictions(
+            snapshot: dict[str, Any],
+            version: dict[str, Any],
+            decision: dict[str, Any],
+            outlet_events: Any = None,
+            **context: Any,
+        ) -> dict[str, Any]:
+            """The champion's predictions for every row of the snapshot, then the success receipt."""
+            from include.housing_ml.connections import export_mlflow_tracking_uri, lake_storage_options
+            from include.housing_ml.consumer import predict, receipt_produced
+
+            export_mlflow_tracking_uri()
+            written = predict(snapshot, decision, storage_options=lake_storage_options())
+            outlet_events[predictions].extra = written  # subscribers learn the file and model version
+            receipts.success(
+                context,
+                snapshot_id=snapshot["snapshot_id"],
+                produced=receipt_produced(version, decision, written),
             )
-        except AlreadyConsumed as duplicate:
-            raise AirflowSkipException(str(duplicate)) from None  # the whole run is skipped
-        # Where a later failure's receipt finds the snapshot, also on a manual run without the param.
-        ti.xcom_push(key="snapshot_id", value=resolved["snapshot_id"])
-        return resolved
+            return written
 
-    @task(multiple_outputs=True)
-    def train(resolved: dict[str, Any], dag_run: Any = None) -> dict[str, dict[str, Any]]:
-        """Verify the snapshot (refuse it for good if it is wrong), train, log to MLflow, register."""
-        from airflow.sdk.exceptions import AirflowFailException
+        trained = train(resolve_snapshot())
+        decision = decide(trained["snapshot"], trained["version"])
+        write_predictions(trained["snapshot"], trained["version"], decision)
 
-        from housing_contracts import ContractError
-        from include.housing_ml.connections import export_mlflow_tracking_uri, lake_storage_options
-        from include.housing_ml.consumer import train
-
-        export_mlflow_tracking_uri()
-        try:
-            return train(
-                resolved,
-                airflow_dag_id=dag_run.dag_id,
-                airflow_run_id=dag_run.run_id,
-                storage_options=lake_storage_options(),
-            )
-        except ContractError as err:
-            raise AirflowFailException(
-                f"refusing snapshot {resolved['snapshot_id']} of {resolved['dataset_uri']}: "
-                f"{type(err).__name__}: {err}"
-            ) from err
-
-    @task
-    def decide(snapshot: dict[str, Any], version: dict[str, Any]) -> dict[str, Any]:
-        """Champion or challenger, by test_rmse on the same rows."""
-        from include.housing_ml.connections import export_mlflow_tracking_uri, lake_storage_options
-        from include.housing_ml.consumer import decide
-
-        export_mlflow_tracking_uri()
-        return decide(snapshot, version, storage_options=lake_storage_options())
-
-    @task(outlets=[PREDICTIONS])
-    def write_predictions(
-        snapshot: dict[str, Any],
-        version: dict[str, Any],
-        decision: dict[str, Any],
-        outlet_events: Any = None,
-        **context: Any,
-    ) -> dict[str, Any]:
-        """The champion's predictions for every row of the snapshot, then the success receipt."""
-        from include.housing_ml.connections import export_mlflow_tracking_uri, lake_storage_options
-        from include.housing_ml.consumer import predict, receipt_produced
-
-        export_mlflow_tracking_uri()
-        written = predict(snapshot, decision, storage_options=lake_storage_options())
-        outlet_events[PREDICTIONS].extra = written  # subscribers learn the file and model version
-        RECEIPTS.success(
-            context,
-            snapshot_id=snapshot["snapshot_id"],
-            produced=receipt_produced(version, decision, written),
-        )
-        return written
-
-    trained = train(resolve_snapshot())
-    decision = decide(trained["snapshot"], trained["version"])
-    write_predictions(trained["snapshot"], trained["version"], decision)
+    return consumer()
 
 
-housing_consumer()
+# bound to a name: not auto-registered (see auto_register above)
+housing_consumer_dag = housing_consumer()

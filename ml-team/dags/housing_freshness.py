@@ -27,8 +27,7 @@ from typing import Any
 from airflow.sdk import Param, dag, task
 
 from include.housing_ml import settings
-from include.housing_ml.alerts import on_failure_callbacks
-from include.housing_ml.retries import TransientErrorRetryPolicy
+from include.housing_ml.retries import default_args
 
 
 @dag(
@@ -39,16 +38,7 @@ from include.housing_ml.retries import TransientErrorRetryPolicy
     is_paused_upon_creation=False,
     doc_md=__doc__,
     tags=[*settings.TAGS, "alert"],
-    default_args={
-        "owner": settings.OWNER,
-        "retries": settings.RETRIES,
-        "retry_delay": settings.RETRY_DELAY,
-        "retry_exponential_backoff": settings.RETRY_EXPONENTIAL_BACKOFF,
-        "max_retry_delay": settings.MAX_RETRY_DELAY,
-        # Storage errors are retried; a broken promise (a ContractError) fails at once.
-        "retry_policy": TransientErrorRetryPolicy(),
-        "on_failure_callback": on_failure_callbacks(),
-    },
+    default_args=default_args(),
     params={
         "max_age_seconds": Param(
             None,
@@ -65,7 +55,7 @@ def housing_freshness():
         import logging
         from datetime import timedelta
 
-        from housing_contracts.freshness import check_freshness
+        from housing_contracts.consumers.freshness import check_freshness
         from include.housing_ml.connections import lake_storage_options
 
         seconds = (params or {}).get("max_age_seconds")

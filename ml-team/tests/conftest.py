@@ -92,6 +92,22 @@ def subscribed_uri(team_lake_uri: str) -> str:
     return sibling(team_lake_uri, SUBSCRIBED)
 
 
+@pytest.fixture
+def both_majors_published(census_sample, team_lake_uri, subscribed_uri, data_team_s3) -> dict[Contract, str]:
+    """One producer run's data published as 1.1.0 (at ``team_lake_uri``) and as 2.0.0 (at
+    ``subscribed_uri``) with ``publish_all``: contract -> the snapshot id it got."""
+    from housing_contracts import V2, publish_all
+
+    written = publish_all(
+        census_sample(),
+        uris={V1: team_lake_uri, V2: subscribed_uri},
+        producer={"dag_id": "housing_producer", "run_id": "manual__test"},
+        storage_options=data_team_s3.storage_options,
+        source=V1,
+    )
+    return {contract: written.results[contract].manifest.snapshot_id for contract in (V1, V2)}
+
+
 @pytest.fixture(scope="session")
 def mlflow_tracking(mlflow_server) -> Iterator[str]:
     """Point MLflow at the test server (``$MLFLOW_TRACKING_URI``), as the ML team's MLflow user with the

@@ -11,7 +11,8 @@ from fsspec.core import url_to_fs
 from mlflow.tracking import MlflowClient
 
 from housing_contracts import V2, IncompatibleContractError, SnapshotIntegrityError
-from housing_contracts.consumers import Receipt, consumer_lag, consumer_uri
+from housing_contracts.consumers.lag import consumer_lag
+from housing_contracts.consumers.records import Receipt, consumer_uri
 from include.housing_ml import consumer
 from include.housing_ml.settings import CHAMPION_ALIAS, CONSUMER, MODEL_NAME, predictions_file_uri
 

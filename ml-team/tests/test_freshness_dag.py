@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from housing_contracts.layout import snapshot_time
+from housing_contracts.lake.layout import snapshot_time
 
 
 def _tries(dag_run) -> dict[str, tuple[str, int]]:

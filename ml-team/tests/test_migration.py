@@ -8,7 +8,7 @@ import logging
 import pandas as pd
 import pytest
 
-from housing_contracts import V1, V2, IncompatibleContractError, publish_all
+from housing_contracts import V1, V2, IncompatibleContractError
 from include.housing_ml import consumer
 from include.housing_ml.settings import INTERNAL_CONTRACT
 from include.housing_ml.split import train_test_frames
@@ -25,16 +25,10 @@ def _ref(dataset_uri: str, snapshot_id: str, contract) -> dict[str, str]:
 
 
 @pytest.fixture
-def both_majors(census_sample, team_lake_uri, subscribed_uri, data_team_s3) -> dict:
+def both_majors(both_majors_published, team_lake_uri, subscribed_uri) -> dict:
     """One producer run's data published as 1.1.0 and as 2.0.0 (``publish_all``): contract -> reference."""
-    written = publish_all(
-        census_sample(),
-        uris={V1: team_lake_uri, V2: subscribed_uri},
-        producer={"dag_id": "housing_producer", "run_id": "manual__test"},
-        storage_options=data_team_s3.storage_options,
-    )
     uris = {V1: team_lake_uri, V2: subscribed_uri}
-    return {c: _ref(uris[c], written.results[c].manifest.snapshot_id, c) for c in (V1, V2)}
+    return {c: _ref(uris[c], snapshot_id, c) for c, snapshot_id in both_majors_published.items()}
 
 
 def test_both_majors_load_as_the_same_internal_frame(both_majors, census_sample, storage_options) -> None:
@@ -62,7 +56,7 @@ def test_both_majors_give_the_same_model_inputs(both_majors, storage_options) ->
 
 def test_a_v1_snapshot_logs_its_deprecation(both_majors, storage_options, caplog) -> None:
     """Loading a 1.x snapshot logs the contract package's WARNING with the sunset and the successor."""
-    with caplog.at_level(logging.WARNING, logger="housing_contracts.snapshots"):
+    with caplog.at_level(logging.WARNING, logger="housing_contracts.lake.snapshots"):
         consumer.load(both_majors[V1], storage_options=storage_options)
     (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert f"snapshot {both_majors[V1]['snapshot_id']} of california_housing 1.1.0 is deprecated" in warning

@@ -9,7 +9,7 @@ from airflow.sdk.execution_time.comms import ErrorResponse
 from mlflow.exceptions import MlflowException, RestException
 
 from housing_contracts import SnapshotIntegrityError
-from include.housing_ml.retries import TransientErrorRetryPolicy
+from include.housing_ml.retries import retry_policy
 
 
 @pytest.mark.parametrize(
@@ -27,11 +27,11 @@ from include.housing_ml.retries import TransientErrorRetryPolicy
 )
 def test_retries_only_transient_errors(error: BaseException, action: RetryAction) -> None:
     """Each kind of failure gets the expected decision."""
-    assert TransientErrorRetryPolicy().evaluate(error, try_number=1, max_tries=4).action is action
+    assert retry_policy().evaluate(error, try_number=1, max_tries=4).action is action
 
 
 def test_policy_round_trips_through_its_json_form() -> None:
     """serialize/deserialize keep both lists."""
-    policy = TransientErrorRetryPolicy()
-    again = TransientErrorRetryPolicy.deserialize(policy.serialize())
+    policy = retry_policy()
+    again = type(policy).deserialize(policy.serialize())
     assert (again.retry_on, again.fail_on) == (policy.retry_on, policy.fail_on)

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from housing_contracts.consumers import check_consumer_name
+from housing_contracts.consumers.records import check_consumer_name
 from include.housing_ml.settings import (
     CONSUMER,
     DEFAULT_MAX_LAG,

@@ -1,159 +1,84 @@
 """housing-contracts: the California-housing data contract shared by producer and consumer.
 
-The dataset constants are imported eagerly (standard library only, safe at DAG parse time); everything
-else is loaded on first use, so ``import housing_contracts`` imports neither pandas, pandera nor Airflow.
+Four parts by role, each importing only the parts listed before it:
+
+- :mod:`~housing_contracts.contract`: the versions, columns and rules, compatibility, conversion, ODCS;
+- :mod:`~housing_contracts.lake`: storage, snapshots, manifests, claims, confirmations, retirement records;
+- :mod:`~housing_contracts.consumers`: subscriptions, receipts, lag, freshness, retiring a major;
+- :mod:`~housing_contracts.airflow`: the Asset, its watcher's trigger, the receipt callbacks (extra
+  ``[airflow]``).
+
+:mod:`~housing_contracts.cli` and the test kit :mod:`~housing_contracts.testing` sit on top.
+
+The names below are the public API. The versions' constants are imported eagerly (standard library only,
+safe at DAG parse time); everything else is loaded on first use, so ``import housing_contracts`` imports
+neither pandas, pandera, pydantic nor Airflow.
 """
 
 from __future__ import annotations
 
 from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from housing_contracts.dataset import (
-    ASSET_NAME,
-    COLUMNS,
-    CONTRACT_MAJOR,
-    CONTRACT_NAME,
-    CONTRACT_VERSION,
-    CONTRACTS,
-    DATASET_URI,
-    DATASET_URI_ENV,
-    FEATURE_COLUMNS,
-    TARGET_COLUMN,
-    V1,
-    V2,
-    Contract,
-    Deprecation,
-    contract_for,
-    dataset_uri,
-)
-
-if TYPE_CHECKING:
-    from housing_contracts.catalog import latest_snapshot, list_snapshots
-    from housing_contracts.consumers import (
-        ConsumerLag,
-        Receipt,
-        Subscription,
-        consumer_lag,
-        record_receipt,
-        subscribe,
-    )
-    from housing_contracts.conversion import convert
-    from housing_contracts.errors import (
-        ContractError,
-        ContractViolation,
-        IncompatibleContractError,
-        PromiseBroken,
-        PublishInProgressError,
-        SnapshotIntegrityError,
-        SnapshotNotFoundError,
-    )
-    from housing_contracts.freshness import check_consumer_lag, check_freshness
-    from housing_contracts.lifecycle import Retirement, RetirementRefused, retire, retirement
-    from housing_contracts.manifest import Manifest
-    from housing_contracts.model import CaliforniaHousing
-    from housing_contracts.report import CheckFailure, ValidationReport
-    from housing_contracts.snapshots import (
-        PublishAll,
-        PublishResult,
-        RetiredError,
-        Snapshot,
-        publish,
-        publish_all,
-        read_snapshot,
-    )
-    from housing_contracts.validation import validate
-
-#: public name -> module that defines it (imported on first attribute access)
-_LAZY = {
-    "CaliforniaHousing": "model",
-    "validate": "validation",
-    "ValidationReport": "report",
-    "CheckFailure": "report",
-    "Manifest": "manifest",
-    "publish": "snapshots",
-    "publish_all": "snapshots",
-    "PublishResult": "snapshots",
-    "PublishAll": "snapshots",
-    "RetiredError": "snapshots",
-    "convert": "conversion",
-    "retire": "lifecycle",
-    "retirement": "lifecycle",
-    "Retirement": "lifecycle",
-    "RetirementRefused": "lifecycle",
-    "list_snapshots": "catalog",
-    "latest_snapshot": "catalog",
-    "read_snapshot": "snapshots",
-    "Snapshot": "snapshots",
-    "ContractError": "errors",
-    "ContractViolation": "errors",
-    "SnapshotIntegrityError": "errors",
-    "IncompatibleContractError": "errors",
-    "SnapshotNotFoundError": "errors",
-    "PublishInProgressError": "errors",
-    "PromiseBroken": "errors",
-    "Subscription": "consumers",
-    "Receipt": "consumers",
-    "ConsumerLag": "consumers",
-    "subscribe": "consumers",
-    "record_receipt": "consumers",
-    "consumer_lag": "consumers",
-    "check_freshness": "freshness",
-    "check_consumer_lag": "freshness",
+#: The public API: the module that defines each name, below ``housing_contracts``.
+_PUBLIC: dict[str, tuple[str, ...]] = {
+    "contract.versions": (
+        "ASSET_NAME",
+        "COLUMNS",
+        "CONTRACTS",
+        "CONTRACT_MAJOR",
+        "CONTRACT_NAME",
+        "CONTRACT_VERSION",
+        "DATASET_URI",
+        "DATASET_URI_ENV",
+        "FEATURE_COLUMNS",
+        "LATEST",
+        "TARGET_COLUMN",
+        "V1",
+        "V2",
+        "Contract",
+        "Deprecation",
+        "contract_for",
+        "dataset_uri",
+    ),
+    "contract.model": ("CaliforniaHousing",),
+    "contract.validation": ("validate",),
+    "contract.report": ("CheckFailure", "ValidationReport"),
+    "contract.conversion": ("convert",),
+    "contract.errors": (
+        "ContractError",
+        "ContractViolation",
+        "IncompatibleContractError",
+        "PromiseBroken",
+        "PublishInProgressError",
+        "SnapshotIntegrityError",
+        "SnapshotNotFoundError",
+    ),
+    "lake.manifest": ("Manifest",),
+    "lake.snapshots": (
+        "PublishAll",
+        "PublishResult",
+        "RetiredError",
+        "Snapshot",
+        "publish",
+        "publish_all",
+        "read_snapshot",
+    ),
+    "lake.catalog": ("latest_snapshot", "list_snapshots"),
+    "lake.retirement": ("Retirement", "retirement"),
+    "consumers.records": ("Receipt", "Subscription", "record_receipt", "subscribe"),
+    "consumers.lag": ("ConsumerLag", "consumer_lag"),
+    "consumers.freshness": ("check_consumer_lag", "check_freshness"),
+    "consumers.lifecycle": ("RetirementRefused", "retire"),
 }
+#: Standard library only: imported with the package.
+_EAGER = "contract.versions"
 
-__all__ = [
-    "ASSET_NAME",
-    "COLUMNS",
-    "CONTRACTS",
-    "CONTRACT_MAJOR",
-    "CONTRACT_NAME",
-    "CONTRACT_VERSION",
-    "DATASET_URI",
-    "DATASET_URI_ENV",
-    "FEATURE_COLUMNS",
-    "TARGET_COLUMN",
-    "V1",
-    "V2",
-    "CaliforniaHousing",
-    "CheckFailure",
-    "ConsumerLag",
-    "Contract",
-    "ContractError",
-    "ContractViolation",
-    "Deprecation",
-    "IncompatibleContractError",
-    "Manifest",
-    "PromiseBroken",
-    "PublishAll",
-    "PublishInProgressError",
-    "PublishResult",
-    "Receipt",
-    "RetiredError",
-    "Retirement",
-    "RetirementRefused",
-    "Snapshot",
-    "SnapshotIntegrityError",
-    "SnapshotNotFoundError",
-    "Subscription",
-    "ValidationReport",
-    "check_consumer_lag",
-    "check_freshness",
-    "consumer_lag",
-    "contract_for",
-    "convert",
-    "dataset_uri",
-    "latest_snapshot",
-    "list_snapshots",
-    "publish",
-    "publish_all",
-    "read_snapshot",
-    "record_receipt",
-    "retire",
-    "retirement",
-    "subscribe",
-    "validate",
-]
+__all__ = sorted(name for names in _PUBLIC.values() for name in names)
+_LAZY = {name: module for module, names in _PUBLIC.items() if module != _EAGER for name in names}
+
+_versions = import_module(f"housing_contracts.{_EAGER}")
+globals().update({name: getattr(_versions, name) for name in _PUBLIC[_EAGER]})
 
 
 def __getattr__(name: str) -> Any:

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from housing_contracts.tables import format_table
+from housing_contracts.contract.tables import format_table
 
 if TYPE_CHECKING:
-    from housing_contracts.compatibility import Change
-    from housing_contracts.dataset import Contract
+    from housing_contracts.contract.compatibility import Change
+    from housing_contracts.contract.versions import Contract
 
 NO_COERCION = (
     "No coercion, exactly as the Python API's validate(): every column must already be float64. A CSV is "
@@ -56,7 +56,7 @@ def validate(
     import pandas as pd
 
     import housing_contracts as api
-    from housing_contracts.catalog import split_snapshot_uri
+    from housing_contracts.lake.catalog import split_snapshot_uri
 
     readers = {".csv": pd.read_csv, ".parquet": pd.read_parquet, ".pq": pd.read_parquet}
     snapshot = split_snapshot_uri(source)
@@ -88,7 +88,7 @@ def validate(
 
 def _contract_of_frame(columns: list[str], version: str | None) -> Contract:
     """The live contract named by ``version``, else the one sharing most columns (the newest on a tie)."""
-    from housing_contracts.dataset import CONTRACTS
+    from housing_contracts.contract.versions import CONTRACTS
 
     if version is not None:
         return next(c for c in CONTRACTS if c.version == version)
@@ -105,8 +105,8 @@ def diff(
     fail_on_breaking: Annotated[bool, typer.Option(help="exit 1 if any change is breaking")] = False,
 ) -> None:
     """Classify every change from OLD to NEW as breaking or compatible."""
-    from housing_contracts.compatibility import diff as diff_descriptions
-    from housing_contracts.description import load_description
+    from housing_contracts.contract.compatibility import diff as diff_descriptions
+    from housing_contracts.contract.description import load_description
 
     try:
         result = diff_descriptions(load_description(old), load_description(new))
@@ -143,11 +143,11 @@ def describe(
 ) -> None:
     """Show a live contract version as a table (with its deprecation), as its canonical JSON description,
     or as a row JSON Schema."""
-    from housing_contracts.dataset import CONTRACTS
-    from housing_contracts.description import describe as describe_contract
-    from housing_contracts.description import described_bounds
-    from housing_contracts.export import row_json_schema
-    from housing_contracts.model import BOUND_CHECKS
+    from housing_contracts.contract.description import describe as describe_contract
+    from housing_contracts.contract.description import described_bounds
+    from housing_contracts.contract.json_schema import row_json_schema
+    from housing_contracts.contract.model import BOUND_CHECKS
+    from housing_contracts.contract.versions import CONTRACTS
 
     if as_json and json_schema:
         raise _fail("choose one of --json and --json-schema")
@@ -191,8 +191,8 @@ def snapshots(
     """List the committed snapshots under URI (oldest first) with row counts and times; first the
     version's lifecycle: deprecated (sunset, successor) and retired (when, by whom)."""
     from housing_contracts import ContractError, list_snapshots
-    from housing_contracts.dataset import contract_for
-    from housing_contracts.lifecycle import retirement
+    from housing_contracts.contract.versions import contract_for
+    from housing_contracts.lake.retirement import retirement
 
     try:
         manifests = list_snapshots(uri)
@@ -233,7 +233,7 @@ def consumers(
 ) -> None:
     """One row per subscribed consumer of URI: last snapshot and outcome, lag in snapshots and time, the
     lag it promises, and whether it breaks it. Unreadable or foreign records are listed under status."""
-    from housing_contracts.consumers import consumer_lag, format_consumers
+    from housing_contracts.consumers.lag import consumer_lag, format_consumers
 
     try:
         rows = consumer_lag(uri)
@@ -261,9 +261,9 @@ def retire(
     """
     import getpass
 
-    from housing_contracts.errors import ContractError
-    from housing_contracts.lifecycle import RetirementRefused
-    from housing_contracts.lifecycle import retire as retire_dataset
+    from housing_contracts.consumers.lifecycle import RetirementRefused
+    from housing_contracts.consumers.lifecycle import retire as retire_dataset
+    from housing_contracts.contract.errors import ContractError
 
     try:
         record = retire_dataset(uri, by=by or getpass.getuser())
@@ -309,9 +309,9 @@ def export(
 
     Its server is <dataset URI>/snapshots/*/*.parquet (or one --snapshot's): datacontract test checks them.
     """
-    from housing_contracts.description import frozen_versions, load_description
-    from housing_contracts.layout import SNAPSHOT_ID_PATTERN
-    from housing_contracts.odcs import odcs_document, odcs_filename, odcs_yaml
+    from housing_contracts.contract.description import frozen_versions, load_description
+    from housing_contracts.contract.odcs import odcs_document, odcs_filename, odcs_yaml
+    from housing_contracts.lake.layout import SNAPSHOT_ID_PATTERN
 
     if all_versions and (version is not None or dataset_uri is not None):
         raise _fail("--all exports every version at its own URI: drop --version and --dataset-uri")

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from housing_contracts.dataset import COLUMNS
-from housing_contracts.errors import ContractViolation
-from housing_contracts.model import MIN_ROW_COUNT, Bounds, column_bounds, contract_schema
-from housing_contracts.validation import validate
+from housing_contracts.contract.errors import ContractViolation
+from housing_contracts.contract.model import MIN_ROW_COUNT, Bounds, column_bounds, contract_schema
+from housing_contracts.contract.validation import validate
+from housing_contracts.contract.versions import COLUMNS, V1
 
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
@@ -25,7 +25,7 @@ _UNBOUNDED = 1e9
 def assert_conforms(df: pd.DataFrame) -> None:
     """Assert that ``df`` conforms to the contract; the ``AssertionError`` message is the full report."""
     try:
-        validate(df)
+        validate(df, contract=V1)
     except ContractViolation as violation:
         raise AssertionError(violation.report.to_text()) from None
 
@@ -44,7 +44,7 @@ def allowed_interval(bounds: Bounds) -> tuple[float, float]:
 def sample_frame(n_rows: int = 1000, seed: int = 0) -> pd.DataFrame:
     """A contract-valid frame of uniformly drawn values; rows 0 and 1 hold every column's extreme values."""
     rng = np.random.default_rng(seed)
-    intervals = {column: allowed_interval(b) for column, b in column_bounds().items()}
+    intervals = {column: allowed_interval(b) for column, b in column_bounds(contract=V1).items()}
     return generate_frame(rng, n_rows, intervals, edge_fraction=0.0)
 
 
@@ -61,7 +61,7 @@ def generate_frame(
     if n_rows < MIN_ROW_COUNT:
         raise ValueError(f"n_rows={n_rows}: the contract requires at least {MIN_ROW_COUNT} rows")
     data = {}
-    for column, bounds in column_bounds().items():
+    for column, bounds in column_bounds(contract=V1).items():
         low, high = allowed_interval(bounds)
         sub_low, sub_high = ranges[column]
         if not low <= sub_low <= sub_high <= high:
@@ -82,7 +82,7 @@ def generate_frame(
 
 def _satisfy_frame_checks(data: dict[str, np.ndarray]) -> None:
     """Make row-wise frame checks hold: ``column <= other`` checks lower ``column`` where needed."""
-    for check in contract_schema().checks:
+    for check in contract_schema(contract=V1).checks:
         stats = check.statistics
         if "column" in stats and "other" in stats:
             np.minimum(data[stats["column"]], data[stats["other"]], out=data[stats["column"]])
@@ -95,7 +95,7 @@ def frames(min_rows: int = MIN_ROW_COUNT, max_rows: int = 2 * MIN_ROW_COUNT) -> 
 
     if min_rows < MIN_ROW_COUNT or max_rows < min_rows:
         raise ValueError(f"need {MIN_ROW_COUNT} <= min_rows <= max_rows, got {min_rows}, {max_rows}")
-    intervals = {column: allowed_interval(b) for column, b in column_bounds().items()}
+    intervals = {column: allowed_interval(b) for column, b in column_bounds(contract=V1).items()}
 
     @st.composite
     def _frames(draw: Any) -> pd.DataFrame:

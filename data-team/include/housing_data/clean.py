@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from housing_contracts import COLUMNS
+from housing_contracts import COLUMNS, V1
 from include.housing_data.settings import DEFAULT_MAX_DROP_SHARE
 
 if TYPE_CHECKING:
@@ -84,9 +84,9 @@ def contract_cap(column: str) -> tuple[float, bool]:
     """The contract's upper bound on ``column``: ``(value, inclusive)``, read from ``CaliforniaHousing``."""
     import math
 
-    from housing_contracts.model import column_bounds
+    from housing_contracts.contract.model import column_bounds
 
-    bounds = column_bounds()
+    bounds = column_bounds(contract=V1)
     if column not in bounds:
         raise KeyError(f"column {column!r} is not in the contract: expected one of {list(COLUMNS)}")
     if math.isinf(bounds[column].high):

@@ -21,9 +21,9 @@ def check_consumers(
     ``PromiseBroken`` whose message joins each dataset's (the dataset, every lagging consumer with its lag,
     promise and last outcome). Storage errors propagate, for the retry policy.
     """
-    from housing_contracts.consumers import format_consumers
-    from housing_contracts.errors import PromiseBroken
-    from housing_contracts.freshness import check_consumer_lag
+    from housing_contracts.consumers.freshness import check_consumer_lag
+    from housing_contracts.consumers.lag import format_consumers
+    from housing_contracts.contract.errors import PromiseBroken
 
     found: dict[str, list[dict[str, Any]]] = {}
     broken: list[str] = []

@@ -31,6 +31,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from housing_contracts import Contract
 from include.housing_data import contract_view
+from include.housing_data.connections import lake_storage_options
 from include.housing_data.contract_html import render_page
 
 log = logging.getLogger(__name__)
@@ -121,10 +122,10 @@ def create_app() -> FastAPI:
     @app.get("/", response_class=HTMLResponse, dependencies=[Depends(page_reader)])
     def page(shown: Shown) -> HTMLResponse:
         """The page; a section that cannot be read shows why, the others still render."""
-        from housing_contracts.consumers import consumer_lag
+        from housing_contracts.consumers.lag import consumer_lag
 
         now, uri = datetime.now(UTC), shown.dataset_uri()
-        options = _attempt("lake_s3 connection", contract_view.lake_storage_options)
+        options = _attempt("lake_s3 connection", lake_storage_options)
         if isinstance(options, Exception):
             versions = snapshots = consumers = options
         else:
@@ -147,7 +148,7 @@ def create_app() -> FastAPI:
     @app.get("/api/versions", dependencies=[Depends(api_reader)])
     def versions() -> list[dict[str, Any]]:
         """Every released version, newest first, with its lifecycle."""
-        options = _read("lake_s3 connection", contract_view.lake_storage_options)
+        options = _read("lake_s3 connection", lake_storage_options)
         return [
             status.to_dict()
             for status in _read("versions", lambda: contract_view.versions(storage_options=options))
@@ -164,7 +165,7 @@ def create_app() -> FastAPI:
         limit: int = Query(contract_view.NEWEST_SNAPSHOTS, ge=1, le=1000),
     ) -> list[dict[str, Any]]:
         """The version's newest committed snapshots' manifests, newest first (a broken one: its problem)."""
-        uri, options = shown.dataset_uri(), _read("lake_s3 connection", contract_view.lake_storage_options)
+        uri, options = shown.dataset_uri(), _read("lake_s3 connection", lake_storage_options)
         found = _read(
             "snapshots", lambda: contract_view.newest_snapshots(uri, limit=limit, storage_options=options)
         )
@@ -173,9 +174,9 @@ def create_app() -> FastAPI:
     @app.get("/api/consumers", dependencies=[Depends(api_reader)])
     def consumers(shown: Shown) -> list[dict[str, Any]]:
         """Exactly ``housing-contract consumers URI --json`` for the version's dataset."""
-        from housing_contracts.consumers import consumer_lag
+        from housing_contracts.consumers.lag import consumer_lag
 
-        uri, options = shown.dataset_uri(), _read("lake_s3 connection", contract_view.lake_storage_options)
+        uri, options = shown.dataset_uri(), _read("lake_s3 connection", lake_storage_options)
         return [
             row.to_dict() for row in _read("consumers", lambda: consumer_lag(uri, storage_options=options))
         ]

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from housing_contracts import Contract
-    from housing_contracts.consumers import ConsumerLag
+    from housing_contracts.consumers.lag import ConsumerLag
     from include.housing_data.contract_view import SnapshotSummary, VersionStatus
 
 #: pandera check name -> the operator it applies to its one statistic
@@ -86,7 +86,7 @@ def when(value: datetime | str | None) -> str:
 
 def duration(value: timedelta | None) -> str:
     """``2m 3s`` (the contract package's format), ``-`` for None."""
-    from housing_contracts.consumers import format_duration
+    from housing_contracts.consumers.lag import format_duration
 
     return "-" if value is None else text(format_duration(value))
 

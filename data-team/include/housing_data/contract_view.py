@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from housing_contracts import CONTRACTS, Contract
-from include.housing_data.settings import LAKE_CONN_ID
 
 if TYPE_CHECKING:
     from housing_contracts import Manifest, Retirement
@@ -35,13 +34,6 @@ class SnapshotSummary:
         if self.manifest is not None:
             return self.manifest.to_dict()
         return {"snapshot_id": self.snapshot_id, "problem": self.problem}
-
-
-def lake_storage_options() -> dict[str, Any]:
-    """The storage options of this deployment's ``lake_s3`` connection (the data-team identity)."""
-    from housing_contracts.airflow import storage_options_from_connection
-
-    return storage_options_from_connection(LAKE_CONN_ID)
 
 
 @dataclass(frozen=True)
@@ -92,7 +84,7 @@ def version(major: int | None) -> Contract:
 def versions(*, storage_options: dict[str, Any] | None = None) -> list[VersionStatus]:
     """Every released major, newest first, with its retirement record read from its dataset."""
     from housing_contracts import ContractError
-    from housing_contracts.lifecycle import retirement
+    from housing_contracts.lake.retirement import retirement
 
     found = []
     for contract in reversed(CONTRACTS):
@@ -107,7 +99,7 @@ def versions(*, storage_options: dict[str, Any] | None = None) -> list[VersionSt
 def contract(of: Contract | None = None) -> dict[str, Any]:
     """The live description of ``of`` (default: the newest version): version, columns and their rules,
     freshness promise."""
-    from housing_contracts.description import describe
+    from housing_contracts.contract.description import describe
 
     return describe(contract=of or CONTRACTS[-1])
 
@@ -118,8 +110,9 @@ def newest_snapshots(
     """The ``limit`` newest committed snapshots of ``dataset_uri``, newest first (one listing, then one read
     per snapshot)."""
     from housing_contracts import ContractError
-    from housing_contracts.layout import committed_snapshot_ids, read_manifest
-    from housing_contracts.storage import resolve
+    from housing_contracts.lake.layout import committed_snapshot_ids
+    from housing_contracts.lake.manifest import read_manifest
+    from housing_contracts.lake.storage import resolve
 
     fs, root = resolve(dataset_uri, storage_options)
     newest = committed_snapshot_ids(fs, root)[::-1][: max(limit, 0)]

@@ -40,7 +40,7 @@ class Quarantined(Exception):
 def extract_step(source: str, *, run_id: str, storage_options: dict[str, Any] | None) -> dict[str, Any]:
     """Read the source and stage it; return ``{"staged", "rows", "source"}``."""
     frame = extract(source, storage_options=storage_options)
-    folder = staging_uri(dataset_uri(), run_id)
+    folder = staging_uri(dataset_uri(V1), run_id)
     staged = staging.stage(frame, folder, "extracted", storage_options=storage_options)
     log.info("extracted %d rows from %s, staged at %s", len(frame), source, staged)
     return {"staged": staged, "rows": len(frame), "source": source}
@@ -61,7 +61,7 @@ def clean_step(
         100 * report.removed_share,
         100 * max_drop_share,
     )
-    folder = staging_uri(dataset_uri(), run_id)
+    folder = staging_uri(dataset_uri(V1), run_id)
     out = staging.stage(cleaned, folder, "cleaned", storage_options=storage_options)
     return {"staged": out, "rows": report.rows_out, "cleaning": report.to_dict()}
 
@@ -150,7 +150,7 @@ def manifest_summary(manifest: Manifest) -> dict[str, Any]:
 
 def remove_staging_step(*, run_id: str, storage_options: dict[str, Any] | None) -> int:
     """Delete the run's staging folder; return how many files went."""
-    folder = staging_uri(dataset_uri(), run_id)
+    folder = staging_uri(dataset_uri(V1), run_id)
     removed = staging.remove(folder, storage_options=storage_options)
     log.info("removed %d staged files under %s", removed, folder)
     return removed

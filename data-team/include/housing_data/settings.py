@@ -10,11 +10,14 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+from housing_contracts import CONTRACT_NAME
+from housing_contracts.contract.versions import LAKE_ROOT
+
 #: Airflow connection (type ``aws``) holding the data-team S3 identity; endpoint URL in its extra.
 LAKE_CONN_ID = "lake_s3"
 
 #: Failure reports and offending rows of runs whose data broke the contract, one folder per run.
-QUARANTINE_ROOT = "s3://lake/_quarantine/california_housing"
+QUARANTINE_ROOT = f"{LAKE_ROOT}/_quarantine/{CONTRACT_NAME}"
 
 #: Folder, next to the dataset's version folders, where tasks hand frames to each other during a run.
 #: Readers only look at ``<dataset>/snapshots/*/_manifest.json``, so staged files are invisible to them.
@@ -27,12 +30,13 @@ DEFAULT_SOURCE = "sklearn"
 DEFAULT_MAX_DROP_SHARE = 0.05
 
 OWNER = "data-team"
-TAGS = ["data-team", "producer", "california_housing"]
+TAGS = ["data-team", "producer", CONTRACT_NAME]
 
 #: How often ``housing_consumer_lag`` compares each subscribed consumer's lag with its own promise.
 CONSUMER_LAG_CHECK_SCHEDULE = timedelta(minutes=30)
 
-#: Retries are for transient storage and Airflow API errors only (``retries.STORAGE_RETRY_POLICY``);
+#: Retries are for transient storage and Airflow API errors only (``retries.STORAGE_RETRY_POLICY``, in
+#: ``retries.default_args()``);
 #: data errors raise AirflowFailException and fail at once.
 RETRIES = 3
 RETRY_DELAY = timedelta(seconds=30)

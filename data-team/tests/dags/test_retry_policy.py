@@ -11,7 +11,7 @@ from airflow.sdk.exceptions import AirflowRuntimeError, ErrorType
 from airflow.sdk.execution_time.comms import ErrorResponse
 from botocore.exceptions import EndpointConnectionError
 
-from housing_contracts.errors import PromiseBroken
+from housing_contracts.contract.errors import PromiseBroken
 from housing_testkit import dag_bag
 
 DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"

@@ -148,9 +148,8 @@ class AirflowClient:
         if try_number is None:
             path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}"
             try_number = max(self.request("GET", path)["try_number"], 1)
-        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}"
         lines = []
-        for record in self.request("GET", path, params={"full_content": True}).get("content", []):
+        for record in self._log_content(dag_id, run_id, task_id, try_number):
             if not isinstance(record, dict):
                 lines.append(str(record))
                 continue
@@ -163,9 +162,13 @@ class AirflowClient:
     ) -> list[dict[str, Any]]:
         """One try's log as Airflow's structured records (``timestamp``, ``event`` and each record's extra
         keys), for timing a task from its own log (``bench/breakdown.py``)."""
-        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}"
-        content = self.request("GET", path, params={"full_content": True}).get("content", [])
+        content = self._log_content(dag_id, run_id, task_id, try_number)
         return [record for record in content if isinstance(record, dict)]
+
+    def _log_content(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> list[Any]:
+        """One try's log records as the API returns them (structured records, or lines of text)."""
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}"
+        return self.request("GET", path, params={"full_content": True}).get("content", [])
 
     def tasks(self, dag_id: str) -> list[dict[str, Any]]:
         """The DAG's tasks as the deployment parsed them (``task_id``, ``downstream_task_ids``, ...)."""

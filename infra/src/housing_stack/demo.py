@@ -15,7 +15,7 @@ import sys
 import httpx
 from botocore.exceptions import BotoCoreError
 
-from housing_contracts.consumers import consumer_lag, format_consumers
+from housing_contracts.consumers.lag import consumer_lag, format_consumers
 from housing_stack.airflow_client import AirflowClient, AirflowError
 from housing_stack.flow import FlowError, FlowReport, reader_storage_options, run_flow, team_storage_options
 from housing_stack.identities import DATA_TEAM, ML_TEAM, MLFLOW_USERS, Login, airflow_admin, airflow_reader

@@ -9,7 +9,6 @@ follows the one the consumer DAG is scheduled on, which it asks the ML team's Ai
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Callable
@@ -18,10 +17,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError
-from fsspec.core import url_to_fs
 
 from housing_contracts import list_snapshots
-from housing_contracts.consumers import Subscription, consumer_uri
+from housing_contracts.consumers.records import read_subscription
 from housing_stack.airflow_client import FINISHED, AirflowClient, AirflowError
 from housing_stack.identities import ML_TEAM
 
@@ -68,9 +66,7 @@ class FlowReport:
 
 def team_storage_options(config: StackConfig, identity: str) -> dict[str, Any]:
     """s3fs options with the keys of S3 identity ``identity`` on the stack's S3."""
-    keys = config.credentials[identity]
-    client_kwargs = {"endpoint_url": config.s3_endpoint_url, "region_name": config.region}
-    return {"key": keys.access_key, "secret": keys.secret_key, "client_kwargs": client_kwargs}
+    return config.credentials[identity].storage_options(config.s3_endpoint_url, config.region)
 
 
 def reader_storage_options(config: StackConfig) -> dict[str, Any]:
@@ -113,11 +109,8 @@ def consumed_uri(ml: AirflowClient, dag_id: str = CONSUMER_DAG, *, timeout: floa
 
 def _subscribed_at(uri: str, consumer: str, storage_options: dict[str, Any]) -> datetime | None:
     """When ``consumer``'s watcher last started (its subscription record), or None before the first."""
-    fs, path = url_to_fs(f"{consumer_uri(uri, consumer)}/subscription.json", **storage_options)
-    try:
-        return Subscription.from_dict(json.loads(fs.cat_file(path))).subscribed_at
-    except FileNotFoundError:
-        return None
+    subscription = read_subscription(uri, consumer, storage_options=storage_options)
+    return subscription.subscribed_at if subscription else None
 
 
 def start_watcher(

@@ -13,15 +13,19 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from housing_contracts.consumers import CONSUMERS_DIR
-from housing_contracts.dataset import CONTRACT_NAME, DATASET_URI
-from housing_stack.settings import LAKE_BUCKET, MLFLOW_BUCKET
+from housing_contracts.consumers.records import CONSUMERS_DIR
+from housing_contracts.contract.versions import CONTRACT_NAME, DATASET_URI
+from housing_stack.settings import DEFAULTS, LAKE_BUCKET, MLFLOW_BUCKET, require
 
-ADMIN = "admin"
-DATA_TEAM = "data-team"
-ML_TEAM = "ml-team"
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+
+#: The identities' names: each is its access key id in ``.env.example`` (``<PREFIX>_AWS_ACCESS_KEY_ID``).
+ADMIN = require(DEFAULTS, "ADMIN_AWS_ACCESS_KEY_ID")
+DATA_TEAM = require(DEFAULTS, "DATA_TEAM_AWS_ACCESS_KEY_ID")
+ML_TEAM = require(DEFAULTS, "ML_TEAM_AWS_ACCESS_KEY_ID")
 
 #: Key prefixes in the lake bucket (see infra/DESIGN.md "Stack facts"). The dataset prefix covers every
 #: contract major version (california_housing/v1, v2, ...).
@@ -67,6 +71,38 @@ class Credentials(NamedTuple):
     def generate(cls, access_key: str) -> Credentials:
         """A key pair with a fresh random secret."""
         return cls(access_key, secrets.token_urlsafe(24))
+
+    def storage_options(self, endpoint_url: str, region: str) -> dict[str, Any]:
+        """fsspec/s3fs ``storage_options`` authenticating with this key pair at ``endpoint_url``."""
+        return {
+            "key": self.access_key,
+            "secret": self.secret_key,
+            "client_kwargs": {"endpoint_url": endpoint_url, "region_name": region},
+        }
+
+    def s3_client(self, endpoint_url: str, region: str) -> BaseClient:
+        """A boto3 S3 client authenticating with this key pair at ``endpoint_url`` (2 attempts, 60 s read
+        timeout)."""
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            "s3",
+            endpoint_url=endpoint_url,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            region_name=region,
+            config=Config(retries={"max_attempts": 2, "mode": "standard"}, read_timeout=60),
+        )
+
+    def aws_env(self, endpoint_url: str, region: str) -> dict[str, str]:
+        """The standard AWS_* environment variables authenticating with this key pair at ``endpoint_url``."""
+        return {
+            "AWS_ENDPOINT_URL": endpoint_url,
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "AWS_DEFAULT_REGION": region,
+        }
 
 
 @dataclass(frozen=True)

@@ -117,12 +117,7 @@ class SeaweedFS(Server):
 
     def storage_options_for(self, name: str) -> dict[str, Any]:
         """fsspec/s3fs ``storage_options`` authenticating as identity ``name``."""
-        key = self.identity(name)
-        return {
-            "key": key.access_key,
-            "secret": key.secret_key,
-            "client_kwargs": {"endpoint_url": self.endpoint_url, "region_name": self.region},
-        }
+        return self.identity(name).storage_options(self.endpoint_url, self.region)
 
     @property
     def storage_options(self) -> dict[str, Any]:
@@ -130,13 +125,7 @@ class SeaweedFS(Server):
 
     def env_for(self, name: str) -> dict[str, str]:
         """The standard AWS_* environment variables authenticating as identity ``name``."""
-        key = self.identity(name)
-        return {
-            "AWS_ENDPOINT_URL": self.endpoint_url,
-            "AWS_ACCESS_KEY_ID": key.access_key,
-            "AWS_SECRET_ACCESS_KEY": key.secret_key,
-            "AWS_DEFAULT_REGION": self.region,
-        }
+        return self.identity(name).aws_env(self.endpoint_url, self.region)
 
     @property
     def env(self) -> dict[str, str]:
@@ -150,18 +139,7 @@ class SeaweedFS(Server):
 
     def client(self, name: str = ADMIN) -> BaseClient:
         """A boto3 S3 client authenticating as identity ``name`` (admin by default)."""
-        import boto3
-        from botocore.config import Config
-
-        key = self.identity(name)
-        return boto3.client(
-            "s3",
-            endpoint_url=self.endpoint_url,
-            aws_access_key_id=key.access_key,
-            aws_secret_access_key=key.secret_key,
-            region_name=self.region,
-            config=Config(retries={"max_attempts": 2, "mode": "standard"}, read_timeout=60),
-        )
+        return self.identity(name).s3_client(self.endpoint_url, self.region)
 
     # --- lifecycle ---------------------------------------------------------------------------------
     def _command(self) -> list[str]:

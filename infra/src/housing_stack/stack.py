@@ -370,7 +370,7 @@ class Stack:
         )
         self.supervisor = ServerProcess(
             SUPERVISOR,
-            [sys.executable, "-m", "housing_stack.supervisor", str(state)],
+            [sys.executable, "-m", "housing_stack.supervise", str(state)],
             **self._files(SUPERVISOR),
         )
         # a process whose command line and environment would otherwise not name the state folder (MLflow
@@ -617,13 +617,7 @@ class Stack:
         """What ``make -s env`` exports: endpoints, the admin's and each team's keys, the ML team's MLflow
         user, and each deployment's admin login."""
         config = self.config
-        admin = config.credentials[ADMIN]
-        values = {
-            "AWS_ENDPOINT_URL": config.s3_endpoint_url,
-            "AWS_ACCESS_KEY_ID": admin.access_key,
-            "AWS_SECRET_ACCESS_KEY": admin.secret_key,
-            "AWS_DEFAULT_REGION": config.region,
-        }
+        values = config.credentials[ADMIN].aws_env(config.s3_endpoint_url, config.region)
         for identity in IDENTITIES:
             if identity.name != ADMIN:
                 key = config.credentials[identity.name]

@@ -1,5 +1,6 @@
-"""Restart what exits on its own, as systemd or Kubernetes would: ``python -m housing_stack.supervisor
-<state_dir>`` watches the stack recorded in ``<state_dir>/run/stack.json``.
+"""Restart what exits on its own, as systemd or Kubernetes would: a :class:`Supervisor` watches a stack's
+components (``python -m housing_stack.supervise <state_dir>`` runs one over the stack recorded in
+``<state_dir>/run/stack.json``).
 
 A component counts as exited when its pid file names a process that is gone; ``stop()`` and ``kill()``
 remove the pid file first, so what the stack (or a test) stops on purpose is never restarted. A test can
@@ -10,7 +11,6 @@ also hold a component down with a hold file (``Stack.hold(name)``). Each restart
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -83,16 +83,3 @@ class Supervisor:
         while True:
             self.check()
             time.sleep(INTERVAL)
-
-
-def main(argv: list[str] | None = None) -> None:
-    from housing_stack.stack import Stack, StackConfig
-
-    state_dir = Path((argv or sys.argv[1:])[0])
-    stack = Stack(StackConfig.recorded(state_dir))
-    print(f"supervising {', '.join(stack.components)}", flush=True)
-    Supervisor(stack.components, state_dir, stack.run_dir).run()
-
-
-if __name__ == "__main__":
-    main()

@@ -42,7 +42,8 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from housing_contracts import latest_snapshot, list_snapshots
-from housing_contracts.consumers import consumer_lag, consumer_uri
+from housing_contracts.consumers.lag import consumer_lag
+from housing_contracts.consumers.records import consumer_uri
 from housing_stack.airflow_client import AirflowClient
 from housing_stack.demo import clients
 from housing_stack.flow import (
@@ -112,13 +113,7 @@ def cli_consumers(stack: Stack, dataset: str) -> list[dict[str, Any]]:
     """``housing-contract consumers <dataset> --json``, run as a data-team operator would: the standard
     AWS variables hold the data team's keys."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    keys = stack.config.credentials[DATA_TEAM]
-    env.update(
-        AWS_ENDPOINT_URL=stack.config.s3_endpoint_url,
-        AWS_DEFAULT_REGION=stack.config.region,
-        AWS_ACCESS_KEY_ID=keys.access_key,
-        AWS_SECRET_ACCESS_KEY=keys.secret_key,
-    )
+    env.update(stack.config.credentials[DATA_TEAM].aws_env(stack.config.s3_endpoint_url, stack.config.region))
     command = [str(Path(sys.executable).parent / "housing-contract"), "consumers", dataset, "--json"]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr

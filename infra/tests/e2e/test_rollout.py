@@ -2,8 +2,9 @@
 the data team publishes v1 and v2 side by side, the ML team moves from v1 to v2, v1 is retired.
 
 The ML team's deployment serves, beside its project's ``housing_consumer`` (subscribed to v2 by its
-``CONTRACT`` line), a v1 consumer: the same file with ``CONTRACT = V1`` and the DAG named
-``housing_consumer_v1`` (through ``StackConfig.extra_dags``), consumer name ``ml-team`` for both.
+``settings.CONTRACT``), a v1 consumer: ``housing_consumer_v1``, made by the consumer DAG file's own factory
+(``housing_testkit.write_v1_consumer``, through ``StackConfig.extra_dags``), consumer name ``ml-team`` for
+both.
 Subscriptions are renewed every 5 s (``HOUSING_SUBSCRIPTION_RENEW_SECONDS``; a lease is 3 renewals, so a
 busy triggerer does not let a live one lapse), so a lease lapses within seconds of its watcher stopping.
 
@@ -25,7 +26,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import subprocess
 import sys
 import time
@@ -40,7 +40,8 @@ import pandas as pd
 import pytest
 
 from housing_contracts import V1, V2, list_snapshots, read_snapshot, retirement
-from housing_contracts.consumers import consumer_lag, consumer_uri
+from housing_contracts.consumers.lag import consumer_lag
+from housing_contracts.consumers.records import consumer_uri
 from housing_stack.airflow_client import AirflowClient
 from housing_stack.demo import clients
 from housing_stack.flow import (
@@ -55,11 +56,9 @@ from housing_stack.flow import (
     wait_for_run,
 )
 from housing_stack.identities import ADMIN, DATA_TEAM, ML_TEAM
-from housing_stack.settings import REPO_ROOT
 from housing_stack.stack import Stack, StackConfig
+from housing_testkit import V1_CONSUMER_DAG, write_v1_consumer
 
-V1_CONSUMER_DAG = f"{CONSUMER_DAG}_v1"
-CONSUMER_FILE = REPO_ROOT / "ml-team" / "dags" / f"{CONSUMER_DAG}.py"
 #: The ML team's watchers renew their subscriptions this often (seconds); a lease is 3 renewals.
 RENEW_SECONDS = 5
 TIMEOUT = 600.0
@@ -67,22 +66,6 @@ TIMEOUT = 600.0
 ALERT_DAGS = frozenset({"housing_freshness", "housing_consumer_lag"})
 #: A stopped watcher's subscription lapses after 3 renewals; this leaves room for a slow S3 listing.
 LAPSE_TIMEOUT = 120.0
-
-
-def v1_consumer_source(text: str) -> str:
-    """The ML team's consumer DAG file turned into a v1 consumer: ``CONTRACT = V1``, DAG
-    ``housing_consumer_v1``. Fails naming what it did not find, should the file change shape."""
-    text, contracts = re.subn(r"^CONTRACT = .*$", "CONTRACT = V1", text, flags=re.MULTILINE)
-    text, names = re.subn(rf"\b{CONSUMER_DAG}\(", f"{V1_CONSUMER_DAG}(", text)
-    if (contracts, names) != (1, 2):
-        raise AssertionError(
-            f"{CONSUMER_FILE}: expected one line 'CONTRACT = ...' and the DAG function {CONSUMER_DAG}() "
-            f"defined and called once; found {contracts} such line(s) and {names} use(s) of the function"
-        )
-    if re.search(r"^from housing_contracts import .*\bV1\b", text, flags=re.MULTILINE):
-        return text
-    future = "from __future__ import annotations\n"
-    return text.replace(future, f"{future}\nfrom housing_contracts import V1\n", 1)
 
 
 def _say(line: str) -> None:
@@ -100,7 +83,7 @@ def only(snapshot_ids: list[str], what: str) -> str:
 def extra_dags(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The ML team's second DAG folder, holding the v1 consumer."""
     folder = tmp_path_factory.mktemp("rollout-ml-dags")
-    (folder / f"{V1_CONSUMER_DAG}.py").write_text(v1_consumer_source(CONSUMER_FILE.read_text()))
+    write_v1_consumer(folder)
     return folder
 
 
@@ -119,13 +102,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, extra_dags: Path) -> Iterato
 def retire_cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
     """``housing-contract <args>`` run as a data-team operator would: the AWS variables hold its keys."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    keys = stack.config.credentials[DATA_TEAM]
-    env.update(
-        AWS_ENDPOINT_URL=stack.config.s3_endpoint_url,
-        AWS_DEFAULT_REGION=stack.config.region,
-        AWS_ACCESS_KEY_ID=keys.access_key,
-        AWS_SECRET_ACCESS_KEY=keys.secret_key,
-    )
+    env.update(stack.config.credentials[DATA_TEAM].aws_env(stack.config.s3_endpoint_url, stack.config.region))
     command = [str(Path(sys.executable).parent / "housing-contract"), *args]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
 
@@ -231,7 +208,7 @@ def rollout(stack: Stack, extra_dags: Path, changed_source: str, source: Callabl
     record.refused = retire_cli(stack, "retire", V1.uri)
     lap("retire refused")
 
-    # 3. the switch: housing_consumer subscribes to what its CONTRACT line names
+    # 3. the switch: housing_consumer subscribes to what settings.CONTRACT names
     record.v2_subscribed = consumed_uri(driver.ml)
     driver.watch(CONSUMER_DAG, record.v2_subscribed)
     driver.consume(CONSUMER_DAG, only(first[V2.uri], "v2 (run 1)"))
@@ -278,7 +255,7 @@ def test_retire_is_refused_before_the_switch_naming_the_consumer(rollout: Rollou
 
 
 def test_the_ml_team_switches_by_its_contract_line(rollout: Rollout) -> None:
-    """housing_consumer is scheduled on v2 (its CONTRACT line), its v1 copy on v1; both consumers
+    """housing_consumer is scheduled on v2 (settings.CONTRACT), the v1 consumer on v1; both consumers
     watched at once."""
     assert (rollout.v1_subscribed, rollout.v2_subscribed) == (V1.uri, V2.uri)
     assert rollout.watched_together
@@ -367,7 +344,7 @@ def test_retired_v1_snapshots_stay_readable_and_say_they_are_deprecated(
     warning naming its successor."""
     for manifest in list_snapshots(V1.uri, storage_options=lake):
         caplog.clear()
-        with caplog.at_level(logging.WARNING, logger="housing_contracts.snapshots"):
+        with caplog.at_level(logging.WARNING, logger="housing_contracts.lake.snapshots"):
             snapshot = read_snapshot(V1.uri, manifest.snapshot_id, contract=V1, storage_options=lake)
         assert len(snapshot.frame) == manifest.row_count
         assert list(snapshot.frame.columns) == list(V1.columns)
@@ -383,16 +360,3 @@ def test_snapshots_cli_shows_retired_and_the_deprecation(stack: Stack, rollout: 
     assert f"sunset {V1.deprecation.sunset.isoformat()}" in done.stdout and V2.uri in done.stdout
     for sid in (sid for run in rollout.published.values() for sid in run[V1.uri]):
         assert sid in done.stdout
-
-
-def test_v1_consumer_copy_is_the_ml_teams_file_with_one_line_changed() -> None:
-    """The v1 consumer differs from the ML team's file only in its CONTRACT line, its DAG name and, if
-    the file lacks it, the import of V1 (what a team keeping a v1 consumer would change)."""
-    original = CONSUMER_FILE.read_text()
-    copy = v1_consumer_source(original)
-    changed = sorted(set(copy.splitlines()) - set(original.splitlines()))
-    assert any(line.startswith("CONTRACT = V1") for line in changed)
-    assert all(
-        line.startswith(("CONTRACT = V1", "from housing_contracts import V1")) or V1_CONSUMER_DAG in line
-        for line in changed
-    ), changed

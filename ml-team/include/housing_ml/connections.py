@@ -13,7 +13,7 @@ MLFLOW_USER_ENV = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
 
 def lake_storage_options() -> dict[str, Any]:
     """s3fs options (keys, endpoint, region) from the ``lake_s3`` connection."""
-    from housing_contracts.airflow import storage_options_from_connection
+    from housing_contracts.airflow.connections import storage_options_from_connection
 
     return storage_options_from_connection(LAKE_CONN_ID)
 

@@ -1,19 +1,22 @@
-"""Which task failures are worth a retry: storage and MLflow errors yes, bad data and bugs no.
+"""How the ML team's tasks retry: storage and MLflow errors yes, bad data and bugs no, and the
+``default_args`` every ML-team DAG takes.
 
-Airflow's ``ExceptionRetryPolicy`` imports every dotted exception path when the DAG file is parsed;
-for ``mlflow.exceptions.MlflowException`` that is all of MLflow (measured: ~8 s of parse time on 2 busy
-cores). This policy matches an exception's class and base classes by their dotted names instead, so it
-imports nothing until a task actually fails.
+The policy is the contract package's :class:`~housing_contracts.airflow.retries.TransientErrorRetryPolicy`
+(both teams use it): it matches exceptions by dotted name, so naming MLflow's exception imports no MLflow
+when a DAG file is parsed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from airflow.sdk.definitions.retry_policy import RetryAction, RetryDecision, RetryPolicy
+from housing_contracts.airflow.retries import TransientErrorRetryPolicy
+from include.housing_ml import settings
+from include.housing_ml.alerts import on_failure_callbacks
 
 #: Never retried: the data is wrong (bad snapshot), retrying cannot help.
-FAIL_ON: tuple[str, ...] = ("housing_contracts.errors.ContractError",)
+FAIL_ON: tuple[str, ...] = ("housing_contracts.contract.errors.ContractError",)
 #: Retried with the task's exponential backoff: likely transient.
 RETRY_ON: tuple[str, ...] = (
     "builtins.OSError",  # TimeoutError, ConnectionError, s3fs's and fsspec's I/O errors
@@ -26,34 +29,20 @@ RETRY_ON: tuple[str, ...] = (
 )
 
 
-def class_paths(exception: BaseException) -> set[str]:
-    """Dotted paths of the exception's class and every base class."""
-    return {f"{cls.__module__}.{cls.__qualname__}" for cls in type(exception).__mro__}
+def retry_policy() -> TransientErrorRetryPolicy:
+    """Storage, MLflow and Airflow API errors are retried with backoff; bad data and bugs fail at once."""
+    return TransientErrorRetryPolicy(retry_on=RETRY_ON, fail_on=FAIL_ON)
 
 
-class TransientErrorRetryPolicy(RetryPolicy):
-    """Retry exceptions named in ``retry_on`` (or subclasses), fail at once on everything else."""
-
-    def __init__(self, retry_on: tuple[str, ...] = RETRY_ON, fail_on: tuple[str, ...] = FAIL_ON) -> None:
-        self.retry_on = tuple(retry_on)
-        self.fail_on = tuple(fail_on)
-
-    def evaluate(
-        self, exception: BaseException, try_number: int, max_tries: int, context: Any = None
-    ) -> RetryDecision:
-        """RETRY for a transient error, FAIL otherwise (``fail_on`` wins over ``retry_on``)."""
-        paths = class_paths(exception)
-        if paths.intersection(self.fail_on):
-            return RetryDecision.fail(f"{type(exception).__name__}: bad data, a retry cannot help")
-        if paths.intersection(self.retry_on):
-            return RetryDecision.retry(reason=f"{type(exception).__name__}: storage or MLflow error")
-        return RetryDecision(action=RetryAction.FAIL, reason=f"{type(exception).__name__}: not transient")
-
-    def serialize(self) -> dict[str, Any]:
-        """JSON form: the two lists of class paths."""
-        return {"retry_on": list(self.retry_on), "fail_on": list(self.fail_on)}
-
-    @classmethod
-    def deserialize(cls, data: dict[str, Any]) -> TransientErrorRetryPolicy:
-        """Inverse of :meth:`serialize`."""
-        return cls(tuple(data["retry_on"]), tuple(data["fail_on"]))
+def default_args(*on_failure: Callable[[Any], None]) -> dict[str, Any]:
+    """Every ML-team DAG's ``default_args``: owner, 3 retries with exponential backoff, :func:`retry_policy`,
+    and on failure the DAG's own callbacks ``on_failure`` (e.g. a receipt), then the team's alerts."""
+    return {
+        "owner": settings.OWNER,
+        "retries": settings.RETRIES,
+        "retry_delay": settings.RETRY_DELAY,
+        "retry_exponential_backoff": settings.RETRY_EXPONENTIAL_BACKOFF,
+        "max_retry_delay": settings.MAX_RETRY_DELAY,
+        "retry_policy": retry_policy(),
+        "on_failure_callback": on_failure_callbacks(*on_failure),
+    }

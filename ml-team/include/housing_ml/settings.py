@@ -11,9 +11,13 @@ import math
 import os
 import re
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from housing_contracts import CONTRACT_NAME, V1, V2, Contract
-from housing_contracts.dataset import LAKE_ROOT
+from housing_contracts.contract.versions import LAKE_ROOT
+
+if TYPE_CHECKING:
+    from airflow.sdk import Asset
 
 #: Airflow connection (type ``aws``) through which the ML team reaches the lake.
 LAKE_CONN_ID = "lake_s3"
@@ -110,6 +114,22 @@ FRESHNESS_CHECK_SCHEDULE = "*/30 * * * *"
 
 # The predictions live next to the dataset in the same lake, versioned by the contract's major: a v1 and a
 # v2 consumer in one deployment write (and skip re-deliveries by) predictions of their own.
+def subscription_asset(contract: Contract = CONTRACT) -> Asset:
+    """The ML team's subscription: ``contract``'s Asset with the watcher that fires on each committed
+    snapshot and writes this consumer's subscription (its lag promise, renewed while the watcher runs).
+    What ``housing_consumer`` is scheduled on; the latency bench's subscriber uses the same."""
+    from housing_contracts.airflow.asset import dataset_asset  # Airflow: only where a DAG is built
+
+    return dataset_asset(
+        contract,
+        watch=True,
+        conn_id=LAKE_CONN_ID,
+        consumer=CONSUMER,
+        max_lag=MAX_LAG,
+        renew_every=RENEW_EVERY,
+    )
+
+
 def predictions_asset_name(contract: Contract) -> str:
     """``california_housing_predictions_v<major>``: the Asset of the predictions made from ``contract``."""
     return f"{contract.name}_predictions_v{contract.major}"

@@ -13,7 +13,7 @@ from typing import Any
 from fsspec.core import url_to_fs
 
 from housing_contracts import Contract, SnapshotNotFoundError, latest_snapshot
-from housing_contracts.dataset import contract_of
+from housing_contracts.contract.versions import contract_of
 from include.housing_ml.settings import predictions_file_uri, predictions_uri
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ def warn_if_deprecated(contract: Contract) -> None:
 def choose_snapshot_id(event_manifests: list[Mapping[str, Any]], requested: str | None) -> str | None:
     """The snapshot to consume: the newest one announced by events, else the requested one.
 
-    ``event_manifests`` come from ``housing_contracts.airflow.manifests_from_events``. One DagRun can
+    ``event_manifests`` come from ``housing_contracts.airflow.asset.manifests_from_events``. One DagRun can
     carry several events if snapshots were committed while a run was queued; each snapshot is a
     complete dataset, so training on the newest supersedes the older ones.
     ``None`` means "the newest committed snapshot".

@@ -1,5 +1,6 @@
-"""A v1 consumer beside the v2 one in one deployment, as the rollout runs them: the consumer DAG file
-copied with ``CONTRACT = V1`` and renamed ``housing_consumer_v1``, served from the same dags/ folder.
+"""A v1 consumer beside the v2 one in one deployment, as the rollout runs them: ``housing_consumer_v1``,
+made by the consumer DAG file's own factory (``housing_testkit.write_v1_consumer``), served from the same
+dags/ folder.
 
 The shared integrity checks hold for both files; each DAG follows its own contract line; and both, run
 (``dag.test()``) on the two snapshots of one producer run, succeed with records, predictions and MLflow
@@ -8,10 +9,8 @@ runs of their own and the same model scores (one internal representation).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import re
 from pathlib import Path
 
 import pandas as pd
@@ -19,9 +18,9 @@ import pytest
 from fsspec.core import url_to_fs
 from mlflow.tracking import MlflowClient
 
-from housing_contracts import V1, V2, publish_all
-from housing_contracts.consumers import Receipt, consumer_uri
-from housing_testkit import DagIntegrity, dag_bag
+from housing_contracts import V1, V2
+from housing_contracts.consumers.records import Receipt, consumer_uri
+from housing_testkit import DagIntegrity, dag_bag, write_v1_consumer
 from include.housing_ml.settings import (
     CONSUMER,
     EXPERIMENT_NAME,
@@ -33,31 +32,13 @@ PROJECT_DIR = Path(__file__).resolve().parents[2]
 CONSUMER_FILE = PROJECT_DIR / "dags" / "housing_consumer.py"
 
 
-IMPORT_V1 = "from housing_contracts import V1"
-
-
-def as_v1_consumer(source: str) -> str:
-    """The consumer DAG file made a v1 consumer, as the rollout test makes it: ``CONTRACT = V1`` and the
-    function (so the DAG id) ``housing_consumer_v1``. Each edit must apply exactly once."""
-    edits = [
-        (r"^CONTRACT = settings\.CONTRACT\b.*$", "CONTRACT = V1"),
-        (r"^from __future__ import annotations$", f"from __future__ import annotations\n\n{IMPORT_V1}"),
-        (r"^def housing_consumer\(", "def housing_consumer_v1("),
-        (r"^housing_consumer\(\)$", "housing_consumer_v1()"),
-    ]
-    for pattern, replacement in edits:
-        source, count = re.subn(pattern, replacement, source, flags=re.MULTILINE)
-        assert count == 1, f"{pattern!r} matched {count} lines of the consumer DAG file, expected 1"
-    return source
-
-
 def write_two_consumers(project: Path) -> Path:
-    """A project folder whose dags/ holds the consumer DAG file and its v1 copy (``include`` linked, as
-    the deployment's project folder has it beside dags/)."""
+    """A project folder whose dags/ holds the consumer DAG file and a v1 consumer made by its factory
+    (``include`` linked, as the deployment's project folder has it beside dags/)."""
     dags = project / "dags"
     dags.mkdir(parents=True, exist_ok=True)
     (dags / "housing_consumer.py").write_text(CONSUMER_FILE.read_text())
-    (dags / "housing_consumer_v1.py").write_text(as_v1_consumer(CONSUMER_FILE.read_text()))
+    write_v1_consumer(dags)
     if not (project / "include").exists():
         (project / "include").symlink_to(PROJECT_DIR / "include", target_is_directory=True)
     return dags
@@ -79,7 +60,7 @@ def _two_consumers() -> dict:
 
 
 def test_a_v1_and_a_v2_consumer_parse_in_one_deployment() -> None:
-    """The copied DAG file with CONTRACT = V1 parses beside the original, without import errors."""
+    """The v1 consumer's DAG file parses beside the original, without import errors."""
     assert dag_bag(TWO_CONSUMERS).import_errors == {}
     assert sorted(_two_consumers()) == ["housing_consumer", "housing_consumer_v1"]
 
@@ -107,7 +88,7 @@ def test_each_consumer_follows_its_contract_line(dag_id: str, contract) -> None:
 def _receipts(dataset_uri: str, snapshot_id: str, storage_options) -> list[Receipt]:
     fs, _ = url_to_fs(dataset_uri, **storage_options)
     folder = f"{consumer_uri(dataset_uri, CONSUMER)}/receipts/{snapshot_id}"
-    return [Receipt.from_dict(json.loads(fs.cat_file(path))) for path in fs.glob(f"{folder}/*.json")]
+    return [Receipt.from_json(fs.cat_file(path)) for path in fs.glob(f"{folder}/*.json")]
 
 
 def _metrics(snapshot_id: str) -> dict[str, float]:
@@ -120,10 +101,9 @@ def _metrics(snapshot_id: str) -> dict[str, float]:
 def test_both_consumers_consume_one_producer_run(
     airflow_db,
     consumer_env,
-    census_sample,
+    both_majors_published,
     team_lake_uri,
     subscribed_uri,
-    data_team_s3,
     storage_options,
     caplog,
     monkeypatch,
@@ -137,13 +117,7 @@ def test_both_consumers_consume_one_producer_run(
     # settings.DAGS_FOLDER: point both at the deployment with the two consumers.
     monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(TWO_CONSUMERS))
     monkeypatch.setattr(airflow_settings, "DAGS_FOLDER", str(TWO_CONSUMERS))
-    written = publish_all(
-        census_sample(),
-        uris={V1: team_lake_uri, V2: subscribed_uri},
-        producer={"dag_id": "housing_producer", "run_id": "manual__test"},
-        storage_options=data_team_s3.storage_options,
-    )
-    snapshots = {c: written.results[c].manifest.snapshot_id for c in (V1, V2)}
+    snapshots = both_majors_published
     caplog.set_level(logging.WARNING)
     caplog.clear()
     v1_run = _two_consumers()["housing_consumer_v1"].test(run_conf={"snapshot_id": snapshots[V1]})

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from housing_contracts.dataset import DATASET_URI
+from housing_contracts.contract.versions import DATASET_URI
 from housing_stack.identities import DATA_TEAM, ML_TEAM, generate_credentials
 from housing_stack.seaweedfs import SeaweedFS, SeaweedPorts
 from housing_stack.settings import LAKE_BUCKET

@@ -1,0 +1,50 @@
+"""What a dataset holds, without the data stack: list the committed snapshots, find the newest, name one.
+
+Standard library and fsspec only (no pandas, pyarrow, pandera or numpy), so a consumer's light "which
+snapshot?" task and the Airflow trigger resolve snapshots without paying for the libraries that read them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from housing_contracts.contract.errors import SnapshotNotFoundError
+from housing_contracts.contract.versions import DATASET_URI
+from housing_contracts.lake.layout import SNAPSHOT_ID_PATTERN, SNAPSHOTS_DIR, committed_snapshot_ids
+from housing_contracts.lake.manifest import Manifest, read_manifest
+from housing_contracts.lake.storage import resolve
+
+
+def split_snapshot_uri(uri: str) -> tuple[str, str] | None:
+    """``(<dataset uri>, <snapshot id>)`` if ``uri`` names one snapshot (``…/snapshots/<id>``), else None."""
+    head, sep, tail = str(uri).rstrip("/").rpartition(f"/{SNAPSHOTS_DIR}/")
+    if sep and SNAPSHOT_ID_PATTERN.match(tail):
+        return head, tail
+    return None
+
+
+def list_snapshots(
+    uri: str = DATASET_URI, *, storage_options: dict[str, Any] | None = None
+) -> list[Manifest]:
+    """Manifests of every committed snapshot under ``uri``, oldest first."""
+    fs, root = resolve(uri, storage_options)
+    return [read_manifest(fs, root, snapshot_id) for snapshot_id in committed_snapshot_ids(fs, root)]
+
+
+def latest_snapshot(
+    uri: str = DATASET_URI, *, storage_options: dict[str, Any] | None = None
+) -> Manifest | None:
+    """The newest committed snapshot's manifest, or None if nothing was published yet."""
+    fs, root = resolve(uri, storage_options)
+    ids = committed_snapshot_ids(fs, root)
+    return read_manifest(fs, root, ids[-1]) if ids else None
+
+
+def snapshot_manifest(
+    uri: str, snapshot_id: str, *, storage_options: dict[str, Any] | None = None
+) -> Manifest:
+    """The manifest of committed snapshot ``snapshot_id`` under ``uri`` (SnapshotNotFoundError if none)."""
+    if not SNAPSHOT_ID_PATTERN.match(snapshot_id):
+        raise SnapshotNotFoundError(f"{snapshot_id!r} is not a snapshot id (YYYYMMDDTHHMMSS.ffffffZ-<8 hex>)")
+    fs, root = resolve(uri, storage_options)
+    return read_manifest(fs, root, snapshot_id)
