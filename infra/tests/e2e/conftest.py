@@ -1,14 +1,15 @@
 """The stacks of the end-to-end tests, one per profile for the whole session (starting one takes ~2 min
 embedded, ~2.5 min production on 2 cores), and the handoff run once on each:
 
-- embedded: the handoff's embedded pass (test_handoff.py), then test_lag_page_alerts.py (the consumer
-  table, the Contract page, the alerts) on what the handoff left; its last test stops the stack and checks
-  that nothing is left running.
-- production: the handoff's production pass, then the fault tests (test_production_faults.py), whose
-  last test stops it.
+- embedded: the handoff's embedded pass (test_handoff.py), then the access probes, the consumer table,
+  the Contract page, the alerts and the search for secrets on what the handoff left; a test marked
+  ``stops_stack`` (test_lag_page_alerts.py) stops the stack and checks that nothing is left running.
+- production: the handoff's production pass, the search for secrets, then the fault tests
+  (test_production_faults.py), whose ``stops_stack`` test stops it.
 
 Every test on the embedded stack runs before any test on the production stack, so the two stacks never
-run at the same time (memory, 2 cores).
+run at the same time (memory, 2 cores), and a profile's ``stops_stack`` test runs after every other test
+on that profile's stack.
 """
 
 from __future__ import annotations
@@ -36,10 +37,17 @@ def _on_production_stack(item: pytest.Item) -> bool:
     )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "stops_stack: stops its profile's stack; runs after the others on it")
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Embedded-stack tests first, then production-stack ones; otherwise pytest's order (stable sort)."""
-    items.sort(key=_on_production_stack)
+    """Embedded-stack tests first, then production-stack ones, each profile's ``stops_stack`` test last;
+    otherwise pytest's order (stable sort)."""
+    items.sort(
+        key=lambda item: (_on_production_stack(item), item.get_closest_marker("stops_stack") is not None)
+    )
 
 
 @pytest.fixture(scope="session")

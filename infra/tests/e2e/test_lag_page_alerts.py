@@ -375,6 +375,7 @@ def test_consumer_lag_alert_fires_then_clears_after_catching_up(
     assert _row(cli_consumers(stack, dataset), ML_TEAM)["consumed_snapshot_id"] == lagging
 
 
+@pytest.mark.stops_stack
 def test_embedded_stack_stops_cleanly(stack: Stack) -> None:
     """``down`` leaves no component, supervisor or child process running (the production stack's own
     check ends the fault tests)."""

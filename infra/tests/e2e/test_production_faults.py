@@ -359,6 +359,7 @@ ONE_OF_EACH_KIND = (
 )
 
 
+@pytest.mark.stops_stack
 def test_leaders_killed_alone_then_down_leaves_nothing(stack: Stack, reliability_row) -> None:
     """SIGKILL of only the leading process of one component of each kind (as an OOM kill does; its
     children live on, orphaned) and the supervisor's restart of each: ``down`` then leaves no process of
