@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from housing_testkit import imports_of
+from housing_testkit import import_cycle, imports_of, package_imports
 
 TESTS_DIR = Path(__file__).resolve().parent
 
@@ -26,3 +26,9 @@ def test_the_data_teams_code_is_absent(module: str) -> None:
 def test_tests_import_no_infra_internals() -> None:
     """Test modules import the test kit, never housing_stack (the stack's internals)."""
     assert imports_of(TESTS_DIR, "housing_stack") == set()
+
+
+def test_the_team_package_has_no_import_cycle() -> None:
+    """include/housing_ml's modules import each other without a cycle, function-level imports included."""
+    package = TESTS_DIR.parent / "include" / "housing_ml"
+    assert import_cycle(package_imports(package, "include.housing_ml")) == []

@@ -1,7 +1,7 @@
 """The producer's configuration, each fact defined once.
 
 Values that differ per deployment (keys, endpoint) come from the Airflow connection ``lake_s3``; nothing
-here is a secret. The dataset location comes from ``housing_contracts.dataset_uri()`` (overridable through
+here is a secret. The dataset location comes from ``housing_contracts.dataset_uri(V1)`` (overridable through
 ``HOUSING_DATASET_URI`` for tests and benchmarks).
 """
 

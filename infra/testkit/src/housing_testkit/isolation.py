@@ -17,7 +17,7 @@ def module_imports(path: Path, package: str) -> set[str]:
             found.add(node.module)
         elif isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
-    return {name for name in found if name.split(".")[0] == package}
+    return {name for name in found if name == package or name.startswith(f"{package}.")}
 
 
 def imports_of(folder: str | Path, package: str) -> set[str]:
@@ -30,15 +30,17 @@ def imports_of(folder: str | Path, package: str) -> set[str]:
     }
 
 
-def package_imports(package_dir: str | Path) -> dict[str, set[str]]:
+def package_imports(package_dir: str | Path, package: str | None = None) -> dict[str, set[str]]:
     """Each module of the package in ``package_dir`` (dotted, a subpackage by its ``__init__``) -> the
-    modules of the same package it imports."""
+    modules of the same package it imports. ``package`` is its dotted name (default: the folder's name;
+    ``include.housing_data`` for a team's)."""
     package_dir = Path(package_dir)
+    package = package or package_dir.name
     graph = {}
     for path in package_dir.rglob("*.py"):
-        parts = path.relative_to(package_dir.parent).with_suffix("").parts
+        parts = (*package.split("."), *path.relative_to(package_dir).with_suffix("").parts)
         module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-        graph[module] = module_imports(path, package_dir.name)
+        graph[module] = module_imports(path, package)
     return graph
 
 
