@@ -68,9 +68,9 @@ def test_env_file_is_generated_with_random_secrets(tmp_path: Path) -> None:
 def test_env_file_is_kept_and_completed(tmp_path: Path) -> None:
     """A second call keeps existing values and only appends keys the example gained."""
     path = tmp_path / ".env"
-    path.write_text("S3_PORT=19999\nAIRFLOW_PASSWORD=mine\n")
+    path.write_text("S3_PORT=19999\nAIRFLOW_DATA_PASSWORD=mine\n")
     settings = ensure_env_file(path)
-    assert (settings["S3_PORT"], settings["AIRFLOW_PASSWORD"]) == ("19999", "mine")
+    assert (settings["S3_PORT"], settings["AIRFLOW_DATA_PASSWORD"]) == ("19999", "mine")
     assert settings.keys() == DEFAULTS.keys()
     assert ensure_env_file(path) == settings
 

@@ -5,6 +5,7 @@ permissions ``identities.MLFLOW_USERS`` gives it."""
 from __future__ import annotations
 
 import configparser
+import io
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -104,20 +105,8 @@ class MlflowServer(Server):
         """The folder of the sqlite stores and the log, and the basic-auth config (owner-only: a PostgreSQL
         permission database's URI holds its password)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        config = configparser.ConfigParser()
-        config["mlflow"] = {
-            "default_permission": MLFLOW_DEFAULT_PERMISSION.value,
-            "database_uri": self.auth_database_uri,
-            "authorization_function": "mlflow.server.auth:authenticate_request_basic_auth",
-            # Checking a password is a deliberately slow hash (werkzeug's PBKDF2), and MLflow checks it on
-            # every request: a training run's dozens of calls then cost seconds of CPU each on a busy
-            # machine. A success is remembered this long (one worker; a password changed through the API
-            # takes effect at once on it).
-            "auth_cache_ttl_seconds": str(AUTH_CACHE_SECONDS),
-        }
         self.auth_config_path.touch(mode=0o600)
-        with self.auth_config_path.open("w") as handle:
-            config.write(handle)
+        self.auth_config_path.write_text(auth_config(self.auth_database_uri))
 
     def wait_ready(self, timeout: float | None = START_TIMEOUT) -> None:
         """Wait until ``/health`` answers, then make sure every user and grant is in place."""
@@ -128,6 +117,25 @@ class MlflowServer(Server):
     def grant(self) -> None:
         """Every user and grant of :data:`~housing_stack.identities.MLFLOW_USERS` (see :func:`grant`)."""
         grant(self.tracking_uri, self.logins)
+
+
+def auth_config(database_uri: str) -> str:
+    """The basic-auth app's config file (``MLFLOW_AUTH_CONFIG_PATH``), its users and grants kept in
+    ``database_uri``."""
+    config = configparser.ConfigParser()
+    config["mlflow"] = {
+        "default_permission": MLFLOW_DEFAULT_PERMISSION.value,
+        "database_uri": database_uri,
+        "authorization_function": "mlflow.server.auth:authenticate_request_basic_auth",
+        # Checking a password is a deliberately slow hash (werkzeug's scrypt), and MLflow checks it on
+        # every request: a training run's dozens of calls then cost seconds of CPU on a busy machine. A
+        # success is remembered this long (one worker; a password changed through the API takes effect
+        # at once on it).
+        "auth_cache_ttl_seconds": str(AUTH_CACHE_SECONDS),
+    }
+    text = io.StringIO()
+    config.write(text)
+    return text.getvalue()
 
 
 def grant(tracking_uri: str, logins: Mapping[str, Login]) -> None:
