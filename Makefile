@@ -31,7 +31,7 @@ $(STAMP): $(SETUP_INPUTS)
 
 # Each project's tests run in their own pytest process from its folder (both teams have `include/`).
 PYTEST := ../$(PY) -m pytest -q
-TEST_TARGETS := test-contracts test-data-team test-ml-team test-infra test-e2e
+TEST_TARGETS := test-contracts test-data-team test-ml-team test-infra test-e2e test-containers
 .PHONY: test $(TEST_TARGETS) fetch-data
 
 # Each team's tests run in a venv of its own (.venvs/<team>), built from what its Astro image holds
@@ -86,10 +86,19 @@ test-ml-team: $(TEAM_VENVS)/ml-team/.test-stamp ## the consumer project, in its 
 	cd ml-team && $(call TEAM_PYTEST,ml-team)
 
 test-infra: setup ## the stack: fixtures, identities, docker-compose static checks; the test kit's DAG-integrity check
-	cd infra && $(PYTEST) --ignore=tests/e2e tests testkit/tests
+	cd infra && $(PYTEST) --ignore=tests/e2e --ignore=tests/containers tests testkit/tests
 
 test-e2e: setup ## the whole flow on a native stack started on free ports in a temp dir
 	cd infra && $(PYTEST) tests/e2e
+
+# After `make install-servers` (Podman, runc, podman-compose). The images are built first (cached).
+test-containers: images ## the compose stack on Podman: one handoff end to end, then nothing left; each team's DAG tests inside its image
+	cd infra && $(PYTEST) tests/containers
+	@failed=""; for team in $(TEAMS); do \
+		echo "=== $$team: tests/dags inside its image"; \
+		$(STACK_CLI) astro-pytest $$team || failed="$$failed $$team"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "FAILED inside the image:$$failed"; exit 1; fi
 
 .PHONY: test-faults
 test-faults: setup $(foreach team,$(TEAMS),$(TEAM_VENVS)/$(team)/.test-stamp) ## only the reliability & security cases (bad inputs, faults, permissions, secrets), with their table
