@@ -358,12 +358,15 @@ def build_images(
 
 # --- the compose stack on Podman ------------------------------------------------------------------------
 
-#: The compose services that hold state or serve others, started (and waited for) before the rest:
-#: podman-compose skips `condition: service_healthy` on Podman < 4.6, so it would start MLflow and the
-#: Airflows before their databases accept connections.
+#: The order ``up`` starts the compose services in, one stage after the other, each started with
+#: ``--no-deps`` once the previous stage is ready. podman-compose 1.6 skips `condition: service_healthy`
+#: on Podman < 4.6, and its detached start (services sorted by dependency count) waited for MLflow to run
+#: before starting it: it hung. The stages follow the compose file's depends_on.
 BACKING_SERVICES = ("s3", "mlflow-db", "airflow-data-db", "airflow-ml-db")
+INIT_SERVICES = ("s3-init",)
+SERVING_SERVICES = ("mlflow", "airflow-data", "airflow-ml")
 #: Services that run once and exit (0 is success, not a crash).
-ONE_SHOT_SERVICES = ("s3-init",)
+ONE_SHOT_SERVICES = INIT_SERVICES
 #: What ``up`` waits for, from the host: the published ports' health endpoints.
 HEALTH_PATHS = {
     "s3": ("S3_PORT", "/healthz"),
@@ -526,21 +529,39 @@ class PodmanCompose:
         names = [c["Names"][0] for c in self.containers() if self.service_of(c) == service]
         return bool(names) and podman("healthcheck", "run", names[0], check=False).returncode == 0
 
+    def _completed(self, service: str) -> bool:
+        """Whether one-shot ``service`` exited with code 0 (a non-zero exit is a crash: see crashed)."""
+        return any(
+            c.get("State") == "exited" and c.get("ExitCode") == 0
+            for c in self.containers()
+            if self.service_of(c) == service
+        )
+
+    def _start(self, services: Sequence[str]) -> None:
+        if self.run("up", "--detach", "--no-build", "--no-deps", *services, quiet=True) != 0:
+            raise ContainerError(f"podman-compose up {' '.join(services)} failed (output above)")
+
     def up(self, timeout: float = 600.0, say: Say = print) -> None:
-        """Start the backing services, wait for their compose healthchecks, then the rest; wait until S3,
-        MLflow and both Airflows answer on their published ports. A container that exits meanwhile
-        ends ``up`` with its name and log tail."""
+        """Start the services stage by stage (BACKING_SERVICES, INIT_SERVICES, SERVING_SERVICES): the
+        backing services until their compose healthchecks pass, the bucket init until it exits 0, then
+        MLflow and both Airflows until S3, MLflow and both Airflows answer on their published ports. A
+        container that exits meanwhile ends ``up`` with its name and log tail."""
         require_tools()
-        if self.run("up", "--detach", "--no-build", *BACKING_SERVICES, quiet=True) != 0:
-            raise ContainerError(f"podman-compose up {' '.join(BACKING_SERVICES)} failed (output above)")
+        self._start(BACKING_SERVICES)
         self._wait(
             lambda: [s for s in BACKING_SERVICES if not self._healthcheck_passes(s)],
             timeout,
             "S3 and the PostgreSQL databases (their compose healthchecks)",
             say,
         )
-        if self.run("up", "--detach", "--no-build", quiet=True) != 0:
-            raise ContainerError("podman-compose up failed (output above)")
+        self._start(INIT_SERVICES)
+        self._wait(
+            lambda: [s for s in INIT_SERVICES if not self._completed(s)],
+            timeout,
+            "the buckets (s3-init)",
+            say,
+        )
+        self._start(SERVING_SERVICES)
         self._wait(
             lambda: [s for s in HEALTH_PATHS if not self.healthy(s)],
             timeout,
@@ -550,7 +571,10 @@ class PodmanCompose:
 
     def down(self, keep_volumes: bool = False) -> list[str]:
         """Remove the containers, pod and network (and the volumes unless ``keep_volumes``); return what
-        is left (nothing, unless Podman failed)."""
+        is left (nothing, unless Podman failed). Containers go first with their anonymous volumes (a
+        one-shot service's image may declare one), which podman-compose down would leave."""
+        for container in self.containers():
+            podman("rm", "--force", "--volumes", container["Names"][0], check=False)
         self.run("down", *([] if keep_volumes else ["--volumes"]), quiet=True)
         for leftover in self.leftovers():
             kind, name = leftover.split(" ", 1)
@@ -741,13 +765,16 @@ class TeamDev:
 
     def pytest(self, args: Sequence[str] = ("tests/dags",)) -> int:
         """The team's tests inside its image, as ``astro dev pytest`` runs them (``pytest`` in a container
-        of the project's image, from /usr/local/airflow), after installing requirements-test.txt (the
-        repository's test kit comes from infra/, mounted where ``../infra`` points)."""
+        of the project's image, from /usr/local/airflow), after installing requirements-test.txt into
+        the throwaway container (the repository's test kit comes from infra/, mounted read-only where
+        ``../infra`` points)."""
         require_tools(["podman", "runc"])
         build_images([TEAM_IMAGES[self.team]])
+        # uv for speed; the repository's constraints (in the base image) keep Airflow at the image's version
         script = (
-            "pip install --no-cache-dir --quiet -r requirements-test.txt && exec python -m pytest "
-            + " ".join(args)
+            "pip install --no-cache-dir --quiet uv && uv pip install --quiet --no-cache"
+            " --python /opt/python/bin/python -c /usr/local/share/housing/constraints.txt"
+            " -r requirements-test.txt && exec python -m pytest " + " ".join(args)
         )
         command = [
             "podman", "run", "--rm",

@@ -41,8 +41,18 @@ def env_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def all_volumes() -> set[str]:
+    """Every Podman volume on the machine, anonymous ones included."""
+    return set(podman("volume", "ls", "--format", "{{.Name}}").stdout.split())
+
+
 @pytest.fixture(scope="module")
-def stack(env_file: Path) -> Iterator[PodmanCompose]:
+def volumes_before() -> set[str]:
+    return all_volumes()
+
+
+@pytest.fixture(scope="module")
+def stack(env_file: Path, volumes_before: set[str]) -> Iterator[PodmanCompose]:
     """The compose stack, up and healthy; removed (volumes included) after the module."""
     running = PodmanCompose(env_file, env_file.parent, COMPOSE_FILE, f"housing-e2e-{secrets.token_hex(3)}")
     try:
@@ -116,8 +126,10 @@ def test_a_container_that_exits_is_named_with_its_log(stack: PodmanCompose) -> N
         podman("rm", "--force", name)
 
 
-def test_down_leaves_nothing(stack: PodmanCompose) -> None:
-    """`down` removes every container, the pod, the network and the volumes of the project."""
+def test_down_leaves_nothing(stack: PodmanCompose, volumes_before: set[str]) -> None:
+    """`down` removes every container, the pod, the network and the volumes of the project, the
+    anonymous ones included."""
     assert stack.containers() and stack.volumes()
     assert stack.down() == []
     assert stack.leftovers() == [] and stack.volumes() == []
+    assert all_volumes() <= volumes_before
