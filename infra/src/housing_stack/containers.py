@@ -779,6 +779,8 @@ class TeamDev:
         command = [
             "podman", "run", "--rm",
             "--volume", f"{REPO_ROOT / 'infra'}:/usr/local/infra:ro",
+            # housing_stack reads the stack's defaults from the repository root, /usr/local here
+            "--volume", f"{REPO_ROOT / '.env.example'}:/usr/local/.env.example:ro",
             *_ca_volume(),
             "--entrypoint", "bash", self.image.name, "-c", script,
         ]  # fmt: skip
