@@ -9,6 +9,7 @@ The native stack's profile is --profile or $PROFILE: embedded (default) or produ
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -284,14 +285,16 @@ def astro_dev(
     dev = containers.TeamDev(team.value, _env_file())
     try:
         dev.start(timeout)
-        errors = dev.airflow_json("dags", "list-import-errors")
-        dags = sorted(str(row["dag_id"]) for row in dev.airflow_json("dags", "list"))  # type: ignore[union-attr]
+        dag_ids, errors = dev.parse()
+        if errors:
+            _fail(containers.ContainerError(f"import errors in {team}: {json.dumps(errors, indent=1)}"))
+        listed = dev.wait_for_dags(dag_ids, timeout)
+        connections = [row["conn_id"] for row in dev.airflow_json("connections", "list")]
     except containers.ContainerError as error:
         _fail(error)
-    typer.echo(f"DAGs: {', '.join(dags)}")
-    if errors:
-        _fail(containers.ContainerError(f"import errors in {team}: {errors}"))
-    typer.echo(f"no import error; stop it with: make astro-down TEAM={team}")
+    typer.echo(f"DAGs parsed with no import error and listed by the deployment: {', '.join(listed)}")
+    typer.echo(f"connections: {', '.join(connections)}")
+    typer.echo(f"stop it with: make astro-down TEAM={team}")
 
 
 @app.command("astro-pytest")

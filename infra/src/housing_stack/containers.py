@@ -752,10 +752,36 @@ class TeamDev:
         result = podman("logs", "--tail", "30", container, check=False)
         return (result.stdout + result.stderr).rstrip()
 
-    def airflow_json(self, *command: str) -> object:
-        """``airflow <command> --output json`` in the running deployment, parsed."""
+    def airflow_json(self, *command: str) -> list[dict]:
+        """``airflow <command> --output json`` in the running deployment, parsed (its last stdout line:
+        Airflow prints warnings before it)."""
         result = podman("exec", self.airflow, "airflow", *command, "--output", "json")
-        return json.loads(result.stdout.strip() or "[]")
+        lines = [line for line in result.stdout.splitlines() if line.strip()]
+        return json.loads(lines[-1]) if lines else []
+
+    def parse(self) -> tuple[list[str], dict[str, str]]:
+        """The DAG ids of the project's dags/ and the import errors (file → error), from a DagBag inside
+        the running image, as `astro dev parse` checks them."""
+        script = (
+            "import json; from airflow.dag_processing.dagbag import DagBag; "
+            "bag = DagBag(dag_folder='/usr/local/airflow/dags'); "
+            "print(json.dumps([sorted(bag.dag_ids), bag.import_errors]))"
+        )
+        result = podman("exec", self.airflow, "python", "-c", script)
+        dag_ids, errors = json.loads(result.stdout.strip().splitlines()[-1])
+        return dag_ids, errors
+
+    def wait_for_dags(self, dag_ids: Iterable[str], timeout: float = 120.0) -> list[str]:
+        """Wait until the deployment's DAG processor has serialised ``dag_ids``; return what it lists."""
+        deadline = time.monotonic() + timeout
+        while True:
+            listed = sorted(str(row["dag_id"]) for row in self.airflow_json("dags", "list"))
+            if set(dag_ids) <= set(listed):
+                return listed
+            if time.monotonic() > deadline:
+                missing = sorted(set(dag_ids) - set(listed))
+                raise ContainerError(f"{self.airflow}: DAGs {missing} not listed after {timeout:.0f} s")
+            time.sleep(3)
 
     def stop(self) -> None:
         """Remove the containers (with their anonymous volumes: the metadata database) and the pod."""
