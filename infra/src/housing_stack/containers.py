@@ -405,9 +405,8 @@ class PodmanCompose:
         self.identities_file.touch(mode=0o600)
         config = seaweedfs_config(credentials_from_settings(self.settings()))
         self.identities_file.write_text(json.dumps(config, indent=2))
-        dataset = Path(
-            os.environ.get("SCIKIT_LEARN_DATA", self.state_dir / "containers" / "scikit_learn_data")
-        )
+        # the host's scikit-learn data home (SCIKIT_LEARN_DATA, else scikit-learn's default)
+        dataset = Path(os.environ.get("SCIKIT_LEARN_DATA") or Path.home() / "scikit_learn_data")
         dataset.mkdir(parents=True, exist_ok=True)
         return engine_env(
             {"HOUSING_S3_IDENTITIES_FILE": str(self.identities_file), "HOUSING_DATASET_DIR": str(dataset)}
