@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -344,16 +345,28 @@ def build_images(
         build_base(image, digest, hashes, bases, log_dir / f"{image.key}.log", say)
         timings.append(BuildTiming(image.name, time.monotonic() - started, cached=False))
         say(f"{image.name}: built in {timings[-1].seconds:.0f} s")
-    for key in wanted:
+
+    def build_project(key: str) -> BuildTiming:
         image = projects[key]
         assert image.from_base is not None
         base = bases[image.from_base].name
         started = time.monotonic()
         say(f"{image.name}: building {image.context.relative_to(REPO_ROOT)} --from {base} ...")
-        _podman_build(image, image.context, ["--from", base], log_dir / f"{key}.log", say)
-        timings.append(BuildTiming(image.name, time.monotonic() - started, cached=False))
-        say(f"{image.name}: built in {timings[-1].seconds:.0f} s")
+        _podman_build(image, image.context, ["--from", base], log_dir / f"{key}.log", prefixed(key, say))
+        timing = BuildTiming(image.name, time.monotonic() - started, cached=False)
+        say(f"{image.name}: built in {timing.seconds:.0f} s")
+        return timing
+
+    # The project images are independent and mostly wait on pip's downloads and resolution: built side by
+    # side, a cold build takes about the longest one instead of the sum.
+    with ThreadPoolExecutor(max_workers=max(1, len(wanted))) as pool:
+        timings += list(pool.map(build_project, wanted))
     return timings
+
+
+def prefixed(key: str, say: Say) -> Say:
+    """``say`` with each line prefixed by ``key`` (builds running side by side)."""
+    return lambda line: say(f"[{key}] {line.strip()}")
 
 
 # --- the compose stack on Podman ------------------------------------------------------------------------
