@@ -291,9 +291,7 @@ def _podman_build(image: Image, context: Path, arguments: Sequence[str], log: Pa
         )
 
 
-def build_base(
-    image: Image, digest: str, hashes: Mapping[str, str], images: Mapping[str, Image], log: Path, say: Say
-) -> None:
+def build_base(image: Image, digest: str, images: Mapping[str, Image], log: Path, say: Say) -> None:
     """Build one base image (its context staged with its extra files) labelled with its inputs' hash."""
     if image.key == "debian":
         _debootstrap(image, digest, log, say)
@@ -342,7 +340,7 @@ def build_images(
             say(f"{image.name}: up to date (stands for {image.stands_for})")
             continue
         say(f"{image.name}: building (stands for {image.stands_for}) ...")
-        build_base(image, digest, hashes, bases, log_dir / f"{image.key}.log", say)
+        build_base(image, digest, bases, log_dir / f"{image.key}.log", say)
         timings.append(BuildTiming(image.name, time.monotonic() - started, cached=False))
         say(f"{image.name}: built in {timings[-1].seconds:.0f} s")
 

@@ -19,7 +19,7 @@ def test_a_failed_build_names_the_image_and_the_step(tmp_path: Path) -> None:
     broken = Image("broken-test", tmp_path, "a test image", parents={"PARENT": "debian"})
     images = {**base_images(), broken.key: broken}
     with pytest.raises(ContainerError) as failure:
-        build_base(broken, "0", {}, images, tmp_path / "build.log", lambda _: None)
+        build_base(broken, "0", images, tmp_path / "build.log", lambda _: None)
     message = str(failure.value)
     assert broken.name in message
     assert re.search(r"STEP \d+/\d+: RUN echo cause-\$\(\(6 \+ 1\)\)", message)
