@@ -31,7 +31,7 @@ $(STAMP): $(SETUP_INPUTS)
 
 # Each project's tests run in their own pytest process from its folder (both teams have `include/`).
 PYTEST := ../$(PY) -m pytest -q
-TEST_TARGETS := test-contracts test-data-team test-ml-team test-infra test-e2e
+TEST_TARGETS := test-contracts test-data-team test-ml-team test-infra test-e2e test-containers
 .PHONY: test $(TEST_TARGETS) fetch-data
 
 # Each team's tests run in a venv of its own (.venvs/<team>), built from what its Astro image holds
@@ -86,10 +86,19 @@ test-ml-team: $(TEAM_VENVS)/ml-team/.test-stamp ## the consumer project, in its 
 	cd ml-team && $(call TEAM_PYTEST,ml-team)
 
 test-infra: setup ## the stack: fixtures, identities, docker-compose static checks; the test kit's DAG-integrity check
-	cd infra && $(PYTEST) --ignore=tests/e2e tests testkit/tests
+	cd infra && $(PYTEST) --ignore=tests/e2e --ignore=tests/containers tests testkit/tests
 
 test-e2e: setup ## the whole flow on a native stack started on free ports in a temp dir
 	cd infra && $(PYTEST) tests/e2e
+
+# After `make install-servers` (Podman, runc, podman-compose). The images are built first (cached).
+test-containers: images ## the compose stack on Podman: one handoff end to end, then nothing left; each team's DAG tests inside its image
+	cd infra && $(PYTEST) tests/containers
+	@failed=""; for team in $(TEAMS); do \
+		echo "=== $$team: tests/dags inside its image"; \
+		$(STACK_CLI) astro-pytest $$team || failed="$$failed $$team"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "FAILED inside the image:$$failed"; exit 1; fi
 
 .PHONY: test-faults
 test-faults: setup $(foreach team,$(TEAMS),$(TEAM_VENVS)/$(team)/.test-stamp) ## only the reliability & security cases (bad inputs, faults, permissions, secrets), with their table
@@ -106,8 +115,8 @@ fetch-data: setup ## make sure the dataset is in SCIKIT_LEARN_DATA (downloads on
 
 .PHONY: wheels
 wheels: ## build the contracts wheel into each team's Docker build context (.contracts-dist/)
-	$(UV) build --wheel contracts -o data-team/.contracts-dist
-	$(UV) build --wheel contracts -o ml-team/.contracts-dist
+	$(UV) build --quiet --wheel contracts -o data-team/.contracts-dist
+	$(UV) build --quiet --wheel contracts -o ml-team/.contracts-dist
 
 # --- the joint stack (housing_stack.cli; ports, buckets and identities in .env.example) ---
 # STACK=native|docker: `up` picks docker when a Docker engine answers, else native, and records it under
@@ -126,8 +135,8 @@ up: setup ## start the joint stack: S3, MLflow, both teams' Airflow (STACK=nativ
 	@if [ "$(UP_FLAVOUR)" = docker ]; then $(MAKE) --no-print-directory wheels; fi
 	@$(STACK_CLI) up --flavour $(UP_FLAVOUR)
 
-down: setup ## stop exactly what `make up` started (PROFILE as given to up)
-	@$(STACK_CLI) down $(GIVEN_FLAVOUR)
+down: setup ## stop exactly what `make up` started (PROFILE as given to up; KEEP_VOLUMES=1 keeps the docker flavour's volumes)
+	@$(STACK_CLI) down $(GIVEN_FLAVOUR) $(if $(KEEP_VOLUMES),--keep-volumes)
 
 status: setup ## each component: pid, URL, healthy?; each deployment: executor, metadata DB, live workers/triggerers
 	@$(STACK_CLI) status $(GIVEN_FLAVOUR)
@@ -138,19 +147,46 @@ logs: setup ## tail the stack's logs (COMPONENT=s3|mlflow|airflow-data|airflow-m
 env: setup ## print export lines for the running stack: eval "$(make -s env)"
 	@$(STACK_CLI) env
 
-# package:command pairs; apt-get runs only when a command is missing, and installs only those packages
-SYSTEM_PACKAGES := redis-server:redis-server chromium:chromium chromium-driver:chromedriver
-install-servers: ## Debian packages the tests need, each when missing: redis-server (production profile), chromium + chromium-driver (the browser test); PostgreSQL comes with make setup
+# package:command pairs; apt-get runs only when a command is missing, and installs only those packages.
+# podman, runc and debootstrap run the container flavour where no Docker engine answers (infra/containers/).
+SYSTEM_PACKAGES := redis-server:redis-server chromium:chromium chromium-driver:chromedriver \
+	podman:podman runc:runc debootstrap:debootstrap
+# podman-compose runs infra/docker-compose.yml on Podman (PyPI's 1.6.0: Debian 12's 1.0.3 is older)
+PODMAN_COMPOSE := podman-compose==1.6.0
+install-servers: setup ## what the tests need beyond .venv, each when missing: redis-server, chromium + chromium-driver, podman + runc + debootstrap (Debian), podman-compose (into .venv)
 	@missing=""; for pair in $(SYSTEM_PACKAGES); do \
 		package=$${pair%%:*}; command=$${pair##*:}; \
-		if command -v $$command >/dev/null 2>&1; then echo "$$package: $$(command -v $$command)"; \
+		if PATH="$$PATH:/usr/sbin:/sbin" command -v $$command >/dev/null 2>&1; then \
+			echo "$$package: $$(PATH="$$PATH:/usr/sbin:/sbin" command -v $$command)"; \
 		else missing="$$missing $$package"; fi; \
 	done; \
 	if [ -n "$$missing" ]; then $(SUDO) apt-get update && $(SUDO) apt-get install -y $$missing; fi
+	@$(VENV)/bin/podman-compose --version 2>/dev/null | grep -q "podman-compose version $(PODMAN_COMPOSE:podman-compose==%=%)" \
+		|| $(UV) pip install --quiet --python $(PY) "$(PODMAN_COMPOSE)"
+	@echo "podman-compose: $(VENV)/bin/podman-compose"
+
+# The container flavour's images on Podman (infra/containers/, infra/images/): a local stand-in for each
+# image the compose file and the team Dockerfiles pull, then the project's images from their Dockerfiles.
+export CONTAINERS_CONF := $(abspath infra/containers/containers.conf)
+.PHONY: images
+images: setup wheels ## build the container flavour's images on Podman (bases rebuilt only when an input changes)
+	@$(STACK_CLI) images
+
+# Each team alone on Podman, as `astro dev start` / `astro dev pytest` run it (TEAM=data-team|ml-team).
+TEAM ?= data-team
+.PHONY: astro-dev astro-pytest astro-down
+astro-dev: setup wheels ## one team alone: its image, its own metadata DB, airflow_settings.yaml loaded, import errors checked (TEAM=data-team|ml-team)
+	@$(STACK_CLI) astro-dev $(TEAM)
+
+astro-pytest: setup wheels ## the team's DAG tests (tests/dags) inside its own image, as `astro dev pytest` runs them (TEAM=...)
+	@$(STACK_CLI) astro-pytest $(TEAM)
+
+astro-down: setup ## remove what `make astro-dev` started (TEAM=...)
+	@$(STACK_CLI) astro-down $(TEAM)
 
 .PHONY: demo
-demo: setup ## the whole flow on the real dataset: up, producer → contract → consumer, summary (PROFILE=embedded|production)
-	@$(MAKE) --no-print-directory up STACK=native PROFILE=$(PROFILE)
+demo: setup ## the whole flow on the real dataset: up, producer → contract → consumer, summary (STACK=native|docker, PROFILE=embedded|production)
+	@$(MAKE) --no-print-directory up STACK=$(or $(STACK),native) PROFILE=$(PROFILE)
 	@$(PY) -m housing_stack.demo --profile $(PROFILE)
 
 .PHONY: bench

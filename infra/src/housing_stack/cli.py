@@ -1,21 +1,26 @@
-"""housing-stack up|down|status|logs|env: the joint stack, native or docker-compose.
+"""housing-stack up|down|status|logs|env|images: the joint stack, native or docker-compose.
 
 The flavour is --flavour or $STACK (native or docker). ``up`` picks docker when `docker info` answers,
 else native, and records what it started; ``down``, ``status`` and ``logs`` default to that record.
+The docker flavour runs infra/docker-compose.yml with Docker Compose when a Docker engine answers, else
+with podman-compose on Podman, from images ``images`` builds here (infra/containers/).
 The native stack's profile is --profile or $PROFILE: embedded (default) or production (always native).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+import time
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from housing_stack import containers
 from housing_stack.identities import write_minio_policies
 from housing_stack.process import ServerProcess, StackError
 from housing_stack.settings import ENV_PATH, LOCAL_DIR, REPO_ROOT, ensure_env_file
@@ -103,11 +108,34 @@ def resolve_flavour(
     return Flavour.DOCKER if answers else Flavour.NATIVE
 
 
+def docker_answers() -> bool:
+    """Whether a Docker engine answers ``docker info``."""
+    docker = shutil.which("docker")
+    return docker is not None and subprocess.run([docker, "info"], capture_output=True).returncode == 0
+
+
 def compose(*args: str) -> int:
     """Run ``docker compose`` on the stack's compose file with the repository's ``.env``."""
     ensure_env_file(_env_file())
     command = ["docker", "compose", "--env-file", str(_env_file()), "-f", str(COMPOSE_FILE), *args]
     return subprocess.run(command, cwd=REPO_ROOT).returncode
+
+
+def podman_stack() -> containers.PodmanCompose:
+    """The compose stack on Podman, with this command's settings file and state directory."""
+    project = os.environ.get("HOUSING_STACK_PROJECT", "housing-handoff")
+    return containers.PodmanCompose(_env_file(), _state_dir(), COMPOSE_FILE, project)
+
+
+def _no_engine() -> None:
+    """Without Docker, the docker flavour needs Podman and podman-compose: say which is missing."""
+    missing = containers.missing_tools()
+    if missing:
+        _fail(
+            containers.ContainerError(
+                "no container engine: `docker info` does not answer and " + "; ".join(missing)
+            )
+        )
 
 
 FlavourOption = Annotated[
@@ -132,8 +160,19 @@ def up(
     chosen = resolve_flavour(flavour, profile=_profile())
     _flavour_record().parent.mkdir(parents=True, exist_ok=True)
     _flavour_record().write_text(chosen.value + "\n")
-    if chosen is Flavour.DOCKER:
+    if chosen is Flavour.DOCKER and docker_answers():
         raise typer.Exit(compose("up", "--detach", "--build"))
+    if chosen is Flavour.DOCKER:
+        _no_engine()
+        stack = podman_stack()
+        typer.echo(f"starting the compose stack on Podman (project {stack.project}) ...")
+        try:
+            containers.build_images()
+            stack.up(timeout)
+        except containers.ContainerError as error:
+            _fail(error)
+        _print_podman_status(stack)
+        return
     stack = _stack()
     typer.echo(
         f"starting the native stack, profile {stack.config.profile} "
@@ -147,10 +186,24 @@ def up(
 
 
 @app.command()
-def down(flavour: FlavourOption = Flavour.AUTO) -> None:
-    """Stop exactly what ``up`` started."""
+def down(
+    flavour: FlavourOption = Flavour.AUTO,
+    keep_volumes: Annotated[
+        bool, typer.Option(envvar="KEEP_VOLUMES", help="docker flavour: keep the named volumes (data)")
+    ] = False,
+) -> None:
+    """Stop exactly what ``up`` started. The docker flavour removes its containers, pod, network and,
+    unless --keep-volumes, its volumes."""
     if resolve_flavour(flavour, _flavour_record(), _profile()) is Flavour.DOCKER:
-        raise typer.Exit(compose("down"))
+        if docker_answers():
+            raise typer.Exit(compose("down", *([] if keep_volumes else ["--volumes"])))
+        _no_engine()
+        left = podman_stack().down(keep_volumes)
+        if left:
+            _fail(containers.ContainerError(f"left behind: {', '.join(left)}"))
+        kept = " (volumes kept)" if keep_volumes else ""
+        typer.echo(f"compose stack removed: no container, pod or network left{kept}")
+        return
     try:
         _stack().down()
     except StackError as error:
@@ -187,12 +240,94 @@ def _print_status(stack: Stack) -> bool:
     return all(row.healthy for row in rows)
 
 
+def _print_podman_status(stack: containers.PodmanCompose) -> bool:
+    rows = stack.status_rows()
+    if not rows:
+        typer.echo(f"no container of project {stack.project} exists; run make up STACK=docker")
+        return False
+    width = max(len(name) for name, _, _ in rows) + 2
+    typer.echo(f"{'container':<{width}}{'state':<14}health (published port)")
+    for name, state, health in rows:
+        colour = typer.colors.RED if "exited (" in state and not state.endswith("(0)") else None
+        typer.echo(f"{name:<{width}}" + typer.style(f"{state:<14}", fg=colour) + health)
+    return all(health != "not healthy" for _, _, health in rows) and not stack.crashed()
+
+
+@app.command()
+def images(
+    image: Annotated[
+        list[str] | None,
+        typer.Argument(help="project images to build (all if omitted): mlflow, airflow-data, airflow-ml"),
+    ] = None,
+) -> None:
+    """Build on Podman, from Debian's and PyPI's packages, a local stand-in for every image the compose
+    file and the Dockerfiles pull (each rebuilt only when its inputs change), then the project's images
+    from their own Dockerfiles with ``podman build --from`` the stand-in."""
+    started = time.monotonic()
+    try:
+        containers.build_images(image or None)
+    except containers.ContainerError as error:
+        _fail(error)
+    typer.echo(f"images ready in {time.monotonic() - started:.0f} s")
+
+
+class Team(StrEnum):
+    DATA = "data-team"
+    ML = "ml-team"
+
+
+@app.command("astro-dev")
+def astro_dev(
+    team: Annotated[Team, typer.Argument(help="the Astro project: data-team or ml-team")],
+    timeout: Annotated[float, typer.Option(help="seconds to wait for each container")] = 300.0,
+) -> None:
+    """One team alone on Podman, as `astro dev start` runs it: the team's image, a PostgreSQL metadata
+    database of its own, its airflow_settings.yaml loaded; exit code 1 if a DAG file fails to import."""
+    dev = containers.TeamDev(team.value, _env_file())
+    try:
+        dev.start(timeout)
+        dag_ids, errors = dev.parse()
+        if errors:
+            _fail(containers.ContainerError(f"import errors in {team}: {json.dumps(errors, indent=1)}"))
+        listed = dev.wait_for_dags(dag_ids, timeout)
+        connections = [row["conn_id"] for row in dev.airflow_json("connections", "list")]
+    except containers.ContainerError as error:
+        _fail(error)
+    typer.echo(f"DAGs parsed with no import error and listed by the deployment: {', '.join(listed)}")
+    typer.echo(f"connections: {', '.join(connections)}")
+    typer.echo(f"stop it with: make astro-down TEAM={team}")
+
+
+@app.command("astro-pytest")
+def astro_pytest(
+    team: Annotated[Team, typer.Argument(help="the Astro project: data-team or ml-team")],
+    paths: Annotated[list[str] | None, typer.Argument(help="pytest arguments (default: tests/dags)")] = None,
+) -> None:
+    """The team's tests inside its own image, as `astro dev pytest` runs them."""
+    try:
+        raise typer.Exit(containers.TeamDev(team.value, _env_file()).pytest(paths or ["tests/dags"]))
+    except containers.ContainerError as error:
+        _fail(error)
+
+
+@app.command("astro-down")
+def astro_down(team: Annotated[Team, typer.Argument(help="the Astro project: data-team or ml-team")]) -> None:
+    """Remove what astro-dev started for the team (its pod, containers and metadata database)."""
+    containers.TeamDev(team.value, _env_file()).stop()
+    typer.echo(f"{team}: removed")
+
+
 @app.command()
 def status(flavour: FlavourOption = Flavour.AUTO) -> None:
     """Each component's pid, URL and health, and per deployment its executor, metadata database and live
     workers and triggerers; exit code 1 unless all are healthy."""
     if resolve_flavour(flavour, _flavour_record(), _profile()) is Flavour.DOCKER:
-        raise typer.Exit(compose("ps"))
+        if docker_answers():
+            raise typer.Exit(compose("ps"))
+        _no_engine()
+        if not _print_podman_status(podman_stack()):
+            raise typer.Exit(1)
+        return
     if not _print_status(_stack()):
         raise typer.Exit(1)
 
@@ -211,9 +346,11 @@ def logs(
 ) -> None:
     """The tail of every component's log (or of the components a name or prefix selects)."""
     if resolve_flavour(flavour, _flavour_record(), _profile()) is Flavour.DOCKER:
-        raise typer.Exit(
-            compose("logs", "--tail", str(lines), *(["-f"] if follow else []), *filter(None, [component]))
-        )
+        arguments = ["logs", "--tail", str(lines), *(["-f"] if follow else []), *filter(None, [component])]
+        if docker_answers():
+            raise typer.Exit(compose(*arguments))
+        _no_engine()
+        raise typer.Exit(podman_stack().run(*arguments))
     stack = _stack()
     try:
         paths = [str(path) for path in stack.log_paths(component) if path.exists()]
