@@ -17,7 +17,17 @@ from typer.testing import CliRunner
 
 from housing_stack.airflow_standalone import LAKE_CONN_ID
 from housing_stack.cli import app
-from housing_stack.identities import credentials_from_settings, generate_credentials, seaweedfs_config
+from housing_stack.identities import (
+    DATA_TEAM,
+    ML_TEAM,
+    MLFLOW_ADMIN_PASSWORD_VAR,
+    airflow_admin,
+    airflow_reader,
+    credentials_from_settings,
+    generate_credentials,
+    seaweedfs_config,
+)
+from housing_stack.mlflow_server import auth_config
 from housing_stack.seaweedfs import SeaweedFS, SeaweedPorts
 from housing_stack.settings import DEFAULTS, REPO_ROOT
 
@@ -190,3 +200,30 @@ def test_mlflow_stores_artifacts_with_the_ml_team_identity() -> None:
     mlflow = SERVICES["mlflow"]
     assert "s3://${MLFLOW_BUCKET}" in mlflow["command"]
     assert mlflow["environment"]["AWS_ACCESS_KEY_ID"] == "${ML_TEAM_AWS_ACCESS_KEY_ID}"
+
+
+def test_mlflow_runs_basic_auth_with_the_native_stacks_config() -> None:
+    """MLflow runs its basic-auth app with the config the native server writes, its users and grants in
+    the tracking store's database, and its admin and Flask key from .env."""
+    mlflow = SERVICES["mlflow"]
+    assert mlflow["command"][mlflow["command"].index("--app-name") + 1] == "basic-auth"
+    (config,) = mlflow["configs"]
+    assert mlflow["environment"]["MLFLOW_AUTH_CONFIG_PATH"] == config["target"]
+    database = mlflow["command"][mlflow["command"].index("--backend-store-uri") + 1]
+    assert COMPOSE["configs"][config["source"]]["content"].strip() == auth_config(database).strip()
+    assert mlflow["environment"]["MLFLOW_AUTH_ADMIN_PASSWORD"] == f"${{{MLFLOW_ADMIN_PASSWORD_VAR}}}"
+
+
+@pytest.mark.parametrize(("service", "team"), [("airflow-data", DATA_TEAM), ("airflow-ml", ML_TEAM)])
+def test_each_airflow_has_its_own_accounts(service: str, team: str) -> None:
+    """Each deployment's admin and read-only account are the ones identities.py gives that deployment."""
+    environment = SERVICES[service]["environment"]
+    admin, reader = airflow_admin(team), airflow_reader(team)
+    assert (environment["AIRFLOW_ADMIN_USER"], environment["AIRFLOW_ADMIN_PASSWORD"]) == (
+        f"${{{admin.user_var}}}",
+        f"${{{admin.password_var}}}",
+    )
+    assert (environment["AIRFLOW_READER_USER"], environment["AIRFLOW_READER_PASSWORD"]) == (
+        f"${{{reader.user_var}}}",
+        f"${{{reader.password_var}}}",
+    )

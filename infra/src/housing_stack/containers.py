@@ -403,24 +403,40 @@ class PodmanCompose:
     def identities_file(self) -> Path:
         return self.state_dir / "containers" / "s3-identities.json"
 
+    @property
+    def mlflow_auth_file(self) -> Path:
+        return self.state_dir / "containers" / "mlflow-basic-auth.ini"
+
     def settings(self) -> dict[str, str]:
         from housing_stack.settings import ensure_env_file
 
         return ensure_env_file(self.env_file)
 
     def _environment(self) -> dict[str, str]:
-        """The variables compose.podman.yml interpolates: the rendered identities and the dataset."""
+        """The variables compose.podman.yml interpolates: the rendered S3 identities and MLflow auth
+        config (owner-only: they hold keys and a password), and the dataset."""
         from housing_stack.identities import credentials_from_settings, seaweedfs_config
+        from housing_stack.mlflow_server import auth_config
 
+        settings = self.settings()
         self.identities_file.parent.mkdir(parents=True, exist_ok=True)
         self.identities_file.touch(mode=0o600)
-        config = seaweedfs_config(credentials_from_settings(self.settings()))
+        config = seaweedfs_config(credentials_from_settings(settings))
         self.identities_file.write_text(json.dumps(config, indent=2))
+        user, password = settings["POSTGRES_USER"], settings["POSTGRES_PASSWORD"]
+        self.mlflow_auth_file.touch(mode=0o600)
+        self.mlflow_auth_file.write_text(
+            auth_config(f"postgresql+psycopg2://{user}:{password}@mlflow-db:5432/{user}")
+        )
         # the host's scikit-learn data home (SCIKIT_LEARN_DATA, else scikit-learn's default)
         dataset = Path(os.environ.get("SCIKIT_LEARN_DATA") or Path.home() / "scikit_learn_data")
         dataset.mkdir(parents=True, exist_ok=True)
         return engine_env(
-            {"HOUSING_S3_IDENTITIES_FILE": str(self.identities_file), "HOUSING_DATASET_DIR": str(dataset)}
+            {
+                "HOUSING_S3_IDENTITIES_FILE": str(self.identities_file),
+                "HOUSING_MLFLOW_AUTH_FILE": str(self.mlflow_auth_file),
+                "HOUSING_DATASET_DIR": str(dataset),
+            }
         )
 
     def command(self, *args: str) -> list[str]:
@@ -578,6 +594,15 @@ class PodmanCompose:
             "S3, MLflow and both Airflow deployments (on their published ports)",
             say,
         )
+        self.grant()
+
+    def grant(self) -> None:
+        """MLflow's users and their grants, as the native stack applies them (idempotent)."""
+        from housing_stack.identities import mlflow_logins_from_settings
+        from housing_stack.mlflow_server import grant
+
+        settings = self.settings()
+        grant(f"http://127.0.0.1:{settings['MLFLOW_PORT']}", mlflow_logins_from_settings(settings))
 
     def down(self, keep_volumes: bool = False) -> list[str]:
         """Remove the containers, pod and network (and the volumes unless ``keep_volumes``); return what
@@ -690,6 +715,18 @@ class TeamDev:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.settings()[TEAM_PORTS[self.team]]}"
 
+    def _accounts(self, settings: Mapping[str, str]) -> dict[str, str]:
+        """What infra/airflow/standalone.sh reads: the deployment's admin and the other team's reader."""
+        from housing_stack.identities import airflow_admin, airflow_reader
+
+        admin, reader = airflow_admin(self.team), airflow_reader(self.team)
+        return {
+            "AIRFLOW_ADMIN_USER": settings[admin.user_var],
+            "AIRFLOW_ADMIN_PASSWORD": settings[admin.password_var],
+            "AIRFLOW_READER_USER": settings[reader.user_var],
+            "AIRFLOW_READER_PASSWORD": settings[reader.password_var],
+        }
+
     def start(self, timeout: float = 300.0, say: Say = print) -> None:
         """Build the team's image, start the pod, wait for Airflow, load airflow_settings.yaml."""
         import httpx
@@ -721,8 +758,8 @@ class TeamDev:
             "AIRFLOW__API__HOST": "0.0.0.0",
             "AIRFLOW__API__PORT": "8080",
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": "http://localhost:8080/execution/",
-            "AIRFLOW_USER": s["AIRFLOW_USER"],
-            "AIRFLOW_PASSWORD": s["AIRFLOW_PASSWORD"],
+            # the team's own admin, and the other team's read-only account
+            **self._accounts(s),
         }
         arguments = [f"--env={key}={value}" for key, value in environment.items()]
         podman(

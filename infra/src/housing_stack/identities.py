@@ -400,3 +400,17 @@ def access_table() -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def airflow_logins_from_settings(settings: Mapping[str, str]) -> dict[str, Login]:
+    """Each Airflow account's login from ``.env`` values, by its prefix (``AIRFLOW_DATA``, ...)."""
+    return {
+        a.env_prefix: Login(require(settings, a.user_var), require(settings, a.password_var))
+        for a in AIRFLOW_ACCOUNTS
+    }
+
+
+def mlflow_logins_from_settings(settings: Mapping[str, str]) -> dict[str, Login]:
+    """MLflow's admin (``admin``) and each team's user from ``.env`` values."""
+    admin = Login(require(settings, MLFLOW_ADMIN_USER_VAR), require(settings, MLFLOW_ADMIN_PASSWORD_VAR))
+    return {ADMIN: admin, **{u.name: Login(u.name, require(settings, u.password_var)) for u in MLFLOW_USERS}}

@@ -44,16 +44,16 @@ from housing_stack.identities import (
     DATA_TEAM,
     IDENTITIES,
     ML_TEAM,
-    MLFLOW_ADMIN_PASSWORD_VAR,
     MLFLOW_ADMIN_USER_VAR,
-    MLFLOW_USERS,
     Credentials,
     Login,
     airflow_accounts,
     airflow_admin,
+    airflow_logins_from_settings,
     credentials_from_settings,
     generate_credentials,
     generate_mlflow_logins,
+    mlflow_logins_from_settings,
 )
 from housing_stack.mlflow_server import MlflowServer
 from housing_stack.ports import free_ports, port_is_free
@@ -205,16 +205,8 @@ class StackConfig:
             state_dir=profile_state_dir(state_dir, profile),
             ports=StackPorts.from_settings(settings),
             credentials=credentials_from_settings(settings),
-            airflow_logins={
-                a.env_prefix: Login(require(settings, a.user_var), require(settings, a.password_var))
-                for a in AIRFLOW_ACCOUNTS
-            },
-            mlflow_logins={
-                ADMIN: Login(
-                    require(settings, MLFLOW_ADMIN_USER_VAR), require(settings, MLFLOW_ADMIN_PASSWORD_VAR)
-                ),
-                **{u.name: Login(u.name, require(settings, u.password_var)) for u in MLFLOW_USERS},
-            },
+            airflow_logins=airflow_logins_from_settings(settings),
+            mlflow_logins=mlflow_logins_from_settings(settings),
             mlflow_flask_secret=require(settings, "MLFLOW_FLASK_SECRET_KEY"),
             profile=profile,
             region=require(settings, "AWS_DEFAULT_REGION"),

@@ -11,15 +11,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
+import httpx
 import pytest
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 
 from housing_contracts import contract_for
+from housing_stack.airflow_client import AirflowClient, AirflowError
 from housing_stack.cli import COMPOSE_FILE
 from housing_stack.containers import PodmanCompose, base_images, podman
 from housing_stack.demo import clients, summary
-from housing_stack.flow import FlowReport, reader_storage_options, run_flow
-from housing_stack.identities import ML_TEAM
+from housing_stack.flow import PRODUCER_DAG, FlowReport, reader_storage_options, run_flow
+from housing_stack.identities import DATA_TEAM, ML_TEAM, airflow_reader
+from housing_stack.mlflow_server import mlflow_user
 from housing_stack.ports import free_ports
 from housing_stack.settings import ENV_EXAMPLE_PATH
 from housing_stack.stack import StackConfig
@@ -96,16 +100,40 @@ def test_the_consumer_run_registered_the_champion(handoff: FlowReport, config: S
     """The consumer ran on that snapshot; MLflow (on PostgreSQL, artifacts in S3) holds the run with the
     snapshot's lineage and version 1 of the model under the alias champion."""
     assert handoff.consumer_run_id and handoff.decision["outcome"] == "champion"
-    client = MlflowClient(tracking_uri=config.mlflow_tracking_uri)
-    run = client.get_run(handoff.training["run_id"])
+    with mlflow_user(config.mlflow_logins[ML_TEAM]):
+        client = MlflowClient(tracking_uri=config.mlflow_tracking_uri)
+        run = client.get_run(handoff.training["run_id"])
+        champion = client.get_model_version_by_alias(MODEL_NAME, "champion").version
     assert run.data.tags["snapshot_id"] == handoff.snapshot["snapshot_id"]
-    assert client.get_model_version_by_alias(MODEL_NAME, "champion").version == handoff.decision["version"]
+    assert champion == handoff.decision["version"]
+
+
+def test_each_team_holds_its_own_keys(handoff: FlowReport, config: StackConfig) -> None:
+    """As on the native stack: MLflow refuses anonymous requests (401) and the data team's user moving
+    champion (403); one deployment's admin login is refused by the other (401); the ML team's read-only
+    account reads the data deployment and may not trigger its producer (403)."""
+    anonymous = httpx.get(f"{config.mlflow_tracking_uri}/api/2.0/mlflow/registered-models/search", timeout=30)
+    with mlflow_user(config.mlflow_logins[DATA_TEAM]), pytest.raises(MlflowException) as moved:
+        MlflowClient(tracking_uri=config.mlflow_tracking_uri).set_registered_model_alias(
+            MODEL_NAME, "champion", "1"
+        )
+    user, password = config.airflow_admin(DATA_TEAM)
+    foreign = httpx.post(
+        f"{config.airflow_ml_url}/auth/token", json={"username": user, "password": password}, timeout=30
+    )
+    reader = AirflowClient(
+        config.airflow_data_url, *config.airflow_logins[airflow_reader(DATA_TEAM).env_prefix]
+    )
+    assert reader.request("GET", f"/dags/{PRODUCER_DAG}")["dag_id"] == PRODUCER_DAG
+    with pytest.raises(AirflowError, match="HTTP 403"):
+        reader.request("POST", f"/dags/{PRODUCER_DAG}/dagRuns", json={"logical_date": None})
+    assert (anonymous.status_code, moved.value.get_http_status_code(), foreign.status_code) == (401, 403, 401)
 
 
 def test_the_demo_summary_reads_the_handoff(handoff: FlowReport, config: StackConfig) -> None:
     """`make demo STACK=docker` prints the native demo's summary from the same report."""
     data, ml = clients(config)
-    text = summary(handoff, data, ml, config.mlflow_tracking_uri)
+    text = summary(handoff, data, ml, config.mlflow_tracking_uri, config.mlflow_logins[DATA_TEAM])
     assert handoff.snapshot["snapshot_id"] in text and "→ champion" in text
 
 
