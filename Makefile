@@ -24,7 +24,7 @@ $(STAMP): $(SETUP_INPUTS)
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	@test -x $(PY) || $(UV) venv --quiet --python ">=3.11" $(VENV)
 	$(UV) pip install --quiet --python $(PY) -c constraints.txt \
-		-e "contracts[airflow,test]" -e infra -e infra/testkit \
+		-e "contracts[airflow,test]" -e "infra[mlflow-server]" -e infra/testkit \
 		-r data-team/requirements.txt -r ml-team/requirements.txt -r requirements-dev.txt \
 		"apache-airflow==3.3.2"
 	@touch $(STAMP)
