@@ -25,7 +25,7 @@ from housing_stack.flow import PRODUCER_DAG, FlowReport, reader_storage_options,
 from housing_stack.identities import DATA_TEAM, ML_TEAM, airflow_reader
 from housing_stack.mlflow_server import mlflow_user
 from housing_stack.ports import free_ports
-from housing_stack.settings import ENV_EXAMPLE_PATH
+from housing_stack.settings import ensure_env_file
 from housing_stack.stack import StackConfig
 
 MODEL_NAME = "california_housing_regressor"  # the name the README promises users
@@ -34,14 +34,12 @@ PUBLISHED_PORTS = ("S3_PORT", "MLFLOW_PORT", "AIRFLOW_DATA_PORT", "AIRFLOW_ML_PO
 
 @pytest.fixture(scope="module")
 def env_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The repository's .env.example with free published ports (secrets are filled in on first read)."""
+    """Free published ports; every other setting as ``make up`` makes it from .env.example (random
+    secrets in place of its placeholders)."""
     path = tmp_path_factory.mktemp("containers") / ".env"
     ports = dict(zip(PUBLISHED_PORTS, free_ports(len(PUBLISHED_PORTS)), strict=True))
-    lines = []
-    for line in ENV_EXAMPLE_PATH.read_text().splitlines():
-        key = line.partition("=")[0]
-        lines.append(f"{key}={ports[key]}" if key in ports else line)
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text("".join(f"{key}={port}\n" for key, port in ports.items()))
+    ensure_env_file(path)
     return path
 
 
