@@ -125,6 +125,10 @@ class AirflowHome:
             "AIRFLOW__CORE__DAGS_FOLDER": str(self.project_dir / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(self.project_dir / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            # MLflow's usage telemetry sets and unsets an environment variable from a background thread
+            # while its HTTP requests read the environment: a task's MLflow call failed with KeyError
+            # '_MLFLOW_TELEMETRY_SESSION_ID' (and nothing outside loopback is reachable to send it to)
+            "MLFLOW_DISABLE_TELEMETRY": "true",
             # new DAGs wait for an explicit unpause (make demo, the end-to-end test)
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
             # task slots of the deployment: memory (see .env.example)

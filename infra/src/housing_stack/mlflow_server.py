@@ -64,6 +64,7 @@ class MlflowServer(Server):
         environment["MLFLOW_S3_ENDPOINT_URL"] = s3_env["AWS_ENDPOINT_URL"]
         # the GenAI job runner spawns 8 more Python processes (~0.6 GB RSS) this project never uses
         environment["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
+        environment["MLFLOW_DISABLE_TELEMETRY"] = "true"
         # sqlite under data_dir unless given; an environment variable keeps a database password out of `ps`
         environment["MLFLOW_BACKEND_STORE_URI"] = (
             backend_store_uri or f"sqlite:///{self.data_dir / 'mlflow.db'}"
