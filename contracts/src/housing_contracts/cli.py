@@ -1,5 +1,5 @@
-"""``housing-contract``: a command line over the Python API (validate, diff, describe, snapshots, consumers,
-retire, export).
+"""``housing-contract``: a command line over the Python API (validate, diff, describe, snapshots, quarantine,
+consumers, retire, export).
 
 Exit codes: 0 success, 1 the data (or snapshot) breaks the contract, 2 usage or I/O error.
 S3 credentials and endpoint come from the standard AWS environment variables.
@@ -30,8 +30,8 @@ EXIT_USAGE = 2
 
 app = typer.Typer(
     name="housing-contract",
-    help="The California-housing data contract: validate, diff, describe, snapshots, consumers, retire, "
-    "export."
+    help="The California-housing data contract: validate, diff, describe, snapshots, quarantine, consumers, "
+    "retire, export."
     f"\n\n{NO_COERCION}",
     no_args_is_help=True,
     add_completion=False,
@@ -186,29 +186,43 @@ def describe(
 @app.command()
 def snapshots(
     uri: Annotated[str, typer.Argument(help="dataset URI, e.g. s3://lake/california_housing/v1")],
-    as_json: Annotated[bool, typer.Option("--json", help="print the manifests as JSON")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the readable manifests as JSON")] = False,
 ) -> None:
-    """List the committed snapshots under URI (oldest first) with row counts and times; first the
-    version's lifecycle: deprecated (sunset, successor) and retired (when, by whom)."""
-    from housing_contracts import ContractError, list_snapshots
+    """List the readable committed snapshots under URI (oldest first) with row counts and times; first the
+    version's lifecycle: deprecated (sunset, successor) and retired (when, by whom). Then each skipped
+    snapshot (corrupt or foreign manifest) with its reason, and each quarantined one (when, by whom,
+    why). With --json the readable manifests go to stdout and those lines to stderr."""
+    from housing_contracts import ContractError
     from housing_contracts.contract.versions import contract_for
+    from housing_contracts.lake.catalog import readable_snapshots
+    from housing_contracts.lake.quarantine import QUARANTINE_DIR, list_quarantined
     from housing_contracts.lake.retirement import retirement
+    from housing_contracts.lake.storage import resolve
 
     try:
-        manifests = list_snapshots(uri)
+        listing = readable_snapshots(uri)
         retired = retirement(uri)
+        quarantined, bad_records = list_quarantined(*resolve(uri))
     except (ContractError, OSError, ValueError) as exc:
         raise _fail(f"cannot list snapshots under {uri}: {exc}") from None
+    manifests = listing.manifests
     contract = contract_for(uri)
     lifecycle = [contract.deprecation.text()] if contract and contract.deprecation else []
     lifecycle += [retired.text()] if retired else []
+    notes = [f"skipped {skip.text()}" for skip in listing.skipped]
+    if quarantined or bad_records:
+        notes.append(f"quarantined: {len(quarantined)} (kept in {uri.rstrip('/')}/{QUARANTINE_DIR}/)")
+        notes += [f"  {record.text()}" for record in quarantined]
+        notes += [f"  unreadable quarantine record {problem}" for problem in bad_records]
     if as_json:
         typer.echo(json.dumps([m.to_dict() for m in manifests], indent=2))
+        for line in notes:
+            typer.echo(line, err=True)
         return
     for line in lifecycle:
         typer.echo(f"{contract.label if contract else uri}: {line}")
     if not manifests:
-        typer.echo(f"no committed snapshots under {uri}")
+        typer.echo(f"no {'readable ' if listing.skipped else ''}committed snapshots under {uri}")
     else:
         rows = [
             (
@@ -221,6 +235,64 @@ def snapshots(
             for m in manifests
         ]
         typer.echo(format_table(("snapshot_id", "rows", "created_at", "contract", "run_id"), rows))
+    for line in notes:
+        typer.echo(line)
+
+
+@app.command()
+def quarantine(
+    target: Annotated[
+        str, typer.Argument(help="a snapshot URI …/snapshots/<id>, or a dataset URI followed by SNAPSHOT_ID")
+    ],
+    snapshot_id: Annotated[
+        str | None, typer.Argument(help="the snapshot id, when TARGET is a dataset URI")
+    ] = None,
+    reason: Annotated[str, typer.Option(help="why (recorded; required)")] = "",
+    by: Annotated[str, typer.Option(help="who quarantines it (recorded; default: your user name)")] = "",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="show what would move; change nothing")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="also quarantine a readable snapshot (consumers may read it)")
+    ] = False,
+) -> None:
+    """Move one snapshot out of snapshots/ to <dataset>/_quarantine/<id>/, keeping its bytes, with a record
+    <dataset>/_quarantine/<id>.json of who, when and why. Run by the dataset's owner (the data team's S3
+    identity); a reader's identity is refused by the store before anything moves.
+
+    Copies each file, verifies the copy's size and sha256, writes the record, then deletes the original
+    (manifest first). A run stopped halfway loses nothing: run it again to finish it. A corrupt or foreign
+    snapshot (readers already skip it) goes at once; a readable one is refused (exit 1, saying who read
+    it and what the newest snapshot becomes) unless --force. --dry-run prints the plan and changes
+    nothing. Exit 2 for a usage, storage or permission error.
+    """
+    import getpass
+
+    from housing_contracts.consumers.lifecycle import QuarantineRefused, quarantine_snapshot
+    from housing_contracts.contract.errors import ContractError
+    from housing_contracts.lake.catalog import split_snapshot_uri
+
+    named = split_snapshot_uri(target)
+    if named is not None and snapshot_id is None:
+        uri, snapshot_id = named
+    elif named is None and snapshot_id is not None:
+        uri = target
+    else:
+        raise _fail("give a snapshot URI (…/snapshots/<id>), or a dataset URI and a SNAPSHOT_ID")
+    if not reason.strip():
+        raise _fail("--reason is required: it is recorded for whoever inspects the snapshot")
+    try:
+        outcome = quarantine_snapshot(
+            uri, snapshot_id, reason=reason, by=by or getpass.getuser(), force=force, dry_run=dry_run
+        )
+    except QuarantineRefused as refused:
+        raise _fail(f"refused: {refused}", EXIT_VIOLATION) from None
+    except PermissionError as exc:
+        raise _fail(
+            f"cannot quarantine {snapshot_id} of {uri}: permission denied ({exc}); quarantine is run with "
+            "the dataset owner's S3 identity (the data team's); nothing was deleted"
+        ) from None
+    except (ContractError, OSError, ValueError) as exc:
+        raise _fail(f"cannot quarantine {snapshot_id} of {uri}: {exc}") from None
+    typer.echo(outcome.text())
 
 
 @app.command()

@@ -15,6 +15,7 @@ from typing import Any
 from housing_contracts.consumers.lag import ConsumerLag, consumer_lag, format_duration
 from housing_contracts.contract.errors import PromiseBroken
 from housing_contracts.contract.versions import LATEST, contract_for
+from housing_contracts.lake.catalog import newest_readable
 from housing_contracts.lake.confirmation import current_path, read_confirmation
 from housing_contracts.lake.layout import CURRENT_NAME, committed_snapshot_ids, snapshot_time
 from housing_contracts.lake.retirement import read_retirement
@@ -55,7 +56,8 @@ def check_freshness(
     promise); else :class:`PromiseBroken`. No snapshot at all breaks the promise too. A retired dataset
     (``lifecycle.py``) promises nothing more: the message says so.
 
-    The data was last confirmed current at the later of the newest committed snapshot's creation and the
+    The data was last confirmed current at the later of the newest readable snapshot's creation (a newer
+    corrupt or foreign one is skipped and named in the message) and the
     producer's confirmation (``_current.json``) if that names the newest snapshot. A confirmation naming
     another snapshot, unreadable, or later than ``now`` is ignored (the message says why), never raised.
     """
@@ -70,12 +72,19 @@ def check_freshness(
     retired = read_retirement(fs, root)
     if retired is not None:
         return f"OK: {_label(dataset_uri)}: {retired.text()}; no freshness promise after retirement"
-    ids = committed_snapshot_ids(fs, root)
-    if not ids:
-        raise PromiseBroken(f"{_label(dataset_uri)}: no snapshot has been published; {promise}")
-    newest, created = ids[-1], snapshot_time(ids[-1])
+    # the newest readable snapshot: a newer corrupt or foreign one is fresh bytes nobody can read
+    manifest, skipped = newest_readable(fs, root, committed_snapshot_ids(fs, root))
+    unreadable = ""
+    if skipped:
+        unreadable = f" ({len(skipped)} newer unreadable snapshot(s) skipped: {skipped[-1].text()})"
+    if manifest is None:
+        raise PromiseBroken(
+            f"{_label(dataset_uri)}: no readable snapshot has been published{unreadable}; {promise}"
+        )
+    newest, created = manifest.snapshot_id, snapshot_time(manifest.snapshot_id)
     confirmed, ignored = _confirmed_at(fs, root, newest, now)
     text = f"{_label(dataset_uri)}: newest snapshot {newest} is {format_duration(now - created)} old"
+    text += unreadable
     age = now - created
     if confirmed is not None and confirmed > created:
         age = now - confirmed

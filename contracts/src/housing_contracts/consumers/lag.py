@@ -23,6 +23,7 @@ from housing_contracts.consumers.records import (
     same_dataset,
 )
 from housing_contracts.contract.tables import format_table
+from housing_contracts.lake.catalog import SkippedSnapshot, read_manifests
 from housing_contracts.lake.documents import STRICT, Duration, UtcTime, adapter
 from housing_contracts.lake.layout import committed_snapshot_ids, snapshot_time
 from housing_contracts.lake.storage import is_local, resolve
@@ -100,7 +101,8 @@ def consumer_lag(
 
     One listing of the snapshots and one of the consumers' folder, then the records in one batched read.
     A corrupt or foreign record, or a receipt for a snapshot that is not committed, never raises: it is
-    named in the row's ``problems`` and skipped.
+    named in the row's ``problems`` and skipped. A committed snapshot with a corrupt or foreign manifest
+    counts in no lag (no consumer can read it); the catalog logs it with its reason.
     """
     now = (now or datetime.now(UTC)).astimezone(UTC)
     fs, root = resolve(dataset_uri, storage_options)
@@ -121,10 +123,36 @@ def consumer_lag(
         files.setdefault(consumer, {})[below] = path
     paths = sorted(path for found in files.values() for path in found.values())
     contents = fs.cat(paths, on_error="return") if paths else {}  # one batched, concurrent read
+    readable = _Readable(fs, root)
     return [
-        _consumer_row(consumer, found, contents, dataset_uri, committed, now)
+        _consumer_row(consumer, found, contents, dataset_uri, committed, now, readable)
         for consumer, found in sorted(files.items())
     ]
+
+
+class _Readable:
+    """Which committed snapshots a consumer can read (catalog.py decides); manifests read only for the
+    snapshots a lag counts, each once per call of :func:`consumer_lag`."""
+
+    def __init__(self, fs: Any, root: str) -> None:
+        self.fs, self.root = fs, root
+        self.skipped: dict[str, SkippedSnapshot | None] = {}
+
+    def only(self, snapshot_ids: list[str]) -> list[str]:
+        """``snapshot_ids`` without the corrupt or foreign ones (logged by the catalog)."""
+        unknown = [snapshot_id for snapshot_id in snapshot_ids if snapshot_id not in self.skipped]
+        if unknown:
+            listing = read_manifests(self.fs, self.root, unknown)
+            self.skipped.update(dict.fromkeys(unknown))
+            self.skipped.update({skip.snapshot_id: skip for skip in listing.skipped})
+        return [snapshot_id for snapshot_id in snapshot_ids if self.skipped[snapshot_id] is None]
+
+    def newest(self, snapshot_ids: list[str]) -> str | None:
+        """The newest readable of ``snapshot_ids`` (oldest first): usually one read, or none."""
+        for snapshot_id in reversed(snapshot_ids):
+            if self.only([snapshot_id]):
+                return snapshot_id
+        return None
 
 
 def _read(kind: type[Subscription | Receipt], content: Any) -> Any:
@@ -141,6 +169,7 @@ def _consumer_row(
     dataset_uri: str,
     committed: list[str],
     now: datetime,
+    readable: _Readable,
 ) -> ConsumerLag:
     problems: list[str] = []
     subscription: Subscription | None = None
@@ -181,7 +210,9 @@ def _consumer_row(
     last = max(receipts, key=lambda r: (r.finished_at, r.snapshot_id), default=None)
     consumed = max((r.snapshot_id for r in receipts if r.outcome == "success"), default=None)
     seen = max(filter(None, (consumed, subscription.start_after if subscription else None)), default=None)
-    pending = [snapshot_id for snapshot_id in committed if seen is None or snapshot_id > seen]
+    # a corrupt or foreign snapshot is no lag: no consumer can read it
+    pending = readable.only([snapshot_id for snapshot_id in committed if seen is None or snapshot_id > seen])
+    newest = pending[-1] if pending else readable.newest(committed)
     lag = max(now - snapshot_time(pending[0]), timedelta(0)) if pending else timedelta(0)
     max_lag = subscription.max_lag if subscription else None
     return ConsumerLag(
@@ -195,7 +226,7 @@ def _consumer_row(
         last_reason=last.reason if last else None,
         last_finished_at=last.finished_at if last else None,
         consumed_snapshot_id=consumed,
-        newest_snapshot_id=committed[-1] if committed else None,
+        newest_snapshot_id=newest,
         lag_snapshots=len(pending),
         lag=lag,
         # a lapsed subscription promises nothing: its consumer stopped renewing it (moved on, or is down)

@@ -1,4 +1,12 @@
-"""What a dataset holds, without the data stack: list the committed snapshots, find the newest, name one.
+"""What a dataset holds, without the data stack: which committed snapshots are readable (and why not the
+others), the newest readable one, one named snapshot.
+
+A committed snapshot (a folder with ``_manifest.json``) is *readable* when its manifest parses as a
+:class:`~housing_contracts.lake.manifest.Manifest`, names its own folder, and was written under a released
+contract of the dataset's major. Any other manifest (not JSON, a strict-record failure, another document,
+another contract or major) is *skipped*: every reader here names it with its reason (a WARNING in the log
+and :attr:`SnapshotListing.skipped`) and goes on with the rest. This module is the one place that decides
+it; the CLI, the lag, the freshness check, the producer's idempotency and the Contract page use it.
 
 Standard library and fsspec only (no pandas, pyarrow, pandera or numpy), so a consumer's light "which
 snapshot?" task and the Airflow trigger resolve snapshots without paying for the libraries that read them.
@@ -6,13 +14,49 @@ snapshot?" task and the Airflow trigger resolve snapshots without paying for the
 
 from __future__ import annotations
 
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from housing_contracts.contract.errors import SnapshotNotFoundError
-from housing_contracts.contract.versions import DATASET_URI
-from housing_contracts.lake.layout import SNAPSHOT_ID_PATTERN, SNAPSHOTS_DIR, committed_snapshot_ids
+from housing_contracts.contract.errors import SnapshotIntegrityError, SnapshotNotFoundError
+from housing_contracts.contract.versions import DATASET_URI, Contract, contract_for, contract_of
+from housing_contracts.lake.layout import (
+    MANIFEST_NAME,
+    SNAPSHOT_ID_PATTERN,
+    SNAPSHOTS_DIR,
+    committed_snapshot_ids,
+)
 from housing_contracts.lake.manifest import Manifest, read_manifest
+from housing_contracts.lake.quarantine import quarantine_note
 from housing_contracts.lake.storage import resolve
+
+log = logging.getLogger(__name__)
+
+#: Manifests read per request batch when looking for the newest readable one (junk is rare: one batch).
+_NEWEST_BATCH = 4
+
+
+@dataclass(frozen=True)
+class SkippedSnapshot:
+    """A committed snapshot no reader uses: its manifest is corrupt or foreign. ``reason`` says which."""
+
+    snapshot_id: str
+    path: str  #: its manifest
+    reason: str
+
+    def text(self) -> str:
+        """``<snapshot id>: <reason>``: one line for logs, tables and alerts."""
+        return f"{self.snapshot_id}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class SnapshotListing:
+    """The readable snapshots of a dataset (manifests, oldest first) and the skipped ones, with why."""
+
+    manifests: tuple[Manifest, ...]
+    skipped: tuple[SkippedSnapshot, ...]
 
 
 def split_snapshot_uri(uri: str) -> tuple[str, str] | None:
@@ -23,28 +67,126 @@ def split_snapshot_uri(uri: str) -> tuple[str, str] | None:
     return None
 
 
+def manifest_path(root: str, snapshot_id: str) -> str:
+    return f"{root}/{SNAPSHOTS_DIR}/{snapshot_id}/{MANIFEST_NAME}"
+
+
+def read_manifests(
+    fs: Any, root: str, snapshot_ids: Sequence[str], *, contract: Contract | None = None
+) -> SnapshotListing:
+    """The manifests of ``snapshot_ids`` under ``root`` (one batched, concurrent read), sorted into readable
+    and skipped (each skip logged with its reason). ``contract``: the major expected (default the dataset's,
+    from ``root``; none known: any released contract). A storage error other than a missing file raises:
+    an unreachable store is not an empty dataset."""
+    expected = contract or contract_for(root)
+    paths = {snapshot_id: manifest_path(root, snapshot_id) for snapshot_id in snapshot_ids}
+    contents = fs.cat(list(paths.values()), on_error="return") if paths else {}
+    manifests, skipped = [], []
+    for snapshot_id, path in paths.items():
+        content = contents.get(path, FileNotFoundError(path))
+        if isinstance(content, FileNotFoundError):
+            # listed, then gone: quarantined or deleted since the listing
+            outcome: Manifest | SkippedSnapshot = SkippedSnapshot(
+                snapshot_id, path, "its manifest is gone (quarantined or deleted since it was listed)"
+            )
+        elif isinstance(content, BaseException):
+            raise content
+        else:
+            outcome = judge_manifest(snapshot_id, path, content, expected)
+        if isinstance(outcome, SkippedSnapshot):
+            log.warning("skipping snapshot %s (%s): %s", snapshot_id, path, outcome.reason)
+            skipped.append(outcome)
+        else:
+            manifests.append(outcome)
+    return SnapshotListing(tuple(manifests), tuple(skipped))
+
+
+def judge_manifest(
+    snapshot_id: str, path: str, content: bytes, expected: Contract | None
+) -> Manifest | SkippedSnapshot:
+    """The manifest in ``content`` if a reader may use it, else why not (``corrupt: …`` or ``foreign: …``)."""
+    try:
+        manifest = Manifest.from_json(content)
+    except SnapshotIntegrityError as exc:
+        try:
+            tag = json.loads(content).get("format")
+        except (ValueError, AttributeError):
+            tag = None
+        if isinstance(tag, str):
+            return SkippedSnapshot(snapshot_id, path, f"foreign: a {tag!r} document, not a manifest")
+        return SkippedSnapshot(snapshot_id, path, f"corrupt manifest: {exc}")
+    ref = manifest.contract
+    if manifest.snapshot_id != snapshot_id:
+        reason = f"foreign: the manifest names snapshot {manifest.snapshot_id!r}, not its folder"
+    elif contract_of(ref.name, ref.version) is None:
+        reason = f"foreign: written under contract {ref.name} {ref.version}, which this package does not know"
+    elif expected is not None and (ref.name, ref.major) != (expected.name, expected.major):
+        reason = f"foreign: written under {ref.name} {ref.version}, in a dataset of {expected.label}"
+    else:
+        return manifest
+    return SkippedSnapshot(snapshot_id, path, reason)
+
+
+def newest_readable(
+    fs: Any, root: str, snapshot_ids: Sequence[str], *, contract: Contract | None = None
+) -> tuple[Manifest | None, tuple[SkippedSnapshot, ...]]:
+    """The newest readable manifest among ``snapshot_ids`` (oldest first), and the newer ones skipped on the
+    way. Reads from the newest backwards, a few manifests per request: usually one read."""
+    skipped: list[SkippedSnapshot] = []
+    stop = len(snapshot_ids)
+    while stop > 0:
+        start = max(stop - _NEWEST_BATCH, 0)
+        batch = read_manifests(fs, root, snapshot_ids[start:stop], contract=contract)
+        skipped[:0] = batch.skipped
+        if batch.manifests:
+            newest = batch.manifests[-1]
+            return newest, tuple(s for s in skipped if s.snapshot_id > newest.snapshot_id)
+        stop = start
+    return None, tuple(skipped)
+
+
+def readable_snapshots(
+    uri: str = DATASET_URI, *, storage_options: dict[str, Any] | None = None
+) -> SnapshotListing:
+    """Every committed snapshot under ``uri``: the readable manifests (oldest first) and the skipped ones."""
+    fs, root = resolve(uri, storage_options)
+    return read_manifests(fs, root, committed_snapshot_ids(fs, root))
+
+
 def list_snapshots(
     uri: str = DATASET_URI, *, storage_options: dict[str, Any] | None = None
 ) -> list[Manifest]:
-    """Manifests of every committed snapshot under ``uri``, oldest first."""
-    fs, root = resolve(uri, storage_options)
-    return [read_manifest(fs, root, snapshot_id) for snapshot_id in committed_snapshot_ids(fs, root)]
+    """Manifests of every readable committed snapshot under ``uri``, oldest first (the skipped ones are
+    logged with their reason; :func:`readable_snapshots` returns them)."""
+    return list(readable_snapshots(uri, storage_options=storage_options).manifests)
 
 
 def latest_snapshot(
     uri: str = DATASET_URI, *, storage_options: dict[str, Any] | None = None
 ) -> Manifest | None:
-    """The newest committed snapshot's manifest, or None if nothing was published yet."""
+    """The newest readable committed snapshot's manifest, or None if there is none."""
     fs, root = resolve(uri, storage_options)
-    ids = committed_snapshot_ids(fs, root)
-    return read_manifest(fs, root, ids[-1]) if ids else None
+    return newest_readable(fs, root, committed_snapshot_ids(fs, root))[0]
 
 
 def snapshot_manifest(
     uri: str, snapshot_id: str, *, storage_options: dict[str, Any] | None = None
 ) -> Manifest:
-    """The manifest of committed snapshot ``snapshot_id`` under ``uri`` (SnapshotNotFoundError if none)."""
+    """The manifest of committed snapshot ``snapshot_id`` under ``uri``: :class:`SnapshotNotFoundError` if
+    none (saying so if it was quarantined), :class:`SnapshotIntegrityError` naming the file if it is bad."""
     if not SNAPSHOT_ID_PATTERN.match(snapshot_id):
         raise SnapshotNotFoundError(f"{snapshot_id!r} is not a snapshot id (YYYYMMDDTHHMMSS.ffffffZ-<8 hex>)")
     fs, root = resolve(uri, storage_options)
-    return read_manifest(fs, root, snapshot_id)
+    return read_named_manifest(fs, root, snapshot_id)
+
+
+def read_named_manifest(fs: Any, root: str, snapshot_id: str) -> Manifest:
+    """:func:`~housing_contracts.lake.manifest.read_manifest`, whose not-found error says when the snapshot
+    was quarantined, by whom and why."""
+    try:
+        return read_manifest(fs, root, snapshot_id)
+    except SnapshotNotFoundError as exc:
+        note = quarantine_note(fs, root, snapshot_id)
+        if note is None:
+            raise
+        raise SnapshotNotFoundError(f"{exc}: {note}") from None

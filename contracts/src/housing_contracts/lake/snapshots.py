@@ -49,6 +49,8 @@ from housing_contracts.contract.versions import CONTRACTS, LATEST, Contract, con
 from housing_contracts.lake.catalog import (  # noqa: F401
     latest_snapshot,
     list_snapshots,
+    newest_readable,
+    read_named_manifest,
     split_snapshot_uri,
 )
 from housing_contracts.lake.confirmation import Confirmation, confirm_current, current_path
@@ -216,7 +218,9 @@ def _publish_checked(
             f"{contract.label} at {uri} is retired, nothing is published there: {retired.text()}"
         )
     ids = committed_snapshot_ids(fs, root)
-    newest = read_manifest(fs, root, ids[-1]) if ids else None
+    # Compared with the newest readable snapshot: a corrupt or foreign newest manifest is skipped (and
+    # logged), never a wedge. The new id still sorts after every listed one, junk included.
+    newest = newest_readable(fs, root, ids, contract=contract)[0]
     if newest is not None and newest.content_fingerprint == fingerprint:
         return _unchanged(fs, root, newest, producer)
 
@@ -484,7 +488,9 @@ def read_snapshot(
     contract: Contract | None = None,
     storage_options: dict[str, Any] | None = None,
 ) -> Snapshot:
-    """Read, verify and validate one committed snapshot (the newest when ``snapshot_id`` is None).
+    """Read, verify and validate one committed snapshot (when ``snapshot_id`` is None, the newest readable
+    one: newer corrupt or foreign manifests are skipped and logged, see
+    :mod:`~housing_contracts.lake.catalog`; a named one that is bad raises).
 
     Each file's size and sha256, the row count and the content fingerprint are checked against the
     manifest: any mismatch is a :class:`SnapshotIntegrityError`, never a wrong frame. The frame is
@@ -495,12 +501,15 @@ def read_snapshot(
     fs, root = resolve(uri, storage_options)
     if snapshot_id is None:
         ids = committed_snapshot_ids(fs, root)
-        if not ids:
-            raise SnapshotNotFoundError(f"no committed snapshot under {uri}")
-        snapshot_id = ids[-1]
+        newest, skipped = newest_readable(fs, root, ids, contract=contract)
+        if newest is None:
+            why = f"; skipped: {'; '.join(s.text() for s in skipped)}" if skipped else ""
+            raise SnapshotNotFoundError(f"no readable committed snapshot under {uri}{why}")
+        manifest, snapshot_id = newest, newest.snapshot_id
     elif not SNAPSHOT_ID_PATTERN.match(snapshot_id):
         raise SnapshotNotFoundError(f"{snapshot_id!r} is not a snapshot id (YYYYMMDDTHHMMSS.ffffffZ-<8 hex>)")
-    manifest = read_manifest(fs, root, snapshot_id)
+    else:
+        manifest = read_named_manifest(fs, root, snapshot_id)
     written = contract_of(manifest.contract.name, manifest.contract.version)
     if written is None or (contract is not None and written.major != contract.major):
         expected = contract.label if contract else ", ".join(c.label for c in CONTRACTS)
