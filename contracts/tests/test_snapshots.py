@@ -380,10 +380,13 @@ def test_replaced_data_with_matching_checksums_is_detected(location: Location, f
 
 
 def test_snapshot_of_another_major_version_is_refused(location: Location, frame: pd.DataFrame) -> None:
-    """A snapshot written under a major this package does not know (3.x) is not read."""
+    """A snapshot written under a major this package does not know (3.x) is not read: named, it is an
+    IncompatibleContractError; as the newest, it is skipped (naming why) and nothing else is readable."""
     sid = location.publish(frame).manifest.snapshot_id
     location.edit_manifest(sid, lambda m: m["contract"].update(version="3.0.0"))
     with pytest.raises(IncompatibleContractError, match=r"3\.0\.0"):
+        location.read(sid)
+    with pytest.raises(SnapshotNotFoundError, match=rf"no readable .*{sid}: foreign: .* 3\.0\.0"):
         location.read()
 
 

@@ -107,19 +107,21 @@ def contract(of: Contract | None = None) -> dict[str, Any]:
 def newest_snapshots(
     dataset_uri: str, *, limit: int = NEWEST_SNAPSHOTS, storage_options: dict[str, Any] | None = None
 ) -> list[SnapshotSummary]:
-    """The ``limit`` newest committed snapshots of ``dataset_uri``, newest first (one listing, then one read
-    per snapshot)."""
-    from housing_contracts import ContractError
+    """The ``limit`` newest committed snapshots of ``dataset_uri``, newest first (one listing, then one
+    batched read). A corrupt or foreign one (the contract package's catalog decides, as for every reader)
+    is listed with its problem, which names the reason readers skip it."""
+    from housing_contracts.lake.catalog import read_manifests
     from housing_contracts.lake.layout import committed_snapshot_ids
-    from housing_contracts.lake.manifest import read_manifest
     from housing_contracts.lake.storage import resolve
 
     fs, root = resolve(dataset_uri, storage_options)
     newest = committed_snapshot_ids(fs, root)[::-1][: max(limit, 0)]
-    summaries = []
-    for snapshot_id in newest:
-        try:
-            summaries.append(SnapshotSummary(snapshot_id, manifest=read_manifest(fs, root, snapshot_id)))
-        except ContractError as err:
-            summaries.append(SnapshotSummary(snapshot_id, problem=str(err)))
-    return summaries
+    listing = read_manifests(fs, root, newest)
+    readable = {manifest.snapshot_id: manifest for manifest in listing.manifests}
+    skipped = {skip.snapshot_id: skip for skip in listing.skipped}
+    return [
+        SnapshotSummary(snapshot_id, manifest=readable[snapshot_id])
+        if snapshot_id in readable
+        else SnapshotSummary(snapshot_id, problem=f"skipped by readers: {skipped[snapshot_id].reason}")
+        for snapshot_id in newest
+    ]

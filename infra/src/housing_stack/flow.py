@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError
 
-from housing_contracts import list_snapshots
+from housing_contracts import ContractError, list_snapshots
 from housing_contracts.consumers.records import read_subscription
 from housing_stack.airflow_client import FINISHED, AirflowClient, AirflowError
 from housing_stack.identities import ML_TEAM
@@ -75,10 +75,11 @@ def reader_storage_options(config: StackConfig) -> dict[str, Any]:
 
 
 def committed_snapshots(uri: str, storage_options: dict[str, Any]) -> list[Manifest]:
-    """The manifests of the snapshots committed under ``uri``, oldest first."""
+    """The manifests of the readable snapshots committed under ``uri``, oldest first: a corrupt or foreign
+    manifest (old junk in the lake) is skipped, and logged with its reason, as every reader skips it."""
     try:
         return list_snapshots(uri, storage_options=storage_options)
-    except (OSError, BotoCoreError) as error:
+    except (OSError, BotoCoreError, ContractError) as error:
         raise FlowError(f"cannot list the committed snapshots of {uri}: {error!r}") from error
 
 

@@ -43,7 +43,7 @@ from housing_contracts.contract.errors import (
 )
 from housing_contracts.contract.fingerprint import ContentHasher, content_fingerprint, schema_fingerprint
 from housing_contracts.contract.validation import validate
-from housing_contracts.contract.versions import CONTRACTS, LATEST, Contract, contract_of
+from housing_contracts.contract.versions import CONTRACTS, LATEST, Contract, contract_for, contract_of
 
 # re-exported: list_snapshots, latest_snapshot and split_snapshot_uri were defined here before catalog.py
 from housing_contracts.lake.catalog import (  # noqa: F401
@@ -511,8 +511,10 @@ def read_snapshot(
     else:
         manifest = read_named_manifest(fs, root, snapshot_id)
     written = contract_of(manifest.contract.name, manifest.contract.version)
-    if written is None or (contract is not None and written.major != contract.major):
-        expected = contract.label if contract else ", ".join(c.label for c in CONTRACTS)
+    # a dataset of a known major (…/california_housing/v1) holds only that major: another is foreign
+    wanted = contract or contract_for(uri)
+    if written is None or (wanted is not None and written.major != wanted.major):
+        expected = wanted.label if wanted else ", ".join(c.label for c in CONTRACTS)
         raise IncompatibleContractError(
             f"snapshot {snapshot_id} was written under contract {manifest.contract.name} "
             f"{manifest.contract.version}; this reader expects {expected} (the same major)"
