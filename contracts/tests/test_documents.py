@@ -15,6 +15,7 @@ from housing_contracts.contract.errors import SnapshotIntegrityError
 from housing_contracts.lake.confirmation import Confirmation
 from housing_contracts.lake.documents import Record, read_document, write_document
 from housing_contracts.lake.manifest import Manifest
+from housing_contracts.lake.quarantine import Quarantine
 from housing_contracts.lake.retirement import Retirement
 from housing_contracts.lake.snapshots import Claim
 
@@ -27,6 +28,7 @@ DOCUMENTS: dict[str, type[Record]] = {
     "subscription": Subscription,
     "receipt": Receipt,
     "retirement": Retirement,
+    "quarantine": Quarantine,
 }
 #: One time field of each record, to set naive.
 TIMES = {
@@ -36,6 +38,7 @@ TIMES = {
     "subscription": "subscribed_at",
     "receipt": "started_at",
     "retirement": "retired_at",
+    "quarantine": "quarantined_at",
 }
 
 
@@ -48,7 +51,7 @@ def _error(kind: type[Record]) -> type[Exception]:
 
 
 def test_every_lake_document_is_a_record() -> None:
-    """The six documents in the lake share the one base."""
+    """The seven documents in the lake share the one base."""
     assert all(issubclass(kind, Record) for kind in DOCUMENTS.values())
 
 
