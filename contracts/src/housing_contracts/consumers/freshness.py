@@ -78,9 +78,8 @@ def check_freshness(
     if skipped:
         unreadable = f" ({len(skipped)} newer unreadable snapshot(s) skipped: {skipped[-1].text()})"
     if manifest is None:
-        raise PromiseBroken(
-            f"{_label(dataset_uri)}: no readable snapshot has been published{unreadable}; {promise}"
-        )
+        published = "no readable snapshot has been published" if skipped else "no snapshot has been published"
+        raise PromiseBroken(f"{_label(dataset_uri)}: {published}{unreadable}; {promise}")
     newest, created = manifest.snapshot_id, snapshot_time(manifest.snapshot_id)
     confirmed, ignored = _confirmed_at(fs, root, newest, now)
     text = f"{_label(dataset_uri)}: newest snapshot {newest} is {format_duration(now - created)} old"

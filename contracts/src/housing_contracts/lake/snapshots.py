@@ -501,10 +501,13 @@ def read_snapshot(
     fs, root = resolve(uri, storage_options)
     if snapshot_id is None:
         ids = committed_snapshot_ids(fs, root)
-        newest, skipped = newest_readable(fs, root, ids, contract=contract)
+        # readable as the dataset's own (another major than ``contract`` is refused below, by name)
+        newest, skipped = newest_readable(fs, root, ids)
+        if newest is None and skipped:
+            why = "; ".join(skip.text() for skip in skipped)
+            raise SnapshotNotFoundError(f"no readable committed snapshot under {uri}; skipped: {why}")
         if newest is None:
-            why = f"; skipped: {'; '.join(s.text() for s in skipped)}" if skipped else ""
-            raise SnapshotNotFoundError(f"no readable committed snapshot under {uri}{why}")
+            raise SnapshotNotFoundError(f"no committed snapshot under {uri}")
         manifest, snapshot_id = newest, newest.snapshot_id
     elif not SNAPSHOT_ID_PATTERN.match(snapshot_id):
         raise SnapshotNotFoundError(f"{snapshot_id!r} is not a snapshot id (YYYYMMDDTHHMMSS.ffffffZ-<8 hex>)")
