@@ -372,3 +372,54 @@ def test_loading_the_plugin_imports_nothing_heavy() -> None:
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_corrupt_and_foreign_manifests_are_listed_as_problems_and_skipped_by_the_lag(
+    signed_in, token, dataset_v2, publish_sample, ml_team_records, data_team_s3, reliability_row
+) -> None:
+    """A newest manifest that is not JSON and an older one of contract 1.1.0 are each listed with why
+    readers skip them (page and JSON); the good snapshot renders; ml-team, which consumed it, lags 0."""
+    import json
+
+    import fsspec
+
+    from housing_contracts.lake.layout import new_snapshot_id
+
+    dataset = dataset_v2
+    good = publish_sample(dataset, seed=1, contract=V2)
+    ml_team_records.subscribe(dataset, max_lag=timedelta(hours=6))
+    ml_team_records.receipt(dataset, good.snapshot_id)
+    foreign, _ = new_snapshot_id(after=good.snapshot_id)
+    corrupt, _ = new_snapshot_id(after=foreign)
+    manifest_1x = good.to_dict() | {
+        "snapshot_id": foreign,
+        "contract": {"name": V1.name, "version": V1.version},
+    }
+    for snapshot_id, body in ((foreign, json.dumps(manifest_1x).encode()), (corrupt, b"{not json")):
+        with fsspec.open(
+            f"{dataset}/snapshots/{snapshot_id}/_manifest.json", "wb", **data_team_s3.storage_options
+        ) as file:
+            file.write(body)
+
+    response = signed_in.get(PAGE)
+    page = Elements(response.text)
+    served = {
+        row["snapshot_id"]: row
+        for row in signed_in.get("/contract/api/snapshots", headers=_bearer(token)).json()
+    }
+    (consumer,) = signed_in.get("/contract/api/consumers", headers=_bearer(token)).json()
+    reliability_row(
+        "Contract page with a corrupt newest manifest and a foreign (1.1.0) one",
+        "page renders; both listed with why readers skip them; the consumer of the good one lags 0",
+        f"page {response.status_code}; problems {[served[i].get('problem') for i in (corrupt, foreign)]}; "
+        f"ml-team lag {consumer['lag_snapshots']}",
+    )
+    assert response.status_code == 200
+    assert page.rows(data_snapshot_id=corrupt, data_status="problems")
+    assert page.rows(data_snapshot_id=foreign, data_status="problems")
+    assert served[corrupt]["problem"].startswith("skipped by readers: corrupt manifest: not valid JSON")
+    assert served[foreign]["problem"] == (
+        f"skipped by readers: foreign: written under {V1.name} {V1.version}, in a dataset of {V2.label}"
+    )
+    assert served[good.snapshot_id] == good.to_dict()
+    assert (consumer["lag_snapshots"], consumer["newest_snapshot_id"]) == (0, good.snapshot_id)
