@@ -336,6 +336,39 @@ def test_a_quarantine_stopped_halfway_loses_nothing_and_a_rerun_completes_it(
     assert kept == before
 
 
+def test_a_copy_that_does_not_match_stops_the_quarantine_before_any_delete(
+    lake: Lake, monkeypatch: pytest.MonkeyPatch, reliability_row
+) -> None:
+    """A copy that lands short (its bytes differ from what was read) is found by the verification: an
+    error naming the copy, nothing deleted, no record."""
+    junk = lake.junk(b"{not json", extra={"part-00000.parquet": PART})
+    before = lake.files(f"{lake.root}/snapshots/{junk}")
+    real_copy = lifecycle_module.copy_verified
+
+    def short_copy(fs: Any, path: str, target: Any) -> Any:
+        if "/snapshots/" in path and path.endswith(".parquet"):
+            measured = real_copy(fs, path, _Sink())
+            target.write(PART[:-1])  # one byte lost on the way
+            return measured
+        return real_copy(fs, path, target)
+
+    monkeypatch.setattr(lifecycle_module, "copy_verified", short_copy)
+    with pytest.raises(OSError, match=r"part-00000\.parquet: the copy does not match") as stopped:
+        quarantine_snapshot(lake.uri, junk, reason="x", by="data-team", storage_options=lake.options)
+    reliability_row(
+        "quarantine whose copy of a part lands one byte short",
+        "verification stops it before any delete; no record",
+        f"{str(stopped.value)[:90]}…; left {sorted(lake.files(f'{lake.root}/snapshots/{junk}'))}",
+    )
+    assert lake.files(f"{lake.root}/snapshots/{junk}") == before
+    assert read_quarantine(lake.fs, lake.root, junk) is None
+
+
+class _Sink:
+    def write(self, data: bytes) -> int:
+        return len(data)
+
+
 def test_the_ml_identity_cannot_quarantine(lake: Lake, ml_team_s3: S3Identity, reliability_row) -> None:
     """The ML team's read-only keys are refused by S3 before anything moves; the CLI says who may."""
     junk = lake.junk(b"{not json", extra={"part-00000.parquet": PART})
