@@ -46,7 +46,10 @@ def _cli(args: list[str], identity: S3Identity) -> Any:
     import s3fs
 
     s3fs.S3FileSystem.clear_instance_cache()
-    return runner.invoke(app, args, env=identity.env)
+    try:
+        return runner.invoke(app, args, env=identity.env)
+    finally:
+        s3fs.S3FileSystem.clear_instance_cache()  # nor leave this identity's to the next test
 
 
 @dataclass
@@ -397,16 +400,13 @@ def test_a_readable_snapshot_is_quarantined_only_with_force(
     changes nothing; with --force it goes and the previous snapshot is the newest again."""
     first, second = lake.publish(1), lake.publish(2)
     refused = _cli(["quarantine", f"{lake.uri}/snapshots/{second}", "--reason", "bad values"], data_team_s3)
-    dry = runner.invoke(
-        app,
-        ["quarantine", lake.uri, second, "--reason", "bad values", "--force", "--dry-run"],
-        env=data_team_s3.env,
+    dry = _cli(
+        ["quarantine", lake.uri, second, "--reason", "bad values", "--force", "--dry-run"], data_team_s3
     )
     listed_after_dry = lake.listed()
-    forced = runner.invoke(
-        app,
+    forced = _cli(
         ["quarantine", lake.uri, second, "--reason", "bad values", "--force", "--by", "data-team"],
-        env=data_team_s3.env,
+        data_team_s3,
     )
     latest = latest_snapshot(lake.uri, storage_options=lake.options)
     shown = _cli(["snapshots", lake.uri], data_team_s3)

@@ -34,8 +34,9 @@ from housing_contracts.lake.storage import resolve
 
 log = logging.getLogger(__name__)
 
-#: Manifests read per request batch when looking for the newest readable one (junk is rare: one batch).
-_NEWEST_BATCH = 4
+#: Most manifests read in one batch when looking back for the newest readable one (the first batch is the
+#: newest alone: junk is rare, so that is usually the only read).
+_NEWEST_BATCH = 16
 
 
 @dataclass(frozen=True)
@@ -131,17 +132,18 @@ def newest_readable(
     fs: Any, root: str, snapshot_ids: Sequence[str], *, contract: Contract | None = None
 ) -> tuple[Manifest | None, tuple[SkippedSnapshot, ...]]:
     """The newest readable manifest among ``snapshot_ids`` (oldest first), and the newer ones skipped on the
-    way. Reads from the newest backwards, a few manifests per request: usually one read."""
+    way. Reads from the newest backwards in growing batches (1, 2, 4, … concurrent reads): usually one
+    read."""
     skipped: list[SkippedSnapshot] = []
-    stop = len(snapshot_ids)
+    stop, size = len(snapshot_ids), 1
     while stop > 0:
-        start = max(stop - _NEWEST_BATCH, 0)
+        start = max(stop - size, 0)
         batch = read_manifests(fs, root, snapshot_ids[start:stop], contract=contract)
         skipped[:0] = batch.skipped
         if batch.manifests:
             newest = batch.manifests[-1]
             return newest, tuple(s for s in skipped if s.snapshot_id > newest.snapshot_id)
-        stop = start
+        stop, size = start, min(size * 2, _NEWEST_BATCH)
     return None, tuple(skipped)
 
 
