@@ -28,7 +28,7 @@ from housing_contracts import (
     read_snapshot,
 )
 from housing_contracts.cli import app
-from housing_contracts.consumers.lifecycle import quarantine_snapshot
+from housing_contracts.consumers.lifecycle import QuarantineRefused, quarantine_snapshot
 from housing_contracts.consumers.records import Receipt, Subscription, record_receipt, subscribe
 from housing_contracts.lake.catalog import readable_snapshots
 from housing_contracts.lake.layout import new_snapshot_id
@@ -428,3 +428,20 @@ def test_a_readable_snapshot_is_quarantined_only_with_force(
         and records[0].manifest_problem is None
         and problems == []
     )
+
+
+def test_a_folder_without_manifest_is_quarantined_only_with_force(lake: Lake) -> None:
+    """A folder with parts but no manifest may be a publish still writing: refused unless force."""
+    folder_id, _ = new_snapshot_id()
+    folder = f"{lake.root}/snapshots/{folder_id}"
+    lake.fs.pipe_file(f"{folder}/part-00000.parquet", PART)
+    with pytest.raises(QuarantineRefused, match="a publish may still be writing it"):
+        quarantine_snapshot(
+            lake.uri, folder_id, reason="debris", by="data-team", storage_options=lake.options
+        )
+    assert lake.files(folder) == {"part-00000.parquet": PART}
+    outcome = quarantine_snapshot(
+        lake.uri, folder_id, reason="debris", by="data-team", force=True, storage_options=lake.options
+    )
+    assert outcome.record.manifest_problem == "no _manifest.json: an uncommitted folder"
+    assert lake.files(quarantine_folder(lake.root, folder_id)) == {"part-00000.parquet": PART}

@@ -261,8 +261,9 @@ def quarantine(
     Copies each file, verifies the copy's size and sha256, writes the record, then deletes the original
     (manifest first). A run stopped halfway loses nothing: run it again to finish it. A corrupt or foreign
     snapshot (readers already skip it) goes at once; a readable one is refused (exit 1, saying who read
-    it and what the newest snapshot becomes) unless --force. --dry-run prints the plan and changes
-    nothing. Exit 2 for a usage, storage or permission error.
+    it and what the newest snapshot becomes) unless --force, and so is a folder without a manifest (a
+    publish may still be writing it). --dry-run prints the plan and changes nothing. Exit 2 for a usage,
+    storage or permission error.
     """
     import getpass
 

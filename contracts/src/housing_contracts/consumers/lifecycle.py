@@ -151,7 +151,8 @@ def quarantine_snapshot(
 
     A corrupt or foreign snapshot (readers skip it already) goes without asking. A readable one may be read
     by consumers: :class:`QuarantineRefused` names them unless ``force`` (the owner's call); with ``force``
-    the outcome's ``warning`` says the same. ``dry_run`` reads, decides and changes nothing.
+    the outcome's ``warning`` says the same. A folder without a manifest (never committed, or a publish
+    still writing it) is refused too unless ``force``. ``dry_run`` reads, decides and changes nothing.
     """
     if not SNAPSHOT_ID_PATTERN.match(snapshot_id):
         raise SnapshotNotFoundError(f"{snapshot_id!r} is not a snapshot id (YYYYMMDDTHHMMSS.ffffffZ-<8 hex>)")
@@ -184,8 +185,16 @@ def quarantine_snapshot(
                     f"snapshot {snapshot_id} of {uri} is readable: {warning}. Quarantine it anyway with "
                     "force (--force): it is the owner's call"
                 )
-    else:  # a half-done quarantine (the manifest goes first), or a folder that never committed
-        problem = existing.manifest_problem if existing else f"no {MANIFEST_NAME}: an uncommitted folder"
+    elif existing is not None:  # a half-done quarantine: the manifest goes first
+        problem = existing.manifest_problem
+    else:
+        problem = f"no {MANIFEST_NAME}: an uncommitted folder"
+        if not force:
+            # readers never see it, and a publish may still be writing it: moving it would break that commit
+            raise QuarantineRefused(
+                f"snapshot {snapshot_id} of {uri} has no {MANIFEST_NAME}: readers never see it, and a "
+                "publish may still be writing it. Quarantine it anyway with force (--force) once none runs"
+            )
     if existing is not None and existing.completed_at is None:
         planned = existing  # resume with the first run's reason and author
     else:
