@@ -330,3 +330,49 @@ def test_a_real_s3_server_grants_the_registered_team_exactly_its_identity(
             seen = outcome(call, Key=key, **({"Body": b"{}"} if verb == "put" else {}))
             reliability_row(f"generated team {verb} lake/{key}", expected, seen)
             assert seen == expected, (verb, key)
+
+
+# --- the docs take the minimal consumer from the template -----------------------------------------------
+
+_MARKED = re.compile(
+    r"^[ \t]*# --- minimal consumer: begin\n(.*?)^[ \t]*# --- minimal consumer: end\n", re.S | re.M
+)
+
+
+def _readme_block(name: str) -> str:
+    readme = (REPO_ROOT / "contracts" / "README.md").read_text()
+    start, end = (
+        f"<!-- minimal-consumer:{name}:start -->\n```python\n",
+        f"\n```\n<!-- minimal-consumer:{name}:end -->",
+    )
+    assert start in readme and end in readme, f"contracts/README.md lost its minimal-consumer:{name} block"
+    return readme.split(start, 1)[1].split(end, 1)[0]
+
+
+def test_contracts_readme_shows_the_templates_minimal_consumer(
+    tmp_path: Path, registry: Path, template_repo: Path
+) -> None:
+    """contracts/README.md's minimal consumer is the generated project's code, word for word: the
+    subscription in settings.py and the consuming DAG with its receipts."""
+    dest = tmp_path / "bi"
+    _generate(dest, template_repo)
+    for name, path in (
+        ("settings", "include/housing_bi_team/settings.py"),
+        ("dag", "dags/region_summary.py"),
+    ):
+        (marked,) = _MARKED.findall((dest / path).read_text())
+        assert _readme_block(name) == marked.rstrip("\n"), f"contracts/README.md's {name} block drifted"
+
+
+def test_the_cli_refuses_bad_input_with_every_reason(tmp_path: Path, registry: Path) -> None:
+    """``housing-stack new-consumer`` (what make new-consumer runs) exits 1 naming each problem, and
+    writes nothing."""
+    from typer.testing import CliRunner
+
+    from housing_stack.cli import app
+
+    dest = tmp_path / "project"
+    result = CliRunner().invoke(app, ["new-consumer", "ml-team", "--major", "7", "--dest", str(dest)])
+    assert result.exit_code == 1
+    assert "'ml-team' is taken" in result.output and "expected one of the live majors: 1, 2" in result.output
+    assert not dest.exists() and not registry.exists()

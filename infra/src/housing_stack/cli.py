@@ -228,14 +228,17 @@ def _print_status(stack: Stack) -> bool:
     if any(row.pid for row in rows):
         summaries = stack.summaries()
         database_width = max(len(summary.database) for summary in summaries.values()) + 2
+        name_width = max(14, *(len(name) + 2 for name in summaries))  # a generated team's name is longer
         typer.echo(
-            f"\n{'deployment':<14}{'executor':<34}{'metadata database':<{database_width}}workers  triggerers"
+            f"\n{'deployment':<{name_width}}{'executor':<34}{'metadata database':<{database_width}}"
+            "workers  triggerers"
         )
         for name, summary in summaries.items():
             workers = "-" if summary.workers is None else f"{summary.workers}/{summary.expected_workers}"
             triggerers = f"{summary.triggerers}/{summary.expected_triggerers}"
             typer.echo(
-                f"{name:<14}{summary.executor:<34}{summary.database:<{database_width}}{workers:<9}{triggerers}"
+                f"{name:<{name_width}}{summary.executor:<34}{summary.database:<{database_width}}"
+                f"{workers:<9}{triggerers}"
             )
     return all(row.healthy for row in rows)
 

@@ -4,8 +4,9 @@
 Everything is checked before anything is written: the name (a safe consumer name, not taken), the
 contract major (a live one), the destination (empty, unless ``update``). copier updates only projects
 generated from a git-tracked template, so the template folder is released first into a git repository of
-its own, ``.local/templates/consumer-team`` (one commit per change of the folder): generated projects
-record that repository and the commit they came from, and ``copier update`` takes what changed since.
+its own, ``.local/templates/consumer-team`` (one commit and version tag ``v0.<n>.0`` per change of the
+folder): generated projects record that repository and the version they came from, and ``copier update``
+takes what changed since.
 """
 
 from __future__ import annotations
@@ -147,6 +148,8 @@ def release_template(source: Path = TEMPLATE_DIR, repo: Path = TEMPLATE_REPO) ->
     _git(repo, "add", "-A")
     if _git(repo, "status", "--porcelain").strip():
         _git(repo, "commit", "-q", "-m", f"consumer-team template from {source}")
+        # a version tag per release: copier records it as the project's template version (_commit)
+        _git(repo, "tag", f"v0.{_git(repo, 'rev-list', '--count', 'HEAD').strip()}.0")
     return _git(repo, "rev-parse", "HEAD").strip()
 
 
@@ -172,8 +175,6 @@ def new_consumer(
 ) -> ConsumerTeam:
     """Check ``request``, then release ``template`` into ``repo``, generate (or update) the project from it
     and register the team; returns the team."""
-    import warnings
-
     import copier
 
     problems = check(request)
@@ -183,8 +184,6 @@ def new_consumer(
 
     release_template(template, repo)
     dest = request.dest.resolve()
-    # the release repository has commits but no version tags: copier generates from its HEAD and says so
-    warnings.filterwarnings("ignore", message="No git tags found in template")
     if request.update:
         copier.run_update(
             dest, data=_data(request, request.major), defaults=True, overwrite=True, quiet=True, unsafe=False
