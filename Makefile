@@ -192,3 +192,12 @@ demo: setup ## the whole flow on the real dataset: up, producer → contract →
 .PHONY: bench
 bench: setup ## measure against floors: validation, publish/read, event latency, end to end (+2M rows), model (~11 min)
 	$(PY) -m bench
+
+# --- a third (fourth, ...) consuming team, generated from infra/templates/consumer-team with copier ---
+# TEAM=<name> [DEST=<folder>] [MAJOR=<live major>] [MAX_LAG_HOURS=6] [ALERT_SCHEDULE="*/30 * * * *"] [UPDATE=1]
+.PHONY: new-consumer
+new-consumer: setup ## generate a consuming team's Astro project (TEAM=..., DEST=.local/teams/<team>) and register it with the stack (UPDATE=1: copier update)
+	@test -n "$(TEAM)" || { echo "error: TEAM=<name> is required, e.g. make new-consumer TEAM=bi-team" >&2; exit 2; }
+	@$(PY) -m housing_stack new-consumer "$(TEAM)" $(if $(DEST),--dest "$(DEST)") $(if $(MAJOR),--major $(MAJOR)) \
+		$(if $(MAX_LAG_HOURS),--max-lag-hours $(MAX_LAG_HOURS)) $(if $(ALERT_SCHEDULE),--alert-schedule "$(ALERT_SCHEDULE)") \
+		$(if $(UPDATE),--update)

@@ -1,4 +1,4 @@
-"""housing-stack up|down|status|logs|env|images: the joint stack, native or docker-compose.
+"""housing-stack up|down|status|logs|env|images|new-consumer: the joint stack, native or docker-compose.
 
 The flavour is --flavour or $STACK (native or docker). ``up`` picks docker when `docker info` answers,
 else native, and records what it started; ``down``, ``status`` and ``logs`` default to that record.
@@ -228,14 +228,17 @@ def _print_status(stack: Stack) -> bool:
     if any(row.pid for row in rows):
         summaries = stack.summaries()
         database_width = max(len(summary.database) for summary in summaries.values()) + 2
+        name_width = max(14, *(len(name) + 2 for name in summaries))  # a generated team's name is longer
         typer.echo(
-            f"\n{'deployment':<14}{'executor':<34}{'metadata database':<{database_width}}workers  triggerers"
+            f"\n{'deployment':<{name_width}}{'executor':<34}{'metadata database':<{database_width}}"
+            "workers  triggerers"
         )
         for name, summary in summaries.items():
             workers = "-" if summary.workers is None else f"{summary.workers}/{summary.expected_workers}"
             triggerers = f"{summary.triggerers}/{summary.expected_triggerers}"
             typer.echo(
-                f"{name:<14}{summary.executor:<34}{summary.database:<{database_width}}{workers:<9}{triggerers}"
+                f"{name:<{name_width}}{summary.executor:<34}{summary.database:<{database_width}}"
+                f"{workers:<9}{triggerers}"
             )
     return all(row.healthy for row in rows)
 
@@ -365,6 +368,55 @@ def logs(
 def env() -> None:
     """``export`` lines for the running stack: endpoints, keys, Airflow user (``eval "$(make -s env)"``)."""
     typer.echo(export_lines(_stack().env()))
+
+
+@app.command("new-consumer")
+def new_consumer(
+    team: Annotated[
+        str, typer.Argument(help="the team's name: its consumer name, S3 identity and deployment")
+    ],
+    dest: Annotated[
+        Path | None, typer.Option(help="the project folder (default .local/teams/<team>, git-ignored)")
+    ] = None,
+    major: Annotated[
+        int | None, typer.Option(help="the contract major it subscribes to (default: the newest live one)")
+    ] = None,
+    max_lag_hours: Annotated[
+        float | None, typer.Option(help="the lag it promises, in hours (default 6)")
+    ] = None,
+    alert_schedule: Annotated[
+        str | None, typer.Option(help="cron (UTC) of its freshness alert (default */30 * * * *)")
+    ] = None,
+    update: Annotated[
+        bool, typer.Option(help="update an existing project with `copier update` (new template, new answers)")
+    ] = False,
+) -> None:
+    """Generate a consuming team's Astro project from infra/templates/consumer-team and register the team:
+    its S3 identity (read on its contract major, write on its records and its own prefix), its Airflow
+    accounts and its deployment's ports. `up` then starts it beside the other two (native, embedded)."""
+    from housing_stack.consumer_template import NewConsumer, NewConsumerRefused, default_dest
+    from housing_stack.consumer_template import new_consumer as generate
+    from housing_stack.identities import team_identity
+    from housing_stack.teams import registry_path
+
+    request = NewConsumer(team, dest or default_dest(team), major, max_lag_hours, alert_schedule, update)
+    try:
+        made = generate(request)
+    except NewConsumerRefused as error:
+        _fail(error)
+    grants = "; ".join(
+        f"{'/'.join(a.value.lower() for a in g.access)} {g.bucket}/{g.prefix}"
+        for g in team_identity(made).grants
+    )
+    typer.echo(
+        f"{'updated' if update else 'generated'} {made.name}'s project in {made.project_dir}\n"
+        f"registered in {registry_path()}:\n"
+        f"  S3 identity {made.name}: {grants}\n"
+        f"  Airflow {made.component}: http://127.0.0.1:{made.ports.api} (log servers "
+        f"{made.ports.worker_log}, {made.ports.trigger_log}); admin AIRFLOW_{made.env_prefix}_USER, "
+        "the data team read-only\n"
+        "make up starts it beside the other two (restart a running stack: make down && make up)"
+    )
 
 
 @app.command("render-minio-policies")

@@ -2,7 +2,9 @@
 
 The stack must be up (``make demo`` runs ``make up`` first). Prints live progress, then a summary, then
 the consumers of the dataset ``housing_consumer`` subscribes to, as the data team sees them
-(``housing-contract consumers``); exits non-zero with
+(``housing-contract consumers``). Teams added with ``make new-consumer`` are followed too: each team's
+``region_summary`` must take the snapshot of its own major, and its dataset's consumers are listed as well.
+Exits non-zero with
 the reason if a step fails or a timeout passes. The stack stays up for browsing.
 """
 
@@ -17,8 +19,24 @@ from botocore.exceptions import BotoCoreError
 
 from housing_contracts.consumers.lag import consumer_lag, format_consumers
 from housing_stack.airflow_client import AirflowClient, AirflowError
-from housing_stack.flow import FlowError, FlowReport, reader_storage_options, run_flow, team_storage_options
-from housing_stack.identities import DATA_TEAM, ML_TEAM, MLFLOW_USERS, Login, airflow_admin, airflow_reader
+from housing_stack.flow import (
+    TEAM_CONSUMER_DAG,
+    FlowError,
+    FlowReport,
+    OtherConsumer,
+    reader_storage_options,
+    run_flow,
+    team_storage_options,
+)
+from housing_stack.identities import (
+    DATA_TEAM,
+    ML_TEAM,
+    MLFLOW_USERS,
+    Login,
+    airflow_admin,
+    airflow_reader,
+    team_accounts,
+)
 from housing_stack.stack import Profile, StackConfig
 
 
@@ -26,6 +44,19 @@ def clients(config: StackConfig) -> tuple[AirflowClient, AirflowClient]:
     """REST clients for the data team's and the ML team's deployments."""
     data, ml = (AirflowClient(config.airflow_url(t), *config.airflow_admin(t)) for t in (DATA_TEAM, ML_TEAM))
     return data, ml
+
+
+def team_consumers(config: StackConfig) -> list[OtherConsumer]:
+    """The consumer DAG of each team the stack runs from ``make new-consumer``, with the team's keys."""
+    return [
+        OtherConsumer(
+            team.name,
+            AirflowClient(config.airflow_url(team.name), *config.airflow_admin(team.name)),
+            TEAM_CONSUMER_DAG,
+            team_storage_options(config, team.name),
+        )
+        for team in config.teams
+    ]
 
 
 def mlflow_run_url(tracking_uri: str, run_id: str, reader: Login) -> str:
@@ -78,6 +109,9 @@ def summary(
     if report.decision_s is not None:
         lines.append(f"  {report.decision_s:8.2f} s  producer triggered → decision (decide ended)")
     lines.append(f"  {report.total_s:8.2f} s  producer triggered → consumer run finished")
+    for label, other in report.others.items():
+        seconds = f"{other['seconds']:8.2f} s" if other["seconds"] is not None else "       - s"
+        lines.append(f"  {seconds}  producer triggered → {label} run finished ({other['snapshot_id']})")
     lines.append("browse")
     row("  data Airflow", f"{data.base_url}/dags/housing_producer/runs/{report.producer_run_id}")
     if report.consumer_run_id:
@@ -92,8 +126,9 @@ def login_section(config: StackConfig) -> str:
     """The demo's last lines: how to log in to each deployment and to MLflow. Passwords are named, never
     printed: ``eval "$(make -s env)"`` exports them, and ``.env`` holds them all."""
     lines = ["", 'log in (passwords: eval "$(make -s env)", or .env)', "=" * 60]
-    for team in (DATA_TEAM, ML_TEAM):
-        admin, reader = airflow_admin(team), airflow_reader(team)
+    accounts = [(t, airflow_admin(t), airflow_reader(t)) for t in (DATA_TEAM, ML_TEAM)]
+    accounts += [(t.name, *team_accounts(t)) for t in config.teams]
+    for team, admin, reader in accounts:
         lines.append(
             f"  {team}'s Airflow  {config.airflow_url(team)}  admin {config.airflow_admin(team).user} "
             f"(${admin.password_var}); read-only for {reader.holder}: "
@@ -127,7 +162,14 @@ def main(argv: list[str] | None = None) -> int:
     tracking_uri = config.mlflow_tracking_uri
     try:
         lake = reader_storage_options(config)
-        report = run_flow(data, ml, storage_options=lake, conf={"source": args.source}, timeout=args.timeout)
+        report = run_flow(
+            data,
+            ml,
+            storage_options=lake,
+            conf={"source": args.source},
+            timeout=args.timeout,
+            others=team_consumers(config),
+        )
     except (FlowError, AirflowError, httpx.HTTPError) as error:
         print(f"demo failed: {error}", file=sys.stderr)
         print(
@@ -141,7 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     # the data team's MLflow user: the producer may read which model its data trained
     print(summary(report, data, ml, tracking_uri, config.mlflow_logins[DATA_TEAM]))
     try:
-        print(consumers_section(report.dataset_uri, team_storage_options(config, DATA_TEAM)))
+        datasets = dict.fromkeys([report.dataset_uri, *(o["dataset_uri"] for o in report.others.values())])
+        for dataset in datasets:
+            print(consumers_section(dataset, team_storage_options(config, DATA_TEAM)))
     except (OSError, BotoCoreError, ValueError) as error:
         print(f"demo failed: cannot list the consumers of {report.dataset_uri}: {error!r}", file=sys.stderr)
         return 1

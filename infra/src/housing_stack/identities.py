@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from housing_contracts.consumers.records import CONSUMERS_DIR
-from housing_contracts.contract.versions import CONTRACT_NAME, DATASET_URI
+from housing_contracts.contract.versions import CONTRACT_NAME, DATASET_URI, LATEST
 from housing_stack.settings import DEFAULTS, LAKE_BUCKET, MLFLOW_BUCKET, require
+from housing_stack.teams import ConsumerTeam, TeamPorts, registered_teams
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -170,12 +171,32 @@ IDENTITIES: tuple[Identity, ...] = (
 )
 
 
+def team_identity(team: ConsumerTeam) -> Identity:
+    """A team added with ``make new-consumer``: read on each contract major it subscribes to, write on its
+    own consumer records and on its own output prefix, nothing in MLflow's bucket."""
+    return Identity(
+        team.name,
+        team.env_prefix,
+        grants=(
+            *(Grant(LAKE_BUCKET, _R_LIST, f"{DATASET_PREFIX}v{major}/") for major in team.majors),
+            Grant(LAKE_BUCKET, _RW_LIST, consumer_prefix(team.name)),
+            Grant(LAKE_BUCKET, _RW_LIST, team.output_prefix),
+        ),
+    )
+
+
+def all_identities() -> tuple[Identity, ...]:
+    """:data:`IDENTITIES` and each registered team's (:mod:`housing_stack.teams`)."""
+    return (*IDENTITIES, *(team_identity(team) for team in registered_teams()))
+
+
 def identity(name: str) -> Identity:
-    """The identity called ``name``."""
-    for candidate in IDENTITIES:
+    """The identity called ``name`` (a registered team's too)."""
+    known = all_identities()
+    for candidate in known:
         if candidate.name == name:
             return candidate
-    raise KeyError(f"unknown S3 identity {name!r}; expected one of {[i.name for i in IDENTITIES]}")
+    raise KeyError(f"unknown S3 identity {name!r}; expected one of {[i.name for i in known]}")
 
 
 def may(name: str, access: Access, bucket: str, key: str = "") -> bool:
@@ -186,18 +207,26 @@ def may(name: str, access: Access, bucket: str, key: str = "") -> bool:
 
 def generate_credentials(names: Iterable[str] | None = None) -> dict[str, Credentials]:
     """Random credentials per identity (key id = identity name; all by default), for test servers."""
-    return {name: Credentials.generate(name) for name in (names or [i.name for i in IDENTITIES])}
+    return {name: Credentials.generate(name) for name in (names or [i.name for i in all_identities()])}
 
 
 def credentials_from_settings(settings: Mapping[str, str]) -> dict[str, Credentials]:
-    """Each identity's key pair from ``.env`` values (``ADMIN_AWS_ACCESS_KEY_ID`` etc.)."""
-    return {i.name: Credentials(settings[i.access_key_var], settings[i.secret_key_var]) for i in IDENTITIES}
+    """Each identity's key pair (registered teams' too) from ``.env`` values (``ADMIN_AWS_ACCESS_KEY_ID``
+    etc.)."""
+    return {
+        i.name: Credentials(require(settings, i.access_key_var), require(settings, i.secret_key_var))
+        for i in all_identities()
+    }
 
 
 def seaweedfs_config(credentials: Mapping[str, Credentials]) -> dict:
-    """The ``weed -s3.config`` document granting each identity exactly its permissions."""
+    """The ``weed -s3.config`` document granting each identity exactly its permissions (a registered
+    team's when ``credentials`` has its keys)."""
     documents = []
-    for who in IDENTITIES:
+    base = {i.name for i in IDENTITIES}
+    for who in all_identities():
+        if who.name not in credentials and who.name not in base:
+            continue
         if who.name not in credentials:
             raise KeyError(f"no credentials for S3 identity {who.name!r}")
         if who.admin:
@@ -351,9 +380,24 @@ AIRFLOW_ACCOUNTS: tuple[AirflowAccount, ...] = (
 )
 
 
+def team_accounts(team: ConsumerTeam) -> tuple[AirflowAccount, ...]:
+    """A registered team's deployment: its own admin and the data team's read-only account (the
+    producer looks at its consumers)."""
+    prefix = f"AIRFLOW_{team.env_prefix}"
+    return (
+        AirflowAccount(team.name, team.name, AirflowRole.ADMIN, prefix),
+        AirflowAccount(team.name, DATA_TEAM, AirflowRole.VIEWER, f"{prefix}_READER"),
+    )
+
+
+def all_airflow_accounts() -> tuple[AirflowAccount, ...]:
+    """:data:`AIRFLOW_ACCOUNTS` and each registered team's."""
+    return (*AIRFLOW_ACCOUNTS, *(a for team in registered_teams() for a in team_accounts(team)))
+
+
 def airflow_accounts(deployment: str) -> tuple[AirflowAccount, ...]:
     """The accounts of ``deployment``'s Airflow (its admin first)."""
-    return tuple(a for a in AIRFLOW_ACCOUNTS if a.deployment == deployment)
+    return tuple(a for a in all_airflow_accounts() if a.deployment == deployment)
 
 
 def airflow_admin(deployment: str) -> AirflowAccount:
@@ -394,6 +438,9 @@ def access_table() -> str:
         rows.append([team, _lake_cell(identity(team)), mlflow, *own])
         reader = [login(airflow_reader(d)) if airflow_reader(d).holder == team else "-" for d in deployments]
         rows.append([f"{team}, read-only account", "-", "-", *reader])
+    # a team from `make new-consumer` is local (registered in a git-ignored file): its row shows the rule
+    example = team_identity(ConsumerTeam("<team>", (LATEST.major,), Path(), TeamPorts(0, 0, 0)))
+    rows.append(["`<team>` (make new-consumer)", _lake_cell(example), "-", "-", "-"])
     rows.append(["admin (operator)", _lake_cell(identity(ADMIN)), "everything (MLflow's admin)", "-", "-"])
     refused = f"nothing (401; default permission {MLFLOW_DEFAULT_PERMISSION.value})"
     rows.append(["anonymous", "nothing (403)", refused, "nothing (401)", "nothing (401)"])
@@ -406,7 +453,7 @@ def airflow_logins_from_settings(settings: Mapping[str, str]) -> dict[str, Login
     """Each Airflow account's login from ``.env`` values, by its prefix (``AIRFLOW_DATA``, ...)."""
     return {
         a.env_prefix: Login(require(settings, a.user_var), require(settings, a.password_var))
-        for a in AIRFLOW_ACCOUNTS
+        for a in all_airflow_accounts()
     }
 
 

@@ -34,12 +34,16 @@ def read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
-def ensure_env_file(path: Path = ENV_PATH, example: Path = ENV_EXAMPLE_PATH) -> dict[str, str]:
-    """Return the local settings, creating ``path`` from ``example`` with random secrets on first use.
+def ensure_env_file(
+    path: Path = ENV_PATH, example: Path = ENV_EXAMPLE_PATH, extra: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Return the local settings, creating ``path`` from ``example`` (and ``extra``: the registered teams'
+    entries) with random secrets on first use.
 
-    Keys added to the example later are appended to an existing file, so ``.env`` never lags behind.
+    Keys added to the example or ``extra`` later are appended to an existing file, so ``.env`` never lags
+    behind.
     """
-    template = read_env_file(example)
+    template = {**read_env_file(example), **(extra or {})}
     current = read_env_file(path) if path.exists() else {}
     missing = {key: value for key, value in template.items() if key not in current}
     if missing:

@@ -42,7 +42,6 @@ from housing_stack.identities import (
     ADMIN,
     AIRFLOW_ACCOUNTS,
     DATA_TEAM,
-    IDENTITIES,
     ML_TEAM,
     MLFLOW_ADMIN_USER_VAR,
     Credentials,
@@ -50,10 +49,12 @@ from housing_stack.identities import (
     airflow_accounts,
     airflow_admin,
     airflow_logins_from_settings,
+    all_identities,
     credentials_from_settings,
     generate_credentials,
     generate_mlflow_logins,
     mlflow_logins_from_settings,
+    team_accounts,
 )
 from housing_stack.mlflow_server import MlflowServer
 from housing_stack.ports import free_ports, port_is_free
@@ -63,6 +64,7 @@ from housing_stack.redis_server import RedisServer
 from housing_stack.seaweedfs import SeaweedFS, SeaweedPorts
 from housing_stack.settings import DEFAULTS, ENV_PATH, LOCAL_DIR, REGION, REPO_ROOT, ensure_env_file, require
 from housing_stack.supervisor import Restart, hold_path, read_restarts
+from housing_stack.teams import ConsumerTeam, TeamPorts, registered_teams, team_settings
 
 #: Component names (``make logs COMPONENT=...``); a production deployment's processes are named
 #: ``airflow-data-scheduler``, ``airflow-ml-triggerer-2``, ... (a prefix selects them all).
@@ -193,6 +195,8 @@ class StackConfig:
     #: Team (``data-team``/``ml-team``) → a DAG folder its deployment serves beside the project's (the
     #: bench's floor DAGs); empty for ``make up``.
     extra_dags: Mapping[str, Path] = field(default_factory=dict)
+    #: Consuming teams added with ``make new-consumer``, each a deployment of its own (embedded profile).
+    teams: tuple[ConsumerTeam, ...] = ()
 
     @classmethod
     def local(
@@ -200,8 +204,24 @@ class StackConfig:
     ) -> StackConfig:
         """``make up``'s stack: ``.env`` (made from ``.env.example`` on first use), state in ``.local/``
         (the production profile in ``.local/production/``)."""
-        settings = ensure_env_file(env_path)
+        registered = registered_teams() if profile is Profile.EMBEDDED else ()
+        settings = ensure_env_file(env_path, extra=team_settings())
+        teams = tuple(
+            ConsumerTeam(
+                team.name,
+                team.majors,
+                team.project_dir,
+                TeamPorts(
+                    *(
+                        int(require(settings, f"AIRFLOW_{team.env_prefix}_{key}PORT"))
+                        for key in ("", "WORKER_LOG_", "TRIGGER_LOG_")
+                    )
+                ),
+            )
+            for team in registered
+        )
         return cls(
+            teams=teams,
             state_dir=profile_state_dir(state_dir, profile),
             ports=StackPorts.from_settings(settings),
             credentials=credentials_from_settings(settings),
@@ -231,6 +251,16 @@ class StackConfig:
             "mlflow_flask_secret": _secret(),
         }
         values.update(overrides)
+        teams: tuple[ConsumerTeam, ...] = tuple(values.get("teams", ()))  # type: ignore[arg-type]
+        if teams:  # their keys and logins, unless given
+            credentials = dict(values["credentials"])  # type: ignore[call-overload]
+            logins = dict(values["airflow_logins"])  # type: ignore[call-overload]
+            for team in teams:
+                credentials.setdefault(team.name, Credentials.generate(team.name))
+                for account in team_accounts(team):
+                    user = team.settings()[account.user_var]
+                    logins.setdefault(account.env_prefix, Login(user, _secret()))
+            values.update(credentials=credentials, airflow_logins=logins)
         return cls(**values)  # type: ignore[arg-type]
 
     @classmethod
@@ -251,6 +281,10 @@ class StackConfig:
                 airflow_data=DeploymentPorts(**ports["airflow_data"]),
                 airflow_ml=DeploymentPorts(**ports["airflow_ml"]),
                 production=ProductionPorts(**ports["production"]),
+            ),
+            teams=tuple(
+                ConsumerTeam(t["name"], tuple(t["majors"]), Path(t["project_dir"]), TeamPorts(**t["ports"]))
+                for t in values.get("teams", ())
             ),
         )
         return cls(**values)
@@ -278,13 +312,25 @@ class StackConfig:
     def airflow_ml_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.airflow_ml.api}"
 
+    def team(self, name: str) -> ConsumerTeam:
+        """The consuming team ``name`` of :attr:`teams`."""
+        try:
+            return next(team for team in self.teams if team.name == name)
+        except StopIteration:
+            known = [t.name for t in self.teams]
+            raise KeyError(f"no team {name!r} in this stack; expected one of {known}") from None
+
     def airflow_url(self, team: str) -> str:
         """The API server of ``team``'s deployment."""
-        return self.airflow_data_url if team == DATA_TEAM else self.airflow_ml_url
+        if team in (DATA_TEAM, ML_TEAM):
+            return self.airflow_data_url if team == DATA_TEAM else self.airflow_ml_url
+        return f"http://127.0.0.1:{self.team(team).ports.api}"
 
     def airflow_admin(self, team: str) -> Login:
         """The admin login of ``team``'s deployment."""
-        return self.airflow_logins[airflow_admin(team).env_prefix]
+        if team in (DATA_TEAM, ML_TEAM):
+            return self.airflow_logins[airflow_admin(team).env_prefix]
+        return self.airflow_logins[team_accounts(self.team(team))[0].env_prefix]
 
 
 @dataclass(frozen=True)
@@ -360,6 +406,12 @@ class Stack:
         self.airflow_ml = self._deployment(
             ML_TEAM, AIRFLOW_ML, {f"AIRFLOW_CONN_{MLFLOW_CONN_ID.upper()}": mlflow}
         )
+        #: Each consuming team's deployment (embedded profile), by component name (``airflow-<team>``).
+        self.teams: dict[str, AirflowHome] = {
+            team.component: self._team_deployment(team)
+            for team in config.teams
+            if config.profile is Profile.EMBEDDED
+        }
         self.supervisor = ServerProcess(
             SUPERVISOR,
             [sys.executable, "-m", "housing_stack.supervise", str(state)],
@@ -416,9 +468,24 @@ class Stack:
             run_dir=self.run_dir,
         )
 
+    def _team_deployment(self, team: ConsumerTeam) -> AirflowStandalone:
+        """A consuming team's Airflow: its project folder, its S3 identity in ``lake_s3``, its accounts."""
+        config = self.config
+        lake = lake_connection(config.credentials[team.name], self.s3.endpoint_url, config.region)
+        return AirflowStandalone(
+            name=f"Airflow {team.name}",
+            home=config.state_dir / team.component,
+            project_dir=team.project_dir,
+            ports=DeploymentPorts(team.ports.api, team.ports.worker_log, team.ports.trigger_log),
+            accounts=[(config.airflow_logins[a.env_prefix], a.role) for a in team_accounts(team)],
+            environment={f"AIRFLOW_CONN_{LAKE_CONN_ID.upper()}": lake, **config.airflow_env},
+            parallelism=config.airflow_parallelism,
+            **self._files(team.component),
+        )
+
     @property
     def deployments(self) -> dict[str, Deployment]:
-        return {AIRFLOW_DATA: self.airflow_data, AIRFLOW_ML: self.airflow_ml}  # type: ignore[dict-item]
+        return {AIRFLOW_DATA: self.airflow_data, AIRFLOW_ML: self.airflow_ml, **self.teams}  # type: ignore[dict-item]
 
     @property
     def components(self) -> dict[str, Server]:
@@ -525,8 +592,9 @@ class Stack:
                 errors.append(str(error))
 
         stop(self.supervisor)
-        with ThreadPoolExecutor(max_workers=3) as pool:
-            list(pool.map(stop, [self.airflow_ml, self.airflow_data, self.mlflow]))
+        first = [self.airflow_ml, self.airflow_data, *self.teams.values(), self.mlflow]
+        with ThreadPoolExecutor(max_workers=len(first)) as pool:
+            list(pool.map(stop, first))
         with ThreadPoolExecutor(max_workers=len(self.foundation)) as pool:
             list(pool.map(stop, self.foundation.values()))
         # A component whose leader alone was killed (an OOM kill, a fault test) and that the supervisor
@@ -610,8 +678,8 @@ class Stack:
         user, and each deployment's admin login."""
         config = self.config
         values = config.credentials[ADMIN].aws_env(config.s3_endpoint_url, config.region)
-        for identity in IDENTITIES:
-            if identity.name != ADMIN:
+        for identity in all_identities():
+            if identity.name != ADMIN and identity.name in config.credentials:
                 key = config.credentials[identity.name]
                 values[identity.access_key_var] = key.access_key
                 values[identity.secret_key_var] = key.secret_key
@@ -628,6 +696,10 @@ class Stack:
         for team in (DATA_TEAM, ML_TEAM):
             account = airflow_admin(team)
             login = config.airflow_admin(team)
+            values[account.user_var], values[account.password_var] = login.user, login.password
+        for team in config.teams:
+            account, login = team_accounts(team)[0], config.airflow_admin(team.name)
+            values[f"AIRFLOW_{team.env_prefix}_URL"] = config.airflow_url(team.name)
             values[account.user_var], values[account.password_var] = login.user, login.password
         return values
 

@@ -7,6 +7,11 @@ embedded, ~2.5 min production on 2 cores), and the handoff run once on each:
 - production: the handoff's production pass, the search for secrets, then the fault tests
   (test_production_faults.py), whose ``stops_stack`` test stops it.
 
+The embedded stack also runs a third team generated from the consumer template (``make new-consumer``'s
+code, into a temp folder), registered in the session's own registry: its deployment, and the ML team's
+v1 consumer (``housing_testkit.write_v1_consumer``), stay paused until test_third_team.py, which sorts
+after the other modules on that stack.
+
 Every test on the embedded stack runs before any test on the production stack, so the two stacks never
 run at the same time (memory, 2 cores), and a profile's ``stops_stack`` test runs after every other test
 on that profile's stack.
@@ -14,20 +19,30 @@ on that profile's stack.
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from collections.abc import Callable, Iterator
 
 import pandas as pd
 import pytest
 
+from housing_stack.consumer_template import NewConsumer, new_consumer
 from housing_stack.demo import clients
 from housing_stack.flow import FlowReport, run_flow, team_storage_options
-from housing_stack.identities import ADMIN
+from housing_stack.identities import ADMIN, ML_TEAM
+from housing_stack.ports import free_ports
 from housing_stack.stack import Profile, Stack, StackConfig
+from housing_stack.teams import REGISTRY_ENV, ConsumerTeam, TeamPorts
+from housing_testkit import write_v1_consumer
 
 FLOW_TIMEOUT = 600.0
 #: The lag the ML team's consumer promises on the embedded stack (``HOUSING_MAX_LAG_SECONDS``): seconds,
 #: so that the data team's lag alert can fire within a test.
 MAX_LAG_SECONDS = 20
+#: The team generated from the template and run as the embedded stack's third deployment, and the
+#: contract major it subscribes to: the deprecated one, which the ML team's v1 consumer reads too, so that
+#: retiring it is refused naming both.
+THIRD_TEAM, THIRD_TEAM_MAJOR = "bi-team", 1
 
 
 def _on_production_stack(item: pytest.Item) -> bool:
@@ -51,11 +66,27 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def embedded_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def third_team(tmp_path_factory: pytest.TempPathFactory) -> ConsumerTeam:
+    """``make new-consumer TEAM=bi-team MAJOR=1`` into a temp folder, registered in the session's own
+    registry (the identities read it: the stack's S3 server and the generated project's tests know the
+    team); its deployment on free ports."""
+    folder = tmp_path_factory.mktemp("third-team")
+    os.environ[REGISTRY_ENV] = str(folder / "teams.json")
+    made = new_consumer(
+        NewConsumer(THIRD_TEAM, folder / THIRD_TEAM, major=THIRD_TEAM_MAJOR), repo=folder / "template-release"
+    )
+    return dataclasses.replace(made, ports=TeamPorts(*free_ports(3)))
 
+
+@pytest.fixture(scope="session")
+def embedded_stack(tmp_path_factory: pytest.TempPathFactory, third_team: ConsumerTeam) -> Iterator[Stack]:
+    extra_dags = tmp_path_factory.mktemp("ml-team-extra-dags")
+    write_v1_consumer(extra_dags)
     config = StackConfig.ephemeral(
         tmp_path_factory.mktemp("stack-embedded"),
         airflow_env={"HOUSING_MAX_LAG_SECONDS": str(MAX_LAG_SECONDS)},
+        teams=(third_team,),
+        extra_dags={ML_TEAM: extra_dags},
     )
     with Stack(config) as running:
         yield running

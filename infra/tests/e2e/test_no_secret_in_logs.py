@@ -18,7 +18,7 @@ from housing_stack.demo import clients
 from housing_stack.flow import FlowReport
 from housing_stack.identities import ADMIN
 from housing_stack.mlflow_server import mlflow_user
-from housing_stack.stack import AIRFLOW_DATA, AIRFLOW_ML, Profile, Stack
+from housing_stack.stack import Profile, Stack
 
 #: The airflow.cfg keys Airflow generates a secret for on first start.
 AIRFLOW_CFG_SECRETS = (("core", "fernet_key"), ("api", "secret_key"), ("api_auth", "jwt_secret"))
@@ -46,7 +46,7 @@ def _secrets(stack: Stack) -> dict[str, str]:
     if config.profile is Profile.PRODUCTION:
         found["PostgreSQL password"] = config.postgres_password
         found["Redis password"] = config.redis_password
-    for component in (AIRFLOW_DATA, AIRFLOW_ML):
+    for component in stack.deployments:
         parser = configparser.ConfigParser(interpolation=None)
         parser.read(config.state_dir / component / "airflow.cfg")
         for section, key in AIRFLOW_CFG_SECRETS:
@@ -67,7 +67,7 @@ def _holders(stack: Stack) -> set[Path]:
         state / "mlflow" / "basic_auth.ini",
         state / "redis" / "redis.conf",
     }
-    for component in (AIRFLOW_DATA, AIRFLOW_ML):
+    for component in stack.deployments:
         files |= {state / component / "airflow.cfg", state / component / "simple_auth_manager_passwords.json"}
     return files
 

@@ -1,0 +1,204 @@
+"""``make new-consumer``: a consuming team's Astro project generated from the copier template in
+``infra/templates/consumer-team/``, and the team registered with the joint stack.
+
+Everything is checked before anything is written: the name (a safe consumer name, not taken), the
+contract major (a live one), the destination (empty, unless ``update``). copier updates only projects
+generated from a git-tracked template, so the template folder is released first into a git repository of
+its own, ``.local/templates/consumer-team`` (one commit and version tag ``v0.<n>.0`` per change of the
+folder): generated projects record that repository and the version they came from, and ``copier update``
+takes what changed since.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from housing_stack.settings import LOCAL_DIR, REPO_ROOT
+from housing_stack.teams import (
+    RESERVED_NAMES,
+    WORKSPACE,
+    ConsumerTeam,
+    allocate_ports,
+    env_prefix,
+    register,
+    registered,
+    registered_teams,
+)
+
+#: The template (copier.yml and its ``template/`` folder).
+TEMPLATE_DIR = REPO_ROOT / "infra" / "templates" / "consumer-team"
+#: The git repository the template is released into, which generated projects record as their source.
+TEMPLATE_REPO = LOCAL_DIR / "templates" / "consumer-team"
+#: The file copier keeps a generated project's answers in.
+ANSWERS_FILE = ".copier-answers.yml"
+#: Defaults of the questions (copier.yml states the same; a test checks).
+DEFAULT_MAX_LAG_HOURS = 6.0
+DEFAULT_ALERT_SCHEDULE = "*/30 * * * *"
+#: Commits in the template repository and a new project's first commit are made as this author.
+_GIT_AUTHOR = ["-c", "user.name=housing-stack new-consumer", "-c", "user.email=new-consumer@localhost"]
+
+
+class NewConsumerRefused(ValueError):
+    """The answers are wrong: nothing was written. The message lists every problem."""
+
+
+@dataclass(frozen=True)
+class NewConsumer:
+    """What ``make new-consumer`` was asked for."""
+
+    team: str
+    dest: Path
+    major: int | None = None  #: None: the newest live major (on update: keep the recorded one)
+    max_lag_hours: float | None = None
+    alert_schedule: str | None = None
+    update: bool = False
+
+
+def live_majors(today: datetime | None = None) -> list[int]:
+    """The contract majors a new team may subscribe to: released and not past their sunset."""
+    from housing_contracts import CONTRACTS
+
+    day = (today or datetime.now(UTC)).date()
+    return [c.major for c in CONTRACTS if c.deprecation is None or c.deprecation.sunset >= day]
+
+
+def default_dest(team: str) -> Path:
+    """``.local/teams/<team>``: the git-ignored workspace."""
+    return WORKSPACE / team
+
+
+def check(request: NewConsumer, today: datetime | None = None) -> list[str]:
+    """Every problem with ``request`` (empty: it may go ahead); majors are live on ``today`` (default now)."""
+    from housing_contracts import CONTRACTS
+    from housing_contracts.consumers.records import check_consumer_name
+
+    problems = []
+    try:
+        check_consumer_name(request.team)
+    except ValueError as error:
+        problems.append(str(error))
+    else:
+        others = [t for t in registered_teams() if not (request.update and t.name == request.team)]
+        if request.team in RESERVED_NAMES:
+            problems.append(f"team name {request.team!r} is taken (the stack's {request.team} identity)")
+        elif any(env_prefix(t.name) == env_prefix(request.team) for t in others):
+            problems.append(
+                f"team name {request.team!r} is taken by a registered team; add UPDATE=1 to update "
+                "that team's project"
+            )
+    live = live_majors(today)
+    if request.major is not None and request.major not in live:
+        released = {c.major: c for c in CONTRACTS}
+        state = "retired (past its sunset)" if request.major in released else "unknown"
+        problems.append(
+            f"contract major {request.major} is {state}; expected one of the live majors: "
+            f"{', '.join(map(str, live))}"
+        )
+    if request.max_lag_hours is not None and not request.max_lag_hours > 0:
+        problems.append(f"max lag {request.max_lag_hours!r} hours: expected a positive number")
+    if request.alert_schedule is not None and len(request.alert_schedule.split()) != 5:
+        problems.append(f"alert schedule {request.alert_schedule!r}: expected a cron expression of 5 fields")
+    dest = request.dest
+    if dest.exists() and not dest.is_dir():
+        problems.append(f"destination {dest} is a file; expected a folder")
+    elif request.update:
+        answers = dest / ANSWERS_FILE
+        if not answers.is_file():
+            problems.append(
+                f"destination {dest} has no {ANSWERS_FILE}: expected a project generated by make new-consumer"
+            )
+        elif _recorded(answers).get("team") != request.team:
+            owner = _recorded(answers).get("team")
+            problems.append(f"destination {dest} is team {owner!r}'s project, not {request.team!r}'s")
+    elif dest.is_dir() and any(dest.iterdir()):
+        problems.append(
+            f"destination {dest} is not empty; choose an empty folder, or add UPDATE=1 to update it"
+        )
+    return problems
+
+
+def _recorded(answers: Path) -> dict[str, Any]:
+    import yaml
+
+    return yaml.safe_load(answers.read_text()) or {}
+
+
+def _git(folder: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *_GIT_AUTHOR, *args], cwd=folder, check=True, capture_output=True, text=True
+    ).stdout
+
+
+def release_template(source: Path = TEMPLATE_DIR, repo: Path = TEMPLATE_REPO) -> str:
+    """Copy ``source`` into the git repository ``repo`` (made on first use) and commit if anything changed;
+    returns the commit copier will generate from."""
+    repo.mkdir(parents=True, exist_ok=True)
+    if not (repo / ".git").is_dir():
+        _git(repo, "init", "-q", "-b", "main")
+    for entry in repo.iterdir():
+        if entry.name != ".git":
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    shutil.copytree(source, repo, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
+    _git(repo, "add", "-A")
+    if _git(repo, "status", "--porcelain").strip():
+        _git(repo, "commit", "-q", "-m", f"consumer-team template from {source}")
+        # a version tag per release: copier records it as the project's template version (_commit)
+        _git(repo, "tag", f"v0.{_git(repo, 'rev-list', '--count', 'HEAD').strip()}.0")
+    return _git(repo, "rev-parse", "HEAD").strip()
+
+
+def _data(request: NewConsumer, major: int | None) -> dict[str, Any]:
+    from importlib.metadata import version
+
+    data: dict[str, Any] = {
+        "team": request.team,
+        "contracts_version": version("housing-contracts"),
+        "monorepo": os.path.relpath(REPO_ROOT, request.dest.resolve()),
+    }
+    if major is not None:
+        data["contract_major"] = major
+    if request.max_lag_hours is not None:
+        data["max_lag_hours"] = request.max_lag_hours
+    if request.alert_schedule is not None:
+        data["alert_schedule"] = request.alert_schedule
+    return data
+
+
+def new_consumer(
+    request: NewConsumer, template: Path = TEMPLATE_DIR, repo: Path = TEMPLATE_REPO
+) -> ConsumerTeam:
+    """Check ``request``, then release ``template`` into ``repo``, generate (or update) the project from it
+    and register the team; returns the team."""
+    import copier
+
+    problems = check(request)
+    if problems:
+        raise NewConsumerRefused("; ".join(problems))
+    from housing_contracts import LATEST
+
+    release_template(template, repo)
+    dest = request.dest.resolve()
+    if request.update:
+        copier.run_update(
+            dest, data=_data(request, request.major), defaults=True, overwrite=True, quiet=True, unsafe=False
+        )
+    else:
+        dest.mkdir(parents=True, exist_ok=True)
+        copier.run_copy(
+            str(repo), dest, data=_data(request, request.major or LATEST.major), defaults=True, quiet=True
+        )
+        # copier updates only projects under git: the team's history starts here
+        _git(dest, "init", "-q", "-b", "main")
+        _git(dest, "add", "-A")
+        _git(dest, "commit", "-q", "-m", f"{request.team}: generated by make new-consumer")
+    major = int(_recorded(dest / ANSWERS_FILE)["contract_major"])
+    existing = registered(request.team)
+    team = ConsumerTeam(request.team, (major,), dest, existing.ports if existing else allocate_ports())
+    register(team)
+    return team
