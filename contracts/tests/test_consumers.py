@@ -17,8 +17,10 @@ import pytest
 from housing_contracts import V1, publish
 from housing_contracts.consumers.lag import ConsumerLag, consumer_lag, format_consumers, format_duration
 from housing_contracts.consumers.records import (
+    LATEST_RECEIPTS_NAME,
     RECEIPT_FORMAT,
     SUBSCRIPTION_FORMAT,
+    LatestReceipts,
     Receipt,
     Subscription,
     check_consumer_name,
@@ -144,11 +146,15 @@ def test_subscription_round_trip(lake: Lake) -> None:
 
 
 def test_receipt_round_trip(lake: Lake) -> None:
-    """record_receipt() writes receipts/<snapshot>/<run key>.json; it reads back equal."""
+    """record_receipt() writes receipts/<snapshot>/<run key>.json, then the consumer's latest-receipts.json
+    naming it; it reads back equal."""
     snapshot_id = lake.publish()
     receipt = lake.receipt(snapshot_id)
     key = run_key("housing_consumer", "run-1")
-    assert lake.files() == [f"receipts/{snapshot_id}/{key}.json"]
+    assert lake.files() == [LATEST_RECEIPTS_NAME, f"receipts/{snapshot_id}/{key}.json"]
+    fs, folder = resolve(consumer_uri(lake.uri, "ml-team"), lake.storage_options)
+    latest = LatestReceipts.from_json(fs.cat_file(f"{folder}/{LATEST_RECEIPTS_NAME}"))
+    assert (latest.last, latest.last_success) == (receipt, receipt)
     fs, folder = resolve(consumer_uri(lake.uri, "ml-team"), lake.storage_options)
     document = json.loads(fs.cat_file(f"{folder}/receipts/{snapshot_id}/{key}.json"))
     assert document["format"] == RECEIPT_FORMAT

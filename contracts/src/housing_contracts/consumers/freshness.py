@@ -15,8 +15,9 @@ from typing import Any
 from housing_contracts.consumers.lag import ConsumerLag, consumer_lag, format_duration
 from housing_contracts.contract.errors import PromiseBroken
 from housing_contracts.contract.versions import LATEST, contract_for
+from housing_contracts.lake.catalog import newest_snapshot_id
 from housing_contracts.lake.confirmation import current_path, read_confirmation
-from housing_contracts.lake.layout import CURRENT_NAME, committed_snapshot_ids, snapshot_time
+from housing_contracts.lake.layout import CURRENT_NAME, snapshot_time
 from housing_contracts.lake.retirement import read_retirement
 from housing_contracts.lake.storage import resolve
 
@@ -70,10 +71,10 @@ def check_freshness(
     retired = read_retirement(fs, root)
     if retired is not None:
         return f"OK: {_label(dataset_uri)}: {retired.text()}; no freshness promise after retirement"
-    ids = committed_snapshot_ids(fs, root)
-    if not ids:
+    newest = newest_snapshot_id(fs, root)
+    if newest is None:
         raise PromiseBroken(f"{_label(dataset_uri)}: no snapshot has been published; {promise}")
-    newest, created = ids[-1], snapshot_time(ids[-1])
+    created = snapshot_time(newest)
     confirmed, ignored = _confirmed_at(fs, root, newest, now)
     text = f"{_label(dataset_uri)}: newest snapshot {newest} is {format_duration(now - created)} old"
     age = now - created

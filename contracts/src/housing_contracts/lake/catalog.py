@@ -6,13 +6,17 @@ snapshot?" task and the Airflow trigger resolve snapshots without paying for the
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from housing_contracts.contract.errors import SnapshotNotFoundError
 from housing_contracts.contract.versions import DATASET_URI
+from housing_contracts.lake.confirmation import current_path, read_confirmation
 from housing_contracts.lake.layout import SNAPSHOT_ID_PATTERN, SNAPSHOTS_DIR, committed_snapshot_ids
 from housing_contracts.lake.manifest import Manifest, read_manifest
 from housing_contracts.lake.storage import resolve
+
+log = logging.getLogger(__name__)
 
 
 def split_snapshot_uri(uri: str) -> tuple[str, str] | None:
@@ -36,8 +40,38 @@ def latest_snapshot(
 ) -> Manifest | None:
     """The newest committed snapshot's manifest, or None if nothing was published yet."""
     fs, root = resolve(uri, storage_options)
+    newest = newest_snapshot_id(fs, root)
+    return read_manifest(fs, root, newest) if newest else None
+
+
+def newest_snapshot_id(fs: Any, root: str) -> str | None:
+    """The newest committed snapshot's id (None: nothing committed), in a number of requests that does not
+    grow with the history.
+
+    The index is the producer's confirmation (``_current.json``): written after each commit's manifest, it
+    names a committed snapshot, never one being written. The listing from that id on finds it and any newer
+    commit (one whose confirmation failed, a concurrent publisher's), so a stale index costs the keys of the
+    newer snapshots, never a wrong answer. Without a readable confirmation (a lake from before it, a bad
+    file), or when the snapshot it names no longer has a manifest, the whole history is listed.
+    """
+    try:
+        confirmation = read_confirmation(fs, root)
+    except (ValueError, OSError) as exc:
+        log.warning(
+            "%s unusable as the newest-snapshot index (%s); listing every snapshot", current_path(root), exc
+        )
+        confirmation = None
+    if confirmation is not None:
+        newer = committed_snapshot_ids(fs, root, since=confirmation.snapshot_id)
+        if newer:
+            return newer[-1]
+        log.warning(
+            "%s names snapshot %s, which has no manifest; listing every snapshot",
+            current_path(root),
+            confirmation.snapshot_id,
+        )
     ids = committed_snapshot_ids(fs, root)
-    return read_manifest(fs, root, ids[-1]) if ids else None
+    return ids[-1] if ids else None
 
 
 def snapshot_manifest(

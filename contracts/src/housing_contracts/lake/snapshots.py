@@ -49,6 +49,7 @@ from housing_contracts.contract.versions import CONTRACTS, LATEST, Contract, con
 from housing_contracts.lake.catalog import (  # noqa: F401
     latest_snapshot,
     list_snapshots,
+    newest_snapshot_id,
     split_snapshot_uri,
 )
 from housing_contracts.lake.confirmation import Confirmation, confirm_current, current_path
@@ -65,7 +66,6 @@ from housing_contracts.lake.layout import (
     SNAPSHOT_ID_PATTERN,
     SNAPSHOTS_DIR,
     claim_path,
-    committed_snapshot_ids,
     new_snapshot_id,
 )
 from housing_contracts.lake.manifest import ColumnStats, ContractRef, Manifest, ManifestFile, read_manifest
@@ -215,14 +215,14 @@ def _publish_checked(
         raise RetiredError(
             f"{contract.label} at {uri} is retired, nothing is published there: {retired.text()}"
         )
-    ids = committed_snapshot_ids(fs, root)
-    newest = read_manifest(fs, root, ids[-1]) if ids else None
+    newest_id = newest_snapshot_id(fs, root)
+    newest = read_manifest(fs, root, newest_id) if newest_id else None
     if newest is not None and newest.content_fingerprint == fingerprint:
         return _unchanged(fs, root, newest, producer)
 
-    snapshot_id, created_at = new_snapshot_id(after=ids[-1] if ids else None)
+    snapshot_id, created_at = new_snapshot_id(after=newest_id)
     claim = Claim(snapshot_id, producer, created_at)
-    winner = _claim_commit(fs, root, claim_path(root, ids[-1] if ids else None, fingerprint), claim)
+    winner = _claim_commit(fs, root, claim_path(root, newest_id, fingerprint), claim)
     if winner is not None:
         return _unchanged(fs, root, winner, producer)
     folder = f"{root}/{SNAPSHOTS_DIR}/{snapshot_id}"
@@ -494,10 +494,9 @@ def read_snapshot(
     uri = str(uri).rstrip("/")
     fs, root = resolve(uri, storage_options)
     if snapshot_id is None:
-        ids = committed_snapshot_ids(fs, root)
-        if not ids:
+        snapshot_id = newest_snapshot_id(fs, root)
+        if snapshot_id is None:
             raise SnapshotNotFoundError(f"no committed snapshot under {uri}")
-        snapshot_id = ids[-1]
     elif not SNAPSHOT_ID_PATTERN.match(snapshot_id):
         raise SnapshotNotFoundError(f"{snapshot_id!r} is not a snapshot id (YYYYMMDDTHHMMSS.ffffffZ-<8 hex>)")
     manifest = read_manifest(fs, root, snapshot_id)
