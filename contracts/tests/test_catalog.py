@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from housing_contracts import V1, SnapshotNotFoundError, latest_snapshot, publish, read_snapshot
-from housing_contracts.lake.catalog import newest_snapshot_id, snapshot_manifest
+from housing_contracts.lake.catalog import newest_snapshot_id, newest_snapshot_ids, snapshot_manifest
 from housing_contracts.lake.confirmation import Confirmation, confirm_current, current_path
 from housing_contracts.lake.layout import MANIFEST_NAME, snapshot_time
 from housing_contracts.lake.storage import resolve
@@ -128,3 +128,18 @@ def test_publish_compares_with_the_newest_found_through_the_index(s3_lake, lake_
     confirm_current(fs, root, Confirmation(older, snapshot_time(older)))
     again = publish(sample_frame(1000, seed=2), lake_uri, storage_options=options, contract=V1)
     assert (again.created, again.manifest.snapshot_id) == (False, newer)
+
+
+def test_the_newest_snapshots_are_listed_from_a_window(s3_lake, lake_uri: str) -> None:
+    """The page's newest snapshots: the window before the newest one, widened until it holds them; 550
+    older hourly snapshots outside it add no request."""
+    fs, root, options = s3_lake
+    newest = _publish(lake_uri, options, 1)
+    template = json.loads(fs.cat_file(f"{root}/snapshots/{newest}/{MANIFEST_NAME}"))
+    end = snapshot_time(newest) - timedelta(hours=1)
+    older = synthetic_history(fs, root, template, 600, end=end, every=timedelta(hours=1))
+    with S3Requests(fs) as counted:
+        assert newest_snapshot_ids(fs, root, 10) == [newest, *older[::-1][:9]]
+    assert counted.by_operation["ListObjectsV2"] == 2  # the index's listing, then one day's window
+    assert newest_snapshot_ids(fs, root, 100) == [newest, *older[::-1][:99]]  # windows of 2, 4, 8 days
+    assert newest_snapshot_ids(fs, root, 1000) == [newest, *older[::-1]]  # the whole history

@@ -107,15 +107,15 @@ def contract(of: Contract | None = None) -> dict[str, Any]:
 def newest_snapshots(
     dataset_uri: str, *, limit: int = NEWEST_SNAPSHOTS, storage_options: dict[str, Any] | None = None
 ) -> list[SnapshotSummary]:
-    """The ``limit`` newest committed snapshots of ``dataset_uri``, newest first (one listing, then one read
-    per snapshot)."""
+    """The ``limit`` newest committed snapshots of ``dataset_uri``, newest first (a listing of the newest
+    ones, not of the history: ``newest_snapshot_ids``; then one read per snapshot)."""
     from housing_contracts import ContractError
-    from housing_contracts.lake.layout import committed_snapshot_ids
+    from housing_contracts.lake.catalog import newest_snapshot_ids
     from housing_contracts.lake.manifest import read_manifest
     from housing_contracts.lake.storage import resolve
 
     fs, root = resolve(dataset_uri, storage_options)
-    newest = committed_snapshot_ids(fs, root)[::-1][: max(limit, 0)]
+    newest = newest_snapshot_ids(fs, root, limit)
     summaries = []
     for snapshot_id in newest:
         try:

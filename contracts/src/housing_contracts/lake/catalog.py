@@ -7,12 +7,19 @@ snapshot?" task and the Airflow trigger resolve snapshots without paying for the
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from housing_contracts.contract.errors import SnapshotNotFoundError
 from housing_contracts.contract.versions import DATASET_URI
 from housing_contracts.lake.confirmation import current_path, read_confirmation
-from housing_contracts.lake.layout import SNAPSHOT_ID_PATTERN, SNAPSHOTS_DIR, committed_snapshot_ids
+from housing_contracts.lake.layout import (
+    SNAPSHOT_ID_PATTERN,
+    SNAPSHOTS_DIR,
+    committed_snapshot_ids,
+    id_floor,
+    snapshot_time,
+)
 from housing_contracts.lake.manifest import Manifest, read_manifest
 from housing_contracts.lake.storage import resolve
 
@@ -42,6 +49,22 @@ def latest_snapshot(
     fs, root = resolve(uri, storage_options)
     newest = newest_snapshot_id(fs, root)
     return read_manifest(fs, root, newest) if newest else None
+
+
+def newest_snapshot_ids(fs: Any, root: str, limit: int) -> list[str]:
+    """The ``limit`` newest committed snapshot ids, newest first: listed from the newest one's creation time
+    minus a day, then a window twice as long until it holds ``limit`` ids (the whole history after ~50
+    years of windows), so a page of the newest costs what sorts in the window, not the history."""
+    newest = newest_snapshot_id(fs, root)
+    if newest is None or limit <= 0:
+        return []
+    window = timedelta(days=1)
+    while window < timedelta(days=365 * 50):
+        ids = committed_snapshot_ids(fs, root, since=id_floor(snapshot_time(newest) - window))
+        if len(ids) >= limit:
+            return ids[::-1][:limit]
+        window *= 2
+    return committed_snapshot_ids(fs, root)[::-1][:limit]
 
 
 def newest_snapshot_id(fs: Any, root: str) -> str | None:
