@@ -70,6 +70,8 @@ def run(
     *,
     sizes: tuple[int, ...] = SNAPSHOTS,
     consumers: tuple[tuple[int, int], ...] = CONSUMERS,
+    polls: int = POLLS,
+    events: int = EVENTS,
 ) -> list[Result]:
     """Every row of the section; a size that fails becomes a not-measured row, the others still run."""
     results: list[Result] = []
@@ -80,7 +82,7 @@ def run(
         started = time.monotonic()
         _history(s3, uri, count)
         progress(f"history: {count:,} snapshots in {time.monotonic() - started:.0f} s")
-        results += _poll_rows(s3, uri, count, small)
+        results += _poll_rows(s3, uri, count, small, polls, events)
         results += _newest_rows(s3, uri, count, small)
     large_uri = bench_uri(f"history-{max(sizes)}-{os.getpid()}/california_housing/v1")
     for n_consumers, n_receipts in consumers:
@@ -115,7 +117,7 @@ class _Store:
         self.values[key] = value
 
 
-async def _poll_figures(s3: SeaweedFS, uri: str) -> tuple[float, list[float], float]:
+async def _poll_figures(s3: SeaweedFS, uri: str, polls: int, events: int) -> tuple[float, list[float], float]:
     """(requests per poll, event latencies in s, requests of the whole listing): the stream runs as the
     standalone trigger does, acknowledging each event once taken."""
     from airflow.triggers.shared_stream import AdvanceItem, AdvanceOutcome
@@ -141,7 +143,7 @@ async def _poll_figures(s3: SeaweedFS, uri: str) -> tuple[float, list[float], fl
         assert stream.fs is not None
         with S3Requests(stream.fs) as counted:
             start = stream.polls
-            while stream.polls < start + POLLS:
+            while stream.polls < start + polls:
                 await asyncio.sleep(0.05)
             per_poll = counted.total / (stream.polls - start)
         producer, root = resolve(uri, s3.storage_options_for(DATA_TEAM))
@@ -149,7 +151,7 @@ async def _poll_figures(s3: SeaweedFS, uri: str) -> tuple[float, list[float], fl
             producer.cat_file(f"{root}/snapshots/{max(stream.cursor.acked)}/{MANIFEST_NAME}")
         )
         latencies, after = [], max(stream.cursor.acked)
-        for _ in range(EVENTS):
+        for _ in range(events):
             snapshot_id, _ = new_snapshot_id(after=after)
             document = json.dumps(template | {"snapshot_id": snapshot_id}).encode()
             await asyncio.to_thread(
@@ -170,10 +172,12 @@ async def _poll_figures(s3: SeaweedFS, uri: str) -> tuple[float, list[float], fl
         await stream.aclose()
 
 
-def _poll_rows(s3: SeaweedFS, uri: str, count: int, small: dict[str, float]) -> list[Result]:
+def _poll_rows(
+    s3: SeaweedFS, uri: str, count: int, small: dict[str, float], polls: int, events: int
+) -> list[Result]:
     label = f"{count:,} snapshots"
     try:
-        per_poll, latencies, whole = asyncio.run(_poll_figures(s3, uri))
+        per_poll, latencies, whole = asyncio.run(_poll_figures(s3, uri, polls, events))
     except Exception as error:  # reported, never dropped
         reason = f"{type(error).__name__}: {error}"
         return [
@@ -183,7 +187,7 @@ def _poll_rows(s3: SeaweedFS, uri: str, count: int, small: dict[str, float]) -> 
     p95 = statistics.quantiles(latencies, n=20, method="inclusive")[-1]
     small.setdefault("poll", per_poll)
     small.setdefault("event", p95)
-    note = f"{POLLS} idle polls, 1 s interval, 1 h look-back; the whole listing: {whole:g} requests"
+    note = f"{polls} idle polls, 1 s interval, 1 h look-back; the whole listing: {whole:g} requests"
     return [
         Result(
             f"watcher poll, S3 requests per poll, {label}",
@@ -201,7 +205,7 @@ def _poll_rows(s3: SeaweedFS, uri: str, count: int, small: dict[str, float]) -> 
             f"p95 at {small['size']:,.0f} snapshots",
             small["event"],
             EVENT_GOAL,
-            f"{EVENTS} manifests PUT one at a time → event yielded by the trigger's poll loop (no Airflow); "
+            f"{events} manifests PUT one at a time → event yielded by the trigger's poll loop (no Airflow); "
             f"max {max(latencies):.2f} s",
         ),
     ]
