@@ -32,6 +32,7 @@ from housing_contracts.lake.documents import STRICT, Duration, UtcTime, adapter
 from housing_contracts.lake.layout import (
     MANIFEST_NAME,
     committed_snapshot_ids,
+    is_s3,
     list_after,
     list_folders,
     snapshot_time,
@@ -125,7 +126,7 @@ def consumer_lag(
 
     consumers = list_folders(fs, base)
     heads = [f"{folder(c)}/{name}" for c in consumers for name in (SUBSCRIPTION_NAME, LATEST_RECEIPTS_NAME)]
-    contents = fs.cat(heads, on_error="return") if heads else {}  # one batched, concurrent read
+    contents = _read_all(fs, heads)
     files: dict[str, dict[str, str]] = {}  # consumer -> {path below its dataset folder: full path}
     starts: dict[str, str | None] = {}  # consumer -> the receipts folder its listing starts at
     for consumer in consumers:
@@ -156,7 +157,7 @@ def consumer_lag(
         if below.startswith(f"{RECEIPTS_DIR}/")
     )
     if receipts:
-        contents.update(fs.cat(receipts, on_error="return"))
+        contents.update(_read_all(fs, receipts))
     rows = {consumer: _records(consumer, found, contents, dataset_uri) for consumer, found in files.items()}
     seen = [record.seen for record in rows.values()]
     since = None if not seen or None in seen else min(filter(None, seen))
@@ -174,6 +175,16 @@ def consumer_lag(
 
     known = set(committed)
     return [_consumer_row(rows[consumer], committed, is_committed, now) for consumer in sorted(rows)]
+
+
+def _read_all(fs: Any, paths: list[str]) -> dict[str, Any]:
+    """Each file's bytes, or the exception reading it raised, in one batched, concurrent read. On S3 one
+    GET each: s3fs would first HEAD every file for its size to split large ones (records are small)."""
+    if not paths:
+        return {}
+    if is_s3(fs):
+        return fs.cat(paths, on_error="return", max_concurrency=1)
+    return fs.cat(paths, on_error="return")
 
 
 def _listing_start(content: Any) -> str | None:
