@@ -1,7 +1,8 @@
 """``python -m bench`` (``make bench``): run every benchmark, print the table, write bench/results.json.
 
 Sections, numbered as in the README: 1 validation, 2-3 publish and read_snapshot, 4 event latency, 5 end to
-end, 6 model quality. ``--only`` picks sections; ``--quick`` shrinks the sizes for a smoke run.
+end, 6 model quality, 7 history (poll, newest snapshot and consumers at a small and a large history).
+``--only`` picks sections; ``--quick`` shrinks the sizes for a smoke run.
 """
 
 from __future__ import annotations
@@ -19,9 +20,21 @@ from bench.results import Machine, Result, not_measured, progress, render_table,
 from bench.sizes import Size
 
 RESULTS_PATH = Path(__file__).resolve().parent / "results.json"
-SECTIONS = ("validation", "snapshots", "latency", "end_to_end", "model")
-FULL = {"validation_sizes": "20k,1M,10M", "snapshot_sizes": "1M,10M", "publishes": 12, "e2e_rows": "2M"}
-QUICK = {"validation_sizes": "20k,100k", "snapshot_sizes": "100k", "publishes": 3, "e2e_rows": "100k"}
+SECTIONS = ("validation", "snapshots", "latency", "end_to_end", "model", "history")
+FULL = {
+    "validation_sizes": "20k,1M,10M",
+    "snapshot_sizes": "1M,10M",
+    "publishes": 12,
+    "e2e_rows": "2M",
+    "history": {"sizes": (10, 10_000), "consumers": ((1, 1_000), (100, 1_000))},
+}
+QUICK = {
+    "validation_sizes": "20k,100k",
+    "snapshot_sizes": "100k",
+    "publishes": 3,
+    "e2e_rows": "100k",
+    "history": {"sizes": (10, 200), "consumers": ((1, 20), (5, 20))},
+}
 
 
 def _sizes(text: str) -> list[Size]:
@@ -85,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             from bench import validation
 
             _guarded("validation", results, lambda: validation.run(validation_sizes))
-        if only & {"snapshots", "latency"}:
+        if only & {"snapshots", "latency", "history"}:
             from bench import latency, snapshots
             from housing_stack.identities import generate_credentials
             from housing_stack.seaweedfs import SeaweedFS, SeaweedPorts
@@ -96,6 +109,10 @@ def main(argv: list[str] | None = None) -> int:
                 _guarded("publish/read_snapshot", results, lambda: snapshots.run(s3, snapshot_sizes))
             if "latency" in only:
                 _guarded("event latency", results, lambda: latency.run(s3, workdir, publishes=publishes))
+            if "history" in only:
+                from bench import history
+
+                _guarded("history", results, lambda: history.run(s3, **defaults["history"]))
             s3.stop()  # frees its memory before the end-to-end stack starts
         if "end_to_end" in only:
             from bench import end_to_end

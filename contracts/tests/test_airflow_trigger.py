@@ -24,7 +24,7 @@ from typing import Any
 import fsspec
 import pytest
 from airflow.sdk.execution_time.context import AssetStateStoreAccessor
-from airflow.triggers.shared_stream import SharedStreamManager
+from airflow.triggers.shared_stream import AdvanceItem, AdvanceOutcome, SharedStreamManager
 
 from housing_contracts import V1, publish
 from housing_contracts.airflow.asset import manifests_from_events
@@ -32,12 +32,14 @@ from housing_contracts.airflow.trigger import (
     DEFAULT_RENEW_SECONDS,
     LEASE_RENEWALS,
     SnapshotCommittedTrigger,
+    SnapshotStream,
     cursor_key,
 )
 from housing_contracts.consumers.records import SUBSCRIPTION_NAME, Subscription, consumer_uri
 from housing_contracts.contract.versions import ASSET_NAME, CONTRACT_VERSION, DATASET_URI
+from housing_contracts.lake.layout import snapshot_time
 from housing_contracts.lake.manifest import MANIFEST_NAME
-from housing_contracts.testing import sample_frame
+from housing_contracts.testing import S3Requests, sample_frame, synthetic_history
 
 POLL = 0.1
 #: Upper bound for anything the tests wait for; a guard against hangs, not a measurement.
@@ -641,3 +643,102 @@ def test_failed_subscription_write_is_retried_on_the_next_poll(state_store, tmp_
     assert (written.consumer, written.start_after) == (CONSUMER, None)  # start_at="latest", one snapshot
     failures = [r for r in caplog.records if r.getMessage().startswith("Writing the subscription of ml-team")]
     assert len(failures) == 1
+
+
+# --- the look-back window -------------------------------------------------------------------------------
+
+
+async def _drive(stream: SnapshotStream, fired: list[dict[str, Any]]) -> None:
+    """Run ``stream`` as the standalone trigger does: each event acknowledged once it is taken."""
+    async for manifest, snapshot_id in stream.open_stream():
+        fired.append(manifest)
+        await stream.advance([AdvanceItem(snapshot_id, AdvanceOutcome(acked=1, failed=0))])
+
+
+def test_poll_requests_do_not_grow_with_history(lake, make_trigger, state_store):
+    """A poll is one LIST from the look-back window on: 550 older snapshots (1,100 keys, two LIST pages for
+    a whole listing) add no request to it, and a new snapshot after them still fires."""
+
+    async def scenario() -> tuple[int, int, list[dict[str, Any]], dict[str, Any]]:
+        first = lake.commit()
+        end = snapshot_time(first["snapshot_id"]) - timedelta(hours=2)
+        synthetic_history(lake.fs, lake.root, first, 550, end=end, every=timedelta(minutes=10))
+        stream = SnapshotStream(make_trigger(start_at="new", sweep_seconds=3600), state_store)
+        fired: list[dict[str, Any]] = []
+        task = asyncio.create_task(_drive(stream, fired))
+        try:
+            await _wait_until(lambda: stream.polls >= 2)  # the first poll listed everything: subscribing
+            assert stream.fs is not None
+            with S3Requests(stream.fs) as counted:
+                start = stream.polls
+                await _wait_until(lambda: stream.polls >= start + 10)
+                lists, polls = counted.by_operation["ListObjectsV2"], stream.polls - start
+            new = lake.commit()
+            await _wait_until(lambda: len(fired) >= 1)
+            return lists, polls, fired, new
+        finally:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+            await stream.aclose()
+
+    lists, polls, fired, new = asyncio.run(scenario())
+    assert lists <= polls + 1, f"{lists} LIST requests in {polls} polls"  # +1: a poll under way at each end
+    assert fired == [new]
+
+
+def test_publish_slower_than_the_look_back_fires_once_at_the_next_sweep(
+    lake, make_trigger, state_store, caplog
+):
+    """A snapshot created before the window (its publish outlasted the look-back) is not listed by the
+    windowed polls: the next sweep fires it, once, and a warning names it."""
+    caplog.set_level(logging.WARNING, logger="housing_contracts.airflow.trigger")
+
+    async def scenario() -> tuple[list[dict[str, Any]], list[dict[str, Any]], str]:
+        slow = lake.stage()
+        trigger = make_trigger(start_at="earliest", lookback_seconds=0, sweep_seconds=1)
+        async with Triggerer(trigger, []) as triggerer:
+            quick = lake.commit()  # created after slow: the window starts after slow's id
+            await triggerer.wait_fired(1)
+            await _wait_acked(state_store, lake.uri, {quick["snapshot_id"]})
+            late = lake.commit_staged(slow)
+            await triggerer.wait_fired(2)
+            barrier = lake.commit()  # a second event for the late one would come before it
+            return [quick, late, barrier], await triggerer.wait_fired(3), slow
+
+    expected, fired, slow = asyncio.run(scenario())
+    assert fired == expected
+    warnings = [r.getMessage() for r in caplog.records if "outside the look-back window" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].startswith(f"Snapshot {slow} was committed outside"), warnings
+
+
+def test_restart_fires_a_snapshot_committed_outside_the_window_while_down_once(
+    lake, make_trigger, state_store
+):
+    """The first poll after a restart is a sweep: a slow publish that landed while the watcher was down, older
+    than the window, fires once; nothing acknowledged fires again."""
+
+    async def scenario() -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
+        asset_events: list[dict[str, Any]] = []
+        slow = lake.stage()
+        options = {"start_at": "earliest", "lookback_seconds": 0, "sweep_seconds": 3600}
+        async with Triggerer(make_trigger(**options), asset_events) as before:
+            quick = lake.commit()
+            await before.wait_fired(1)
+            await _wait_acked(state_store, lake.uri, {quick["snapshot_id"]})
+        late = lake.commit_staged(slow)
+        async with Triggerer(make_trigger(**options), asset_events) as after:
+            await after.wait_fired(1)
+            barrier = lake.commit()
+            await after.wait_fired(2)
+        return [late, quick, barrier], manifests_from_events(asset_events), len(asset_events)
+
+    expected, delivered, count = asyncio.run(scenario())  # manifests_from_events sorts by snapshot id
+    assert (delivered, count) == (expected, 3)
+
+
+@pytest.mark.parametrize("name", ["lookback_seconds", "sweep_seconds"])
+@pytest.mark.parametrize("value", [-1, "60", True])
+def test_window_settings_must_be_seconds(name: str, value: Any) -> None:
+    with pytest.raises(ValueError, match=rf"{name} must be a number of seconds >= 0, got"):
+        SnapshotCommittedTrigger(**{name: value})

@@ -17,8 +17,10 @@ import pytest
 from housing_contracts import V1, publish
 from housing_contracts.consumers.lag import ConsumerLag, consumer_lag, format_consumers, format_duration
 from housing_contracts.consumers.records import (
+    LATEST_RECEIPTS_NAME,
     RECEIPT_FORMAT,
     SUBSCRIPTION_FORMAT,
+    LatestReceipts,
     Receipt,
     Subscription,
     check_consumer_name,
@@ -29,7 +31,7 @@ from housing_contracts.consumers.records import (
 )
 from housing_contracts.lake.layout import snapshot_time
 from housing_contracts.lake.storage import ensure_dir, resolve
-from housing_contracts.testing import sample_frame
+from housing_contracts.testing import S3Requests, sample_frame
 
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 UNSAFE_NAMES = ["../x", "a/b", "", "ML Team", "ml-team\n", ".hidden", "x" * 64]
@@ -144,11 +146,15 @@ def test_subscription_round_trip(lake: Lake) -> None:
 
 
 def test_receipt_round_trip(lake: Lake) -> None:
-    """record_receipt() writes receipts/<snapshot>/<run key>.json; it reads back equal."""
+    """record_receipt() writes receipts/<snapshot>/<run key>.json, then the consumer's latest-receipts.json
+    naming it; it reads back equal."""
     snapshot_id = lake.publish()
     receipt = lake.receipt(snapshot_id)
     key = run_key("housing_consumer", "run-1")
-    assert lake.files() == [f"receipts/{snapshot_id}/{key}.json"]
+    assert lake.files() == [LATEST_RECEIPTS_NAME, f"receipts/{snapshot_id}/{key}.json"]
+    fs, folder = resolve(consumer_uri(lake.uri, "ml-team"), lake.storage_options)
+    latest = LatestReceipts.from_json(fs.cat_file(f"{folder}/{LATEST_RECEIPTS_NAME}"))
+    assert (latest.last, latest.last_success) == (receipt, receipt)
     fs, folder = resolve(consumer_uri(lake.uri, "ml-team"), lake.storage_options)
     document = json.loads(fs.cat_file(f"{folder}/receipts/{snapshot_id}/{key}.json"))
     assert document["format"] == RECEIPT_FORMAT
@@ -578,3 +584,79 @@ def test_consumers_module_imports_no_data_stack() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert json.loads(out) == []
+
+
+# --- receipts read from a position ------------------------------------------------------------------------
+
+
+def _synthetic_receipts(lake: Lake, template: Receipt, count: int) -> None:
+    """``count`` older receipts of ``template``'s consumer (two keys each: 2 x count keys), in concurrent
+    PUTs: a long history of consumption before the newest one."""
+    fs, folder = resolve(consumer_uri(lake.uri, template.consumer), lake.storage_options)
+    end = snapshot_time(template.snapshot_id) - timedelta(hours=1)
+    documents = {}
+    for i in range(count):
+        snapshot_id = f"{(end - timedelta(minutes=i)).strftime('%Y%m%dT%H%M%S.%fZ')}-{i:08x}"
+        for run in ("a", "b"):
+            body = template.to_dict() | {"snapshot_id": snapshot_id, "run_id": run}
+            documents[f"{folder}/receipts/{snapshot_id}/{run_key(template.dag_id, run)}.json"] = json.dumps(
+                body
+            ).encode()
+    fs.pipe(documents)
+
+
+def test_lag_requests_do_not_grow_with_a_consumers_receipts(s3_lake: Lake) -> None:
+    """The lag lists a consumer's receipts from its last success (latest-receipts.json) on: 1,100 older
+    receipts (two LIST pages for a whole listing) add no request."""
+    snapshot_id = s3_lake.publish()
+    s3_lake.subscribe()
+    s3_lake.receipt(snapshot_id)
+    fs, _ = resolve(s3_lake.uri, s3_lake.storage_options)
+    with S3Requests(fs) as before:
+        row = s3_lake.lag()["ml-team"]
+    assert (row.consumed_snapshot_id, row.lag_snapshots, row.problems) == (snapshot_id, 0, ())
+    template = s3_lake.receipt(snapshot_id)
+    _synthetic_receipts(s3_lake, template, 550)
+    with S3Requests(fs) as after:
+        row = s3_lake.lag()["ml-team"]
+    assert (row.consumed_snapshot_id, row.lag_snapshots, row.problems) == (snapshot_id, 0, ())
+    assert after.by_operation == before.by_operation
+
+
+QUOTED = "enclosed in double quotes: line 1 column 2 (char 1)"
+
+
+def test_lag_without_its_index_lists_every_receipt(lake: Lake) -> None:
+    """Receipts from before latest-receipts.json existed (or with it deleted or corrupt) give the same lag."""
+    first, second = lake.publish(), lake.publish()
+    lake.subscribe()
+    lake.receipt(first)
+    lake.receipt(second, run_id="run-2", outcome="failed", reason="boom", finished_at=T0 + timedelta(hours=1))
+    now = datetime.now(UTC)
+    expected = lake.lag(now)["ml-team"]
+    fs, folder = resolve(consumer_uri(lake.uri, "ml-team"), lake.storage_options)
+    fs.rm_file(f"{folder}/{LATEST_RECEIPTS_NAME}")
+    assert lake.lag(now)["ml-team"] == expected
+    fs.pipe_file(f"{folder}/{LATEST_RECEIPTS_NAME}", b"{not json")
+    corrupt = lake.lag(now)["ml-team"]
+    assert corrupt.problems == (f"{LATEST_RECEIPTS_NAME}: not valid JSON: Expecting property name {QUOTED}",)
+    assert corrupt == ConsumerLag(**(expected.__dict__ | {"problems": corrupt.problems}))
+    assert (expected.consumed_snapshot_id, expected.last_outcome, expected.lag_snapshots) == (
+        first,
+        "failed",
+        1,
+    )
+
+
+def test_a_stale_index_still_counts_the_newer_receipts(lake: Lake) -> None:
+    """An index that lost an update (two runs writing it at once) names an older success: the listing from
+    it finds the newer receipt."""
+    first, second = lake.publish(), lake.publish()
+    lake.subscribe()
+    lake.receipt(first)
+    fs, folder = resolve(consumer_uri(lake.uri, "ml-team"), lake.storage_options)
+    stale = fs.cat_file(f"{folder}/{LATEST_RECEIPTS_NAME}")
+    lake.receipt(second, run_id="run-2")
+    fs.pipe_file(f"{folder}/{LATEST_RECEIPTS_NAME}", stale)
+    row = lake.lag()["ml-team"]
+    assert (row.consumed_snapshot_id, row.last_snapshot_id, row.lag_snapshots) == (second, second, 0)

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from housing_contracts.cli import app
-from housing_contracts.consumers.records import Receipt, Subscription
+from housing_contracts.consumers.records import LatestReceipts, Receipt, Subscription
 from housing_contracts.lake.confirmation import Confirmation
 from housing_contracts.lake.manifest import Manifest
 from housing_contracts.lake.quarantine import Quarantine
@@ -18,7 +18,7 @@ README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "housing_contracts"
 RECORDS = {
     kind.__name__: kind
-    for kind in (Manifest, Claim, Confirmation, Retirement, Quarantine, Subscription, Receipt)
+    for kind in (Manifest, Claim, Confirmation, Retirement, Quarantine, Subscription, Receipt, LatestReceipts)
 }
 
 

@@ -1,11 +1,16 @@
 """Contract test kit: :func:`assert_conforms` for producers; :func:`sample_frame` and the hypothesis
-strategy :func:`frames` for consumers, so consumer code meets any data the contract allows (edges included).
+strategy :func:`frames` for consumers, so consumer code meets any data the contract allows (edges included);
+:class:`S3Requests` counts what a reader costs on an object store.
 """
 
 from __future__ import annotations
 
+import json
+import secrets
+from collections import Counter
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 import pandas as pd
@@ -13,7 +18,8 @@ import pandas as pd
 from housing_contracts.contract.errors import ContractViolation
 from housing_contracts.contract.model import MIN_ROW_COUNT, Bounds, column_bounds, contract_schema
 from housing_contracts.contract.validation import validate
-from housing_contracts.contract.versions import COLUMNS, V1
+from housing_contracts.contract.versions import COLUMNS, SNAPSHOTS_DIR, V1
+from housing_contracts.lake.layout import MANIFEST_NAME, id_floor
 
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
@@ -111,3 +117,48 @@ def frames(min_rows: int = MIN_ROW_COUNT, max_rows: int = 2 * MIN_ROW_COUNT) -> 
         return generate_frame(rng, n_rows, ranges, edge_fraction=edge_fraction, columns=order)
 
     return _frames()
+
+
+class S3Requests:
+    """Counts the requests an s3fs filesystem sends, by S3 operation, while the context is open.
+
+    botocore's ``before-send`` event fires once per HTTP request the client sends (a retry is another
+    request), so this counts what S3 bills, for anything using this filesystem instance: fsspec shares one
+    instance per set of options, so the functions that resolve a URI with the same options use it too.
+    """
+
+    def __init__(self, fs: Any) -> None:
+        self.fs = fs
+        self.by_operation: Counter[str] = Counter()
+
+    def _count(self, event_name: str, **_: Any) -> None:
+        self.by_operation[event_name.rsplit(".", 1)[-1]] += 1  # before-send.s3.<Operation>; None: send it
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_operation.values())
+
+    def __enter__(self) -> Self:
+        self.fs.s3.meta.events.register("before-send.s3", self._count)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.fs.s3.meta.events.unregister("before-send.s3", self._count)
+
+
+def synthetic_history(
+    fs: Any, root: str, template: Mapping[str, Any], count: int, *, end: datetime, every: timedelta
+) -> list[str]:
+    """Write ``count`` committed snapshots under ``root`` in concurrent PUTs, the newest created at ``end``
+    and each ``every`` before the next: a history for listing costs, not data. Each is a one-byte part and
+    a copy of manifest ``template`` (a dict) naming its own id; the parts do not verify. Returns their
+    ids, oldest first."""
+    ids = [f"{id_floor(end - every * i)}-{secrets.token_hex(4)}" for i in range(count)][::-1]
+    documents = {}
+    for snapshot_id in ids:
+        folder = f"{root}/{SNAPSHOTS_DIR}/{snapshot_id}"
+        documents[f"{folder}/part-00000.parquet"] = b"x"
+        manifest = dict(template) | {"snapshot_id": snapshot_id}
+        documents[f"{folder}/{MANIFEST_NAME}"] = json.dumps(manifest, indent=2).encode()
+    fs.pipe(documents)
+    return ids

@@ -107,15 +107,15 @@ def contract(of: Contract | None = None) -> dict[str, Any]:
 def newest_snapshots(
     dataset_uri: str, *, limit: int = NEWEST_SNAPSHOTS, storage_options: dict[str, Any] | None = None
 ) -> list[SnapshotSummary]:
-    """The ``limit`` newest committed snapshots of ``dataset_uri``, newest first (one listing, then one
-    batched read). A corrupt or foreign one (the contract package's catalog decides, as for every reader)
-    is listed with its problem, which names the reason readers skip it."""
-    from housing_contracts.lake.catalog import read_manifests
-    from housing_contracts.lake.layout import committed_snapshot_ids
+    """The ``limit`` newest committed snapshots of ``dataset_uri``, newest first (a listing of the newest
+    ones, not of the history: ``newest_snapshot_ids``; then one batched read). A corrupt or foreign one (the
+    contract package's catalog decides, as for every reader) is listed with its problem, which names the
+    reason readers skip it."""
+    from housing_contracts.lake.catalog import newest_snapshot_ids, read_manifests
     from housing_contracts.lake.storage import resolve
 
     fs, root = resolve(dataset_uri, storage_options)
-    newest = committed_snapshot_ids(fs, root)[::-1][: max(limit, 0)]
+    newest = newest_snapshot_ids(fs, root, limit)
     listing = read_manifests(fs, root, newest)
     readable = {manifest.snapshot_id: manifest for manifest in listing.manifests}
     skipped = {skip.snapshot_id: skip for skip in listing.skipped}

@@ -24,7 +24,12 @@ from airflow.triggers.shared_stream import AdvanceItem, AdvanceOutcome, SharedSt
 from housing_contracts.airflow.connections import astorage_options_from_connection
 from housing_contracts.consumers.records import Subscription, check_consumer_name, subscribe
 from housing_contracts.contract.versions import LATEST, contract_by_asset, contract_for
-from housing_contracts.lake.layout import SNAPSHOT_ID_PATTERN, committed_snapshot_ids, snapshot_time
+from housing_contracts.lake.layout import (
+    SNAPSHOT_ID_PATTERN,
+    committed_snapshot_ids,
+    id_floor,
+    snapshot_time,
+)
 from housing_contracts.lake.manifest import read_manifest
 
 if TYPE_CHECKING:
@@ -34,6 +39,16 @@ log = logging.getLogger(__name__)
 
 #: Seconds between two listings of the snapshot folder: one LIST a second keeps the event latency near 2 s.
 DEFAULT_POLL_INTERVAL = 1.0
+#: How far before the newest snapshot it has seen each poll lists again. A snapshot's id is its creation
+#: time, taken when its publish starts, and the manifest lands when the publish ends: a poll lists the keys
+#: sorting after (newest seen - look-back), so a publish shorter than the look-back is seen by the next poll.
+#: An hour is well above the longest publish measured (10M rows: minutes), and with hourly snapshots a poll
+#: lists one or two snapshot folders: one LIST request, whatever the history.
+DEFAULT_LOOKBACK_SECONDS = 3600.0
+#: Seconds between two sweeps: a listing from the cursor's watermark (the last :data:`CURSOR_HORIZON`, not
+#: the whole history) that finds a snapshot whose publish took longer than the look-back; the first poll of
+#: every watcher start is one, so nothing committed while it was down is missed.
+DEFAULT_SWEEP_SECONDS = 600.0
 #: Seconds between two renewals of a consumer's subscription while its watcher runs.
 DEFAULT_RENEW_SECONDS = 300.0
 #: A subscription not renewed for this many renewal intervals has lapsed: its watcher stopped.
@@ -139,6 +154,11 @@ class SnapshotStream(SharedStreamProducer):
         self._subscription_failed = False
         #: When the subscription was last written (monotonic seconds), for its renewals.
         self._subscribed_at: float | None = None
+        #: When the last sweep listed from the watermark (monotonic seconds); None: none yet on this start.
+        self._swept_at: float | None = None
+        #: Polls made and the filesystem they list (set when the stream opens): for counting requests.
+        self.polls = 0
+        self.fs: AbstractFileSystem | None = None
 
     async def _load_cursor(self, committed: set[str]) -> _Cursor:
         stored = await self.state_store.aget(self.cursor_key, default=None)
@@ -165,9 +185,35 @@ class SnapshotStream(SharedStreamProducer):
         )
         return cursor
 
-    async def _poll(self, fs: AbstractFileSystem, root: str) -> set[str] | None:
+    def _window_start(self) -> str | None:
+        """The id prefix a windowed poll lists from: the look-back before the newest snapshot seen (acked,
+        in flight or counted as seen at subscription); None when nothing is seen yet (all is listed)."""
+        cursor = self.cursor
+        if cursor is None:
+            return None
+        seen = cursor.acked | self.in_flight | ({cursor.start_after} if cursor.start_after else set())
+        if not seen:
+            return self._sweep_start()
+        lookback = timedelta(seconds=self.trigger.lookback_seconds)
+        return id_floor(snapshot_time(max(seen)) - lookback)
+
+    def _sweep_start(self) -> str | None:
+        """Where a sweep lists from: the watermark (older snapshots count as acknowledged anyway)."""
+        cursor = self.cursor
+        return id_floor(cursor.watermark) if cursor is not None and cursor.watermark is not None else None
+
+    async def _poll(self, fs: AbstractFileSystem, root: str) -> tuple[set[str], str | None] | None:
+        """(committed snapshot ids listed by this poll, the window start if this poll was a sweep)."""
+        sweep = (
+            self.cursor is None
+            or self._swept_at is None
+            or time.monotonic() - self._swept_at >= self.trigger.sweep_seconds
+        )
+        since = self._sweep_start() if sweep else self._window_start()
+        window = self._window_start() if sweep else None
+        self.polls += 1
         try:
-            committed = set(await asyncio.to_thread(committed_snapshot_ids, fs, root))
+            committed = set(await asyncio.to_thread(committed_snapshot_ids, fs, root, since=since))
         except Exception:
             # A transient outage of the object store must not kill the subscription; log once per outage.
             if not self._listing_failed:
@@ -181,7 +227,9 @@ class SnapshotStream(SharedStreamProducer):
         if self._listing_failed:
             log.info("Listing snapshots under %s works again", self.uri)
         self._listing_failed = False
-        return committed
+        if sweep:
+            self._swept_at = time.monotonic()
+        return committed, window
 
     async def _subscribe(self, options: dict[str, Any], started_at: datetime) -> None:
         """Write the consumer's subscription; a failure is logged once and retried on the next poll."""
@@ -228,10 +276,12 @@ class SnapshotStream(SharedStreamProducer):
         # A private instance: fsspec otherwise shares instances, and their cached listings, process-wide.
         options |= {**(self.trigger.storage_options or {}), "skip_instance_cache": True}
         fs, root = await asyncio.to_thread(resolve, self.uri, options)
+        self.fs = fs
         started_at = datetime.now(UTC)
         while True:
-            committed = await self._poll(fs, root)
-            if committed is not None:
+            polled = await self._poll(fs, root)
+            if polled is not None:
+                committed, window = polled
                 if self.cursor is None:
                     self.cursor = await self._load_cursor(committed)
                 renewal_due = (
@@ -243,6 +293,16 @@ class SnapshotStream(SharedStreamProducer):
                 for snapshot_id in sorted(committed):
                     if snapshot_id in self.cursor or snapshot_id in self.in_flight:
                         continue
+                    if window is not None and snapshot_id < window and snapshot_id not in self._unreadable:
+                        log.warning(
+                            "Snapshot %s was committed outside the look-back window (it lists from %s, "
+                            "%ss before the newest snapshot seen): found by the sweep of every %ss, firing "
+                            "it now. A publish this slow is seen late; raise lookback_seconds above it",
+                            snapshot_id,
+                            window,
+                            self.trigger.lookback_seconds,
+                            self.trigger.sweep_seconds,
+                        )
                     try:
                         manifest = (await asyncio.to_thread(read_manifest, fs, root, snapshot_id)).to_dict()
                     except Exception as exc:
@@ -289,6 +349,10 @@ class SnapshotCommittedTrigger(BaseEventTrigger):
     :param max_lag_seconds: the lag the consumer commits to (required with ``consumer``).
     :param renew_seconds: how often the running watcher renews the subscription; it lapses after
         ``LEASE_RENEWALS`` intervals without renewal.
+    :param lookback_seconds: each poll lists the snapshots created at most this long before the newest
+        one seen (:data:`DEFAULT_LOOKBACK_SECONDS`); a publish taking longer is found by the next sweep.
+    :param sweep_seconds: how often a poll lists from the cursor's watermark instead
+        (:data:`DEFAULT_SWEEP_SECONDS`); the first poll of each start always does.
     """
 
     def __init__(
@@ -303,12 +367,17 @@ class SnapshotCommittedTrigger(BaseEventTrigger):
         consumer: str | None = None,
         max_lag_seconds: float | None = None,
         renew_seconds: float = DEFAULT_RENEW_SECONDS,
+        lookback_seconds: float = DEFAULT_LOOKBACK_SECONDS,
+        sweep_seconds: float = DEFAULT_SWEEP_SECONDS,
     ) -> None:
         super().__init__()
         if not poll_interval > 0:
             raise ValueError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}")
         if not renew_seconds > 0:
             raise ValueError(f"renew_every must be a positive duration, got {renew_seconds!r} seconds")
+        for name, value in (("lookback_seconds", lookback_seconds), ("sweep_seconds", sweep_seconds)):
+            if isinstance(value, bool) or not (isinstance(value, int | float) and value >= 0):
+                raise ValueError(f"{name} must be a number of seconds >= 0, got {value!r}")
         if start_at not in START_AT_CHOICES:
             raise ValueError(f"start_at must be one of {START_AT_CHOICES}, got {start_at!r}")
         if (consumer is None) != (max_lag_seconds is None):
@@ -331,6 +400,8 @@ class SnapshotCommittedTrigger(BaseEventTrigger):
         self.consumer = consumer
         self.max_lag_seconds = float(max_lag_seconds) if max_lag_seconds is not None else None
         self.renew_seconds = float(renew_seconds)
+        self.lookback_seconds = float(lookback_seconds)
+        self.sweep_seconds = float(sweep_seconds)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         classpath = f"{type(self).__module__}.{type(self).__qualname__}"
@@ -344,6 +415,8 @@ class SnapshotCommittedTrigger(BaseEventTrigger):
             "consumer",
             "max_lag_seconds",
             "renew_seconds",
+            "lookback_seconds",
+            "sweep_seconds",
         )
         return classpath, {name: getattr(self, name) for name in kwargs}
 

@@ -15,9 +15,9 @@ from typing import Any
 from housing_contracts.consumers.lag import ConsumerLag, consumer_lag, format_duration
 from housing_contracts.contract.errors import PromiseBroken
 from housing_contracts.contract.versions import LATEST, contract_for
-from housing_contracts.lake.catalog import newest_readable
+from housing_contracts.lake.catalog import newest_readable_snapshot
 from housing_contracts.lake.confirmation import current_path, read_confirmation
-from housing_contracts.lake.layout import CURRENT_NAME, committed_snapshot_ids, snapshot_time
+from housing_contracts.lake.layout import CURRENT_NAME, snapshot_time
 from housing_contracts.lake.retirement import read_retirement
 from housing_contracts.lake.storage import resolve
 
@@ -73,7 +73,7 @@ def check_freshness(
     if retired is not None:
         return f"OK: {_label(dataset_uri)}: {retired.text()}; no freshness promise after retirement"
     # the newest readable snapshot: a newer corrupt or foreign one is fresh bytes nobody can read
-    manifest, skipped = newest_readable(fs, root, committed_snapshot_ids(fs, root))
+    manifest, skipped = newest_readable_snapshot(fs, root)
     unreadable = ""
     if skipped:
         unreadable = f" ({len(skipped)} newer unreadable snapshot(s) skipped: {skipped[-1].text()})"

@@ -6,6 +6,9 @@ Standard library, fsspec and pydantic only: the CLI and the producer's UI plugin
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass as plain_dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -14,19 +17,28 @@ from pydantic.dataclasses import dataclass
 
 from housing_contracts.consumers.records import (
     CONSUMER_NAME_PATTERN,
-    CONSUMERS_DIR,
+    LATEST_RECEIPTS_NAME,
     RECEIPTS_DIR,
     SUBSCRIPTION_NAME,
+    LatestReceipts,
     Receipt,
     Subscription,
     consumers_place,
     same_dataset,
 )
 from housing_contracts.contract.tables import format_table
+from housing_contracts.contract.versions import SNAPSHOTS_DIR
 from housing_contracts.lake.catalog import SkippedSnapshot, read_manifests
 from housing_contracts.lake.documents import STRICT, Duration, UtcTime, adapter
-from housing_contracts.lake.layout import committed_snapshot_ids, snapshot_time
-from housing_contracts.lake.storage import is_local, resolve
+from housing_contracts.lake.layout import (
+    MANIFEST_NAME,
+    committed_snapshot_ids,
+    is_s3,
+    list_after,
+    list_folders,
+    snapshot_time,
+)
+from housing_contracts.lake.storage import resolve
 
 
 def format_duration(duration: timedelta) -> str:
@@ -99,7 +111,10 @@ def consumer_lag(
 ) -> list[ConsumerLag]:
     """One :class:`ConsumerLag` per consumer with records of ``dataset_uri``, sorted by consumer.
 
-    One listing of the snapshots and one of the consumers' folder, then the records in one batched read.
+    Requests do not grow with the history: one delimited listing of the consumers' folder; each consumer's
+    subscription and :class:`~housing_contracts.consumers.records.LatestReceipts` in one batched read; its
+    receipts listed from the snapshot of its last success on (all of them only without that index) and
+    read in a second batched read; the snapshots listed from the oldest snapshot any consumer has seen on.
     A corrupt or foreign record, or a receipt for a snapshot that is not committed, never raises: it is
     named in the row's ``problems`` and skipped. A committed snapshot with a corrupt or foreign manifest
     counts in no lag (no consumer can read it); the catalog logs it with its reason.
@@ -107,27 +122,85 @@ def consumer_lag(
     now = (now or datetime.now(UTC)).astimezone(UTC)
     fs, root = resolve(dataset_uri, storage_options)
     base, key = consumers_place(fs, root)
-    committed = committed_snapshot_ids(fs, root)  # also empties the listing cache, so the find is fresh
+
+    def folder(consumer: str) -> str:
+        return posixpath.join(base, consumer, key).rstrip("/")
+
+    consumers = list_folders(fs, base)
+    heads = [f"{folder(c)}/{name}" for c in consumers for name in (SUBSCRIPTION_NAME, LATEST_RECEIPTS_NAME)]
+    contents = _read_all(fs, heads)
     files: dict[str, dict[str, str]] = {}  # consumer -> {path below its dataset folder: full path}
-    # on a store, list from the bucket: find() of a prefix holding no object falls back to a HEAD of the
-    # prefix itself, which an identity granted only `_consumers/*` (the data team) may not make: 403
-    listing = fs.find(base) if is_local(fs) else fs.find(base.partition("/")[0], prefix=f"{CONSUMERS_DIR}/")
-    for path in listing:
-        if ".json.tmp-" in posixpath.basename(path):
-            continue  # write_atomic's temporary file on a disk: a write in progress
-        consumer, _, below = path[len(base) + 1 :].partition("/")
-        if key:
-            if not below.startswith(f"{key}/"):
-                continue  # another dataset's records
-            below = below[len(key) + 1 :]
-        files.setdefault(consumer, {})[below] = path
-    paths = sorted(path for found in files.values() for path in found.values())
-    contents = fs.cat(paths, on_error="return") if paths else {}  # one batched, concurrent read
+    starts: dict[str, str | None] = {}  # consumer -> the receipts folder its listing starts at
+    for consumer in consumers:
+        found = files.setdefault(consumer, {})
+        for name in (SUBSCRIPTION_NAME, LATEST_RECEIPTS_NAME):
+            path = f"{folder(consumer)}/{name}"
+            if not isinstance(contents.get(path, FileNotFoundError()), FileNotFoundError):
+                found[name] = path
+        starts[consumer] = _listing_start(contents.get(found.get(LATEST_RECEIPTS_NAME, "")))
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        listings = pool.map(
+            lambda c: (
+                list_after(fs, f"{folder(c)}/{RECEIPTS_DIR}", starts[c])
+                if CONSUMER_NAME_PATTERN.fullmatch(c)
+                else []
+            ),
+            consumers,
+        )
+        for consumer, paths in zip(consumers, listings, strict=True):
+            for path in paths:
+                if ".json.tmp-" not in posixpath.basename(path):  # write_atomic's file on a disk: in progress
+                    files[consumer][path[len(folder(consumer)) + 1 :]] = path
+    files = {consumer: found for consumer, found in files.items() if found}  # another dataset's consumer
+    receipts = sorted(
+        path
+        for found in files.values()
+        for below, path in found.items()
+        if below.startswith(f"{RECEIPTS_DIR}/")
+    )
+    if receipts:
+        contents.update(_read_all(fs, receipts))
+    rows = {consumer: _records(consumer, found, contents, dataset_uri) for consumer, found in files.items()}
+    seen = [record.seen for record in rows.values()]
+    since = None if not seen or None in seen else min(filter(None, seen))
+    committed = committed_snapshot_ids(fs, root, since=since)
+    if since is not None and not committed:
+        committed = committed_snapshot_ids(fs, root)  # the snapshot seen is gone: count from the start
+    checked: dict[str, bool] = {}
+
+    def is_committed(snapshot_id: str) -> bool:
+        if since is None or snapshot_id >= since:
+            return snapshot_id in known
+        if snapshot_id not in checked:  # older than every listing start: one look at its manifest
+            checked[snapshot_id] = fs.exists(f"{root}/{SNAPSHOTS_DIR}/{snapshot_id}/{MANIFEST_NAME}")
+        return checked[snapshot_id]
+
+    known = set(committed)
     readable = _Readable(fs, root)
     return [
-        _consumer_row(consumer, found, contents, dataset_uri, committed, now, readable)
-        for consumer, found in sorted(files.items())
+        _consumer_row(rows[consumer], committed, is_committed, now, readable) for consumer in sorted(rows)
     ]
+
+
+def _read_all(fs: Any, paths: list[str]) -> dict[str, Any]:
+    """Each file's bytes, or the exception reading it raised, in one batched, concurrent read. On S3 one
+    GET each: s3fs would first HEAD every file for its size to split large ones (records are small)."""
+    if not paths:
+        return {}
+    if is_s3(fs):
+        return fs.cat(paths, on_error="return", max_concurrency=1)
+    return fs.cat(paths, on_error="return")
+
+
+def _listing_start(content: Any) -> str | None:
+    """The snapshot whose receipts a consumer's listing starts at: its index's last success (None: all)."""
+    if content is None or isinstance(content, BaseException):
+        return None
+    try:
+        latest = LatestReceipts.from_json(content)
+    except ValueError:
+        return None  # reported with the consumer's row
+    return latest.last_success.snapshot_id if latest.last_success else None
 
 
 class _Readable:
@@ -162,28 +235,45 @@ def _read(kind: type[Subscription | Receipt], content: Any) -> Any:
     return kind.from_json(content)  # the row's problem names the file
 
 
-def _consumer_row(
-    consumer: str,
-    found: dict[str, str],
-    contents: dict[str, Any],
-    dataset_uri: str,
-    committed: list[str],
-    now: datetime,
-    readable: _Readable,
-) -> ConsumerLag:
+@plain_dataclass(frozen=True)
+class _Records:
+    """One consumer's records as read: its subscription, receipts, and what was wrong with the rest."""
+
+    consumer: str
+    subscription: Subscription | None
+    receipts: list[Receipt]
+    problems: list[str]
+
+    @property
+    def seen(self) -> str | None:
+        """The newest snapshot it consumed or counted as seen; None: nothing yet."""
+        consumed = max((r.snapshot_id for r in self.receipts if r.outcome == "success"), default=None)
+        start_after = self.subscription.start_after if self.subscription else None
+        return max(filter(None, (consumed, start_after)), default=None)
+
+
+def _records(consumer: str, found: dict[str, str], contents: dict[str, Any], dataset_uri: str) -> _Records:
     problems: list[str] = []
     subscription: Subscription | None = None
-    receipts: list[Receipt] = []
+    receipts: dict[tuple[str, str], Receipt] = {}
+    indexed: list[Receipt] = []
     if not CONSUMER_NAME_PATTERN.fullmatch(consumer):
         problems.append(f"{consumer!r} is not a valid consumer name; its records are skipped")
         found = {}
-    known = set(committed)
     for below, path in sorted(found.items()):
         parts = below.split("/")
         try:
             if below == SUBSCRIPTION_NAME:
                 subscription = _read(Subscription, contents.get(path))
-                record: Subscription | Receipt = subscription
+                record: Subscription | Receipt | LatestReceipts = subscription
+            elif below == LATEST_RECEIPTS_NAME:
+                record = _read(LatestReceipts, contents.get(path))
+                indexed = [r for r in (record.last, record.last_success) if r is not None]
+                for receipt in indexed:
+                    if receipt.consumer != consumer or not same_dataset(receipt.dataset_uri, dataset_uri):
+                        raise ValueError(
+                            f"foreign: names consumer {receipt.consumer} of {receipt.dataset_uri}"
+                        )
             elif len(parts) == 3 and parts[0] == RECEIPTS_DIR and parts[2].endswith(".json"):
                 record = _read(Receipt, contents.get(path))
                 if record.snapshot_id != parts[1] or record.run_key != parts[2].removesuffix(".json"):
@@ -197,16 +287,36 @@ def _consumer_row(
             if record.consumer != consumer or not same_dataset(record.dataset_uri, dataset_uri):
                 raise ValueError(f"foreign: written for consumer {record.consumer} of {record.dataset_uri}")
             if isinstance(record, Receipt):
-                if record.snapshot_id not in known:
-                    raise ValueError(f"unknown snapshot {record.snapshot_id} (not committed)")
-                receipts.append(record)
+                receipts[(record.snapshot_id, record.run_key)] = record
         except ValueError as exc:
             if below == SUBSCRIPTION_NAME:
                 subscription = None
+            if below == LATEST_RECEIPTS_NAME:
+                indexed = []
             problems.append(f"{below}: {exc}")
+    for receipt in indexed:  # the index's receipts, unless listed (the file read is the truth)
+        receipts.setdefault((receipt.snapshot_id, receipt.run_key), receipt)
     if SUBSCRIPTION_NAME not in found:
         problems.insert(0, "no subscription")
+    return _Records(consumer, subscription, list(receipts.values()), problems)
 
+
+def _consumer_row(
+    records: _Records,
+    committed: list[str],
+    is_committed: Callable[[str], bool],
+    now: datetime,
+    readable: _Readable,
+) -> ConsumerLag:
+    problems = list(records.problems)
+    receipts = []
+    for receipt in records.receipts:
+        if is_committed(receipt.snapshot_id):
+            receipts.append(receipt)
+        else:
+            below = f"{RECEIPTS_DIR}/{receipt.snapshot_id}/{receipt.run_key}.json"
+            problems.append(f"{below}: unknown snapshot {receipt.snapshot_id} (not committed)")
+    subscription = records.subscription
     last = max(receipts, key=lambda r: (r.finished_at, r.snapshot_id), default=None)
     consumed = max((r.snapshot_id for r in receipts if r.outcome == "success"), default=None)
     seen = max(filter(None, (consumed, subscription.start_after if subscription else None)), default=None)
@@ -216,7 +326,7 @@ def _consumer_row(
     lag = max(now - snapshot_time(pending[0]), timedelta(0)) if pending else timedelta(0)
     max_lag = subscription.max_lag if subscription else None
     return ConsumerLag(
-        consumer=consumer,
+        consumer=records.consumer,
         deployment=subscription.deployment if subscription else None,
         max_lag=max_lag,
         subscribed_at=subscription.subscribed_at if subscription else None,

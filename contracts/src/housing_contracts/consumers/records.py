@@ -35,6 +35,9 @@ from housing_contracts.lake.storage import ensure_dir, is_local, resolve
 CONSUMERS_DIR = "_consumers"
 SUBSCRIPTION_NAME = "subscription.json"
 RECEIPTS_DIR = "receipts"
+#: The consumer's newest receipts, rewritten with each receipt: where a lag reader starts listing receipts.
+LATEST_RECEIPTS_NAME = "latest-receipts.json"
+LATEST_RECEIPTS_FORMAT = "housing-contracts/latest-receipts/1"
 SUBSCRIPTION_FORMAT = "housing-contracts/subscription/1"
 RECEIPT_FORMAT = "housing-contracts/receipt/1"
 #: A consumer name is one safe path segment: no ``/``, no ``..``, no spaces or upper case.
@@ -169,6 +172,47 @@ class Receipt(Record):
         return run_key(self.dag_id, self.run_id)
 
 
+@dataclass(frozen=True, config=STRICT)
+class LatestReceipts(Record):
+    """A consumer's newest receipts of a dataset, rewritten by :func:`record_receipt` after each receipt.
+
+    An index, not the record: the receipts stay the truth. A lag reader lists the receipts from
+    ``last_success``'s snapshot on (and reads them), so a lost update (two runs writing at once) or a
+    missing index (receipts written before it existed) costs listing, never a wrong lag.
+    """
+
+    FORMAT: ClassVar[str] = LATEST_RECEIPTS_FORMAT
+
+    consumer: Annotated[ConsumerName, Field(description="safe name of the consuming team")]
+    dataset_uri: Annotated[str, Field(description="the dataset the receipts are about")]
+    last: Annotated[Receipt, Field(description="the newest receipt by finished_at (then snapshot id)")]
+    last_success: Annotated[
+        Receipt | None, Field(description="the success receipt of the newest snapshot; None: no success yet")
+    ]
+
+
+def _newest(*receipts: Receipt | None) -> Receipt | None:
+    return max(filter(None, receipts), key=lambda r: (r.finished_at, r.snapshot_id), default=None)
+
+
+def updated_latest(latest: LatestReceipts | None, receipt: Receipt) -> LatestReceipts:
+    """``latest`` after ``receipt`` was written (a run writing its receipt again replaces its old one)."""
+
+    def other(previous: Receipt | None) -> Receipt | None:
+        same_run = previous is not None and (previous.snapshot_id, previous.run_key) == (
+            receipt.snapshot_id,
+            receipt.run_key,
+        )
+        return None if same_run else previous
+
+    last = _newest(other(latest.last) if latest else None, receipt)
+    successes = [other(latest.last_success) if latest else None]
+    successes.append(receipt if receipt.outcome == "success" else None)
+    last_success = max(filter(None, successes), key=lambda r: (r.snapshot_id, r.finished_at), default=None)
+    assert last is not None
+    return LatestReceipts(receipt.consumer, receipt.dataset_uri, last, last_success)
+
+
 def subscribe(subscription: Subscription, *, storage_options: dict[str, Any] | None = None) -> str:
     """Write (or refresh) ``subscription.json`` in the consumer's prefix; returns its URI."""
     fs, root = resolve(subscription.dataset_uri, storage_options)
@@ -189,11 +233,19 @@ def read_subscription(
 
 
 def record_receipt(receipt: Receipt, *, storage_options: dict[str, Any] | None = None) -> str:
-    """Write ``receipt`` under ``receipts/<snapshot_id>/<run key>.json``; returns its URI. The same run
-    writes the same file again, so a repeated receipt replaces itself."""
+    """Write ``receipt`` under ``receipts/<snapshot_id>/<run key>.json``, then the consumer's
+    :class:`LatestReceipts` (``latest-receipts.json``); returns the receipt's URI. The same run writes the
+    same file again, so a repeated receipt replaces itself."""
     fs, root = resolve(receipt.dataset_uri, storage_options)
-    folder = f"{_records_path(fs, root, receipt.consumer)}/{RECEIPTS_DIR}/{receipt.snapshot_id}"
+    records = _records_path(fs, root, receipt.consumer)
+    folder = f"{records}/{RECEIPTS_DIR}/{receipt.snapshot_id}"
     ensure_dir(fs, folder)
     path = f"{folder}/{receipt.run_key}.json"
     write_document(fs, path, receipt)
+    latest_path = f"{records}/{LATEST_RECEIPTS_NAME}"
+    try:
+        latest = read_document(fs, latest_path, LatestReceipts)
+    except ValueError:
+        latest = None  # unreadable: rewritten from this receipt; readers list from the start meanwhile
+    write_document(fs, latest_path, updated_latest(latest, receipt))
     return fs.unstrip_protocol(path)

@@ -18,15 +18,19 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from housing_contracts.contract.errors import SnapshotIntegrityError, SnapshotNotFoundError
 from housing_contracts.contract.versions import DATASET_URI, Contract, contract_for, contract_of
+from housing_contracts.lake.confirmation import current_path, read_confirmation
 from housing_contracts.lake.layout import (
     MANIFEST_NAME,
     SNAPSHOT_ID_PATTERN,
     SNAPSHOTS_DIR,
     committed_snapshot_ids,
+    id_floor,
+    snapshot_time,
 )
 from housing_contracts.lake.manifest import Manifest, read_manifest
 from housing_contracts.lake.quarantine import quarantine_note
@@ -168,7 +172,74 @@ def latest_snapshot(
 ) -> Manifest | None:
     """The newest readable committed snapshot's manifest, or None if there is none."""
     fs, root = resolve(uri, storage_options)
-    return newest_readable(fs, root, committed_snapshot_ids(fs, root))[0]
+    return newest_readable_snapshot(fs, root)[0]
+
+
+def newest_readable_snapshot(
+    fs: Any, root: str, recent: Sequence[str] | None = None, *, contract: Contract | None = None
+) -> tuple[Manifest | None, tuple[SkippedSnapshot, ...]]:
+    """The newest readable snapshot under ``root`` and the newer ones skipped, in requests that do not grow
+    with the history: the candidates are ``recent`` (default :func:`recent_snapshot_ids`). Only when none
+    of them is readable (everything since the index is junk or was quarantined) is the rest read back."""
+    ids = list(recent_snapshot_ids(fs, root) if recent is None else recent)
+    manifest, skipped = newest_readable(fs, root, ids, contract=contract)
+    if manifest is None and ids:
+        older = [snapshot_id for snapshot_id in committed_snapshot_ids(fs, root) if snapshot_id < ids[0]]
+        manifest, before = newest_readable(fs, root, older, contract=contract)
+        skipped = before + skipped
+    return manifest, skipped
+
+
+def newest_snapshot_ids(fs: Any, root: str, limit: int) -> list[str]:
+    """The ``limit`` newest committed snapshot ids, newest first: listed from the newest one's creation time
+    minus a day, then a window twice as long until it holds ``limit`` ids (the whole history after ~50
+    years of windows), so a page of the newest costs what sorts in the window, not the history."""
+    newest = newest_snapshot_id(fs, root)
+    if newest is None or limit <= 0:
+        return []
+    window = timedelta(days=1)
+    while window < timedelta(days=365 * 50):
+        ids = committed_snapshot_ids(fs, root, since=id_floor(snapshot_time(newest) - window))
+        if len(ids) >= limit:
+            return ids[::-1][:limit]
+        window *= 2
+    return committed_snapshot_ids(fs, root)[::-1][:limit]
+
+
+def newest_snapshot_id(fs: Any, root: str) -> str | None:
+    """The newest committed snapshot's id, readable or not (None: nothing committed), in a number of
+    requests that does not grow with the history (see :func:`recent_snapshot_ids`)."""
+    ids = recent_snapshot_ids(fs, root)
+    return ids[-1] if ids else None
+
+
+def recent_snapshot_ids(fs: Any, root: str) -> list[str]:
+    """The committed snapshot ids from the index's snapshot on, oldest first, in a number of requests that
+    does not grow with the history.
+
+    The index is the producer's confirmation (``_current.json``): written after each commit's manifest, it
+    names a committed snapshot, never one being written. The listing from that id on finds it and any newer
+    commit (one whose confirmation failed, a concurrent publisher's), so a stale index costs the keys of the
+    newer snapshots, never a wrong answer. Without a readable confirmation (a lake from before it, a bad
+    file), or when the snapshot it names no longer has a manifest, the whole history is listed.
+    """
+    try:
+        confirmation = read_confirmation(fs, root)
+    except (ValueError, OSError) as exc:
+        log.warning(
+            "%s unusable as the newest-snapshot index (%s); listing every snapshot", current_path(root), exc
+        )
+        confirmation = None
+    if confirmation is not None:
+        newer = committed_snapshot_ids(fs, root, since=confirmation.snapshot_id)
+        if newer:
+            return newer
+        log.warning(
+            "%s names snapshot %s, which has no manifest; listing every snapshot",
+            current_path(root),
+            confirmation.snapshot_id,
+        )
+    return committed_snapshot_ids(fs, root)
 
 
 def snapshot_manifest(

@@ -49,8 +49,10 @@ from housing_contracts.contract.versions import CONTRACTS, LATEST, Contract, con
 from housing_contracts.lake.catalog import (  # noqa: F401
     latest_snapshot,
     list_snapshots,
-    newest_readable,
+    newest_readable_snapshot,
+    newest_snapshot_id,
     read_named_manifest,
+    recent_snapshot_ids,
     split_snapshot_uri,
 )
 from housing_contracts.lake.confirmation import Confirmation, confirm_current, current_path
@@ -67,7 +69,6 @@ from housing_contracts.lake.layout import (
     SNAPSHOT_ID_PATTERN,
     SNAPSHOTS_DIR,
     claim_path,
-    committed_snapshot_ids,
     new_snapshot_id,
 )
 from housing_contracts.lake.manifest import ColumnStats, ContractRef, Manifest, ManifestFile, read_manifest
@@ -217,16 +218,17 @@ def _publish_checked(
         raise RetiredError(
             f"{contract.label} at {uri} is retired, nothing is published there: {retired.text()}"
         )
-    ids = committed_snapshot_ids(fs, root)
+    ids = recent_snapshot_ids(fs, root)
+    newest_id = ids[-1] if ids else None
     # Compared with the newest readable snapshot: a corrupt or foreign newest manifest is skipped (and
     # logged), never a wedge. The new id still sorts after every listed one, junk included.
-    newest = newest_readable(fs, root, ids, contract=contract)[0]
+    newest = newest_readable_snapshot(fs, root, ids, contract=contract)[0]
     if newest is not None and newest.content_fingerprint == fingerprint:
         return _unchanged(fs, root, newest, producer)
 
-    snapshot_id, created_at = new_snapshot_id(after=ids[-1] if ids else None)
+    snapshot_id, created_at = new_snapshot_id(after=newest_id)
     claim = Claim(snapshot_id, producer, created_at)
-    winner = _claim_commit(fs, root, claim_path(root, ids[-1] if ids else None, fingerprint), claim)
+    winner = _claim_commit(fs, root, claim_path(root, newest_id, fingerprint), claim)
     if winner is not None:
         return _unchanged(fs, root, winner, producer)
     folder = f"{root}/{SNAPSHOTS_DIR}/{snapshot_id}"
@@ -500,9 +502,8 @@ def read_snapshot(
     uri = str(uri).rstrip("/")
     fs, root = resolve(uri, storage_options)
     if snapshot_id is None:
-        ids = committed_snapshot_ids(fs, root)
         # readable as the dataset's own (another major than ``contract`` is refused below, by name)
-        newest, skipped = newest_readable(fs, root, ids)
+        newest, skipped = newest_readable_snapshot(fs, root)
         if newest is None and skipped:
             why = "; ".join(skip.text() for skip in skipped)
             raise SnapshotNotFoundError(f"no readable committed snapshot under {uri}; skipped: {why}")
