@@ -20,7 +20,7 @@ from bench.sizes import Size
 
 RESULTS_PATH = Path(__file__).resolve().parent / "results.json"
 SECTIONS = ("validation", "snapshots", "latency", "end_to_end", "model")
-FULL = {"validation_sizes": "20k,1M,10M", "snapshot_sizes": "1M,10M", "publishes": 12, "e2e_rows": "2M"}
+FULL = {"validation_sizes": "20k,1M,10M", "snapshot_sizes": "1M,10M", "publishes": 12, "e2e_rows": "2M,10M"}
 QUICK = {"validation_sizes": "20k,100k", "snapshot_sizes": "100k", "publishes": 3, "e2e_rows": "100k"}
 
 
@@ -36,7 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--snapshot-sizes", help=f"rows to publish, read (default {FULL['snapshot_sizes']})")
     parser.add_argument("--publishes", type=int, help=f"snapshots for latency (default {FULL['publishes']})")
     parser.add_argument(
-        "--e2e-rows", help=f"rows of the large end-to-end snapshot, 0 to skip (default {FULL['e2e_rows']})"
+        "--e2e-rows",
+        help=f"rows of the large end-to-end snapshots, comma-separated; 0 skips (default {FULL['e2e_rows']})",
     )
     parser.add_argument(
         "--no-import-timing",
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     validation_sizes = _sizes(args.validation_sizes or defaults["validation_sizes"])
     snapshot_sizes = _sizes(args.snapshot_sizes or defaults["snapshot_sizes"])
     publishes = args.publishes or defaults["publishes"]
-    e2e_rows = Size.parse(args.e2e_rows or defaults["e2e_rows"]).rows
+    e2e_rows = [size.rows for size in _sizes(args.e2e_rows or defaults["e2e_rows"]) if size.rows]
 
     machine = Machine.current()
     progress(f"{machine.cores} cores, {machine.memory_gb} GB, load average {machine.load_average['start']}")

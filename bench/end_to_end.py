@@ -21,7 +21,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,6 +61,8 @@ SOURCE = "sklearn"
 FLOW_TIMEOUT = 900.0
 BIG_TIMEOUT = 1200.0
 BIG_GOAL = Goal("<=", 300.0)
+#: Above 2M rows: the issue's target for 10M rows, trigger → decision within 10 minutes.
+LARGER_GOAL = Goal("<=", 600.0)
 BIG_MEMORY_GOAL = Goal("<=", 3.0, of="ratio")
 BIG_READS_GOAL = Goal("<=", 1.0)
 #: The contract's log line for each snapshot read (logger housing_contracts.lake.snapshots).
@@ -226,6 +228,7 @@ def _memory(
 
 def _run_big(clients: Clients, config: StackConfig, workdir: Path, rows: int, say: Say) -> list[Result]:
     label = f"{rows / 1e6:g}M rows"
+    goal = BIG_GOAL if rows <= 2_000_000 else LARGER_GOAL
     names = (
         f"end to end {label}: trigger → decision",
         f"end to end {label}: peak RSS a task added (largest)",
@@ -239,12 +242,12 @@ def _run_big(clients: Clients, config: StackConfig, workdir: Path, rows: int, sa
             clients.ml,
             storage_options=reader_storage_options(config),
             conf={"source": path.as_uri()},
-            timeout=BIG_TIMEOUT,
+            timeout=BIG_TIMEOUT * max(1.0, rows / 4_000_000),
             progress=say,
         )
     if not report.published or report.consumer_run_id is None:
         reason = f"the producer run {report.producer_run_id} published nothing"
-        return [not_measured(names[0], "s", reason, BIG_GOAL)]
+        return [not_measured(names[0], "s", reason, goal)]
     decision = report.decision_s
     peaks = {
         **_memory(clients.data, PRODUCER_DAG, report.producer_run_id, memory),
@@ -262,7 +265,7 @@ def _run_big(clients: Clients, config: StackConfig, workdir: Path, rows: int, sa
     }
     largest = max(peaks, key=lambda task: peaks[task][0]) if peaks else None
     rows_out = [
-        Result(names[0], decision, "s", goal=BIG_GOAL, note=f"source {path.name} ({frame_mb:.0f} MB frame)"),
+        Result(names[0], decision, "s", goal=goal, note=f"source {path.name} ({frame_mb:.0f} MB frame)"),
         Result(
             names[1],
             peaks[largest][0] if largest else None,
@@ -286,13 +289,26 @@ def _run_big(clients: Clients, config: StackConfig, workdir: Path, rows: int, sa
             note=f"'{READ_LINE}...' log lines per task: " + ", ".join(f"{k} {v}" for k, v in reads.items()),
         ),
     ]
+    # one row per task: what it added beside the frame, so that every task's ratio is in the table
+    rows_out += [
+        Result(
+            f"end to end {label} task memory: {task}",
+            added,
+            "MB",
+            "the frame",
+            frame_mb,
+            BIG_MEMORY_GOAL,
+            note=f"VmHWM {peak:.0f} MB, started at {peak - added:.0f} MB",
+        )
+        for task, (added, peak) in peaks.items()
+    ]
     return rows_out
 
 
 # --- the section -----------------------------------------------------------------------------------------
 
 
-def run(workdir: Path, *, big_rows: int | None = 2_000_000, imports: bool = True) -> list[Result]:
+def run(workdir: Path, *, big_rows: Sequence[int] = (2_000_000,), imports: bool = True) -> list[Result]:
     """The whole end-to-end section on one stack; see the module docstring."""
     from bench import in_process
 
@@ -391,16 +407,16 @@ def run(workdir: Path, *, big_rows: int | None = 2_000_000, imports: bool = True
             results += plain
             work = next((r.value for r in plain if r.name == in_process.WORK_NAME), None)
             results = [_against_the_floor(r, work) if r.goal is FLOOR_GOAL else r for r in results]
-            if big_rows:
+            for rows in big_rows:  # one after the other, on the same stack
                 try:
-                    results += _run_big(clients, config, workdir, big_rows, say)
+                    results += _run_big(clients, config, workdir, rows, say)
                 except (FlowError, AirflowError, httpx.HTTPError) as error:
                     results.append(
                         not_measured(
-                            f"end to end {big_rows / 1e6:g}M rows: trigger → decision",
+                            f"end to end {rows / 1e6:g}M rows: trigger → decision",
                             "s",
                             _short(error),
-                            BIG_GOAL,
+                            BIG_GOAL if rows <= 2_000_000 else LARGER_GOAL,
                         )
                     )
             results += real

@@ -154,6 +154,7 @@ def housing_consumer(contract: Contract = settings.CONTRACT, *, dag_id: str = "h
             snapshot: dict[str, Any],
             version: dict[str, Any],
             decision: dict[str, Any],
+            training: dict[str, Any],
             outlet_events: Any = None,
             **context: Any,
         ) -> dict[str, Any]:
@@ -167,13 +168,13 @@ def housing_consumer(contract: Contract = settings.CONTRACT, *, dag_id: str = "h
             receipts.success(
                 context,
                 snapshot_id=snapshot["snapshot_id"],
-                produced=receipt_produced(version, decision, written),
+                produced=receipt_produced(version, decision, written, training),
             )
             return written
 
         trained = train(resolve_snapshot())
         decision = decide(trained["snapshot"], trained["version"])
-        write_predictions(trained["snapshot"], trained["version"], decision)
+        write_predictions(trained["snapshot"], trained["version"], decision, trained["training"])
 
     return consumer()
 
