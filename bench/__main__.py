@@ -40,6 +40,11 @@ def _parser() -> argparse.ArgumentParser:
         help=f"rows of the large end-to-end snapshots, comma-separated; 0 skips (default {FULL['e2e_rows']})",
     )
     parser.add_argument(
+        "--e2e-large-only",
+        action="store_true",
+        help="end to end: only the large flows (--e2e-rows): no real-data flow, floor or plain calls",
+    )
+    parser.add_argument(
         "--no-import-timing",
         action="store_true",
         help="end to end: no PYTHONPROFILEIMPORTTIME in the stack; the tasks' imports then count as work",
@@ -104,7 +109,12 @@ def main(argv: list[str] | None = None) -> int:
             _guarded(
                 "end to end",
                 results,
-                lambda: end_to_end.run(workdir, big_rows=e2e_rows, imports=not args.no_import_timing),
+                lambda: end_to_end.run(
+                    workdir,
+                    big_rows=e2e_rows,
+                    imports=not args.no_import_timing,
+                    large_only=args.e2e_large_only,
+                ),
             )
         if "model" in only:
             from bench import model_quality

@@ -305,11 +305,30 @@ def _run_big(clients: Clients, config: StackConfig, workdir: Path, rows: int, sa
     return rows_out
 
 
+def _run_all_big(
+    clients: Clients, config: StackConfig, workdir: Path, big_rows: Sequence[int], say: Say
+) -> list[Result]:
+    """The large flows, one after the other on the same stack; a failed one is a row saying why."""
+    results: list[Result] = []
+    for rows in big_rows:
+        try:
+            results += _run_big(clients, config, workdir, rows, say)
+        except (FlowError, AirflowError, httpx.HTTPError) as error:
+            goal = BIG_GOAL if rows <= 2_000_000 else LARGER_GOAL
+            results.append(
+                not_measured(f"end to end {rows / 1e6:g}M rows: trigger → decision", "s", _short(error), goal)
+            )
+    return results
+
+
 # --- the section -----------------------------------------------------------------------------------------
 
 
-def run(workdir: Path, *, big_rows: Sequence[int] = (2_000_000,), imports: bool = True) -> list[Result]:
-    """The whole end-to-end section on one stack; see the module docstring."""
+def run(
+    workdir: Path, *, big_rows: Sequence[int] = (2_000_000,), imports: bool = True, large_only: bool = False
+) -> list[Result]:
+    """The whole end-to-end section on one stack (with ``large_only``, only the ``big_rows`` flows); see
+    the module docstring."""
     from bench import in_process
 
     floor_dir = workdir / "floor-dags"
@@ -335,6 +354,8 @@ def run(workdir: Path, *, big_rows: Sequence[int] = (2_000_000,), imports: bool 
                     for team in (DATA_TEAM, ML_TEAM)
                 )
             )
+            if large_only:
+                return _run_all_big(clients, config, workdir, big_rows, say)
             # the floor DAG files, generated now from the real ones (the producer's names the template)
             shapes: dict[str, Any] = {}
             floor_error = ""
@@ -407,18 +428,7 @@ def run(workdir: Path, *, big_rows: Sequence[int] = (2_000_000,), imports: bool 
             results += plain
             work = next((r.value for r in plain if r.name == in_process.WORK_NAME), None)
             results = [_against_the_floor(r, work) if r.goal is FLOOR_GOAL else r for r in results]
-            for rows in big_rows:  # one after the other, on the same stack
-                try:
-                    results += _run_big(clients, config, workdir, rows, say)
-                except (FlowError, AirflowError, httpx.HTTPError) as error:
-                    results.append(
-                        not_measured(
-                            f"end to end {rows / 1e6:g}M rows: trigger → decision",
-                            "s",
-                            _short(error),
-                            BIG_GOAL if rows <= 2_000_000 else LARGER_GOAL,
-                        )
-                    )
+            results += _run_all_big(clients, config, workdir, big_rows, say)
             results += real
     except (StackError, FlowError, AirflowError, httpx.HTTPError) as error:
         reason = f"{_short(error)} (stack logs kept in {_keep_logs(config.state_dir)})"

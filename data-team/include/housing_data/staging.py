@@ -54,8 +54,13 @@ def load(uri: str, *, storage_options: dict[str, Any] | None = None) -> pd.DataF
     from fsspec.core import url_to_fs
 
     fs, path = url_to_fs(uri, **(_options(uri, storage_options) or {}))
+    import pyarrow as pa
+
     table = pq.read_table(path, filesystem=fs)
-    return table.to_pandas(split_blocks=True, self_destruct=True)
+    frame = table.to_pandas(split_blocks=True, self_destruct=True)
+    del table
+    pa.default_memory_pool().release_unused()  # Arrow's pool would keep what it read into
+    return frame
 
 
 def remove(folder: str, *, storage_options: dict[str, Any] | None = None) -> int:

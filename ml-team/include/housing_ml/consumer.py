@@ -17,6 +17,7 @@ from typing import Any
 
 import mlflow
 import pandas as pd
+import pyarrow
 
 from housing_contracts import Contract, Manifest, convert, read_snapshot
 from include.housing_ml import registry, tracking
@@ -56,6 +57,8 @@ def load(snapshot: Mapping[str, Any], *, storage_options: StorageOptions = None)
         contract=contract_of_ref(snapshot),
         storage_options=storage_options,
     )
+    # Arrow keeps the memory it read into for reuse; the frame lives in NumPy's, so give it back
+    pyarrow.default_memory_pool().release_unused()
     return Loaded(
         frame=convert(read.frame, read.contract, INTERNAL_CONTRACT),  # the frame itself for 1.x
         manifest=read.manifest,

@@ -51,13 +51,17 @@ def predict(model: Predictor, frame: pd.DataFrame, *, chunk_rows: int = PREDICT_
 def score(model: Predictor, frame: pd.DataFrame, *, chunk_rows: int = PREDICT_CHUNK_ROWS) -> Scores:
     """R², RMSE and MAE of ``model`` on the rows of a contract frame (predicted ``chunk_rows`` at a
     time); raises if any is not finite."""
-    y, y_hat = target_of(frame).to_numpy(), predict(model, frame, chunk_rows=chunk_rows)
+    return scores_of(target_of(frame).to_numpy(), predict(model, frame, chunk_rows=chunk_rows))
+
+
+def scores_of(y: np.ndarray, y_hat: np.ndarray) -> Scores:
+    """R², RMSE and MAE of the predictions ``y_hat`` of ``y``; raises if any is not finite."""
     # force_finite (sklearn's default) maps a constant target to a finite R² instead of NaN.
     scores = Scores(
         r2=float(r2_score(y, y_hat)),
         rmse=float(math.sqrt(mean_squared_error(y, y_hat))),
         mae=float(mean_absolute_error(y, y_hat)),
-        rows=len(frame),
+        rows=len(y),
     )
     if not all(math.isfinite(v) for v in (scores.r2, scores.rmse, scores.mae)):
         raise ValueError(f"non-finite scores {scores}: expected finite R², RMSE and MAE")

@@ -48,14 +48,15 @@ def spatial_feature_matrix(features: pd.DataFrame, rows: np.ndarray | None = Non
     """The MODEL_FEATURES of ``features`` (of its ``rows`` positions, in that order, if given) as one
     float64 matrix, shape (rows, 26), filled column by column in place.
 
-    Fortran order, so that each column is contiguous while it is filled; apart from the matrix only a
-    few single columns are allocated, never a copy of the input or a second matrix.
+    C order, as gradient boosting samples rows of it (``take`` on a Fortran-ordered matrix copies it
+    whole first); apart from the matrix only a few single columns are allocated, never a copy of the
+    input or a second matrix.
     """
     missing = [c for c in FEATURE_COLUMNS if c not in features.columns]
     if missing:
         raise KeyError(f"add_spatial_features: missing contract feature columns {missing}")
     n_rows = len(features) if rows is None else len(rows)
-    out = np.empty((n_rows, len(MODEL_FEATURES)), dtype="float64", order="F")
+    out = np.empty((n_rows, len(MODEL_FEATURES)), dtype="float64")
     col = {name: out[:, i] for i, name in enumerate(MODEL_FEATURES)}
     for name in FEATURE_COLUMNS:
         values = features[name].to_numpy(dtype="float64")

@@ -77,7 +77,7 @@ MAX_TRAINING_ROWS_ENV = "HOUSING_MAX_TRAINING_ROWS"
 #: many rows, without replacement, with SEED (``training.training_rows``); every test row is still
 #: scored and every row predicted. Fitting time and memory then stop growing with the snapshot (see the
 #: ML README); the real data (~16,500 training rows) is far below the cap.
-DEFAULT_MAX_TRAINING_ROWS = 1_000_000
+DEFAULT_MAX_TRAINING_ROWS = 500_000
 #: Rows scored at once: features exist for one chunk at a time (26 float64 columns: 42 MB).
 PREDICT_CHUNK_ROWS = 200_000
 
