@@ -26,7 +26,9 @@ every run.
   major version, schema, the contract's rules) and converts it to the team's internal 1.x columns, so
   models trained on any major compete on the same terms. A refused snapshot fails the run at once:
   nothing is trained or registered. Then RidgeCV on the raw features as baseline and gradient boosting
-  on the raw plus derived (spatial and ratio) features, evaluated on a held-out split keyed by row content
+  on the raw plus derived (spatial and ratio) features, fitted on at most `HOUSING_MAX_TRAINING_ROWS`
+  training rows (default 500,000; a sample drawn with seed 42 beyond it, recorded in the run and the
+  receipt), evaluated on every row of a held-out split keyed by row content
   (`test_r2/rmse/mae`, `baseline_test_*`), logged to MLflow (experiment `california_housing`) with the
   snapshot as dataset input, tags, signature and plots, and registered as a version of
   `california_housing_regressor`, READY before use. A retry reuses the MLflow run if it completed and
