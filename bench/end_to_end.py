@@ -32,7 +32,7 @@ import httpx
 from bench import breakdown as task_breakdown
 from bench.deployment import REST_TIMEOUT
 from bench.floor_dags import FLOOR_PREFIX, FLOOR_URI, TEMPLATE_URI, consumed_uri, write_floor_dags
-from bench.results import Goal, Result, not_measured, progress
+from bench.results import Goal, Result, not_measured, progress, render_table
 from bench.task_memory import TaskMemory
 from housing_contracts import V1, contract_for, publish
 from housing_contracts.consumers.records import consumer_uri
@@ -312,7 +312,10 @@ def _run_all_big(
     results: list[Result] = []
     for rows in big_rows:
         try:
-            results += _run_big(clients, config, workdir, rows, say)
+            measured = _run_big(clients, config, workdir, rows, say)
+            results += measured
+            # shown at once: a later, larger flow may take long
+            progress(f"end to end {rows / 1e6:g}M rows measured:\n" + render_table(measured))
         except (FlowError, AirflowError, httpx.HTTPError) as error:
             goal = BIG_GOAL if rows <= 2_000_000 else LARGER_GOAL
             results.append(
