@@ -25,7 +25,7 @@ FULL = {
     "validation_sizes": "20k,1M,10M",
     "snapshot_sizes": "1M,10M",
     "publishes": 12,
-    "e2e_rows": "2M",
+    "e2e_rows": "2M,10M",
     "history": {"sizes": (10, 10_000), "consumers": ((1, 1_000), (100, 1_000))},
 }
 QUICK = {
@@ -49,7 +49,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--snapshot-sizes", help=f"rows to publish, read (default {FULL['snapshot_sizes']})")
     parser.add_argument("--publishes", type=int, help=f"snapshots for latency (default {FULL['publishes']})")
     parser.add_argument(
-        "--e2e-rows", help=f"rows of the large end-to-end snapshot, 0 to skip (default {FULL['e2e_rows']})"
+        "--e2e-rows",
+        help=f"rows of the large end-to-end snapshots, comma-separated; 0 skips (default {FULL['e2e_rows']})",
+    )
+    parser.add_argument(
+        "--e2e-large-only",
+        action="store_true",
+        help="end to end: only the large flows (--e2e-rows): no real-data flow, floor or plain calls",
     )
     parser.add_argument(
         "--no-import-timing",
@@ -86,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     validation_sizes = _sizes(args.validation_sizes or defaults["validation_sizes"])
     snapshot_sizes = _sizes(args.snapshot_sizes or defaults["snapshot_sizes"])
     publishes = args.publishes or defaults["publishes"]
-    e2e_rows = Size.parse(args.e2e_rows or defaults["e2e_rows"]).rows
+    e2e_rows = [size.rows for size in _sizes(args.e2e_rows or defaults["e2e_rows"]) if size.rows]
 
     machine = Machine.current()
     progress(f"{machine.cores} cores, {machine.memory_gb} GB, load average {machine.load_average['start']}")
@@ -120,7 +126,12 @@ def main(argv: list[str] | None = None) -> int:
             _guarded(
                 "end to end",
                 results,
-                lambda: end_to_end.run(workdir, big_rows=e2e_rows, imports=not args.no_import_timing),
+                lambda: end_to_end.run(
+                    workdir,
+                    big_rows=e2e_rows,
+                    imports=not args.no_import_timing,
+                    large_only=args.e2e_large_only,
+                ),
             )
         if "model" in only:
             from bench import model_quality

@@ -21,7 +21,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,7 +32,7 @@ import httpx
 from bench import breakdown as task_breakdown
 from bench.deployment import REST_TIMEOUT
 from bench.floor_dags import FLOOR_PREFIX, FLOOR_URI, TEMPLATE_URI, consumed_uri, write_floor_dags
-from bench.results import Goal, Result, not_measured, progress
+from bench.results import Goal, Result, not_measured, progress, render_table
 from bench.task_memory import TaskMemory
 from housing_contracts import V1, contract_for, publish
 from housing_contracts.consumers.records import consumer_uri
@@ -61,6 +61,8 @@ SOURCE = "sklearn"
 FLOW_TIMEOUT = 900.0
 BIG_TIMEOUT = 1200.0
 BIG_GOAL = Goal("<=", 300.0)
+#: Above 2M rows: the issue's target for 10M rows, trigger → decision within 10 minutes.
+LARGER_GOAL = Goal("<=", 600.0)
 BIG_MEMORY_GOAL = Goal("<=", 3.0, of="ratio")
 BIG_READS_GOAL = Goal("<=", 1.0)
 #: The contract's log line for each snapshot read (logger housing_contracts.lake.snapshots).
@@ -226,6 +228,7 @@ def _memory(
 
 def _run_big(clients: Clients, config: StackConfig, workdir: Path, rows: int, say: Say) -> list[Result]:
     label = f"{rows / 1e6:g}M rows"
+    goal = BIG_GOAL if rows <= 2_000_000 else LARGER_GOAL
     names = (
         f"end to end {label}: trigger → decision",
         f"end to end {label}: peak RSS a task added (largest)",
@@ -239,12 +242,12 @@ def _run_big(clients: Clients, config: StackConfig, workdir: Path, rows: int, sa
             clients.ml,
             storage_options=reader_storage_options(config),
             conf={"source": path.as_uri()},
-            timeout=BIG_TIMEOUT,
+            timeout=BIG_TIMEOUT * max(1.0, rows / 4_000_000),
             progress=say,
         )
     if not report.published or report.consumer_run_id is None:
         reason = f"the producer run {report.producer_run_id} published nothing"
-        return [not_measured(names[0], "s", reason, BIG_GOAL)]
+        return [not_measured(names[0], "s", reason, goal)]
     decision = report.decision_s
     peaks = {
         **_memory(clients.data, PRODUCER_DAG, report.producer_run_id, memory),
@@ -262,7 +265,7 @@ def _run_big(clients: Clients, config: StackConfig, workdir: Path, rows: int, sa
     }
     largest = max(peaks, key=lambda task: peaks[task][0]) if peaks else None
     rows_out = [
-        Result(names[0], decision, "s", goal=BIG_GOAL, note=f"source {path.name} ({frame_mb:.0f} MB frame)"),
+        Result(names[0], decision, "s", goal=goal, note=f"source {path.name} ({frame_mb:.0f} MB frame)"),
         Result(
             names[1],
             peaks[largest][0] if largest else None,
@@ -286,14 +289,49 @@ def _run_big(clients: Clients, config: StackConfig, workdir: Path, rows: int, sa
             note=f"'{READ_LINE}...' log lines per task: " + ", ".join(f"{k} {v}" for k, v in reads.items()),
         ),
     ]
+    # one row per task: what it added beside the frame, so that every task's ratio is in the table
+    rows_out += [
+        Result(
+            f"end to end {label} task memory: {task}",
+            added,
+            "MB",
+            "the frame",
+            frame_mb,
+            BIG_MEMORY_GOAL,
+            note=f"VmHWM {peak:.0f} MB, started at {peak - added:.0f} MB",
+        )
+        for task, (added, peak) in peaks.items()
+    ]
     return rows_out
+
+
+def _run_all_big(
+    clients: Clients, config: StackConfig, workdir: Path, big_rows: Sequence[int], say: Say
+) -> list[Result]:
+    """The large flows, one after the other on the same stack; a failed one is a row saying why."""
+    results: list[Result] = []
+    for rows in big_rows:
+        try:
+            measured = _run_big(clients, config, workdir, rows, say)
+            results += measured
+            # shown at once: a later, larger flow may take long
+            progress(f"end to end {rows / 1e6:g}M rows measured:\n" + render_table(measured))
+        except (FlowError, AirflowError, httpx.HTTPError) as error:
+            goal = BIG_GOAL if rows <= 2_000_000 else LARGER_GOAL
+            results.append(
+                not_measured(f"end to end {rows / 1e6:g}M rows: trigger → decision", "s", _short(error), goal)
+            )
+    return results
 
 
 # --- the section -----------------------------------------------------------------------------------------
 
 
-def run(workdir: Path, *, big_rows: int | None = 2_000_000, imports: bool = True) -> list[Result]:
-    """The whole end-to-end section on one stack; see the module docstring."""
+def run(
+    workdir: Path, *, big_rows: Sequence[int] = (2_000_000,), imports: bool = True, large_only: bool = False
+) -> list[Result]:
+    """The whole end-to-end section on one stack (with ``large_only``, only the ``big_rows`` flows); see
+    the module docstring."""
     from bench import in_process
 
     floor_dir = workdir / "floor-dags"
@@ -319,6 +357,8 @@ def run(workdir: Path, *, big_rows: int | None = 2_000_000, imports: bool = True
                     for team in (DATA_TEAM, ML_TEAM)
                 )
             )
+            if large_only:
+                return _run_all_big(clients, config, workdir, big_rows, say)
             # the floor DAG files, generated now from the real ones (the producer's names the template)
             shapes: dict[str, Any] = {}
             floor_error = ""
@@ -391,18 +431,7 @@ def run(workdir: Path, *, big_rows: int | None = 2_000_000, imports: bool = True
             results += plain
             work = next((r.value for r in plain if r.name == in_process.WORK_NAME), None)
             results = [_against_the_floor(r, work) if r.goal is FLOOR_GOAL else r for r in results]
-            if big_rows:
-                try:
-                    results += _run_big(clients, config, workdir, big_rows, say)
-                except (FlowError, AirflowError, httpx.HTTPError) as error:
-                    results.append(
-                        not_measured(
-                            f"end to end {big_rows / 1e6:g}M rows: trigger → decision",
-                            "s",
-                            _short(error),
-                            BIG_GOAL,
-                        )
-                    )
+            results += _run_all_big(clients, config, workdir, big_rows, say)
             results += real
     except (StackError, FlowError, AirflowError, httpx.HTTPError) as error:
         reason = f"{_short(error)} (stack logs kept in {_keep_logs(config.state_dir)})"

@@ -164,3 +164,35 @@ def test_max_drop_share_outside_zero_to_one_is_rejected(rows: pd.DataFrame) -> N
     """A max_drop_share above 1 is a configuration error naming the expected range."""
     with pytest.raises(ValueError, match=r"expected a share between 0.0 and 1.0"):
         clean(rows, max_drop_share=5)
+
+
+def test_masks_count_and_keep_what_rule_after_rule_filtering_would(
+    california_housing_frame: pd.DataFrame,
+) -> None:
+    """rows_to_keep (every rule on the whole frame, charged only with rows no earlier rule removed) keeps
+    the rows and counts per rule that filtering the frame rule after rule gives, on the real data with
+    rows that break several rules at once."""
+    from include.housing_data.clean import rows_to_keep
+
+    frame = california_housing_frame.head(3_000).reset_index(drop=True).astype("float64")
+    frame.loc[10, "AveRooms"] = np.nan  # missing, and would not exceed the cap
+    frame.loc[11, ["AveOccup", "Population"]] = [1e6, 1e9]  # two caps: counted by the first only
+    frame.loc[12, "AveBedrms"] = frame.loc[12, "AveRooms"] + 1  # bedrooms exceed rooms
+    frame.loc[13, "AveBedrms"] = 1e6  # cap and bedrooms > rooms: counted by the cap
+    frame = pd.concat([frame, frame.iloc[[11, 12, 20, 20]]], ignore_index=True)  # duplicates of bad rows
+    sequential, current = {}, frame
+    for name, drop in (
+        ("duplicates", drop_duplicates),
+        ("missing_or_non_finite", drop_missing_or_non_finite),
+        *((f"{c}_cap", drop_above_cap(c)) for c in CAPPED_COLUMNS),
+        ("bedrooms_exceed_rooms", drop_bedrooms_exceeding_rooms),
+    ):
+        kept = drop(current)
+        sequential[name], current = len(current) - len(kept), kept
+    keep, report = rows_to_keep(frame, max_drop_share=1.0)
+    assert report.removed == sequential
+    assert report.rows_out == len(current) == int(keep.sum())
+    pd.testing.assert_frame_equal(frame.loc[keep], current)
+    assert all(
+        sequential[name] > 0 for name in ("duplicates", "missing_or_non_finite", "bedrooms_exceed_rooms")
+    )

@@ -26,7 +26,9 @@ every run.
   major version, schema, the contract's rules) and converts it to the team's internal 1.x columns, so
   models trained on any major compete on the same terms. A refused snapshot fails the run at once:
   nothing is trained or registered. Then RidgeCV on the raw features as baseline and gradient boosting
-  on the raw plus derived (spatial and ratio) features, evaluated on a held-out split keyed by row content
+  on the raw plus derived (spatial and ratio) features, fitted on at most `HOUSING_MAX_TRAINING_ROWS`
+  training rows (default 500,000; a sample drawn with seed 42 beyond it, recorded in the run and the
+  receipt), evaluated on every row of a held-out split keyed by row content
   (`test_r2/rmse/mae`, `baseline_test_*`), logged to MLflow (experiment `california_housing`) with the
   snapshot as dataset input, tags, signature and plots, and registered as a version of
   `california_housing_regressor`, READY before use. A retry reuses the MLflow run if it completed and
@@ -154,6 +156,7 @@ def housing_consumer(contract: Contract = settings.CONTRACT, *, dag_id: str = "h
             snapshot: dict[str, Any],
             version: dict[str, Any],
             decision: dict[str, Any],
+            training: dict[str, Any],
             outlet_events: Any = None,
             **context: Any,
         ) -> dict[str, Any]:
@@ -167,13 +170,13 @@ def housing_consumer(contract: Contract = settings.CONTRACT, *, dag_id: str = "h
             receipts.success(
                 context,
                 snapshot_id=snapshot["snapshot_id"],
-                produced=receipt_produced(version, decision, written),
+                produced=receipt_produced(version, decision, written, training),
             )
             return written
 
         trained = train(resolve_snapshot())
         decision = decide(trained["snapshot"], trained["version"])
-        write_predictions(trained["snapshot"], trained["version"], decision)
+        write_predictions(trained["snapshot"], trained["version"], decision, trained["training"])
 
     return consumer()
 

@@ -67,6 +67,8 @@ def test_manual_run_trains_registers_and_predicts(
         "model_version": str(version.version),
         "decision": run.data.tags["decision"],
         "predictions_uri": uri,
+        # below the training cap: every training row, as the run's metrics say
+        "training_rows": "{train_rows:.0f} of {train_rows_available:.0f}".format(**run.data.metrics),
     }
     # What the producer sees (its identity reads every consumer's prefix): this consumer caught up.
     (row,) = consumer_lag(subscribed_uri, storage_options=data_team_s3.storage_options)

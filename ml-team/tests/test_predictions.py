@@ -68,11 +68,40 @@ def test_an_override_without_a_major_is_refused(monkeypatch: pytest.MonkeyPatch)
         predictions_uri(V2)
 
 
-def test_predictions_round_trip_through_s3(predictions_root, storage_options) -> None:
-    """Written predictions read back identical from the S3 server."""
+@pytest.mark.parametrize("batch_rows", [1_000_000, 333])
+def test_predictions_round_trip_through_s3(predictions_root, storage_options, batch_rows: int) -> None:
+    """The predictions file, written in one batch or in batches of 333 rows, reads back from the S3
+    server identical to the whole-frame predictions_frame."""
     frame = sample_frame()
-    out = predictions_frame(frame, _model(frame), model_name="m", model_version="3")
+    model = _model(frame)
     uri = predictions_file_uri(SNAPSHOT_ID, predictions_root)
-    ref = write_predictions(out, uri, snapshot_id=SNAPSHOT_ID, storage_options=storage_options)
+    ref = write_predictions(
+        frame,
+        model,
+        uri,
+        snapshot_id=SNAPSHOT_ID,
+        model_name="m",
+        model_version="3",
+        storage_options=storage_options,
+        batch_rows=batch_rows,
+    )
     assert (ref.uri, ref.rows, ref.model_version) == (uri, len(frame), "3")
-    pd.testing.assert_frame_equal(pd.read_parquet(uri, storage_options=storage_options), out)
+    whole = predictions_frame(frame, model, model_name="m", model_version="3")
+    pd.testing.assert_frame_equal(pd.read_parquet(uri, storage_options=storage_options), whole)
+
+
+def test_batched_predictions_of_a_fitted_model_are_identical(tmp_path) -> None:
+    """A real model's predictions written in batches (and scored in chunks) are bit for bit those of the
+    whole frame in one call."""
+    from include.housing_ml.split import train_test_frames
+    from include.housing_ml.training import fit_models
+
+    frame = sample_frame(3_000)
+    model = fit_models(train_test_frames(frame)[0]).main
+    uri = str(tmp_path / "out" / "predictions.parquet")
+    write_predictions(
+        frame, model, uri, snapshot_id=SNAPSHOT_ID, model_name="m", model_version="1", batch_rows=700
+    )
+    written = pd.read_parquet(uri)
+    whole = frame.assign(**{PREDICTION_COLUMN: model.predict(frame[list(COLUMNS[:-1])])})
+    assert (written[PREDICTION_COLUMN].to_numpy() == whole[PREDICTION_COLUMN].to_numpy()).all()

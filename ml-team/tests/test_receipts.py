@@ -26,3 +26,16 @@ def test_the_receipt_names_the_new_version_and_its_decision(outcome: str, champi
         "decision": outcome,
         "predictions_uri": PREDICTIONS["uri"],
     }
+
+
+def test_the_receipt_names_the_rows_the_model_was_fitted_on() -> None:
+    """Given the training step's outcome, the receipt says how many rows were fitted on, and the seed
+    when they were a sample."""
+    decision = {"outcome": "champion", "version": "7", "champion_version": "7"}
+    every = {"metrics": {"train_rows": 1600.0, "train_rows_available": 1600.0}}
+    sampled = {"metrics": {"train_rows": 500.0, "train_rows_available": 1600.0}}
+    assert receipt_produced(VERSION, decision, PREDICTIONS, every)["training_rows"] == "1600 of 1600"
+    assert (
+        receipt_produced(VERSION, decision, PREDICTIONS, sampled)["training_rows"]
+        == "500 of 1600 (a sample drawn with seed 42)"
+    )

@@ -10,9 +10,11 @@ from housing_contracts.consumers.records import check_consumer_name
 from include.housing_ml.settings import (
     CONSUMER,
     DEFAULT_MAX_LAG,
+    DEFAULT_MAX_TRAINING_ROWS,
     MAX_LAG,
     RENEW_EVERY,
     max_lag_from,
+    max_training_rows_from,
     renew_every_from,
 )
 
@@ -56,3 +58,19 @@ def test_a_bad_renewal_is_refused_with_the_rule(value: str) -> None:
 def test_a_renewal_is_given_in_seconds() -> None:
     """HOUSING_SUBSCRIPTION_RENEW_SECONDS holds the interval in seconds (fractions allowed)."""
     assert renew_every_from("2.5") == timedelta(seconds=2.5)
+
+
+@pytest.mark.parametrize(
+    ("value", "rows"),
+    [(None, DEFAULT_MAX_TRAINING_ROWS), ("", DEFAULT_MAX_TRAINING_ROWS), ("2_000_000", 2_000_000), ("7", 7)],
+)
+def test_the_training_cap_is_a_number_of_rows(value: str | None, rows: int) -> None:
+    """$HOUSING_MAX_TRAINING_ROWS sets the cap; unset or empty keeps the default."""
+    assert max_training_rows_from(value) == rows
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "1.5", "many"])
+def test_a_bad_training_cap_is_refused_with_the_rule(value: str) -> None:
+    """Anything but a positive whole number names the variable and what it expects."""
+    with pytest.raises(ValueError, match=r"HOUSING_MAX_TRAINING_ROWS=.*expected a positive whole number"):
+        max_training_rows_from(value)

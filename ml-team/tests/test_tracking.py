@@ -151,3 +151,32 @@ def test_saving_and_loading_a_model_floods_no_airflow_warnings(tmp_path) -> None
         [sys.executable, "-c", code, str(tmp_path / "model")], capture_output=True, text=True, check=True
     )
     assert done.stdout.split()[-1] == "0", done.stdout[-500:]
+
+
+def test_a_training_cap_is_honoured_and_recorded(snapshot, mlflow_tracking) -> None:
+    """With max_training_rows below the snapshot's training rows, the models fit exactly that many (a
+    seeded sample), every test row is still scored, and the run records the cap, the rows fitted on and
+    the rows available; the receipt says the same."""
+    ref, loaded = snapshot
+    sample = tracking.training_sample(loaded.frame, max_rows=500)
+    assert len(sample.train) == 500 and sample.available > 500
+    assert sample.train.index.equals(tracking.training_sample(loaded.frame, max_rows=500).train.index)
+    result = tracking.train_and_log(
+        ref,
+        loaded.frame,
+        loaded.manifest.to_dict(),
+        airflow_dag_id="housing_consumer",
+        airflow_run_id=f"manual__{uuid.uuid4().hex}",
+        max_training_rows=500,
+    )
+    run = MlflowClient().get_run(result.run_id)
+    assert run.data.params["max_training_rows"] == "500"
+    assert (run.data.metrics["train_rows"], run.data.metrics["train_rows_available"]) == (
+        500,
+        sample.available,
+    )
+    assert run.data.metrics["test_rows"] == len(sample.test) == len(loaded.frame) - sample.available
+    produced = consumer.receipt_produced(
+        {"name": "m", "version": "1"}, {"outcome": "champion"}, {"uri": "u"}, result.to_dict()
+    )
+    assert produced["training_rows"] == f"500 of {sample.available} (a sample drawn with seed 42)"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 
 from housing_contracts import FEATURE_COLUMNS
@@ -54,3 +55,45 @@ def test_training_is_reproducible() -> None:
     assert np.array_equal(
         first.predict(test.drop(columns="MedHouseVal")), second.predict(test.drop(columns="MedHouseVal"))
     )
+
+
+def test_the_main_model_is_the_one_the_plain_pipeline_fits() -> None:
+    """fit_main (features built once, its own early-stopping hold-out) fits the same model as
+    ``main_pipeline().fit``: the same number of rounds and bit for bit the same predictions."""
+    from include.housing_ml.training import features_of, fit_main, main_pipeline, target_of
+
+    train, test = train_test_frames(sample_frame(3_000))
+    X, y = features_of(train), target_of(train)
+    lean, plain = fit_main(X, y), main_pipeline().fit(X, y)
+    assert lean.named_steps["hgb"].n_iter_ == plain.named_steps["hgb"].n_iter_
+    assert (lean.predict(features_of(test)) == plain.predict(features_of(test))).all()
+
+
+def test_chunked_scores_equal_the_whole_frame_scores() -> None:
+    """Scoring in chunks of 333 rows gives the predictions and scores of one call on every row."""
+    from include.housing_ml.evaluation import predict, score
+    from include.housing_ml.training import features_of
+
+    train, test = train_test_frames(sample_frame(3_000))
+    models = fit_models(train)
+    for model in (models.main, models.baseline):
+        whole = np.asarray(model.predict(features_of(test)), dtype="float64")
+        np.testing.assert_array_equal(predict(model, test, chunk_rows=333), whole)
+        chunked, one = score(model, test, chunk_rows=333), score(model, test, chunk_rows=len(test))
+        assert chunked.rows == one.rows
+        np.testing.assert_allclose(
+            [chunked.r2, chunked.rmse, chunked.mae], [one.r2, one.rmse, one.mae], rtol=1e-12
+        )
+
+
+def test_training_rows_are_capped_by_a_seeded_sample() -> None:
+    """Up to the cap every row trains; beyond it a sample of exactly the cap, the same on every call,
+    in the original order, without repeats."""
+    from include.housing_ml.training import training_rows
+
+    assert (training_rows(500, max_rows=1_000) == np.arange(500)).all()
+    sample = training_rows(5_000, max_rows=1_000)
+    assert len(sample) == len(np.unique(sample)) == 1_000
+    assert (np.diff(sample) > 0).all() and (sample == training_rows(5_000, max_rows=1_000)).all()
+    with pytest.raises(ValueError, match="at least 1"):
+        training_rows(10, max_rows=0)

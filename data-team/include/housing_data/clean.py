@@ -33,12 +33,14 @@ from housing_contracts import COLUMNS, V1
 from include.housing_data.settings import DEFAULT_MAX_DROP_SHARE
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 #: Columns whose contract upper bound is a plausibility cap that cleaning enforces (by dropping rows).
 CAPPED_COLUMNS: tuple[str, ...] = ("AveRooms", "AveBedrms", "AveOccup", "Population")
 
-Rule = Callable[["pd.DataFrame"], "pd.DataFrame"]
+#: A rule flags the rows it removes: a boolean array, True for each such row.
+Rule = Callable[["pd.DataFrame"], "np.ndarray"]
 
 
 @dataclass(frozen=True)
@@ -98,47 +100,103 @@ def contract_cap(column: str) -> tuple[float, bool]:
 
 
 def enforce_float64(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with every column cast to float64, the contract's dtype."""
+    """``frame`` with every column cast to float64, the contract's dtype (float64 columns are not
+    copied)."""
     return frame.astype("float64")
+
+
+def duplicate_rows(frame: pd.DataFrame) -> np.ndarray:
+    """True for each row that repeats an earlier row exactly."""
+    return frame.duplicated(keep="first").to_numpy()
+
+
+def missing_or_non_finite_rows(frame: pd.DataFrame) -> np.ndarray:
+    """True for each row holding a missing, NaN or infinite value (checked column by column, so no
+    copy of the frame as one matrix)."""
+    import numpy as np
+
+    bad = np.zeros(len(frame), dtype=bool)
+    for column in frame.columns:
+        bad |= ~np.isfinite(frame[column].to_numpy(dtype="float64"))
+    return bad
+
+
+def above_cap(column: str) -> Rule:
+    """A rule that flags the rows whose ``column`` exceeds the contract's cap on it."""
+
+    def rule(frame: pd.DataFrame) -> np.ndarray:
+        cap, inclusive = contract_cap(column)
+        values = frame[column].to_numpy()
+        return values > cap if inclusive else values >= cap
+
+    rule.__name__ = f"above_{column}_cap"
+    return rule
+
+
+def bedrooms_exceeding_rooms(frame: pd.DataFrame) -> np.ndarray:
+    """True for each row that averages more bedrooms than rooms."""
+    return (frame["AveBedrms"] > frame["AveRooms"]).to_numpy()
 
 
 def drop_duplicates(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` without exact duplicate rows; the first copy stays."""
-    return frame.loc[~frame.duplicated(keep="first")]
+    return frame.loc[~duplicate_rows(frame)]
 
 
 def drop_missing_or_non_finite(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` without rows holding a missing, NaN or infinite value."""
-    import numpy as np
-
-    return frame.loc[np.isfinite(frame.to_numpy(dtype="float64")).all(axis=1)]
+    return frame.loc[~missing_or_non_finite_rows(frame)]
 
 
-def drop_above_cap(column: str) -> Rule:
-    """A rule that drops the rows whose ``column`` exceeds the contract's cap on it."""
+def drop_above_cap(column: str) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    """A function that drops the rows whose ``column`` exceeds the contract's cap on it."""
+    rule = above_cap(column)
 
-    def rule(frame: pd.DataFrame) -> pd.DataFrame:
-        cap, inclusive = contract_cap(column)
-        above = frame[column] > cap if inclusive else frame[column] >= cap
-        return frame.loc[~above]
+    def drop(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.loc[~rule(frame)]
 
-    rule.__name__ = f"drop_above_{column}_cap"
-    return rule
+    drop.__name__ = f"drop_above_{column}_cap"
+    return drop
 
 
 def drop_bedrooms_exceeding_rooms(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` without rows that average more bedrooms than rooms."""
-    return frame.loc[~(frame["AveBedrms"] > frame["AveRooms"])]
+    return frame.loc[~bedrooms_exceeding_rooms(frame)]
 
 
 def cleaning_rules() -> dict[str, Rule]:
-    """The rules by name, in the order :func:`clean` applies them."""
+    """The rules by name, in the order :func:`clean` applies them; each flags the rows it removes."""
     return {
-        "duplicates": drop_duplicates,
-        "missing_or_non_finite": drop_missing_or_non_finite,
-        **{f"{column}_cap": drop_above_cap(column) for column in CAPPED_COLUMNS},
-        "bedrooms_exceed_rooms": drop_bedrooms_exceeding_rooms,
+        "duplicates": duplicate_rows,
+        "missing_or_non_finite": missing_or_non_finite_rows,
+        **{f"{column}_cap": above_cap(column) for column in CAPPED_COLUMNS},
+        "bedrooms_exceed_rooms": bedrooms_exceeding_rooms,
     }
+
+
+def rows_to_keep(
+    frame: pd.DataFrame, *, max_drop_share: float = DEFAULT_MAX_DROP_SHARE
+) -> tuple[np.ndarray, CleaningReport]:
+    """The rows of the float64 ``frame`` that every rule keeps (a boolean array) and what each rule
+    removed, without copying the frame: each rule flags rows of the whole frame and is charged only
+    with those no earlier rule removed, which counts exactly as filtering rule after rule would.
+
+    Raises :class:`CleaningIncident` if more than ``max_drop_share`` of the rows would go.
+    """
+    import numpy as np
+
+    if not 0.0 <= max_drop_share <= 1.0:
+        raise ValueError(f"max_drop_share is {max_drop_share!r}: expected a share between 0.0 and 1.0")
+    keep = np.ones(len(frame), dtype=bool)
+    removed: dict[str, int] = {}
+    for name, rule in cleaning_rules().items():
+        dropped = rule(frame) & keep
+        removed[name] = int(dropped.sum())
+        keep &= ~dropped
+    report = CleaningReport(rows_in=len(frame), rows_out=int(keep.sum()), removed=removed)
+    if report.removed_share > max_drop_share:
+        raise CleaningIncident(report, max_drop_share)
+    return keep, report
 
 
 def clean(
@@ -148,15 +206,6 @@ def clean(
 
     Raises :class:`CleaningIncident` if more than ``max_drop_share`` of the rows would go.
     """
-    if not 0.0 <= max_drop_share <= 1.0:
-        raise ValueError(f"max_drop_share is {max_drop_share!r}: expected a share between 0.0 and 1.0")
     current = enforce_float64(frame)
-    removed: dict[str, int] = {}
-    for name, rule in cleaning_rules().items():
-        kept = rule(current)
-        removed[name] = len(current) - len(kept)
-        current = kept
-    report = CleaningReport(rows_in=len(frame), rows_out=len(current), removed=removed)
-    if report.removed_share > max_drop_share:
-        raise CleaningIncident(report, max_drop_share)
-    return current.reset_index(drop=True), report
+    keep, report = rows_to_keep(current, max_drop_share=max_drop_share)
+    return current.loc[keep].reset_index(drop=True), report

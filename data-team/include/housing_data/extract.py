@@ -105,7 +105,9 @@ def _read_file(source: str, storage_options: dict[str, Any] | None) -> pd.DataFr
     try:
         if fmt == "csv":
             return pd.read_csv(source, storage_options=options)
-        return pd.read_parquet(source, storage_options=options)
+        from include.housing_data.staging import load  # Arrow's buffers freed as pandas takes them
+
+        return load(source, storage_options=options)
     except FileNotFoundError as err:
         raise SourceError(f"source {source!r} does not exist: expected a {fmt.upper()} file there") from err
     except (PermissionError, IsADirectoryError) as err:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from housing_contracts import CONTRACTS, V1, Contract, dataset_uri
 from include.housing_data import staging
-from include.housing_data.clean import clean
+from include.housing_data.clean import enforce_float64, rows_to_keep
 from include.housing_data.extract import extract
 from include.housing_data.quarantine import QuarantineRecord, quarantine
 from include.housing_data.settings import quarantine_uri, staging_uri
@@ -50,8 +50,9 @@ def clean_step(
     staged: str, *, run_id: str, max_drop_share: float, storage_options: dict[str, Any] | None
 ) -> dict[str, Any]:
     """Clean the staged raw frame and stage the result; return ``{"staged", "rows", "cleaning"}``."""
-    frame = staging.load(staged, storage_options=storage_options)
-    cleaned, report = clean(frame, max_drop_share=max_drop_share)
+    frame = enforce_float64(staging.load(staged, storage_options=storage_options))
+    # The kept rows are written straight from the frame: the cleaned frame never exists beside it.
+    keep, report = rows_to_keep(frame, max_drop_share=max_drop_share)
     for rule, removed in report.removed.items():
         log.info("cleaning rule %s removed %d rows", rule, removed)
     log.info(
@@ -62,7 +63,7 @@ def clean_step(
         100 * max_drop_share,
     )
     folder = staging_uri(dataset_uri(V1), run_id)
-    out = staging.stage(cleaned, folder, "cleaned", storage_options=storage_options)
+    out = staging.stage(frame, folder, "cleaned", rows=keep, storage_options=storage_options)
     return {"staged": out, "rows": report.rows_out, "cleaning": report.to_dict()}
 
 

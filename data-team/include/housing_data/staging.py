@@ -10,24 +10,57 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 
+#: Rows written at once when staging: the Arrow copy of a frame exists for one batch at a time.
+STAGE_BATCH_ROWS = 500_000
+
+
 def stage(
-    frame: pd.DataFrame, folder: str, name: str, *, storage_options: dict[str, Any] | None = None
+    frame: pd.DataFrame,
+    folder: str,
+    name: str,
+    *,
+    rows: np.ndarray | None = None,
+    storage_options: dict[str, Any] | None = None,
 ) -> str:
-    """Write ``frame`` to ``<folder>/<name>.parquet`` and return that URI."""
+    """Write ``frame`` (only its ``rows``, a boolean array, if given) to ``<folder>/<name>.parquet``
+    and return that URI. Written ``STAGE_BATCH_ROWS`` rows at a time, so neither the selected rows nor
+    their Arrow table exist whole beside the frame; the file reads back as one frame with a fresh index.
+    A failure may leave a partial file: the task fails, and its retry writes the file again."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from fsspec.core import url_to_fs
+
     uri = f"{folder.rstrip('/')}/{name}.parquet"
     ensure_local_folder(folder)
-    frame.to_parquet(uri, index=False, compression="zstd", storage_options=_options(uri, storage_options))
+    fs, path = url_to_fs(uri, **(_options(uri, storage_options) or {}))
+    schema = pa.Schema.from_pandas(frame.iloc[:0], preserve_index=False)
+    with fs.open(path, "wb") as out, pq.ParquetWriter(out, schema, compression="zstd") as writer:
+        for start in range(0, len(frame), STAGE_BATCH_ROWS):
+            batch = frame.iloc[start : start + STAGE_BATCH_ROWS]
+            if rows is not None:
+                batch = batch.loc[rows[start : start + STAGE_BATCH_ROWS]]
+            writer.write_table(pa.Table.from_pandas(batch, schema=schema, preserve_index=False))
     return uri
 
 
 def load(uri: str, *, storage_options: dict[str, Any] | None = None) -> pd.DataFrame:
-    """The frame staged at ``uri``."""
-    import pandas as pd
+    """The frame staged at ``uri``. Arrow's buffers are released column by column as pandas takes them
+    over, so reading needs about the frame, not the frame twice."""
+    import pyarrow.parquet as pq
+    from fsspec.core import url_to_fs
 
-    return pd.read_parquet(uri, storage_options=_options(uri, storage_options))
+    fs, path = url_to_fs(uri, **(_options(uri, storage_options) or {}))
+    import pyarrow as pa
+
+    table = pq.read_table(path, filesystem=fs)
+    frame = table.to_pandas(split_blocks=True, self_destruct=True)
+    del table
+    pa.default_memory_pool().release_unused()  # Arrow's pool would keep what it read into
+    return frame
 
 
 def remove(folder: str, *, storage_options: dict[str, Any] | None = None) -> int:

@@ -17,12 +17,19 @@ from typing import Any
 
 import mlflow
 import pandas as pd
+import pyarrow
 
 from housing_contracts import Contract, Manifest, convert, read_snapshot
 from include.housing_ml import registry, tracking
-from include.housing_ml.predictions import predictions_frame, write_predictions
-from include.housing_ml.settings import INTERNAL_CONTRACT, MODEL_NAME, predictions_file_uri, predictions_uri
-from include.housing_ml.split import train_test_frames
+from include.housing_ml.predictions import write_predictions
+from include.housing_ml.settings import (
+    INTERNAL_CONTRACT,
+    MODEL_NAME,
+    SEED,
+    predictions_file_uri,
+    predictions_uri,
+)
+from include.housing_ml.split import holdout_mask
 from include.housing_ml.subscription import SnapshotRef, contract_of_ref
 
 StorageOptions = dict[str, Any] | None
@@ -50,6 +57,8 @@ def load(snapshot: Mapping[str, Any], *, storage_options: StorageOptions = None)
         contract=contract_of_ref(snapshot),
         storage_options=storage_options,
     )
+    # Arrow keeps the memory it read into for reuse; the frame lives in NumPy's, so give it back
+    pyarrow.default_memory_pool().release_unused()
     return Loaded(
         frame=convert(read.frame, read.contract, INTERNAL_CONTRACT),  # the frame itself for 1.x
         manifest=read.manifest,
@@ -84,7 +93,9 @@ def decide(
     snapshot: Mapping[str, Any], version: Mapping[str, Any], *, storage_options: StorageOptions = None
 ) -> dict[str, Any]:
     """Champion or challenger: score the new version and the champion on the snapshot's test rows."""
-    _, test = train_test_frames(load(snapshot, storage_options=storage_options).frame)
+    frame = load(snapshot, storage_options=storage_options).frame
+    test = frame.loc[holdout_mask(frame)]  # the held-out rows only: the training side is not copied
+    del frame
     return registry.decide(registry.ModelVersionRef.from_dict(dict(version)), test).to_dict()
 
 
@@ -100,29 +111,38 @@ def predict(
     tracking.client()  # points mlflow at the tracking server
     # The version the decision named, not the alias: a retry scores with the same model.
     version = str(decision["champion_version"])
-    predictions = predictions_frame(
+    return write_predictions(
         frame,
         mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}/{version}"),
-        model_name=MODEL_NAME,
-        model_version=version,
-    )
-    return write_predictions(
-        predictions,
         predictions_file_uri(ref.snapshot_id, predictions_uri(contract_of_ref(snapshot))),
         snapshot_id=ref.snapshot_id,
+        model_name=MODEL_NAME,
+        model_version=version,
         storage_options=storage_options,
     ).to_dict()
 
 
 def receipt_produced(
-    version: Mapping[str, Any], decision: Mapping[str, Any], predictions: Mapping[str, Any]
+    version: Mapping[str, Any],
+    decision: Mapping[str, Any],
+    predictions: Mapping[str, Any],
+    training: Mapping[str, Any] | None = None,
 ) -> dict[str, str]:
     """What a successful consumption produced, for its receipt: the new model version, the decision it
-    received ("champion" or "challenger") and the predictions file (written by the champion, which is
-    another version when the new one lost)."""
-    return {
+    received ("champion" or "challenger"), the predictions file (written by the champion, which is
+    another version when the new one lost) and, given the ``training`` step's outcome, the rows the
+    model was fitted on (``"<fitted> of <available>"``, plus the seed when it was a sample)."""
+    produced = {
         "model_name": str(version["name"]),
         "model_version": str(version["version"]),
         "decision": str(decision["outcome"]),
         "predictions_uri": str(predictions["uri"]),
     }
+    metrics = (training or {}).get("metrics", {})
+    if "train_rows" in metrics:
+        fitted = int(metrics["train_rows"])
+        available = int(metrics.get("train_rows_available", fitted))
+        produced["training_rows"] = f"{fitted} of {available}" + (
+            f" (a sample drawn with seed {SEED})" if fitted < available else ""
+        )
+    return produced

@@ -11,7 +11,7 @@ import pandas as pd
 from sklearn.inspection import permutation_importance
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
-from include.housing_ml.settings import SEED
+from include.housing_ml.settings import PREDICT_CHUNK_ROWS, SEED
 from include.housing_ml.training import features_of, model_threads, target_of
 
 
@@ -35,21 +35,33 @@ class Scores:
         return {f"{prefix}{k}": v for k, v in asdict(self).items() if k != "rows"}
 
 
-def predict(model: Predictor, frame: pd.DataFrame) -> np.ndarray:
-    """Predictions of ``model`` for the rows of a contract frame, as float64."""
+def predict(model: Predictor, frame: pd.DataFrame, *, chunk_rows: int = PREDICT_CHUNK_ROWS) -> np.ndarray:
+    """Predictions of ``model`` for the rows of a contract frame, as float64, ``chunk_rows`` rows at a
+    time: what the model derives from its input exists for one chunk only."""
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows is {chunk_rows}: expected at least 1")
+    out = np.empty(len(frame), dtype="float64")
     with model_threads():
-        return np.asarray(model.predict(features_of(frame)), dtype="float64").reshape(-1)
+        for start in range(0, len(frame), chunk_rows):
+            chunk = features_of(frame.iloc[start : start + chunk_rows])
+            out[start : start + len(chunk)] = np.asarray(model.predict(chunk), dtype="float64").reshape(-1)
+    return out
 
 
-def score(model: Predictor, frame: pd.DataFrame) -> Scores:
-    """R², RMSE and MAE of ``model`` on the rows of a contract frame; raises if any is not finite."""
-    y, y_hat = target_of(frame).to_numpy(), predict(model, frame)
+def score(model: Predictor, frame: pd.DataFrame, *, chunk_rows: int = PREDICT_CHUNK_ROWS) -> Scores:
+    """R², RMSE and MAE of ``model`` on the rows of a contract frame (predicted ``chunk_rows`` at a
+    time); raises if any is not finite."""
+    return scores_of(target_of(frame).to_numpy(), predict(model, frame, chunk_rows=chunk_rows))
+
+
+def scores_of(y: np.ndarray, y_hat: np.ndarray) -> Scores:
+    """R², RMSE and MAE of the predictions ``y_hat`` of ``y``; raises if any is not finite."""
     # force_finite (sklearn's default) maps a constant target to a finite R² instead of NaN.
     scores = Scores(
         r2=float(r2_score(y, y_hat)),
         rmse=float(math.sqrt(mean_squared_error(y, y_hat))),
         mae=float(mean_absolute_error(y, y_hat)),
-        rows=len(frame),
+        rows=len(y),
     )
     if not all(math.isfinite(v) for v in (scores.r2, scores.rmse, scores.mae)):
         raise ValueError(f"non-finite scores {scores}: expected finite R², RMSE and MAE")

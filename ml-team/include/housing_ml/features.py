@@ -40,28 +40,59 @@ SPATIAL_FEATURES: tuple[str, ...] = (
 )
 
 
-def add_spatial_features(features: pd.DataFrame) -> pd.DataFrame:
-    """The contract's 8 feature columns plus the 18 of SPATIAL_FEATURES (a new frame, same index)."""
+#: Every column the main model sees, in order: the contract's 8 features, then SPATIAL_FEATURES.
+MODEL_FEATURES: tuple[str, ...] = (*FEATURE_COLUMNS, *SPATIAL_FEATURES)
+
+
+def spatial_feature_matrix(features: pd.DataFrame, rows: np.ndarray | None = None) -> np.ndarray:
+    """The MODEL_FEATURES of ``features`` (of its ``rows`` positions, in that order, if given) as one
+    float64 matrix, shape (rows, 26), filled column by column in place.
+
+    C order, as gradient boosting samples rows of it (``take`` on a Fortran-ordered matrix copies it
+    whole first); apart from the matrix only a few single columns are allocated, never a copy of the
+    input or a second matrix.
+    """
     missing = [c for c in FEATURE_COLUMNS if c not in features.columns]
     if missing:
         raise KeyError(f"add_spatial_features: missing contract feature columns {missing}")
-    out = features.loc[:, list(FEATURE_COLUMNS)].astype("float64")
-    lat = out["Latitude"].to_numpy()
-    lon = out["Longitude"].to_numpy() * _LON_SCALE
-    extra: dict[str, np.ndarray] = {}
+    n_rows = len(features) if rows is None else len(rows)
+    out = np.empty((n_rows, len(MODEL_FEATURES)), dtype="float64")
+    col = {name: out[:, i] for i, name in enumerate(MODEL_FEATURES)}
+    for name in FEATURE_COLUMNS:
+        values = features[name].to_numpy(dtype="float64")
+        if rows is None:
+            col[name][:] = values
+        else:
+            np.take(values, rows, out=col[name])
+    lat = col["Latitude"]
+    lon = col["Longitude"] * _LON_SCALE
+    # The same operations in the same order as always, so the values are bit for bit the same.
     for deg in ROTATIONS_DEG:
         theta = np.deg2rad(deg)
-        extra[f"rot{deg}_u"] = lon * np.cos(theta) - lat * np.sin(theta)
-        extra[f"rot{deg}_v"] = lon * np.sin(theta) + lat * np.cos(theta)
-    distances = {
-        f"dist_{metro}": np.hypot(lat - m_lat, lon - m_lon * _LON_SCALE)
-        for metro, (m_lat, m_lon) in METROS.items()
-    }
-    extra.update(distances)
-    extra["dist_nearest_metro"] = np.min(np.column_stack(list(distances.values())), axis=1)
+        u, v = col[f"rot{deg}_u"], col[f"rot{deg}_v"]
+        np.multiply(lon, np.cos(theta), out=u)
+        u -= lat * np.sin(theta)
+        np.multiply(lon, np.sin(theta), out=v)
+        v += lat * np.cos(theta)
+    nearest = col["dist_nearest_metro"]
+    nearest[:] = np.inf
+    for metro, (m_lat, m_lon) in METROS.items():
+        distance = col[f"dist_{metro}"]
+        np.hypot(lat - m_lat, lon - m_lon * _LON_SCALE, out=distance)
+        np.minimum(nearest, distance, out=nearest)
     # The contract guarantees 0 < AveBedrms <= AveRooms, so the share lies in (0, 1].
-    extra["bedroom_share"] = (out["AveBedrms"] / out["AveRooms"]).to_numpy()
+    np.divide(col["AveBedrms"], col["AveRooms"], out=col["bedroom_share"])
     # Households = Population / AveOccup, in logs: AveOccup may be as small as the smallest positive
     # float (the contract only says > 0), where the plain ratio overflows to inf.
-    extra["log_households"] = (np.log(out["Population"]) - np.log(out["AveOccup"])).to_numpy()
-    return pd.concat([out, pd.DataFrame(extra, index=out.index)], axis=1)
+    households = col["log_households"]
+    np.log(col["Population"], out=households)
+    households -= np.log(col["AveOccup"])
+    return out
+
+
+def add_spatial_features(features: pd.DataFrame) -> pd.DataFrame:
+    """The contract's 8 feature columns plus the 18 of SPATIAL_FEATURES (a new frame, same index), over
+    :func:`spatial_feature_matrix` without copying it."""
+    return pd.DataFrame(
+        spatial_feature_matrix(features), columns=list(MODEL_FEATURES), index=features.index, copy=False
+    )

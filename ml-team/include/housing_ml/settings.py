@@ -71,6 +71,15 @@ SEED = 42
 MODEL_THREADS = 1
 #: Share of rows held out for evaluation.
 TEST_FRACTION = 0.2
+#: Environment variable overriding MAX_TRAINING_ROWS (a positive integer), read when the task starts.
+MAX_TRAINING_ROWS_ENV = "HOUSING_MAX_TRAINING_ROWS"
+#: The most training rows the models are fitted on. A larger training side is sampled down to this
+#: many rows, without replacement, with SEED (``training.training_rows``); every test row is still
+#: scored and every row predicted. Fitting time and memory then stop growing with the snapshot (see the
+#: ML README); the real data (~16,500 training rows) is far below the cap.
+DEFAULT_MAX_TRAINING_ROWS = 500_000
+#: Rows scored at once: features exist for one chunk at a time (26 float64 columns: 42 MB).
+PREDICT_CHUNK_ROWS = 200_000
 
 #: Environment variable that points tasks at another predictions location (tests, benchmarks). It names one
 #: major's location, ``<prefix>/v<major>``; the other majors are its siblings (as with the dataset's).
@@ -104,7 +113,24 @@ def renew_every_from(value: str | None) -> timedelta | None:
     return _seconds_from(RENEW_EVERY_ENV, value, "e.g. 300 for 5 minutes; unset: the contract's default")
 
 
+def max_training_rows_from(value: str | None) -> int:
+    """The training-row cap: ``value`` (as ``$HOUSING_MAX_TRAINING_ROWS`` holds it) or the default."""
+    if value is None or not value.strip():
+        return DEFAULT_MAX_TRAINING_ROWS
+    try:
+        rows = int(value.replace("_", ""))
+    except ValueError:
+        rows = 0
+    if rows < 1:
+        raise ValueError(
+            f"{MAX_TRAINING_ROWS_ENV}={value!r}: expected a positive whole number of rows, e.g. 1000000, "
+            f"or unset for the default of {DEFAULT_MAX_TRAINING_ROWS}"
+        )
+    return rows
+
+
 MAX_LAG = max_lag_from(os.environ.get(MAX_LAG_ENV))
+MAX_TRAINING_ROWS = max_training_rows_from(os.environ.get(MAX_TRAINING_ROWS_ENV))
 RENEW_EVERY = renew_every_from(os.environ.get(RENEW_EVERY_ENV))
 
 #: When ``housing_freshness`` checks the producer's freshness promise (cron, UTC): every 30 minutes, so a

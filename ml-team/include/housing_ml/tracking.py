@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import numpy as np
 import pandas as pd
 from mlflow.entities import Run, ViewType
 from mlflow.models import infer_signature
@@ -24,11 +25,16 @@ from mlflow.tracking import MlflowClient
 
 from housing_contracts import TARGET_COLUMN
 from include.housing_ml import plots
-from include.housing_ml.evaluation import feature_importances, predict, score
-from include.housing_ml.settings import EXPERIMENT_NAME, MODEL_ARTIFACT_NAME, mlflow_tracking_uri
-from include.housing_ml.split import train_test_frames
+from include.housing_ml.evaluation import feature_importances, predict, score, scores_of
+from include.housing_ml.settings import (
+    EXPERIMENT_NAME,
+    MAX_TRAINING_ROWS,
+    MODEL_ARTIFACT_NAME,
+    mlflow_tracking_uri,
+)
+from include.housing_ml.split import holdout_mask
 from include.housing_ml.subscription import SnapshotRef
-from include.housing_ml.training import features_of, fit_models, model_params
+from include.housing_ml.training import features_of, fit_models, model_params, training_rows
 
 # skops, MLflow's serializer for scikit-learn models, looks up scipy's ufuncs with getattr on every loaded
 # module when it is imported. In an Airflow task each of Airflow's deprecated-import shims answers with
@@ -48,6 +54,12 @@ TAG_AIRFLOW_RUN_ID = "airflow_run_id"
 TAG_MODEL_URI = "model_uri"
 #: Set last, after the model is logged: a run without it is an attempt that did not finish.
 TAG_COMPLETE = "training_complete"
+
+#: Rows the model signature is inferred from: the signature is the columns' names and types only.
+SIGNATURE_ROWS = 100
+
+#: The most test rows a plot shows (the real data's ~4,100 test rows all fit).
+PLOT_POINTS = 20_000
 
 #: MLflow stores dataset digests in at most 36 characters.
 DATASET_DIGEST_LENGTH = 36
@@ -128,9 +140,12 @@ def train_and_log(
     *,
     airflow_dag_id: str,
     airflow_run_id: str,
+    max_training_rows: int = MAX_TRAINING_ROWS,
 ) -> TrainingRun:
     """Train both models on ``frame`` (the verified snapshot in the internal columns), evaluate and log
-    one MLflow run."""
+    one MLflow run. The models are fitted on at most ``max_training_rows`` of the training rows (a
+    seeded sample beyond that, see :func:`training_sample`), logged as param ``max_training_rows`` with
+    metrics ``train_rows`` (fitted on) and ``train_rows_available``; every test row is scored."""
     mlflow_client = client()
     previous = runs_for(mlflow_client, snapshot.snapshot_id, airflow_run_id=airflow_run_id)
     for run in previous:
@@ -139,15 +154,21 @@ def train_and_log(
     for run in previous:  # attempts that died half-way: their artifacts are not trusted
         mlflow_client.delete_run(run.info.run_id)
 
-    train, test = train_test_frames(frame)
+    sample = training_sample(frame, max_rows=max_training_rows)
     started = time.perf_counter()
-    models = fit_models(train)
+    models = fit_models(sample.train)
     fit_seconds = time.perf_counter() - started
-    main_scores, baseline_scores = score(models.main, test), score(models.baseline, test)
+    test, train_rows, available = sample.test, len(sample.train), sample.available
+    del sample  # the training rows are not needed any more
+    # the main model's test predictions serve its scores and its plots: one pass over the test rows
+    main_predictions = predict(models.main, test)
+    main_scores = scores_of(test[TARGET_COLUMN].to_numpy(), main_predictions)
+    baseline_scores = score(models.baseline, test)
     metrics = {
         **main_scores.as_metrics("test_"),
         **baseline_scores.as_metrics("baseline_test_"),
-        "train_rows": float(len(train)),
+        "train_rows": float(train_rows),
+        "train_rows_available": float(available),
         "test_rows": float(len(test)),
         "fit_seconds": fit_seconds,
     }
@@ -163,7 +184,7 @@ def train_and_log(
     with mlflow.start_run(
         experiment_id=experiment_id(mlflow_client), run_name=f"snapshot-{snapshot.snapshot_id}", tags=tags
     ) as run:
-        mlflow.log_params(model_params())
+        mlflow.log_params({**model_params(), "max_training_rows": max_training_rows})
         mlflow.log_metrics(metrics)
         mlflow.log_input(
             mlflow.data.from_pandas(
@@ -176,12 +197,14 @@ def train_and_log(
             context="training",
         )
         mlflow.log_text(json.dumps(manifest, indent=2, sort_keys=True), "snapshot/_manifest.json")
-        _log_plots(models.main, test)
+        _log_plots(models.main, test, main_predictions)
         model_info = mlflow.sklearn.log_model(
             models.main,
             name=MODEL_ARTIFACT_NAME,
             # The signature is the contract's feature columns (float64), as the snapshot holds them.
-            signature=infer_signature(features_of(test), predict(models.main, test)),
+            signature=infer_signature(
+                features_of(test.head(SIGNATURE_ROWS)), predict(models.main, test.head(SIGNATURE_ROWS))
+            ),
             code_paths=[str(_INCLUDE_DIR)],
             skops_trusted_types=SKOPS_TRUSTED_TYPES,
             # Pinned explicitly: inferring requirements would load the model in a subprocess.
@@ -191,9 +214,36 @@ def train_and_log(
     return TrainingRun(run_id=run.info.run_id, model_uri=model_info.model_uri, metrics=metrics)
 
 
-def _log_plots(model: Any, test: pd.DataFrame) -> None:
+@dataclass(frozen=True)
+class TrainingSample:
+    """The rows one training run fits on and scores on."""
+
+    train: pd.DataFrame  #: the fitted rows: every training row, or a seeded sample of them
+    test: pd.DataFrame  #: every held-out row (``split.holdout_mask``)
+    available: int  #: training rows the snapshot has
+
+
+def training_sample(frame: pd.DataFrame, *, max_rows: int = MAX_TRAINING_ROWS) -> TrainingSample:
+    """Split ``frame`` by row content (``split.holdout_mask``) and keep at most ``max_rows`` of its
+    training rows (``training.training_rows``: all of them, or a sample drawn with ``SEED``)."""
+    mask = holdout_mask(frame)
+    if mask.all() or not mask.any():
+        raise ValueError(
+            f"split of {len(frame)} rows left train={int((~mask).sum())} test={int(mask.sum())} rows: "
+            "expected both non-empty (the contract requires at least 1,000 rows)"
+        )
+    train_positions = np.flatnonzero(~mask)
+    available = len(train_positions)
+    train_positions = train_positions[training_rows(available, max_rows)]
+    return TrainingSample(train=frame.take(train_positions), test=frame.loc[mask], available=available)
+
+
+def _log_plots(model: Any, test: pd.DataFrame, predicted: np.ndarray) -> None:
+    """The plots of ``model``'s ``predicted`` values for the ``test`` rows, drawn from at most
+    PLOT_POINTS of them (a seeded sample): a scatter of millions of points says no more."""
+    shown = training_rows(len(test), PLOT_POINTS)
+    test, predicted = test.iloc[shown], predicted[shown]
     actual = test[TARGET_COLUMN].to_numpy()
-    predicted = predict(model, test)
     figures = {
         "plots/predicted_vs_actual.png": plots.predicted_vs_actual(actual, predicted),
         "plots/residual_map.png": plots.residual_map(
