@@ -7,14 +7,18 @@ import sys
 import uuid
 
 import mlflow
+import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
 from housing_contracts import TARGET_COLUMN, V2
 from housing_testkit import private_uri
-from include.housing_ml import consumer, tracking
+from include.housing_ml import consumer, registry, tracking
+from include.housing_ml.evaluation import evaluation_positions, predict, scores_of
 from include.housing_ml.settings import EXPERIMENT_NAME
+from include.housing_ml.split import holdout_mask
 from include.housing_ml.subscription import SnapshotRef
+from include.housing_ml.training import fit_models
 
 
 @pytest.fixture(scope="module")
@@ -180,3 +184,54 @@ def test_a_training_cap_is_honoured_and_recorded(snapshot, mlflow_tracking) -> N
         {"name": "m", "version": "1"}, {"outcome": "champion"}, {"uri": "u"}, result.to_dict()
     )
     assert produced["training_rows"] == f"500 of {sample.available} (a sample drawn with seed 42)"
+
+
+def test_an_evaluation_cap_is_honoured_and_recorded(
+    snapshot, mlflow_tracking, storage_options, model_name
+) -> None:
+    """With max_evaluation_rows below the snapshot's test rows, ``train`` scores exactly that many (a
+    seeded sample) and records the cap and both counts; ``decide`` scores the new version and the
+    champion on those same rows, and the decision, its run and the receipt record the counts."""
+    ref, loaded = snapshot
+    mask = holdout_mask(loaded.frame)
+    rows = evaluation_positions(mask, 300)
+    assert len(rows) == 300 and mask.sum() > 300 and mask[rows].all()
+    assert (rows == evaluation_positions(mask, 300)).all() and (np.diff(rows) > 0).all()
+    sample = tracking.training_sample(loaded.frame, max_test_rows=300)
+    assert (sample.test_available, list(sample.test.index)) == (mask.sum(), list(loaded.frame.index[rows]))
+
+    def train_and_register():
+        trained = tracking.train_and_log(
+            ref,
+            loaded.frame,
+            loaded.manifest.to_dict(),
+            airflow_dag_id="housing_consumer",
+            airflow_run_id=f"manual__{uuid.uuid4().hex}",
+            max_evaluation_rows=300,
+        )
+        return trained, registry.register(trained, ref, name=model_name)
+
+    first, first_version = train_and_register()
+    run = MlflowClient().get_run(first.run_id)
+    assert run.data.params["max_evaluation_rows"] == "300"
+    assert (run.data.metrics["test_rows"], run.data.metrics["test_rows_available"]) == (300, mask.sum())
+    # the logged scores are those of the sampled rows
+    main = fit_models(tracking.training_sample(loaded.frame).train).main
+    sampled = loaded.frame.take(rows)
+    expected = scores_of(sampled[TARGET_COLUMN].to_numpy(), predict(main, sampled))
+    assert run.data.metrics["test_rmse"] == pytest.approx(expected.rmse)
+
+    decide = {"storage_options": storage_options, "max_evaluation_rows": 300}
+    assert consumer.decide(ref.to_dict(), first_version.to_dict(), **decide)["outcome"] == "champion"
+    # the same snapshot trained again gives the same model: on the same rows it scores exactly as the
+    # champion, so it does not win (strictly lower RMSE); and decide scored the rows train scored
+    second, second_version = train_and_register()
+    decision = consumer.decide(ref.to_dict(), second_version.to_dict(), **decide)
+    assert decision["outcome"] == "challenger"
+    assert decision["new_scores"] == decision["champion_scores"]
+    assert decision["new_scores"]["rmse"] == pytest.approx(second.metrics["test_rmse"])
+    assert (decision["test_rows"], decision["test_rows_available"]) == (300, mask.sum())
+    decided = MlflowClient().get_run(second.run_id).data.metrics
+    assert (decided["decision_test_rows"], decided["decision_test_rows_available"]) == (300, mask.sum())
+    produced = consumer.receipt_produced(second_version.to_dict(), decision, {"uri": "u"}, second.to_dict())
+    assert produced["evaluation_rows"] == f"300 of {mask.sum()} (a sample drawn with seed 42)"

@@ -21,9 +21,11 @@ import pyarrow
 
 from housing_contracts import Contract, Manifest, convert, read_snapshot
 from include.housing_ml import registry, tracking
+from include.housing_ml.evaluation import evaluation_positions
 from include.housing_ml.predictions import write_predictions
 from include.housing_ml.settings import (
     INTERNAL_CONTRACT,
+    MAX_EVALUATION_ROWS,
     MODEL_NAME,
     SEED,
     predictions_file_uri,
@@ -90,13 +92,22 @@ def train(
 
 
 def decide(
-    snapshot: Mapping[str, Any], version: Mapping[str, Any], *, storage_options: StorageOptions = None
+    snapshot: Mapping[str, Any],
+    version: Mapping[str, Any],
+    *,
+    storage_options: StorageOptions = None,
+    max_evaluation_rows: int = MAX_EVALUATION_ROWS,
 ) -> dict[str, Any]:
-    """Champion or challenger: score the new version and the champion on the snapshot's test rows."""
+    """Champion or challenger: score the new version and the champion on the snapshot's test rows, at
+    most ``max_evaluation_rows`` of them (the seeded sample ``train`` scored, the same for both)."""
     frame = load(snapshot, storage_options=storage_options).frame
-    test = frame.loc[holdout_mask(frame)]  # the held-out rows only: the training side is not copied
+    mask = holdout_mask(frame)
+    # the scored held-out rows only: the training side is not copied
+    test = frame.take(evaluation_positions(mask, max_evaluation_rows))
     del frame
-    return registry.decide(registry.ModelVersionRef.from_dict(dict(version)), test).to_dict()
+    return registry.decide(
+        registry.ModelVersionRef.from_dict(dict(version)), test, test_rows_available=int(mask.sum())
+    ).to_dict()
 
 
 def predict(
@@ -131,7 +142,8 @@ def receipt_produced(
     """What a successful consumption produced, for its receipt: the new model version, the decision it
     received ("champion" or "challenger"), the predictions file (written by the champion, which is
     another version when the new one lost) and, given the ``training`` step's outcome, the rows the
-    model was fitted on (``"<fitted> of <available>"``, plus the seed when it was a sample)."""
+    model was fitted on (``"<fitted> of <available>"``, plus the seed when it was a sample); and the test
+    rows the decision scored both models on (``evaluation_rows``, the same form)."""
     produced = {
         "model_name": str(version["name"]),
         "model_version": str(version["version"]),
@@ -144,5 +156,11 @@ def receipt_produced(
         available = int(metrics.get("train_rows_available", fitted))
         produced["training_rows"] = f"{fitted} of {available}" + (
             f" (a sample drawn with seed {SEED})" if fitted < available else ""
+        )
+    if "test_rows" in decision:
+        scored = int(decision["test_rows"])
+        available = int(decision.get("test_rows_available", scored))
+        produced["evaluation_rows"] = f"{scored} of {available}" + (
+            f" (a sample drawn with seed {SEED})" if scored < available else ""
         )
     return produced

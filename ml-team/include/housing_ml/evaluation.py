@@ -11,8 +11,8 @@ import pandas as pd
 from sklearn.inspection import permutation_importance
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
-from include.housing_ml.settings import PREDICT_CHUNK_ROWS, SEED
-from include.housing_ml.training import features_of, model_threads, target_of
+from include.housing_ml.settings import MAX_EVALUATION_ROWS, PREDICT_CHUNK_ROWS, SEED
+from include.housing_ml.training import features_of, model_threads, target_of, training_rows
 
 
 class Predictor(Protocol):
@@ -33,6 +33,15 @@ class Scores:
     def as_metrics(self, prefix: str = "test_") -> dict[str, float]:
         """``{prefix}r2``, ``{prefix}rmse``, ``{prefix}mae`` for MLflow."""
         return {f"{prefix}{k}": v for k, v in asdict(self).items() if k != "rows"}
+
+
+def evaluation_positions(mask: np.ndarray, max_rows: int = MAX_EVALUATION_ROWS) -> np.ndarray:
+    """Positions of the test rows a model is scored on, given the ``mask`` of held-out rows
+    (``split.holdout_mask``): every held-out row up to ``max_rows``, beyond it a sample of ``max_rows``
+    of them drawn without replacement with ``SEED``, in their original order. A function of the mask
+    alone, so ``train`` and ``decide`` score the same rows of a snapshot, with every model."""
+    held_out = np.flatnonzero(mask)
+    return held_out[training_rows(len(held_out), max_rows)]
 
 
 def predict(model: Predictor, frame: pd.DataFrame, *, chunk_rows: int = PREDICT_CHUNK_ROWS) -> np.ndarray:

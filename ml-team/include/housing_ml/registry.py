@@ -61,6 +61,8 @@ class Decision:
     metric: str
     new_scores: dict[str, float] = field(default_factory=dict)
     champion_scores: dict[str, float] | None = None
+    test_rows: int = 0  #: the test rows both models were scored on
+    test_rows_available: int = 0  #: the snapshot's test rows (more when a seeded sample was scored)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict, small enough for XCom."""
@@ -128,8 +130,10 @@ def is_better(new: Scores, incumbent: Scores) -> bool:
     return new.rmse < incumbent.rmse
 
 
-def decide(new: ModelVersionRef, test: pd.DataFrame) -> Decision:
-    """Score ``new`` and the current champion on ``test``, then move ``champion`` or set ``challenger``."""
+def decide(new: ModelVersionRef, test: pd.DataFrame, *, test_rows_available: int | None = None) -> Decision:
+    """Score ``new`` and the current champion on the same rows ``test``, then move ``champion`` or set
+    ``challenger``. ``test_rows_available`` is how many test rows ``test`` was sampled from (default:
+    ``test`` is all of them); the decision records both counts."""
     mlflow_client = client()
     champion = aliased_version(mlflow_client, CHAMPION_ALIAS, new.name)
     new_scores = score(mlflow.pyfunc.load_model(new.uri), test)
@@ -156,6 +160,8 @@ def decide(new: ModelVersionRef, test: pd.DataFrame) -> Decision:
         metric=DECISION_METRIC,
         new_scores=new_scores.as_metrics(""),
         champion_scores=None if champion_scores is None else champion_scores.as_metrics(""),
+        test_rows=len(test),
+        test_rows_available=len(test) if test_rows_available is None else test_rows_available,
     )
     _record(mlflow_client, new, decision)
     return decision
@@ -173,6 +179,10 @@ def _record(mlflow_client: MlflowClient, new: ModelVersionRef, decision: Decisio
         mlflow_client.set_tag(new.run_id, key, value)
         mlflow_client.set_model_version_tag(new.name, new.version, key, value)
     metrics = {f"decision_new_{k}": v for k, v in decision.new_scores.items()}
+    metrics |= {
+        "decision_test_rows": float(decision.test_rows),
+        "decision_test_rows_available": float(decision.test_rows_available),
+    }
     if decision.champion_scores is not None:
         metrics |= {f"decision_champion_{k}": v for k, v in decision.champion_scores.items()}
     for key, value in metrics.items():

@@ -74,10 +74,18 @@ TEST_FRACTION = 0.2
 #: Environment variable overriding MAX_TRAINING_ROWS (a positive integer), read when the task starts.
 MAX_TRAINING_ROWS_ENV = "HOUSING_MAX_TRAINING_ROWS"
 #: The most training rows the models are fitted on. A larger training side is sampled down to this
-#: many rows, without replacement, with SEED (``training.training_rows``); every test row is still
-#: scored and every row predicted. Fitting time and memory then stop growing with the snapshot (see the
+#: many rows, without replacement, with SEED (``training.training_rows``); every row is still
+#: predicted. Fitting time and memory then stop growing with the snapshot (see the
 #: ML README); the real data (~16,500 training rows) is far below the cap.
 DEFAULT_MAX_TRAINING_ROWS = 500_000
+#: Environment variable overriding MAX_EVALUATION_ROWS (a positive integer), read when the task starts.
+MAX_EVALUATION_ROWS_ENV = "HOUSING_MAX_EVALUATION_ROWS"
+#: The most test rows a model is scored on: the test metrics of ``train`` and both scores of ``decide``.
+#: A larger test side is sampled down to this many rows, without replacement, with SEED
+#: (``evaluation.evaluation_sample``): the same rows for the new model and the champion, and the same
+#: rows ``train`` scored. Scoring time then stops growing with the snapshot (see the ML README); the
+#: real data (~4,100 test rows) is far below the cap.
+DEFAULT_MAX_EVALUATION_ROWS = 500_000
 #: Rows scored at once: features exist for one chunk at a time (26 float64 columns: 42 MB).
 PREDICT_CHUNK_ROWS = 200_000
 
@@ -113,24 +121,36 @@ def renew_every_from(value: str | None) -> timedelta | None:
     return _seconds_from(RENEW_EVERY_ENV, value, "e.g. 300 for 5 minutes; unset: the contract's default")
 
 
-def max_training_rows_from(value: str | None) -> int:
-    """The training-row cap: ``value`` (as ``$HOUSING_MAX_TRAINING_ROWS`` holds it) or the default."""
+def _rows_from(name: str, value: str | None, default: int) -> int:
+    """A row cap: ``value`` (a positive whole number, as environment variable ``name`` holds it) or
+    ``default`` if unset."""
     if value is None or not value.strip():
-        return DEFAULT_MAX_TRAINING_ROWS
+        return default
     try:
         rows = int(value.replace("_", ""))
     except ValueError:
         rows = 0
     if rows < 1:
         raise ValueError(
-            f"{MAX_TRAINING_ROWS_ENV}={value!r}: expected a positive whole number of rows, e.g. 1000000, "
-            f"or unset for the default of {DEFAULT_MAX_TRAINING_ROWS}"
+            f"{name}={value!r}: expected a positive whole number of rows, e.g. 1000000, "
+            f"or unset for the default of {default}"
         )
     return rows
 
 
+def max_training_rows_from(value: str | None) -> int:
+    """The training-row cap: ``value`` (as ``$HOUSING_MAX_TRAINING_ROWS`` holds it) or the default."""
+    return _rows_from(MAX_TRAINING_ROWS_ENV, value, DEFAULT_MAX_TRAINING_ROWS)
+
+
+def max_evaluation_rows_from(value: str | None) -> int:
+    """The evaluation-row cap: ``value`` (as ``$HOUSING_MAX_EVALUATION_ROWS`` holds it) or the default."""
+    return _rows_from(MAX_EVALUATION_ROWS_ENV, value, DEFAULT_MAX_EVALUATION_ROWS)
+
+
 MAX_LAG = max_lag_from(os.environ.get(MAX_LAG_ENV))
 MAX_TRAINING_ROWS = max_training_rows_from(os.environ.get(MAX_TRAINING_ROWS_ENV))
+MAX_EVALUATION_ROWS = max_evaluation_rows_from(os.environ.get(MAX_EVALUATION_ROWS_ENV))
 RENEW_EVERY = renew_every_from(os.environ.get(RENEW_EVERY_ENV))
 
 #: When ``housing_freshness`` checks the producer's freshness promise (cron, UTC): every 30 minutes, so a

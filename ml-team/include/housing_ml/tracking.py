@@ -25,9 +25,16 @@ from mlflow.tracking import MlflowClient
 
 from housing_contracts import TARGET_COLUMN
 from include.housing_ml import plots
-from include.housing_ml.evaluation import feature_importances, predict, score, scores_of
+from include.housing_ml.evaluation import (
+    evaluation_positions,
+    feature_importances,
+    predict,
+    score,
+    scores_of,
+)
 from include.housing_ml.settings import (
     EXPERIMENT_NAME,
+    MAX_EVALUATION_ROWS,
     MAX_TRAINING_ROWS,
     MODEL_ARTIFACT_NAME,
     mlflow_tracking_uri,
@@ -141,11 +148,14 @@ def train_and_log(
     airflow_dag_id: str,
     airflow_run_id: str,
     max_training_rows: int = MAX_TRAINING_ROWS,
+    max_evaluation_rows: int = MAX_EVALUATION_ROWS,
 ) -> TrainingRun:
     """Train both models on ``frame`` (the verified snapshot in the internal columns), evaluate and log
-    one MLflow run. The models are fitted on at most ``max_training_rows`` of the training rows (a
-    seeded sample beyond that, see :func:`training_sample`), logged as param ``max_training_rows`` with
-    metrics ``train_rows`` (fitted on) and ``train_rows_available``; every test row is scored."""
+    one MLflow run. The models are fitted on at most ``max_training_rows`` of the training rows and
+    scored on at most ``max_evaluation_rows`` of the test rows (seeded samples beyond that, see
+    :func:`training_sample`), logged as params ``max_training_rows`` and ``max_evaluation_rows`` with
+    metrics ``train_rows`` (fitted on), ``train_rows_available``, ``test_rows`` (scored on) and
+    ``test_rows_available``."""
     mlflow_client = client()
     previous = runs_for(mlflow_client, snapshot.snapshot_id, airflow_run_id=airflow_run_id)
     for run in previous:
@@ -154,11 +164,16 @@ def train_and_log(
     for run in previous:  # attempts that died half-way: their artifacts are not trusted
         mlflow_client.delete_run(run.info.run_id)
 
-    sample = training_sample(frame, max_rows=max_training_rows)
+    sample = training_sample(frame, max_rows=max_training_rows, max_test_rows=max_evaluation_rows)
     started = time.perf_counter()
     models = fit_models(sample.train)
     fit_seconds = time.perf_counter() - started
-    test, train_rows, available = sample.test, len(sample.train), sample.available
+    test, train_rows, available, test_available = (
+        sample.test,
+        len(sample.train),
+        sample.available,
+        sample.test_available,
+    )
     del sample  # the training rows are not needed any more
     # the main model's test predictions serve its scores and its plots: one pass over the test rows
     main_predictions = predict(models.main, test)
@@ -170,6 +185,7 @@ def train_and_log(
         "train_rows": float(train_rows),
         "train_rows_available": float(available),
         "test_rows": float(len(test)),
+        "test_rows_available": float(test_available),
         "fit_seconds": fit_seconds,
     }
     tags = {
@@ -184,7 +200,13 @@ def train_and_log(
     with mlflow.start_run(
         experiment_id=experiment_id(mlflow_client), run_name=f"snapshot-{snapshot.snapshot_id}", tags=tags
     ) as run:
-        mlflow.log_params({**model_params(), "max_training_rows": max_training_rows})
+        mlflow.log_params(
+            {
+                **model_params(),
+                "max_training_rows": max_training_rows,
+                "max_evaluation_rows": max_evaluation_rows,
+            }
+        )
         mlflow.log_metrics(metrics)
         mlflow.log_input(
             mlflow.data.from_pandas(
@@ -219,13 +241,17 @@ class TrainingSample:
     """The rows one training run fits on and scores on."""
 
     train: pd.DataFrame  #: the fitted rows: every training row, or a seeded sample of them
-    test: pd.DataFrame  #: every held-out row (``split.holdout_mask``)
+    test: pd.DataFrame  #: the scored held-out rows (``split.holdout_mask``): all, or a seeded sample
     available: int  #: training rows the snapshot has
+    test_available: int  #: held-out rows the snapshot has
 
 
-def training_sample(frame: pd.DataFrame, *, max_rows: int = MAX_TRAINING_ROWS) -> TrainingSample:
+def training_sample(
+    frame: pd.DataFrame, *, max_rows: int = MAX_TRAINING_ROWS, max_test_rows: int = MAX_EVALUATION_ROWS
+) -> TrainingSample:
     """Split ``frame`` by row content (``split.holdout_mask``) and keep at most ``max_rows`` of its
-    training rows (``training.training_rows``: all of them, or a sample drawn with ``SEED``)."""
+    training rows (``training.training_rows``: all of them, or a sample drawn with ``SEED``) and at most
+    ``max_test_rows`` of its test rows (``evaluation.evaluation_positions``, the rows ``decide`` scores)."""
     mask = holdout_mask(frame)
     if mask.all() or not mask.any():
         raise ValueError(
@@ -235,7 +261,12 @@ def training_sample(frame: pd.DataFrame, *, max_rows: int = MAX_TRAINING_ROWS) -
     train_positions = np.flatnonzero(~mask)
     available = len(train_positions)
     train_positions = train_positions[training_rows(available, max_rows)]
-    return TrainingSample(train=frame.take(train_positions), test=frame.loc[mask], available=available)
+    return TrainingSample(
+        train=frame.take(train_positions),
+        test=frame.take(evaluation_positions(mask, max_test_rows)),
+        available=available,
+        test_available=int(mask.sum()),
+    )
 
 
 def _log_plots(model: Any, test: pd.DataFrame, predicted: np.ndarray) -> None:
