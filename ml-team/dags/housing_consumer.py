@@ -28,17 +28,19 @@ every run.
   nothing is trained or registered. Then RidgeCV on the raw features as baseline and gradient boosting
   on the raw plus derived (spatial and ratio) features, fitted on at most `HOUSING_MAX_TRAINING_ROWS`
   training rows (default 500,000; a sample drawn with seed 42 beyond it, recorded in the run and the
-  receipt), evaluated on every row of a held-out split keyed by row content
+  receipt), evaluated on a held-out split keyed by row content, at most `HOUSING_MAX_EVALUATION_ROWS`
+  of its rows (default 500,000; a sample drawn with seed 42 beyond it, recorded likewise)
   (`test_r2/rmse/mae`, `baseline_test_*`), logged to MLflow (experiment `california_housing`) with the
   snapshot as dataset input, tags, signature and plots, and registered as a version of
   `california_housing_regressor`, READY before use. A retry reuses the MLflow run if it completed and
   the version registered from it.
 - **decide**: alias `champion` moves only if the new version has a lower `test_rmse` than the
-  champion on the same rows; otherwise the new version becomes `challenger`. Both scores are logged.
+  champion on the same rows (the test rows `train` scored); otherwise the new version becomes
+  `challenger`. Both scores are logged, with the number of rows.
 - **write_predictions**: the champion's predictions for every row of the snapshot to
   `s3://lake/california_housing_predictions/v<major>/<snapshot_id>/predictions.parquet` (an Asset), then
   the success receipt: model name and version, the decision (`champion` or `challenger`), the predictions
-  file. A task that fails for good records a failed receipt with its reason instead (the
+  file, the training and evaluation rows. A task that fails for good records a failed receipt with its reason instead (the
   `on_failure_callback`, then this deployment's alert callbacks from `include/housing_ml/alerts.py`).
   A skipped re-delivery records nothing.
 
