@@ -69,7 +69,10 @@ def test_manual_run_trains_registers_and_predicts(
         "predictions_uri": uri,
         # below the training cap: every training row, as the run's metrics say
         "training_rows": "{train_rows:.0f} of {train_rows_available:.0f}".format(**run.data.metrics),
+        # below the evaluation cap: every test row, for both models
+        "evaluation_rows": "{test_rows:.0f} of {test_rows_available:.0f}".format(**run.data.metrics),
     }
+    assert run.data.metrics["decision_test_rows"] == run.data.metrics["test_rows"]
     # What the producer sees (its identity reads every consumer's prefix): this consumer caught up.
     (row,) = consumer_lag(subscribed_uri, storage_options=data_team_s3.storage_options)
     assert (row.consumer, row.last_outcome, row.consumed_snapshot_id, row.lag_snapshots) == (
