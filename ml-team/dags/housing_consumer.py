@@ -40,9 +40,9 @@ every run.
 - **write_predictions**: the champion's predictions for every row of the snapshot to
   `s3://lake/california_housing_predictions/v<major>/<snapshot_id>/predictions.parquet` (an Asset), then
   the success receipt: model name and version, the decision (`champion` or `challenger`), the predictions
-  file, the training and evaluation rows. A task that fails for good records a failed receipt with its reason instead (the
-  `on_failure_callback`, then this deployment's alert callbacks from `include/housing_ml/alerts.py`).
-  A skipped re-delivery records nothing.
+  file, the training and evaluation rows. A task that fails for good records a failed receipt with its
+  reason instead (the `on_failure_callback`, then this deployment's alert callbacks from
+  `include/housing_ml/alerts.py`). A skipped re-delivery records nothing.
 
 Each task reads the snapshot at most once; models and data travel through MLflow and S3, tasks pass
 small dicts. Storage and MLflow errors are retried with exponential backoff, everything else fails at

@@ -9,10 +9,12 @@ import pytest
 from housing_contracts.consumers.records import check_consumer_name
 from include.housing_ml.settings import (
     CONSUMER,
+    DEFAULT_MAX_EVALUATION_ROWS,
     DEFAULT_MAX_LAG,
     DEFAULT_MAX_TRAINING_ROWS,
     MAX_LAG,
     RENEW_EVERY,
+    max_evaluation_rows_from,
     max_lag_from,
     max_training_rows_from,
     renew_every_from,
@@ -74,3 +76,19 @@ def test_a_bad_training_cap_is_refused_with_the_rule(value: str) -> None:
     """Anything but a positive whole number names the variable and what it expects."""
     with pytest.raises(ValueError, match=r"HOUSING_MAX_TRAINING_ROWS=.*expected a positive whole number"):
         max_training_rows_from(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "rows"),
+    [(None, DEFAULT_MAX_EVALUATION_ROWS), (" ", DEFAULT_MAX_EVALUATION_ROWS), ("300_000", 300_000)],
+)
+def test_the_evaluation_cap_is_a_number_of_rows(value: str | None, rows: int) -> None:
+    """$HOUSING_MAX_EVALUATION_ROWS sets the cap; unset or blank keeps the default."""
+    assert max_evaluation_rows_from(value) == rows
+
+
+@pytest.mark.parametrize("value", ["0", "1e5"])
+def test_a_bad_evaluation_cap_is_refused_with_the_rule(value: str) -> None:
+    """Anything but a positive whole number names the variable and what it expects."""
+    with pytest.raises(ValueError, match=r"HOUSING_MAX_EVALUATION_ROWS=.*expected a positive whole number"):
+        max_evaluation_rows_from(value)
