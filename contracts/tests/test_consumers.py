@@ -623,6 +623,30 @@ def test_lag_requests_do_not_grow_with_a_consumers_receipts(s3_lake: Lake) -> No
     assert after.by_operation == before.by_operation
 
 
+def test_lag_reads_no_receipt_file_its_index_holds(s3_lake: Lake) -> None:
+    """The index's two receipts (last, last_success) are copies of their files: the lag takes them from
+    the index and sends no GET for those files (removing the files changes no request and no row)."""
+    first, second = s3_lake.publish(), s3_lake.publish()
+    s3_lake.subscribe()
+    s3_lake.receipt(first)
+    s3_lake.receipt(
+        second, run_id="run-2", outcome="failed", reason="boom", finished_at=T0 + timedelta(hours=1)
+    )
+    fs, folder = resolve(consumer_uri(s3_lake.uri, "ml-team"), s3_lake.storage_options)
+    now = datetime.now(UTC)
+    with S3Requests(fs) as with_files:
+        expected = s3_lake.lag(now)["ml-team"]
+    assert (expected.consumed_snapshot_id, expected.last_outcome, expected.lag_snapshots) == (
+        first,
+        "failed",
+        1,
+    )
+    fs.rm([path for path in fs.find(f"{folder}/receipts")])
+    with S3Requests(fs) as without_files:
+        assert s3_lake.lag(now)["ml-team"] == expected
+    assert with_files.by_operation == without_files.by_operation
+
+
 QUOTED = "enclosed in double quotes: line 1 column 2 (char 1)"
 
 

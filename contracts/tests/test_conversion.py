@@ -51,3 +51,13 @@ def test_same_major_is_the_frame_itself_and_a_missing_column_is_named() -> None:
     assert convert(frame, V1, V1) is frame
     with pytest.raises(KeyError, match="MedInc"):
         convert(frame.drop(columns="MedInc"), V1, V2)
+
+
+def test_a_consumed_frame_gives_the_same_result_and_moves_its_unchanged_columns() -> None:
+    frame = convert(sample_frame(1000, seed=3), V1, V2)
+    expected = convert(frame, V2, V1)
+    age = frame["house_age"].to_numpy()
+    converted = convert(frame, V2, V1, consume=True)
+    pd.testing.assert_frame_equal(converted, expected, check_exact=True)
+    assert list(frame.columns) == []  # its columns are gone: the two frames never coexist in full
+    assert np.shares_memory(converted["HouseAge"].to_numpy(), age)  # moved, not copied

@@ -33,11 +33,12 @@ from housing_contracts import (
 from housing_contracts.consumers.freshness import check_freshness
 from housing_contracts.contract.fingerprint import content_fingerprint
 from housing_contracts.lake import snapshots as snapshots_module
+from housing_contracts.lake import storage as storage_module
 from housing_contracts.lake.confirmation import CONFIRMATION_FORMAT, Confirmation, read_confirmation
 from housing_contracts.lake.layout import claim_path, committed_snapshot_ids, new_snapshot_id, snapshot_time
 from housing_contracts.lake.snapshots import split_snapshot_uri
 from housing_contracts.lake.storage import resolve
-from housing_contracts.testing import sample_frame
+from housing_contracts.testing import S3Requests, sample_frame
 
 
 @dataclass(frozen=True)
@@ -414,6 +415,27 @@ def test_s3_credentials_from_aws_environment(
     published = publish(frame, lake_uri, contract=V1)
     assert [m.snapshot_id for m in list_snapshots(lake_uri)] == [published.manifest.snapshot_id]
     pd.testing.assert_frame_equal(read_snapshot(lake_uri).frame, frame)
+
+
+def test_a_part_downloads_one_chunk_at_a_time(
+    s3_server: Any, lake_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each part streams in CHUNK_BYTES ranged GETs, no read-ahead block beside the chunk (s3fs's default
+    would fetch and hold 50 MB ahead of each read): the same frame, one GET more per chunk."""
+    options = s3_server.storage_options
+    frame = sample_frame(20_000, seed=5)
+    manifest = publish(frame, lake_uri, storage_options=options, contract=V1).manifest
+    fs, _ = resolve(lake_uri, options)
+    with S3Requests(fs) as whole:
+        pd.testing.assert_frame_equal(read_snapshot(lake_uri, storage_options=options).frame, frame)
+    chunk = 64 * 1024
+    monkeypatch.setattr(storage_module, "CHUNK_BYTES", chunk)
+    with S3Requests(fs) as chunked:
+        pd.testing.assert_frame_equal(read_snapshot(lake_uri, storage_options=options).frame, frame)
+    chunks = sum(-(-entry.size // chunk) for entry in manifest.files)
+    assert chunks > len(manifest.files)  # the test needs parts larger than a chunk
+    extra = chunked.by_operation["GetObject"] - whole.by_operation["GetObject"]
+    assert extra == chunks - len(manifest.files)
 
 
 def test_large_frames_are_split_into_bounded_parts_and_row_groups(

@@ -21,18 +21,8 @@ def test_demo_ends_with_each_consumers_lag(
         sample_frame(), team_lake_uri, storage_options=data_team_s3.storage_options, contract=V1
     )
     snapshot_id = published.manifest.snapshot_id
-    now = datetime.now(UTC)
     ml = ml_team_s3.storage_options
-    subscribe(
-        Subscription(
-            ML_TEAM, team_lake_uri, "http://ml.example", timedelta(hours=6), "latest", None, now, "1.1.0"
-        ),
-        storage_options=ml,
-    )
-    record_receipt(
-        Receipt(ML_TEAM, team_lake_uri, snapshot_id, "housing_consumer", "r1", "success", None, now, now),
-        storage_options=ml,
-    )
+    _consumed_by_ml_team(team_lake_uri, snapshot_id, ml)
     lines = consumers_section(team_lake_uri, data_team_s3.storage_options).splitlines()
     assert lines[1] == f"consumers of {team_lake_uri}"
     [row] = [[cell.strip() for cell in line.split("|")] for line in lines if line.startswith(ML_TEAM)]
@@ -61,18 +51,8 @@ def test_the_flow_helpers_skip_old_junk_manifests(
     good = publish(sample_frame(), team_lake_uri, storage_options=data_team_s3.storage_options, contract=V1)
     snapshot_id = good.manifest.snapshot_id
     newer = junk(snapshot_id, b'{"contract": {"name": "california_housing", "version": "1.1.0"}}')
-    now = datetime.now(UTC)
     ml = ml_team_s3.storage_options
-    subscribe(
-        Subscription(
-            ML_TEAM, team_lake_uri, "http://ml.example", timedelta(hours=6), "latest", None, now, "1.1.0"
-        ),
-        storage_options=ml,
-    )
-    record_receipt(
-        Receipt(ML_TEAM, team_lake_uri, snapshot_id, "housing_consumer", "r1", "success", None, now, now),
-        storage_options=ml,
-    )
+    _consumed_by_ml_team(team_lake_uri, snapshot_id, ml)
     listed = [m.snapshot_id for m in committed_snapshots(team_lake_uri, ml)]
     lines = consumers_section(team_lake_uri, data_team_s3.storage_options).splitlines()
     [row] = [[cell.strip() for cell in line.split("|")] for line in lines if line.startswith(ML_TEAM)]
@@ -83,3 +63,16 @@ def test_the_flow_helpers_skip_old_junk_manifests(
     )
     assert listed == [snapshot_id]
     assert row[2:6] == [snapshot_id, "success", "0", "0s"]
+
+
+def _consumed_by_ml_team(uri: str, snapshot_id: str, storage_options: dict) -> None:
+    """ml-team subscribed to ``uri`` and with a success receipt for ``snapshot_id``."""
+    now = datetime.now(UTC)
+    subscribe(
+        Subscription(ML_TEAM, uri, "http://ml.example", timedelta(hours=6), "latest", None, now, "1.1.0"),
+        storage_options=storage_options,
+    )
+    record_receipt(
+        Receipt(ML_TEAM, uri, snapshot_id, "housing_consumer", "r1", "success", None, now, now),
+        storage_options=storage_options,
+    )

@@ -281,6 +281,26 @@ def start_producer(data: AirflowClient, conf: dict[str, Any] | None, *, timeout:
     )
 
 
+def start_others(
+    others: Sequence[OtherConsumer], *, timeout: float, say: Progress
+) -> list[tuple[OtherConsumer, str]]:
+    """Start each of ``others`` (unpaused, its watcher live), with the dataset URI it consumes."""
+    started = []
+    for other in others:
+        uri = consumed_uri(other.client, other.dag_id)
+        start_watcher(
+            other.client,
+            uri,
+            other.storage_options,
+            timeout=timeout,
+            say=say,
+            dag_id=other.dag_id,
+            consumer=other.consumer,
+        )
+        started.append((other, uri))
+    return started
+
+
 def run_flow(
     data: AirflowClient,
     ml: AirflowClient,
@@ -307,17 +327,7 @@ def run_flow(
     uri = dataset_uri or consumed_uri(ml)
     start_watcher(ml, uri, storage_options, timeout=timeout, say=say)
     followed = []
-    for other in others:
-        other_uri = consumed_uri(other.client, other.dag_id)
-        start_watcher(
-            other.client,
-            other_uri,
-            other.storage_options,
-            timeout=timeout,
-            say=say,
-            dag_id=other.dag_id,
-            consumer=other.consumer,
-        )
+    for other, other_uri in start_others(others, timeout=timeout, say=say):
         before = {run["dag_run_id"] for run in other.client.runs(other.dag_id)}
         known = {m.snapshot_id for m in committed_snapshots(other_uri, other.storage_options)}
         followed.append((other, other_uri, before, known))

@@ -34,9 +34,8 @@ from housing_stack.flow import (
     TEAM_CONSUMER_DAG,
     FlowReport,
     OtherConsumer,
-    consumed_uri,
     run_flow,
-    start_watcher,
+    start_others,
     team_storage_options,
 )
 from housing_stack.identities import DATA_TEAM, ML_TEAM
@@ -86,17 +85,7 @@ def flow(
 
     Both were paused until now. Unpaused, a watcher's first subscription fires the newest snapshot already
     committed (``start_at="latest"``): those first runs finish before the producer runs."""
-    for other in followed:
-        uri = consumed_uri(other.client, other.dag_id)
-        start_watcher(
-            other.client,
-            uri,
-            other.storage_options,
-            timeout=FLOW_TIMEOUT,
-            say=_say,
-            dag_id=other.dag_id,
-            consumer=other.consumer,
-        )
+    start_others(followed, timeout=FLOW_TIMEOUT, say=_say)
     for other in followed:
         deadline = time.monotonic() + FLOW_TIMEOUT
         while not (runs := other.client.runs(other.dag_id)) or any(r["state"] not in FINISHED for r in runs):

@@ -62,7 +62,8 @@ def load(snapshot: Mapping[str, Any], *, storage_options: StorageOptions = None)
     # Arrow keeps the memory it read into for reuse; the frame lives in NumPy's, so give it back
     pyarrow.default_memory_pool().release_unused()
     return Loaded(
-        frame=convert(read.frame, read.contract, INTERNAL_CONTRACT),  # the frame itself for 1.x
+        # consumed: the read frame is not needed after, and the two would otherwise coexist at the peak
+        frame=convert(read.frame, read.contract, INTERNAL_CONTRACT, consume=True),  # itself for 1.x
         manifest=read.manifest,
         contract=read.contract,
     )

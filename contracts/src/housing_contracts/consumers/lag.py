@@ -113,8 +113,9 @@ def consumer_lag(
 
     Requests do not grow with the history: one delimited listing of the consumers' folder; each consumer's
     subscription and :class:`~housing_contracts.consumers.records.LatestReceipts` in one batched read; its
-    receipts listed from the snapshot of its last success on (all of them only without that index) and
-    read in a second batched read; the snapshots listed from the oldest snapshot any consumer has seen on.
+    receipts listed from the snapshot of its last success on (all of them only without that index), and
+    those the index does not hold read in a second batched read; the snapshots listed from the oldest
+    snapshot any consumer has seen on.
     A corrupt or foreign record, or a receipt for a snapshot that is not committed, never raises: it is
     named in the row's ``problems`` and skipped. A committed snapshot with a corrupt or foreign manifest
     counts in no lag (no consumer can read it); the catalog logs it with its reason.
@@ -131,13 +132,21 @@ def consumer_lag(
     contents = _read_all(fs, heads)
     files: dict[str, dict[str, str]] = {}  # consumer -> {path below its dataset folder: full path}
     starts: dict[str, str | None] = {}  # consumer -> the receipts folder its listing starts at
+    indexed: dict[str, set[str]] = {}  # consumer -> its index's receipts, as paths below its folder
     for consumer in consumers:
         found = files.setdefault(consumer, {})
         for name in (SUBSCRIPTION_NAME, LATEST_RECEIPTS_NAME):
             path = f"{folder(consumer)}/{name}"
             if not isinstance(contents.get(path, FileNotFoundError()), FileNotFoundError):
                 found[name] = path
-        starts[consumer] = _listing_start(contents.get(found.get(LATEST_RECEIPTS_NAME, "")))
+        index = _trusted_index(consumer, contents.get(found.get(LATEST_RECEIPTS_NAME, "")), dataset_uri)
+        starts[consumer] = index.last_success.snapshot_id if index and index.last_success else None
+        # the index's receipts are copies of their files, written after them: not read again
+        indexed[consumer] = {
+            f"{RECEIPTS_DIR}/{r.snapshot_id}/{r.run_key}.json"
+            for r in ((index.last, index.last_success) if index else ())
+            if r is not None
+        }
     with ThreadPoolExecutor(max_workers=8) as pool:
         listings = pool.map(
             lambda c: (
@@ -154,13 +163,16 @@ def consumer_lag(
     files = {consumer: found for consumer, found in files.items() if found}  # another dataset's consumer
     receipts = sorted(
         path
-        for found in files.values()
+        for consumer, found in files.items()
         for below, path in found.items()
-        if below.startswith(f"{RECEIPTS_DIR}/")
+        if below.startswith(f"{RECEIPTS_DIR}/") and below not in indexed.get(consumer, ())
     )
     if receipts:
         contents.update(_read_all(fs, receipts))
-    rows = {consumer: _records(consumer, found, contents, dataset_uri) for consumer, found in files.items()}
+    rows = {
+        consumer: _records(consumer, found, contents, dataset_uri, indexed.get(consumer, set()))
+        for consumer, found in files.items()
+    }
     seen = [record.seen for record in rows.values()]
     since = None if not seen or None in seen else min(filter(None, seen))
     committed = committed_snapshot_ids(fs, root, since=since)
@@ -192,15 +204,19 @@ def _read_all(fs: Any, paths: list[str]) -> dict[str, Any]:
     return fs.cat(paths, on_error="return")
 
 
-def _listing_start(content: Any) -> str | None:
-    """The snapshot whose receipts a consumer's listing starts at: its index's last success (None: all)."""
+def _trusted_index(consumer: str, content: Any, dataset_uri: str) -> LatestReceipts | None:
+    """A consumer's :class:`LatestReceipts` if it reads and names this consumer and dataset, else None
+    (its receipts are then all listed and read; the row names the problem)."""
     if content is None or isinstance(content, BaseException):
         return None
     try:
         latest = LatestReceipts.from_json(content)
     except ValueError:
-        return None  # reported with the consumer's row
-    return latest.last_success.snapshot_id if latest.last_success else None
+        return None
+    receipts = [latest, *(r for r in (latest.last, latest.last_success) if r is not None)]
+    if any(r.consumer != consumer or not same_dataset(r.dataset_uri, dataset_uri) for r in receipts):
+        return None
+    return latest
 
 
 class _Readable:
@@ -252,7 +268,9 @@ class _Records:
         return max(filter(None, (consumed, start_after)), default=None)
 
 
-def _records(consumer: str, found: dict[str, str], contents: dict[str, Any], dataset_uri: str) -> _Records:
+def _records(
+    consumer: str, found: dict[str, str], contents: dict[str, Any], dataset_uri: str, indexed_paths: set[str]
+) -> _Records:
     problems: list[str] = []
     subscription: Subscription | None = None
     receipts: dict[tuple[str, str], Receipt] = {}
@@ -261,6 +279,8 @@ def _records(consumer: str, found: dict[str, str], contents: dict[str, Any], dat
         problems.append(f"{consumer!r} is not a valid consumer name; its records are skipped")
         found = {}
     for below, path in sorted(found.items()):
+        if below in indexed_paths:
+            continue  # not read: the index's copy is added below
         parts = below.split("/")
         try:
             if below == SUBSCRIPTION_NAME:
@@ -294,7 +314,7 @@ def _records(consumer: str, found: dict[str, str], contents: dict[str, Any], dat
             if below == LATEST_RECEIPTS_NAME:
                 indexed = []
             problems.append(f"{below}: {exc}")
-    for receipt in indexed:  # the index's receipts, unless listed (the file read is the truth)
+    for receipt in indexed:  # the index's receipts: copies of their files (not read), or files gone
         receipts.setdefault((receipt.snapshot_id, receipt.run_key), receipt)
     if SUBSCRIPTION_NAME not in found:
         problems.insert(0, "no subscription")

@@ -177,7 +177,8 @@ class LatestReceipts(Record):
     """A consumer's newest receipts of a dataset, rewritten by :func:`record_receipt` after each receipt.
 
     An index, not the record: the receipts stay the truth. A lag reader lists the receipts from
-    ``last_success``'s snapshot on (and reads them), so a lost update (two runs writing at once) or a
+    ``last_success``'s snapshot on (and reads those the index does not hold: its two receipts are copies
+    of their files, written after them), so a lost update (two runs writing at once) or a
     missing index (receipts written before it existed) costs listing, never a wrong lag.
     """
 

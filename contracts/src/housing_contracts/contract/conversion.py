@@ -19,11 +19,16 @@ _STEPS: dict[tuple[int, int], dict[str, tuple[str, float, bool]]] = {
 }
 
 
-def convert(frame: pd.DataFrame, source: Contract, target: Contract) -> pd.DataFrame:
+def convert(
+    frame: pd.DataFrame, source: Contract, target: Contract, *, consume: bool = False
+) -> pd.DataFrame:
     """``frame`` (in ``source``'s columns) in ``target``'s columns and units, in ``target``'s column order.
 
-    A new frame; ``frame`` is not changed. Returns ``frame`` itself when both are the same major.
-    KeyError names a column of ``source`` that ``frame`` lacks.
+    A new frame; ``frame`` is not changed, unless ``consume``: then each column is dropped from ``frame``
+    once converted (and moved, not copied, when its unit is the same), so a reader that no longer needs
+    the original holds one frame plus one column at the peak instead of two frames; ``frame`` ends empty.
+    Returns ``frame`` itself when both are the same major. KeyError names a column of ``source`` that
+    ``frame`` lacks.
     """
     if source.major == target.major:
         return frame
@@ -37,9 +42,10 @@ def convert(frame: pd.DataFrame, source: Contract, target: Contract) -> pd.DataF
     converted = {}
     for column in source.columns:
         name, factor, multiply = step[column]
-        values = frame[column].to_numpy()
+        values = (frame.pop(column) if consume else frame[column]).to_numpy()
         if factor == 1.0:
-            converted[name] = values.copy()
+            converted[name] = values if consume else values.copy()
         else:
             converted[name] = values * factor if multiply else values / factor
-    return pd.DataFrame(converted, index=frame.index, columns=list(target.columns))
+        del values  # a consumed column's memory goes as soon as its converted copy exists
+    return pd.DataFrame(converted, index=frame.index, columns=list(target.columns), copy=False)

@@ -74,10 +74,13 @@ def create_exclusive(fs: AbstractFileSystem, path: str, data: bytes) -> bool:
 
 
 def copy_verified(fs: AbstractFileSystem, path: str, target: IO[bytes]) -> tuple[int, str]:
-    """Stream ``path`` into ``target`` in bounded chunks; return (size, hex sha256) of what was read."""
+    """Stream ``path`` into ``target`` in bounded chunks; return (size, hex sha256) of what was read.
+
+    No read-ahead cache: on an object store each chunk is one ranged GET, and no block (s3fs: 50 MB) is
+    held beside it."""
     sha256 = hashlib.sha256()
     size = 0
-    with fs.open(path, "rb") as source:
+    with fs.open(path, "rb", cache_type="none") as source:
         while chunk := source.read(CHUNK_BYTES):
             sha256.update(chunk)
             size += len(chunk)
