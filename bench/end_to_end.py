@@ -61,7 +61,7 @@ SOURCE = "sklearn"
 FLOW_TIMEOUT = 900.0
 BIG_TIMEOUT = 1200.0
 BIG_GOAL = Goal("<=", 300.0)
-#: Above 2M rows: the issue's target for 10M rows, trigger → decision within 10 minutes.
+#: Above 2M rows (the 10M flow): trigger → decision within 10 minutes.
 LARGER_GOAL = Goal("<=", 600.0)
 BIG_MEMORY_GOAL = Goal("<=", 3.0, of="ratio")
 BIG_READS_GOAL = Goal("<=", 1.0)
