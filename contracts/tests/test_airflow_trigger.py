@@ -26,7 +26,7 @@ import pytest
 from airflow.sdk.execution_time.context import AssetStateStoreAccessor
 from airflow.triggers.shared_stream import AdvanceItem, AdvanceOutcome, SharedStreamManager
 
-from housing_contracts import V1, publish
+from housing_contracts import V1, V2, publish
 from housing_contracts.airflow.asset import manifests_from_events
 from housing_contracts.airflow.trigger import (
     DEFAULT_RENEW_SECONDS,
@@ -36,6 +36,7 @@ from housing_contracts.airflow.trigger import (
     cursor_key,
 )
 from housing_contracts.consumers.records import SUBSCRIPTION_NAME, Subscription, consumer_uri
+from housing_contracts.contract.conversion import convert
 from housing_contracts.contract.versions import ASSET_NAME, CONTRACT_VERSION, DATASET_URI
 from housing_contracts.lake.layout import snapshot_time
 from housing_contracts.lake.manifest import MANIFEST_NAME
@@ -287,6 +288,26 @@ def test_folder_without_manifest_never_fires(lake, make_trigger, state_store):
 
     expected, fired = asyncio.run(scenario())
     assert fired == expected
+
+
+def test_a_manifest_of_another_major_never_fires(lake, make_trigger, state_store, caplog):
+    """A well-formed manifest written under another major in this major's dataset is skipped, once, with a
+    warning naming it; the next snapshot of the right major still fires."""
+    caplog.set_level(logging.WARNING, logger="housing_contracts.airflow")
+
+    async def scenario() -> tuple[str, list[dict[str, Any]], list[dict[str, Any]]]:
+        frame = convert(sample_frame(1000, seed=99), V1, V2)
+        stray = publish(frame, lake.uri, storage_options=lake.storage_options, contract=V2).manifest
+        async with Triggerer(make_trigger(start_at="earliest"), []) as triggerer:
+            await asyncio.sleep(5 * POLL)  # several polls see the stray snapshot
+            barrier = lake.commit()
+            return stray.snapshot_id, [barrier], await triggerer.wait_fired(1)
+
+    stray_id, expected, fired = asyncio.run(scenario())
+    assert fired == expected
+    watcher = [r for r in caplog.records if r.name == "housing_contracts.airflow.trigger"]
+    warnings = [r.getMessage() for r in watcher if stray_id in r.getMessage()]
+    assert len(warnings) == 1 and "written under california_housing 2.0.0" in warnings[0]
 
 
 def test_confirming_unchanged_content_never_fires(lake, make_trigger, state_store):

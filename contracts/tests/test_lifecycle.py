@@ -88,6 +88,36 @@ def test_one_publish_validates_once_and_commits_each_major(
     assert v2.frame["median_house_value"].max() == pytest.approx(cleaned_frame["MedHouseVal"].max() * 100_000)
 
 
+def test_consume_publishes_the_same_snapshots_and_empties_the_frame(
+    s3_server: Any, uris: dict[Any, str], cleaned_frame: pd.DataFrame
+) -> None:
+    """With consume=True, each major gets the snapshot it gets without it (same content fingerprint), the
+    results keep the order asked for, and the frame is left empty: the conversion took its columns."""
+    options = s3_server.storage_options
+    plain = publish_all(cleaned_frame.copy(), (V2, V1), uris=uris, storage_options=options, source=V1)
+    frame = cleaned_frame.copy()
+    consumed = publish_all(frame, (V2, V1), uris=uris, storage_options=options, source=V1, consume=True)
+
+    assert list(consumed.results) == [V2, V1]
+    assert not any(result.created for result in consumed.results.values())  # same content: unchanged
+    for contract in (V1, V2):
+        assert (
+            consumed.results[contract].manifest.content_fingerprint
+            == plain.results[contract].manifest.content_fingerprint
+        )
+    assert frame.columns.empty
+
+
+def test_consume_leaves_the_frame_whole_on_a_violation(
+    s3_server: Any, uris: dict[Any, str], frame: pd.DataFrame
+) -> None:
+    """The frame is consumed only after validation passed: a violating frame stays whole to quarantine."""
+    broken = frame.assign(MedInc=-1.0)
+    with pytest.raises(ContractViolation):
+        publish_all(broken, uris=uris, storage_options=s3_server.storage_options, source=V1, consume=True)
+    assert list(broken.columns) == list(frame.columns) and len(broken) == len(frame)
+
+
 def test_a_violation_publishes_no_major(s3_server: Any, uris: dict[Any, str], frame: pd.DataFrame) -> None:
     """The single validation comes before anything is written, for every major."""
     broken = frame.assign(MedInc=-1.0)

@@ -18,6 +18,7 @@ from include.housing_data.clean import (
     drop_bedrooms_exceeding_rooms,
     drop_duplicates,
     drop_missing_or_non_finite,
+    duplicate_rows,
     enforce_float64,
 )
 
@@ -48,6 +49,26 @@ def test_near_duplicates_are_kept(rows: pd.DataFrame) -> None:
     """Rows that differ in a single value are not duplicates."""
     twin = rows.iloc[[0]].assign(MedInc=rows.loc[0, "MedInc"] + 0.001)
     assert len(drop_duplicates(pd.concat([rows, twin], ignore_index=True))) == len(rows) + 1
+
+
+def test_duplicates_match_pandas_on_signed_zeros_and_missing_values(rows: pd.DataFrame) -> None:
+    """-0.0 repeats 0.0 and a NaN repeats a NaN, as ``DataFrame.duplicated`` sees them."""
+    special = rows.iloc[[0, 1]].copy()
+    special.iloc[0, 0], special.iloc[1, 1] = 0.0, np.nan
+    twins = special.copy()
+    twins.iloc[0, 0] = -0.0
+    frame = pd.concat([rows, special, twins], ignore_index=True)
+    assert duplicate_rows(frame).tolist() == frame.duplicated(keep="first").tolist()
+    assert duplicate_rows(frame).sum() == 2
+
+
+def test_a_hash_collision_never_drops_a_distinct_row(
+    rows: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows whose hashes collide are compared value by value: with every hash equal, only true repeats go."""
+    monkeypatch.setattr(pd.util, "hash_array", lambda values, **_: np.zeros(len(values), dtype="uint64"))
+    frame = pd.concat([rows, rows.iloc[[4, 7]]], ignore_index=True)
+    assert duplicate_rows(frame).tolist() == [False] * len(rows) + [True, True]
 
 
 def test_missing_values_are_dropped(rows: pd.DataFrame) -> None:

@@ -133,7 +133,9 @@ def test_without_the_retired_skip_the_run_would_fail(
 
     refused: list[tuple[str, type[Exception]]] = []
 
-    def publish_every_version(df, contracts=housing_contracts.CONTRACTS, *, source=V1, **kwargs):
+    def publish_every_version(
+        df, contracts=housing_contracts.CONTRACTS, *, source=V1, consume=False, **kwargs
+    ):
         outcome = PublishAll()
         for contract in contracts:
             try:

@@ -106,8 +106,30 @@ def enforce_float64(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def duplicate_rows(frame: pd.DataFrame) -> np.ndarray:
-    """True for each row that repeats an earlier row exactly."""
-    return frame.duplicated(keep="first").to_numpy()
+    """True for each row that repeats an earlier row exactly (equal as ``DataFrame.duplicated`` sees it).
+
+    ``DataFrame.duplicated`` factorises every column at once, a frame's worth of int64 codes. Here one
+    64-bit hash per row is built column by column; only the rows whose hash another row shares are
+    compared exactly, so a hash collision never drops a row.
+    """
+    import numpy as np
+    import pandas as pd
+
+    hashes = np.zeros(len(frame), dtype="uint64")
+    for column in frame.columns:
+        values = frame[column].to_numpy()
+        if values.dtype.kind == "f":
+            # equal values hash equally: -0.0 as 0.0, every NaN as the one NaN
+            values = np.where(np.isnan(values), np.nan, values + 0.0)
+        hashes *= np.uint64(0x100000001B3)
+        hashes ^= pd.util.hash_array(values, categorize=False)
+        del values
+    shared = pd.Series(hashes, copy=False).duplicated(keep=False).to_numpy()
+    del hashes
+    duplicates = np.zeros(len(frame), dtype=bool)
+    if shared.any():
+        duplicates[shared] = frame.loc[shared].duplicated(keep="first").to_numpy()
+    return duplicates
 
 
 def missing_or_non_finite_rows(frame: pd.DataFrame) -> np.ndarray:

@@ -111,8 +111,9 @@ def publish_step(
 
     frame = staging.load(staged, storage_options=storage_options)
     try:
+        # consume: the staged frame is not needed once published, so the converted major takes its columns
         outcome = publish_all(
-            frame, source=V1, producer=producer, extras=extras, storage_options=storage_options
+            frame, source=V1, producer=producer, extras=extras, storage_options=storage_options, consume=True
         )
     except ContractViolation as violation:
         record = quarantine(frame, violation, quarantine_uri(run_id), storage_options=storage_options)

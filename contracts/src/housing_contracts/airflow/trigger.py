@@ -142,12 +142,16 @@ class SnapshotStream(SharedStreamProducer):
         self.state_store = state_store
         # an Asset of its own (a bench's, a test's) names no contract: its URI does, else the newest major
         by_uri = contract_for(trigger.uri) if trigger.uri else None
-        self.contract = contract_by_asset(trigger.asset_name) or by_uri or LATEST
+        #: The major this watcher's asset names, if it names one: a manifest of another is not fired.
+        self.expected = contract_by_asset(trigger.asset_name) or by_uri
+        self.contract = self.expected or LATEST
         self.uri = trigger.uri or self.contract.dataset_uri()
         self.cursor_key = cursor_key(self.uri)
         self.cursor: _Cursor | None = None
         self.in_flight: set[str] = set()
         self._unreadable: set[str] = set()
+        #: Snapshots whose manifest belongs to another contract or major: skipped without reading again.
+        self._foreign: set[str] = set()
         self._listing_failed = False
         #: Whether this watcher start still has to write the consumer's subscription.
         self._subscription_due = trigger.consumer is not None
@@ -291,7 +295,11 @@ class SnapshotStream(SharedStreamProducer):
                 if self._subscription_due or renewal_due:
                     await self._subscribe(options, started_at)
                 for snapshot_id in sorted(committed):
-                    if snapshot_id in self.cursor or snapshot_id in self.in_flight:
+                    if (
+                        snapshot_id in self.cursor
+                        or snapshot_id in self.in_flight
+                        or snapshot_id in self._foreign
+                    ):
                         continue
                     if window is not None and snapshot_id < window and snapshot_id not in self._unreadable:
                         log.warning(
@@ -304,7 +312,7 @@ class SnapshotStream(SharedStreamProducer):
                             self.trigger.sweep_seconds,
                         )
                     try:
-                        manifest = (await asyncio.to_thread(read_manifest, fs, root, snapshot_id)).to_dict()
+                        manifest = await asyncio.to_thread(read_manifest, fs, root, snapshot_id)
                     except Exception as exc:
                         if snapshot_id not in self._unreadable:
                             log.warning(
@@ -312,8 +320,23 @@ class SnapshotStream(SharedStreamProducer):
                             )
                         self._unreadable.add(snapshot_id)
                         continue
+                    ref = manifest.contract
+                    if self.expected is not None and (ref.name, ref.major) != (
+                        self.expected.name,
+                        self.expected.major,
+                    ):
+                        log.warning(
+                            "Skipping snapshot %s: its manifest was written under %s %s, and %s holds %s",
+                            snapshot_id,
+                            ref.name,
+                            ref.version,
+                            self.uri,
+                            self.expected.label,
+                        )
+                        self._foreign.add(snapshot_id)
+                        continue
                     self.in_flight.add(snapshot_id)
-                    yield manifest, snapshot_id
+                    yield manifest.to_dict(), snapshot_id
             await asyncio.sleep(self.trigger.poll_interval)
 
     async def advance(self, batch: Sequence[AdvanceItem]) -> None:

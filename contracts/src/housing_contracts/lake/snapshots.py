@@ -165,6 +165,7 @@ def publish_all(
     producer: dict[str, Any] | None = None,
     extras: dict[str, Any] | None = None,
     storage_options: dict[str, Any] | None = None,
+    consume: bool = False,
 ) -> PublishAll:
     """Validate ``df`` against ``source`` once, then publish it to every major in ``contracts``, converted
     (``conversion.py``), each atomically under its own dataset (``uris``, default each
@@ -172,23 +173,35 @@ def publish_all(
 
     The :class:`ContractViolation` comes before anything is written. Converted frames are not validated
     again: the conversion keeps every valid frame valid (the tests hold both models to that).
+
+    ``source``'s own major is written first, from ``df`` itself. With ``consume``, the last conversion
+    takes ``df``'s columns as it goes (``convert(..., consume=True)``), so the peak is one frame plus a
+    column rather than two frames; ``df`` is then left empty, and only once validation has passed.
+    ``PublishAll.results`` keeps the order of ``contracts``.
     """
     uris = dict(uris or {})
     targets = {contract: uris.get(contract) or contract.dataset_uri() for contract in contracts}
     validate(df, source)
+    order = sorted(targets, key=lambda contract: contract.major != source.major)  # stable: source first
+    converted = [contract for contract in order if contract.major != source.major]
     outcome = PublishAll()
-    for contract, uri in targets.items():
+    results: dict[Contract, PublishResult] = {}
+    for contract in order:
+        uri = targets[contract]
         fs, root = resolve(uri, storage_options)
         retired = read_retirement(fs, root)
         if retired is not None:
             log.info("%s (%s) is retired: not published. %s", contract.label, uri, retired.text())
             outcome.retired[contract] = retired
             continue
-        frame = convert(df, source, contract)
+        last_use = consume and bool(converted) and contract is converted[-1]
+        frame = convert(df, source, contract, consume=last_use)
         fingerprint, stats = _check_and_summarise(frame, contract, validated=True)
-        outcome.results[contract] = _publish_checked(
+        results[contract] = _publish_checked(
             frame, uri, contract, fingerprint, stats, producer, extras, storage_options
         )
+        del frame  # a converted frame goes before the next one is built
+    outcome.results.update((contract, results[contract]) for contract in targets if contract in results)
     return outcome
 
 
