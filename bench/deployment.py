@@ -49,7 +49,7 @@ REST_TIMEOUT = 90.0
 
 def client(deployment: AirflowStandalone) -> AirflowClient:
     """A REST client logged in as the deployment's user."""
-    return AirflowClient(deployment.base_url, deployment.user, deployment.password, timeout=REST_TIMEOUT)
+    return AirflowClient(deployment.base_url, *deployment.admin, timeout=REST_TIMEOUT)
 
 
 @contextlib.contextmanager

@@ -81,3 +81,13 @@ def test_an_unmeasured_figure_has_no_verdict() -> None:
     """A figure that was not measured is neither met nor missed."""
     result = Result("latency", None, "s", goal=Goal("<=", 5.0), note="not measured: no Airflow")
     assert (result.ratio, result.met) == (None, None)
+
+
+def test_the_bench_deployment_client_logs_in_as_its_admin(tmp_path) -> None:
+    """The latency section's REST client uses the bench deployment's own admin account."""
+    from bench import deployment
+
+    airflow = deployment.bench_deployment(tmp_path / "airflow", {})
+    client = deployment.client(airflow)
+    assert (client.base_url, client.username, client.password) == (airflow.base_url, *airflow.admin)
+    assert client.username == deployment.USER

@@ -50,3 +50,19 @@ def test_staging_selected_rows_in_batches_equals_the_filtered_frame(tmp_path, mo
     keep = np.random.default_rng(0).random(len(frame)) < 0.7
     uri = staging.stage(frame, str(tmp_path / "run"), "cleaned", rows=keep)
     pd.testing.assert_frame_equal(staging.load(uri), frame.loc[keep].reset_index(drop=True))
+
+
+def test_missing_values_float32_and_other_dtypes_read_back_unchanged(tmp_path) -> None:
+    """Floating columns (NaN and float32 included) take the row-group path, a frame with an integer or
+    text column the whole-table one: both read back equal, dtypes included."""
+    import numpy as np
+
+    floats = pd.DataFrame({"a": [1.0, np.nan, 3.0], "b": np.array([1.5, 2.5, 3.5], dtype="float32")})
+    mixed = pd.DataFrame({"a": [1, 2, 3], "name": ["x", None, "z"]})
+    for name, frame in (("floats", floats), ("mixed", mixed)):
+        uri = staging.stage(frame, str(tmp_path / "run"), name)
+        pd.testing.assert_frame_equal(staging.load(uri), frame)
+    # a source file written with its (float) index: the index comes back as the index, not as a column
+    indexed = floats.set_index(pd.Index([0.5, 1.5, 2.5], name="key"))
+    indexed.to_parquet(tmp_path / "indexed.parquet")
+    pd.testing.assert_frame_equal(staging.load(str(tmp_path / "indexed.parquet")), indexed)

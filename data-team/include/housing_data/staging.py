@@ -48,17 +48,46 @@ def stage(
 
 
 def load(uri: str, *, storage_options: dict[str, Any] | None = None) -> pd.DataFrame:
-    """The frame staged at ``uri``. Arrow's buffers are released column by column as pandas takes them
-    over, so reading needs about the frame, not the frame twice."""
+    """The frame in the Parquet file at ``uri`` (a staged frame, or a source file): a fresh index unless
+    the file stored one.
+
+    When every column is floating point (what ``clean`` stages), the file is read one row group at a time
+    into columns allocated once, so reading needs the frame plus one row group: a whole Arrow table
+    would stay resident in Arrow's pool beside the frame. Other files (a source's integer columns) are
+    read whole, Arrow's buffers released column by column as pandas takes them over.
+    """
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
     import pyarrow.parquet as pq
     from fsspec.core import url_to_fs
 
     fs, path = url_to_fs(uri, **(_options(uri, storage_options) or {}))
-    import pyarrow as pa
-
-    table = pq.read_table(path, filesystem=fs)
-    frame = table.to_pandas(split_blocks=True, self_destruct=True)
-    del table
+    with fs.open(path, "rb") as source:
+        parquet = pq.ParquetFile(source)
+        fields = list(parquet.schema_arrow)
+        # an index pandas stored as a column is restored by the whole-table read, not taken for data
+        stored_index = (parquet.schema_arrow.pandas_metadata or {}).get("index_columns", [])
+        if (
+            fields
+            and not any(isinstance(c, str) for c in stored_index)
+            and all(pa.types.is_floating(field.type) for field in fields)
+        ):
+            rows = parquet.metadata.num_rows
+            arrays = {field.name: np.empty(rows, dtype=field.type.to_pandas_dtype()) for field in fields}
+            offset = 0
+            for group in range(parquet.num_row_groups):
+                table = parquet.read_row_group(group)
+                stop = offset + table.num_rows
+                for name, values in arrays.items():
+                    values[offset:stop] = table.column(name).to_numpy()
+                offset = stop
+                del table
+            frame = pd.DataFrame(arrays, columns=list(arrays), copy=False)
+        else:
+            table = parquet.read()
+            frame = table.to_pandas(split_blocks=True, self_destruct=True)
+            del table
     pa.default_memory_pool().release_unused()  # Arrow's pool would keep what it read into
     return frame
 
