@@ -190,7 +190,7 @@ demo: setup ## the whole flow on the real dataset: up, producer → contract →
 	@$(PY) -m housing_stack.demo --profile $(PROFILE)
 
 .PHONY: bench
-bench: setup ## measure against floors: validation, publish/read, event latency, end to end (+2M rows), model (~11 min)
+bench: setup ## measure against floors: validation, publish/read, event latency, history, end to end (+2M and 10M rows), model (~22 min)
 	$(PY) -m bench
 
 # --- a third (fourth, ...) consuming team, generated from infra/templates/consumer-team with copier ---

@@ -51,10 +51,11 @@ def load(uri: str, *, storage_options: dict[str, Any] | None = None) -> pd.DataF
     """The frame in the Parquet file at ``uri`` (a staged frame, or a source file): a fresh index unless
     the file stored one.
 
-    When every column is floating point (what ``clean`` stages), the file is read one row group at a time
-    into columns allocated once, so reading needs the frame plus one row group: a whole Arrow table
-    would stay resident in Arrow's pool beside the frame. Other files (a source's integer columns) are
-    read whole, Arrow's buffers released column by column as pandas takes them over.
+    When every column is floating point (what ``clean`` stages), each column chunk of each row group is
+    decoded on its own straight into columns allocated once, so reading needs the frame plus one column
+    chunk: a whole Arrow table, or even a whole row group, would stay resident in Arrow's pool beside the
+    frame. Other files (a source's integer columns) are read whole, Arrow's buffers released column by
+    column as pandas takes them over.
     """
     import numpy as np
     import pandas as pd
@@ -63,7 +64,9 @@ def load(uri: str, *, storage_options: dict[str, Any] | None = None) -> pd.DataF
     from fsspec.core import url_to_fs
 
     fs, path = url_to_fs(uri, **(_options(uri, storage_options) or {}))
-    with fs.open(path, "rb") as source:
+    # no read-ahead cache: on S3 each of Arrow's reads is one ranged GET, and no 50 MB block sits beside
+    # the frame
+    with fs.open(path, "rb", cache_type="none") as source:
         parquet = pq.ParquetFile(source)
         fields = list(parquet.schema_arrow)
         # an index pandas stored as a column is restored by the whole-table read, not taken for data
@@ -77,12 +80,10 @@ def load(uri: str, *, storage_options: dict[str, Any] | None = None) -> pd.DataF
             arrays = {field.name: np.empty(rows, dtype=field.type.to_pandas_dtype()) for field in fields}
             offset = 0
             for group in range(parquet.num_row_groups):
-                table = parquet.read_row_group(group)
-                stop = offset + table.num_rows
+                stop = offset + parquet.metadata.row_group(group).num_rows
                 for name, values in arrays.items():
-                    values[offset:stop] = table.column(name).to_numpy()
+                    values[offset:stop] = parquet.read_row_group(group, columns=[name]).column(0).to_numpy()
                 offset = stop
-                del table
             frame = pd.DataFrame(arrays, columns=list(arrays), copy=False)
         else:
             table = parquet.read()
