@@ -229,14 +229,25 @@ def _memory(
     }
 
 
-def _fixed_memory(clients: Clients, report: Any, memory: TaskMemory) -> dict[str, float]:
-    """task -> MB it added on the real-data flow (a ~1 MB frame): its fixed cost (the libraries it imports,
-    its S3 and MLflow clients), which does not grow with the frame."""
+def _real_flow(clients: Clients, config: StackConfig, say: Say) -> tuple[Any, dict[str, float]]:
+    """The flow on the real dataset, and task -> MB it added there (a ~1 MB frame): each task's fixed
+    cost (its libraries' first use, its S3 and MLflow clients), which does not grow with the frame."""
+    with TaskMemory() as memory:
+        report = run_flow(
+            clients.data,
+            clients.ml,
+            storage_options=reader_storage_options(config),
+            conf={"source": SOURCE},
+            timeout=FLOW_TIMEOUT,
+            progress=say,
+        )
+    if report.consumer_run_id is None:
+        return report, {}
     peaks = {
         **_memory(clients.data, PRODUCER_DAG, report.producer_run_id, memory),
         **_memory(clients.ml, CONSUMER_DAG, report.consumer_run_id, memory),
     }
-    return {task: added for task, (added, _) in peaks.items()}
+    return report, {task: added for task, (added, _) in peaks.items()}
 
 
 def _run_big(
@@ -400,16 +411,7 @@ def run(
             if large_only:
                 # the real-data flow first, unreported: the tasks' fixed cost, and a fresh stack's first
                 # producer run (which unpausing starts on the default source) out of the way
-                with TaskMemory() as memory:
-                    first = run_flow(
-                        clients.data,
-                        clients.ml,
-                        storage_options=reader_storage_options(config),
-                        conf={"source": SOURCE},
-                        timeout=FLOW_TIMEOUT,
-                        progress=say,
-                    )
-                fixed = _fixed_memory(clients, first, memory) if first.consumer_run_id else {}
+                _, fixed = _real_flow(clients, config, say)
                 return _run_all_big(clients, config, workdir, big_rows, say, fixed)
             # the floor DAG files, generated now from the real ones (the producer's names the template)
             shapes: dict[str, Any] = {}
@@ -425,19 +427,10 @@ def run(
             except Exception as error:  # the floor is reported as not measured; the real flow still runs
                 floor_error = f"generating the floor DAGs: {_short(error)}"
 
-            with TaskMemory() as memory:
-                report = run_flow(
-                    clients.data,
-                    clients.ml,
-                    storage_options=reader_storage_options(config),
-                    conf={"source": SOURCE},
-                    timeout=FLOW_TIMEOUT,
-                    progress=say,
-                )
+            report, fixed = _real_flow(clients, config, say)
             if not report.published or report.decision is None:
                 reason = f"the producer run {report.producer_run_id} published nothing"
                 return [not_measured(NAME, "s", reason, GOAL)]
-            fixed = _fixed_memory(clients, report, memory)
             decision_s = report.decision_s
             real = [Result(f"end to end phase: {phase.name}", phase.seconds, "s") for phase in report.phases]
             try:
