@@ -229,6 +229,14 @@ def _memory(
     }
 
 
+def _flow_memory(clients: Clients, report: Any, memory: TaskMemory) -> dict[str, tuple[float, float]]:
+    """``_memory`` of both runs of a flow, keyed ``<dag>.<task>``."""
+    return {
+        **_memory(clients.data, PRODUCER_DAG, report.producer_run_id, memory),
+        **_memory(clients.ml, CONSUMER_DAG, report.consumer_run_id, memory),
+    }
+
+
 def _real_flow(clients: Clients, config: StackConfig, say: Say) -> tuple[Any, dict[str, float]]:
     """The flow on the real dataset, and task -> MB it added there (a ~1 MB frame): each task's fixed
     cost (its libraries' first use, its S3 and MLflow clients), which does not grow with the frame."""
@@ -243,11 +251,7 @@ def _real_flow(clients: Clients, config: StackConfig, say: Say) -> tuple[Any, di
         )
     if report.consumer_run_id is None:
         return report, {}
-    peaks = {
-        **_memory(clients.data, PRODUCER_DAG, report.producer_run_id, memory),
-        **_memory(clients.ml, CONSUMER_DAG, report.consumer_run_id, memory),
-    }
-    return report, {task: added for task, (added, _) in peaks.items()}
+    return report, {task: added for task, (added, _) in _flow_memory(clients, report, memory).items()}
 
 
 def _run_big(
@@ -280,10 +284,7 @@ def _run_big(
         reason = f"the producer run {report.producer_run_id} published nothing"
         return [not_measured(names[0], "s", reason, goal)]
     decision = report.decision_s
-    peaks = {
-        **_memory(clients.data, PRODUCER_DAG, report.producer_run_id, memory),
-        **_memory(clients.ml, CONSUMER_DAG, report.consumer_run_id, memory),
-    }
+    peaks = _flow_memory(clients, report, memory)
     reads = {
         **{
             f"{PRODUCER_DAG}.{k}": v

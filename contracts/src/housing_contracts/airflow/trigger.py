@@ -24,6 +24,7 @@ from airflow.triggers.shared_stream import AdvanceItem, AdvanceOutcome, SharedSt
 from housing_contracts.airflow.connections import astorage_options_from_connection
 from housing_contracts.consumers.records import Subscription, check_consumer_name, subscribe
 from housing_contracts.contract.versions import LATEST, contract_by_asset, contract_for
+from housing_contracts.lake.catalog import other_major
 from housing_contracts.lake.layout import (
     SNAPSHOT_ID_PATTERN,
     committed_snapshot_ids,
@@ -320,18 +321,10 @@ class SnapshotStream(SharedStreamProducer):
                             )
                         self._unreadable.add(snapshot_id)
                         continue
-                    ref = manifest.contract
-                    if self.expected is not None and (ref.name, ref.major) != (
-                        self.expected.name,
-                        self.expected.major,
-                    ):
+                    mismatch = other_major(manifest, self.expected) if self.expected is not None else None
+                    if mismatch is not None:
                         log.warning(
-                            "Skipping snapshot %s: its manifest was written under %s %s, and %s holds %s",
-                            snapshot_id,
-                            ref.name,
-                            ref.version,
-                            self.uri,
-                            self.expected.label,
+                            "Skipping snapshot %s of %s: its manifest was %s", snapshot_id, self.uri, mismatch
                         )
                         self._foreign.add(snapshot_id)
                         continue

@@ -125,11 +125,20 @@ def judge_manifest(
         reason = f"foreign: the manifest names snapshot {manifest.snapshot_id!r}, not its folder"
     elif contract_of(ref.name, ref.version) is None:
         reason = f"foreign: written under contract {ref.name} {ref.version}, which this package does not know"
-    elif expected is not None and (ref.name, ref.major) != (expected.name, expected.major):
-        reason = f"foreign: written under {ref.name} {ref.version}, in a dataset of {expected.label}"
     else:
-        return manifest
+        mismatch = other_major(manifest, expected) if expected is not None else None
+        if mismatch is None:
+            return manifest
+        reason = f"foreign: {mismatch}"
     return SkippedSnapshot(snapshot_id, path, reason)
+
+
+def other_major(manifest: Manifest, expected: Contract) -> str | None:
+    """Why ``manifest`` does not belong in a dataset of ``expected`` (another contract or major), or None."""
+    ref = manifest.contract
+    if (ref.name, ref.major) == (expected.name, expected.major):
+        return None
+    return f"written under {ref.name} {ref.version}, in a dataset of {expected.label}"
 
 
 def newest_readable(

@@ -186,7 +186,7 @@ def publish_all(
     targets = {contract: uris.get(contract) or contract.dataset_uri() for contract in contracts}
     validate(df, source)
     order = sorted(targets, key=lambda contract: contract.major != source.major)  # stable: source first
-    converted = [contract for contract in order if contract.major != source.major]
+    last = order[-1] if consume and order and order[-1].major != source.major else None  # takes df's columns
     outcome = PublishAll()
     results: dict[Contract, PublishResult] = {}
     for contract in order:
@@ -197,8 +197,7 @@ def publish_all(
             log.info("%s (%s) is retired: not published. %s", contract.label, uri, retired.text())
             outcome.retired[contract] = retired
             continue
-        last_use = consume and bool(converted) and contract is converted[-1]
-        frame = convert(df, source, contract, consume=last_use)
+        frame = convert(df, source, contract, consume=contract is last)
         fingerprint, stats = _check_and_summarise(frame, contract, validated=True)
         results[contract] = _publish_checked(
             frame, uri, contract, fingerprint, stats, producer, extras, storage_options
